@@ -1,0 +1,67 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters over the shared port resolver; documentation is in the sidecar
+YAML file named after each filter."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.portcullis.ports.plugins.module_utils import _port_resolver as resolver
+
+SYNTAXES = ("list", "nft", "iptables", "firewalld")
+
+
+def _filter_error(name, error):
+    return AnsibleFilterError("portcullis.ports.%s: %s" % (name, error))
+
+
+def service_port(value, protocol=None):
+    try:
+        return resolver.service_port(value, protocol)
+    except resolver.PortSpecError as error:
+        raise _filter_error("service_port", error)
+
+
+def port_range(name, policy=None):
+    try:
+        return resolver.port_range(name, policy)
+    except resolver.PortSpecError as error:
+        raise _filter_error("port_range", error)
+
+
+def port_ranges(values, protocol=None, policy=None):
+    try:
+        return resolver.port_ranges(values, protocol, policy)
+    except resolver.PortSpecError as error:
+        raise _filter_error("port_ranges", error)
+
+
+def port_syntax(values, syntax="list", protocol="tcp", policy=None):
+    try:
+        if syntax not in SYNTAXES:
+            raise resolver.PortSpecError("unknown syntax %r: expected one of %s" % (syntax, ", ".join(SYNTAXES)))
+        resolver.check_protocol(protocol)
+        ranges = resolver.parse_ranges(resolver.port_ranges(values, protocol, policy))
+        if syntax == "nft":
+            return resolver.nft_set(ranges)
+        if syntax == "iptables":
+            return resolver.iptables_multiport(ranges)
+        if syntax == "firewalld":
+            return resolver.firewalld_ports(ranges, protocol)
+        return [resolver.format_range(item) for item in ranges]
+    except resolver.PortSpecError as error:
+        raise _filter_error("port_syntax", error)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "service_port": service_port,
+            "port_range": port_range,
+            "port_ranges": port_ranges,
+            "port_syntax": port_syntax,
+        }

@@ -1,0 +1,57 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.portcullis.ports.plugins.filter.ports import FilterModule
+
+FILTERS = FilterModule().filters()
+
+
+def test_filter_names_are_the_public_contract():
+    assert set(FILTERS) == {"service_port", "port_range", "port_ranges", "port_syntax"}
+
+
+def test_service_port():
+    assert FILTERS["service_port"]("ssh") == 22
+    assert FILTERS["service_port"]("PostgreSQL") == 5432
+    assert FILTERS["service_port"](8080) == 8080
+    assert FILTERS["service_port"]("8080") == 8080
+
+
+def test_port_range():
+    assert FILTERS["port_range"]("monitoring") == "9000-9999"
+    assert FILTERS["port_range"]("monitoring", policy={"monitoring": "19000-19999"}) == "19000-19999"
+
+
+def test_port_ranges():
+    assert FILTERS["port_ranges"](["ssh", "http", "monitoring", 8080, "6000-6010"]) == \
+        ["22", "80", "6000-6010", "8080", "9000-9999"]
+    assert FILTERS["port_ranges"]([80, 81, 82]) == ["80-82"]
+
+
+def test_port_syntax():
+    assert FILTERS["port_syntax"](["ssh", 80, 81, "8000-8010"], "nft") == "{ 22, 80-81, 8000-8010 }"
+    assert FILTERS["port_syntax"](["ssh", "https", "8000-8010"], "iptables") == ["22,443,8000:8010"]
+    assert FILTERS["port_syntax"](["dns"], "firewalld", protocol="both") == ["53/tcp", "53/udp"]
+    assert FILTERS["port_syntax"](["ssh", 23]) == ["22-23"]
+
+
+@pytest.mark.parametrize("name, args, kwargs, message", [
+    ("service_port", ["postgressql"], {}, "portcullis.ports.service_port: unknown port 'postgressql'.*did you mean postgresql"),
+    ("service_port", [65536], {}, "portcullis.ports.service_port: port 65536"),
+    ("service_port", ["ssh"], {"protocol": "icmp"}, "unknown protocol 'icmp'"),
+    ("port_range", ["nowhere"], {}, "portcullis.ports.port_range: unknown port range 'nowhere'"),
+    ("port_ranges", [["ssh", "abc def"]], {}, "portcullis.ports.port_ranges: unknown port 'abc def'"),
+    ("port_syntax", [["ssh"], "pf"], {}, "portcullis.ports.port_syntax: unknown syntax 'pf'"),
+    ("port_syntax", [["ssh"], "nft"], {"protocol": "icmp"}, "unknown protocol 'icmp'"),
+])
+def test_errors_are_filter_errors_naming_the_value(name, args, kwargs, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        FILTERS[name](*args, **kwargs)

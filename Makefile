@@ -1,0 +1,105 @@
+# portcullis.ports — every target does its own set-up on a fresh Debian
+# machine (as root): Debian packages, Docker engine, virtualenv, base images.
+#
+#   make demo   run playbooks/site.yml against local containers and show the result
+#   make test   yamllint, ansible-lint, changelog lint, ansible-test sanity and
+#               units, the built collection from any directory, Molecule
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := $(CURDIR)/.venv
+BUILD := $(CURDIR)/build
+COLLECTIONS := $(BUILD)/collections
+VERSION := $(shell awk '/^version:/ {print $$2}' galaxy.yml)
+TARBALL := $(BUILD)/portcullis-ports-$(VERSION).tar.gz
+SUITES ?= bookworm
+
+export PATH := $(VENV)/bin:$(PATH)
+# Everything that runs Ansible here uses the collection as built and installed
+# from the tarball, the way users get it.
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export ANSIBLE_FORCE_COLOR ?= 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help test demo host venv images collection lint sanity units installed molecule \
+        changelog requirements iana-services clean
+
+help:
+	@echo "make demo    site.yml against local containers, then what it enforced"
+	@echo "make test    lint, sanity, unit tests, installed collection, Molecule"
+
+test: lint sanity units installed molecule
+	@echo "make test: all checks passed"
+
+host:
+	@tools/ensure-host.sh
+
+$(VENV)/.installed: requirements-dev.txt tools/ensure-host.sh
+	@tools/ensure-host.sh
+	@echo "creating the virtualenv $(VENV)"
+	@python3 -m venv --clear $(VENV)
+	@$(VENV)/bin/pip install -q -r requirements-dev.txt 2> >(grep -v "is ignored: it is neither a file" >&2)
+	@touch $@
+
+venv: $(VENV)/.installed
+
+images: host
+	@for suite in $(SUITES); do tools/build-base-image.sh $$suite; done
+
+# Built and installed every time: it takes a second and is never stale.
+collection: venv
+	@mkdir -p $(BUILD)
+	@ansible-galaxy collection build --force --output-path $(BUILD) >/dev/null
+	@ansible-galaxy collection install --force -p $(COLLECTIONS) $(TARBALL) >/dev/null
+	@echo "built $(TARBALL) and installed it into $(COLLECTIONS)"
+
+lint: venv
+	@echo "== yamllint"
+	@yamllint --strict .
+	@echo "== ansible-lint (production profile)"
+	@ansible-lint --profile production
+	@echo "== changelog fragments"
+	@antsibull-changelog lint
+
+sanity: venv host
+	@echo "== ansible-test sanity"
+	@tools/ansible-test.sh sanity
+
+units: venv host
+	@echo "== ansible-test units"
+	@tools/ansible-test.sh units
+
+installed: collection
+	@echo "== the installed collection, from another directory"
+	@tools/check-installed.sh $(COLLECTIONS)
+
+molecule: venv images collection
+	@echo "== molecule"
+	@cd extensions && molecule test --all
+
+demo: venv images collection
+	@tools/demo.sh
+
+changelog: venv
+	@antsibull-changelog release
+
+requirements:
+	@python3 -m venv --clear $(BUILD)/requirements-venv
+	@$(BUILD)/requirements-venv/bin/pip install -q -r requirements-dev.in
+	@{ echo "# Development and test environment, pinned. Regenerate: make requirements"; \
+	   echo "# (installs requirements-dev.in into a scratch venv and freezes it)."; \
+	   $(BUILD)/requirements-venv/bin/pip freeze; } > requirements-dev.txt
+	@echo "requirements-dev.txt updated"
+
+# Refresh the bundled IANA service registry from Debian's copy of it.
+iana-services: host
+	@rm -rf $(BUILD)/iana && mkdir -p $(BUILD)/iana
+	@cd $(BUILD)/iana && apt-get download -q libwireshark-data >/dev/null
+	@dpkg-deb -x $(BUILD)/iana/libwireshark-data_*.deb $(BUILD)/iana/root
+	@python3 tools/update_iana_services.py $(BUILD)/iana/root/usr/share/wireshark/services \
+	  --source "Debian package $$(basename $(BUILD)/iana/libwireshark-data_*.deb .deb), /usr/share/wireshark/services"
+
+clean:
+	rm -rf $(BUILD) .pytest_cache .hypothesis

@@ -1,0 +1,210 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: port_conflicts
+short_description: Validate a port registry and report every conflict in it at once
+version_added: 0.1.0
+author: portcullis.ports maintainers (@portcullis)
+description:
+  - Checks the port registry of a host (the C(portcullis_services) inventory variable) and reports every
+    conflict in one run, instead of stopping at the first.
+  - Every entry is validated first (unknown keys, bad ports, protocols, bind addresses, ranges, domains,
+    missing or duplicate names); invalid input fails with a message naming each bad entry, before anything else.
+  - C(duplicate) - two services whose ports or ranges overlap on the same protocol with clashing bind addresses.
+    V(0.0.0.0) clashes with every IPv4 address; V(::) with every IPv6 address and, unless the target sets
+    C(net.ipv6.bindv6only), with IPv4 too. Different protocols never clash.
+  - C(out_of_range) - a port outside the service's declared C(range).
+  - C(ephemeral) - a declared port inside the target's ephemeral range (C(net.ipv4.ip_local_port_range)), where
+    outgoing connections can take it first. Ports listed in C(net.ipv4.ip_local_reserved_ports) are exempt.
+  - C(occupied) - with O(check_listening), a declared port held by a process other than the service's
+    C(process) of the entry.
+  - C(undeclared) - with O(check_listening), a live listener that no service accounts for. A service bound
+    to a wildcard address accounts for listeners on every address of its port. Reported, but fails only with
+    O(fail_on_undeclared).
+  - Overlaps are found by sorting and sweeping, so 10,000 services take a fraction of a second.
+extends_documentation_fragment:
+  - portcullis.ports.attributes
+  - portcullis.ports.attributes.READ_ONLY
+attributes:
+  platform:
+    support: full
+    platforms: linux
+options:
+  services:
+    description:
+      - The port registry, a list of mappings with these keys (the same as the C(portcullis_services)
+        inventory variable).
+      - C(name) (required) - unique service name on the host.
+      - C(port) (required) - a port number, a V(start-end) range, or a service name such as V(postgresql).
+      - C(protocol) - V(tcp) (default), V(udp) or V(both).
+      - C(bind) - the address the service listens on, default V(0.0.0.0).
+      - C(range) - the named policy range the port must fall in.
+      - C(environment) - a free label shown in reports.
+      - C(expose) - V(public), V(internal) (default) or V(private).
+      - C(allow_from) - inventory hostnames, group names or CIDRs allowed in.
+      - C(domain) - the public host name the reverse proxy publishes the service under.
+      - C(process) - the expected process name of the listener, checked with O(check_listening).
+      - The module validates the entries itself so that every problem is reported at once and names its entry.
+    type: list
+    elements: raw
+    required: true
+  policy:
+    description: Named ranges that override or extend the default allocation policy, as V(name) to V(start-end).
+    type: dict
+    default: {}
+  check_listening:
+    description: Also compare the registry with what really listens on the target.
+    type: bool
+    default: false
+  fail_on_conflict:
+    description: Fail when any conflict other than C(undeclared) is found (all of them are listed in one message).
+    type: bool
+    default: true
+  fail_on_undeclared:
+    description: Fail when C(undeclared) listeners are found, whatever O(fail_on_conflict) says.
+    type: bool
+    default: false
+seealso:
+  - module: portcullis.ports.listening_ports
+  - plugin: portcullis.ports.port_ranges
+    plugin_type: filter
+"""
+
+EXAMPLES = r"""
+- name: Check the registry, and the live host against it
+  portcullis.ports.port_conflicts:
+    services: "{{ portcullis_services }}"
+    policy: "{{ portcullis_port_policy | default({}) }}"
+    check_listening: true
+  become: true
+
+- name: Report without failing, for a dashboard
+  portcullis.ports.port_conflicts:
+    services: "{{ portcullis_services }}"
+    fail_on_conflict: false
+  register: report
+
+- name: Show them
+  ansible.builtin.debug:
+    msg: "{{ report.conflicts | map(attribute='message') }}"
+"""
+
+RETURN = r"""
+conflicts:
+  description: Every conflict found, duplicates first, then out-of-range, ephemeral, occupied and undeclared.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: One of V(duplicate), V(out_of_range), V(ephemeral), V(occupied), V(undeclared).
+      type: str
+      sample: duplicate
+    port:
+      description: The (first) port concerned.
+      type: int
+      sample: 8080
+    protocol:
+      description: V(tcp) or V(udp).
+      type: str
+      sample: tcp
+    services:
+      description: The names of the services involved (empty for C(undeclared)).
+      type: list
+      elements: str
+      sample: [api, admin]
+    message:
+      description: A sentence that says what is wrong and where.
+      type: str
+      sample: "api and admin both use tcp port 8080 (0.0.0.0 and 127.0.0.1)"
+    ports:
+      description: For C(duplicate), the overlapping port or range.
+      type: str
+      returned: for duplicate
+      sample: "8080"
+    address:
+      description: For C(occupied) and C(undeclared), the listener's address.
+      type: str
+      returned: for occupied and undeclared
+      sample: "127.0.0.1"
+    pid:
+      description: For C(occupied) and C(undeclared), the listener's process id, or null.
+      type: int
+      returned: for occupied and undeclared
+    process:
+      description: For C(occupied) and C(undeclared), the listener's process name, or null.
+      type: str
+      returned: for occupied and undeclared
+services:
+  description: How many services the registry holds.
+  returned: always
+  type: int
+  sample: 21
+ephemeral_range:
+  description: The target's ephemeral port range, or null when it cannot be read.
+  returned: always
+  type: str
+  sample: 32768-60999
+listening:
+  description: With O(check_listening), the live listeners as M(portcullis.ports.listening_ports) returns them.
+  returned: when check_listening is true
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.portcullis.ports.plugins.module_utils import _conflicts, _listening
+from ansible_collections.portcullis.ports.plugins.module_utils._port_resolver import PortSpecError, build_policy, format_range
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            # Entries are validated by _conflicts so that every bad one is named at once.
+            services=dict(type="list", elements="raw", required=True),
+            policy=dict(type="dict", default={}),
+            check_listening=dict(type="bool", default=False),
+            fail_on_conflict=dict(type="bool", default=True),
+            fail_on_undeclared=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    ephemeral, reserved = _conflicts.read_ephemeral()
+    listeners = None
+    try:
+        policy = build_policy(params["policy"])
+        services = _conflicts.validate_registry(params["services"], policy, _listening.read_bindv6only())
+        if params["check_listening"]:
+            listeners = _listening.listening()
+        conflicts = _conflicts.find_conflicts(services, policy, ephemeral, reserved, listeners)
+    except (_conflicts.RegistryError, PortSpecError, _listening.ListenerReadError) as error:
+        module.fail_json(msg=str(error), conflicts=[])
+
+    result = dict(
+        changed=False,
+        conflicts=conflicts,
+        services=len(services),
+        ephemeral_range=format_range(ephemeral) if ephemeral else None,
+    )
+    if listeners is not None:
+        result["listening"] = listeners
+    failing = [item for item in conflicts if params["fail_on_undeclared" if item["kind"] == "undeclared" else "fail_on_conflict"]]
+    if failing:
+        module.fail_json(
+            msg="%d port conflict(s): %s" % (len(failing), "; ".join(
+                "[%s] %s" % (item["kind"], item["message"]) for item in failing)),
+            **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

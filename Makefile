@@ -24,7 +24,7 @@ export ANSIBLE_FORCE_COLOR ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help test demo host venv images collection lint sanity units installed molecule \
-        changelog requirements iana-services clean
+        changelog requirements iana-services benchmark clean
 
 help:
 	@echo "make demo    site.yml against local containers, then what it enforced"
@@ -103,3 +103,7 @@ iana-services: host
 
 clean:
 	rm -rf $(BUILD) .pytest_cache .hypothesis
+
+# Side-by-side measurements (not part of make test): see benchmarks/.
+benchmark: venv images collection
+	@python benchmarks/ports_bench.py --collections $(COLLECTIONS) | tee $(BUILD)/benchmark.md

@@ -22,6 +22,16 @@ if [[ "$(docker inspect -f '{{.State.Running}}' "$container" 2>/dev/null || true
 fi
 docker exec "$container" systemctl is-system-running --wait >/dev/null 2>&1 || true
 echo "running: $(docker exec "$container" sh -c '. /etc/os-release; echo "$PRETTY_NAME"')"
+# Drift to find: a service someone started by hand, in no table.
+if ! docker exec "$container" systemctl is-active --quiet demo-stray; then
+  docker exec "$container" systemd-run --unit=demo-stray --working-directory=/tmp \
+    python3 -m http.server 9999 --bind 127.0.0.1 >/dev/null
+  for _ in $(seq 1 20); do  # 9999 is 270F in the kernel's table
+    docker exec "$container" grep -q ':270F ' /proc/net/tcp && break
+    sleep 0.5
+  done
+  echo "started an undeclared listener on 127.0.0.1:9999 (python3 -m http.server)"
+fi
 
 step "2/3 ansible-playbook playbooks/site.yml -i examples/riwi/inventory.yml"
 ansible-playbook playbooks/site.yml -i examples/riwi/inventory.yml \

@@ -46,6 +46,9 @@ rm -f "$rootfs/etc/hostname"
 chroot "$rootfs" systemctl mask getty@tty1.service serial-getty@.service systemd-firstboot.service >/dev/null 2>&1 || true
 chroot "$rootfs" apt-get clean
 rm -rf "$rootfs"/var/lib/apt/lists/*
+# No package lists ship in the image: date them at the epoch so that apt's
+# cache_valid_time sees them as stale and refreshes them.
+touch -d @0 "$rootfs/var/lib/apt/lists"
 
 tar -C "$rootfs" -c . | docker import \
   --change 'CMD ["/sbin/init"]' \

@@ -36,6 +36,8 @@ class ActionModule(ActionBase):
         except Exception as error:  # any failure to reach the host means no confirmation
             confirmed = {"failed": True, "msg": str(error)}
         if confirmed.get("failed") or confirmed.get("unreachable"):
+            # The host cannot be reached: leave no remote temp dir for the task's cleanup to try.
+            self._connection._shell.tmpdir = None
             result.update(
                 failed=True, changed=True,
                 msg="applied, but could not reconnect to confirm it (%s); the host restores the previous ruleset "

@@ -8,9 +8,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _port_resolver as resolver
+from ansible_collections.portcullis.ports.plugins.module_utils import _registry_rules
 
 SYNTAXES = ("list", "nft", "iptables", "firewalld")
 
@@ -57,6 +60,48 @@ def port_syntax(values, syntax="list", protocol="tcp", policy=None):
         raise _filter_error("port_syntax", error)
 
 
+def _ip_literal(value):
+    try:
+        ipaddress.ip_address(str(value))
+        return True
+    except ValueError:
+        return False
+
+
+def _host_addresses(hostvars):
+    """How the rules find a host's addresses: portcullis_address, an IP
+    ansible_host, or the gathered default IPv4/IPv6 addresses."""
+
+    def addresses_of(host, what):
+        if host not in hostvars:
+            raise _registry_rules.RegistryRuleError("%s: %r is neither a CIDR nor a host or group of the inventory" % (what, host))
+        variables = hostvars[host]
+        explicit = variables.get("portcullis_address")
+        if explicit:
+            return explicit if isinstance(explicit, list) else [explicit]
+        if _ip_literal(variables.get("ansible_host", "")):
+            return [str(variables["ansible_host"])]
+        found = []
+        for fact in ("ansible_default_ipv4", "ansible_default_ipv6"):
+            address = (variables.get(fact) or {}).get("address")
+            if address:
+                found.append(address)
+        if not found:
+            raise _registry_rules.RegistryRuleError(
+                "%s: host %r has no known address: gather its facts in this play or set portcullis_address for it" % (what, host))
+        return found
+
+    return addresses_of
+
+
+def firewall_rules(services, hostvars=None, groups=None, admin_sources=None, ssh_port=22):
+    try:
+        return _registry_rules.registry_rules(services, _host_addresses(hostvars or {}), groups or {},
+                                              admin_sources, resolver.service_port(ssh_port))
+    except (_registry_rules.RegistryRuleError, resolver.PortSpecError) as error:
+        raise _filter_error("firewall_rules", error)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -64,4 +109,5 @@ class FilterModule(object):
             "port_range": port_range,
             "port_ranges": port_ranges,
             "port_syntax": port_syntax,
+            "firewall_rules": firewall_rules,
         }

@@ -124,7 +124,7 @@ class Firewall:
         if not allowed:
             client, _client_port, server, port = connection.split()
             raise FirewallError(
-                "refusing to apply: a new SSH connection from %s to %s port %s (the one Ansible uses) would be %s. "
+                "refusing to apply: a new SSH connection from %s to %s port %s (the one Ansible uses) would not get in: %s. "
                 "Add a rule that accepts it, or set protect_ssh: false (with rollback_timeout) if you mean it."
                 % (client, server, port, reason))
         return connection
@@ -162,6 +162,12 @@ class Firewall:
             timeout = self.params.get("rollback_timeout") or 0
             if timeout:
                 result["rollback_token"] = self.arm_rollback(backend, previous_plan, timeout)
+                if boot_changes:
+                    # Made permanent only once the controller confirms: a rolled back
+                    # rule set must not come back at the next boot.
+                    _write_atomic(os.path.join(self.state_dir, "rollback-%s.boot.json" % result["rollback_token"]),
+                                  json.dumps(self._boot_entries(backend, boot_changes)))
+                    boot_changes = {}
             try:
                 backend.apply(plan)
             except backends.BackendError as error:
@@ -216,8 +222,17 @@ class Firewall:
             return True
         return rc == 0 and out.strip() in ("enabled", "enabled-runtime", "static", "alias")
 
+    @staticmethod
+    def _boot_entries(backend, changes):
+        """(path, content, mode) in writing order; services last, content None."""
+        return [(path, content, 0o755 if path == getattr(backend, "boot_config", None) else 0o600)
+                for path, content in sorted(changes.items())]
+
     def write_boot(self, backend, changes):
-        for path, content in sorted(changes.items(), key=lambda item: item[0]):
+        self._write_boot_entries(self._boot_entries(backend, changes))
+
+    def _write_boot_entries(self, entries):
+        for path, content, mode in entries:
             if path.startswith("service:"):
                 systemctl = self._systemctl()
                 if systemctl:
@@ -225,7 +240,7 @@ class Firewall:
                     if rc != 0:
                         raise FirewallError("systemctl enable %s failed: %s" % (path[len("service:"):], err.strip()))
                 continue
-            _write_atomic(self._path(path), content, 0o755 if path == getattr(backend, "boot_config", None) else 0o600)
+            _write_atomic(self._path(path), content, mode)
 
     # state: absent
 
@@ -291,7 +306,10 @@ class Firewall:
                 os.killpg(int(pid), 15)
             except (OSError, ValueError):
                 pass
+        pending = _read(os.path.join(self.state_dir, "rollback-%s.boot.json" % token))
         for name in os.listdir(self.state_dir):
             if name.startswith("rollback-%s." % token):
                 os.unlink(os.path.join(self.state_dir, name))
+        if pending:
+            self._write_boot_entries(json.loads(pending))
         return {"changed": False, "confirmed": token}

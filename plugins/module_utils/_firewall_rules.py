@@ -226,7 +226,7 @@ def ssh_verdict(rules, policy, connection, allow_loopback=True):
             if rule.rate is None:
                 return True, "accepted by rule %d" % (rule.index + 1)
             continue
-        return False, "%s by rule %d%s" % (
+        return False, "it is %s by rule %d%s" % (
             "dropped" if rule.action == "drop" else "rejected", rule.index + 1,
             " (%s)" % rule.comment if rule.comment else "")
     if policy["input"] == "accept":

@@ -15,7 +15,7 @@ FILTERS = FilterModule().filters()
 
 
 def test_filter_names_are_the_public_contract():
-    assert set(FILTERS) == {"service_port", "port_range", "port_ranges", "port_syntax"}
+    assert set(FILTERS) == {"service_port", "port_range", "port_ranges", "port_syntax", "firewall_rules"}
 
 
 def test_service_port():
@@ -55,3 +55,21 @@ def test_port_syntax():
 def test_errors_are_filter_errors_naming_the_value(name, args, kwargs, message):
     with pytest.raises(AnsibleFilterError, match=message):
         FILTERS[name](*args, **kwargs)
+
+
+def test_firewall_rules_from_hostvars():
+    hostvars = {
+        "edge": {"ansible_host": "192.0.2.10"},
+        "app": {"ansible_default_ipv4": {"address": "192.0.2.11"}, "ansible_default_ipv6": {"address": "2001:db8::11"}},
+        "db": {"portcullis_address": "192.0.2.12", "ansible_host": "db.example.test"},
+        "nofacts": {"ansible_host": "nofacts.example.test"},
+    }
+    groups = {"apps": ["app"]}
+    rules = FILTERS["firewall_rules"]([{"name": "db", "port": "postgresql", "allow_from": ["apps", "edge", "db"]}],
+                                      hostvars=hostvars, groups=groups, admin_sources=["edge"], ssh_port="ssh")
+    assert rules[0] == {"port": 22, "source": ["192.0.2.10/32"], "comment": "ssh from the admin sources"}
+    assert rules[1]["source"] == ["192.0.2.10/32", "192.0.2.11/32", "192.0.2.12/32", "2001:db8::11/128"]
+    with pytest.raises(AnsibleFilterError, match="host 'nofacts' has no known address"):
+        FILTERS["firewall_rules"]([{"name": "x", "port": 1, "allow_from": ["nofacts"]}], hostvars=hostvars, groups=groups)
+    with pytest.raises(AnsibleFilterError, match="'ghost' is neither a CIDR nor a host or group"):
+        FILTERS["firewall_rules"]([{"name": "x", "port": 1, "allow_from": ["ghost"]}], hostvars=hostvars, groups=groups)

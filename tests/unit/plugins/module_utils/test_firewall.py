@@ -272,3 +272,13 @@ def test_rollback_armed_and_confirmed(tmp_path):
         make(nft, tmp_path, confirm=token).run(check_mode=False)
     with pytest.raises(_firewall.FirewallError, match="invalid confirm token"):
         make(nft, tmp_path, confirm="../../etc").run(check_mode=False)
+
+
+def test_boot_files_wait_for_the_confirmation(tmp_path):
+    nft = FakeNft()
+    root = tmp_path / "root"
+    boot = root / "etc" / "nftables.d" / "portcullis.nft"
+    result = make(nft, tmp_path, rules=RULES, persist=True, rollback_timeout=3600).run(check_mode=False)
+    assert nft.table is not None and not boot.exists()
+    make(nft, tmp_path, confirm=result["rollback_token"]).run(check_mode=False)
+    assert "tcp dport { 80, 443 } accept" in boot.read_text()

@@ -78,7 +78,7 @@ CONNECTION = "203.0.113.7 50122 10.0.0.2 22"
     ([{"port": "ssh", "source": "203.0.113.0/24"}], True, "accepted by rule 1"),
     ([{"port": "ssh", "source": "198.51.100.0/24"}], False, "no rule accepts it"),
     ([{"port": 2222}], False, "no rule accepts it"),
-    ([{"port": 22, "action": "drop", "comment": "no ssh"}, {"port": 22}], False, "dropped by rule 1 (no ssh)"),
+    ([{"port": 22, "action": "drop", "comment": "no ssh"}, {"port": 22}], False, "it is dropped by rule 1 (no ssh)"),
     ([{"port": 22, "rate_limit": "1/minute"}], False, "no rule accepts it"),
     ([{"port": 22, "protocol": "udp"}], False, "no rule accepts it"),
     ([{"port": 22, "source": "2001:db8::/32"}], False, "no rule accepts it"),

@@ -24,7 +24,7 @@ export ANSIBLE_FORCE_COLOR ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help test demo host venv images collection lint sanity units installed molecule \
-        changelog requirements iana-services benchmark clean
+        changelog requirements iana-services benchmark benchmark-firewall clean
 
 help:
 	@echo "make demo    site.yml against local containers, then what it enforced"
@@ -107,3 +107,6 @@ clean:
 # Side-by-side measurements (not part of make test): see benchmarks/.
 benchmark: venv images collection
 	@python benchmarks/ports_bench.py --collections $(COLLECTIONS) | tee $(BUILD)/benchmark.md
+
+benchmark-firewall: venv images collection
+	@python benchmarks/firewall_bench.py | tee $(BUILD)/benchmark-firewall.md

@@ -21,26 +21,18 @@ import sys
 import tempfile
 import time
 
+from bench_containers import remove_container, start_container
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONTAINER = "portcullis-bench"
-IMAGE = "localhost/portcullis-debian:bookworm"
 
 
 def sh(*argv, **kwargs):
     return subprocess.run(argv, check=True, capture_output=True, text=True, **kwargs)
 
 
-def start_container(listeners):
-    subprocess.run(["docker", "rm", "-f", CONTAINER], capture_output=True, check=False)
-    sh("docker", "run", "-d", "--name", CONTAINER, "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
-       "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-       "--tmpfs", "/run", "--tmpfs", "/run/lock", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro", IMAGE)
-    for _attempt in range(60):
-        state = subprocess.run(["docker", "exec", CONTAINER, "systemctl", "is-system-running"],
-                               capture_output=True, text=True, check=False).stdout.strip()
-        if state in ("running", "degraded"):
-            break
-        time.sleep(0.5)
+def start_listeners(listeners):
+    start_container(CONTAINER)
     sh("docker", "cp", os.path.join(HERE, "spawn_listeners.py"), CONTAINER + ":/usr/local/bin/spawn_listeners.py")
     sh("docker", "exec", CONTAINER, "systemd-run", "--unit=bench-listeners", "python3",
        "/usr/local/bin/spawn_listeners.py", "/tmp/truth.json", str(listeners))
@@ -118,7 +110,7 @@ def listen_ports_facts_entries(result):
 
 
 def bench_listening(inventory, listeners, rounds):
-    truth = start_container(listeners)
+    truth = start_listeners(listeners)
     modules = (("ping", "ansible.builtin.ping"),
                ("listening_ports", "portcullis.ports.listening_ports"),
                ("listen_ports_facts", "community.general.listen_ports_facts"))
@@ -238,7 +230,7 @@ def main():
             bench_conflicts(inventory, args.collections)
         finally:
             if not args.keep:
-                subprocess.run(["docker", "rm", "-f", CONTAINER], capture_output=True, check=False)
+                remove_container(CONTAINER)
 
 
 if __name__ == "__main__":

@@ -37,3 +37,12 @@ attributes:
   idempotent:
     support: full
 """
+
+    # For modules that read or program the Linux kernel (/proc, netfilter).
+    LINUX = r"""
+options: {}
+attributes:
+  platform:
+    support: full
+    platforms: linux
+"""

@@ -158,7 +158,7 @@ class Firewall:
         if ruleset_changed:
             plan = backend.apply_plan(rules, policy, defaults, desired)
             backend.check(plan)
-            previous_plan = backend.rollback_plan(listing if backend.name == "nftables" else live)
+            previous_plan = backend.rollback_plan(listing)
             timeout = self.params.get("rollback_timeout") or 0
             if timeout:
                 result["rollback_token"] = self.arm_rollback(backend, previous_plan, timeout)
@@ -246,8 +246,10 @@ class Firewall:
 
     def remove(self, backend, check_mode):
         live = backend.live()
+        # Only boot files this module wrote (iptables-persistent's may hold someone else's rules).
         boot = [path for path in backend.persist_files([], dict(rules_mod.DEFAULT_POLICY), backends.Defaults(), "")
-                if os.path.exists(self._path(path))]
+                if os.path.exists(self._path(path))
+                and (backend.name != "iptables" or (_read(self._path(path)) or "").startswith(backend.marker))]
         changed = live is not None or bool(boot)
         result = {"changed": changed, "backend": backend.name, "rules": 0, "ruleset_changed": live is not None,
                   "boot_changed": sorted(boot)}

@@ -34,6 +34,7 @@ description:
     connection undoes itself.
 extends_documentation_fragment:
   - portcullis.ports.attributes
+  - portcullis.ports.attributes.LINUX
 attributes:
   check_mode:
     support: full
@@ -46,9 +47,6 @@ attributes:
       - The diff shows the live ruleset of the module's scope before and the declared one after.
   idempotent:
     support: full
-  platform:
-    support: full
-    platforms: linux
 options:
   rules:
     description:

@@ -28,10 +28,7 @@ description:
 extends_documentation_fragment:
   - portcullis.ports.attributes
   - portcullis.ports.attributes.READ_ONLY
-attributes:
-  platform:
-    support: full
-    platforms: linux
+  - portcullis.ports.attributes.LINUX
 options:
   protocol:
     description: Only sockets of this protocol.

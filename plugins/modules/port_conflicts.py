@@ -32,10 +32,7 @@ description:
 extends_documentation_fragment:
   - portcullis.ports.attributes
   - portcullis.ports.attributes.READ_ONLY
-attributes:
-  platform:
-    support: full
-    platforms: linux
+  - portcullis.ports.attributes.LINUX
 options:
   services:
     description:

@@ -282,3 +282,15 @@ def test_boot_files_wait_for_the_confirmation(tmp_path):
     assert nft.table is not None and not boot.exists()
     make(nft, tmp_path, confirm=result["rollback_token"]).run(check_mode=False)
     assert "tcp dport { 80, 443 } accept" in boot.read_text()
+
+
+def test_absent_keeps_boot_files_it_did_not_write(tmp_path):
+    ipt = FakeIptables()
+    foreign = tmp_path / "root" / "etc" / "iptables" / "rules.v4"
+    foreign.parent.mkdir(parents=True)
+    foreign.write_text("*filter\n-A INPUT -s 192.0.2.0/24 -j DROP\nCOMMIT\n")
+    with pytest.raises(_firewall.FirewallError, match="refusing to replace /etc/iptables/rules.v4"):
+        make(ipt, tmp_path, rules=RULES, backend="iptables", persist=True).run(check_mode=False)
+    make(ipt, tmp_path, rules=RULES, backend="iptables").run(check_mode=False)
+    make(ipt, tmp_path, backend="iptables", state="absent").run(check_mode=False)
+    assert foreign.read_text().startswith("*filter\n-A INPUT -s 192.0.2.0/24")

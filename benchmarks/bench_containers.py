@@ -1,0 +1,26 @@
+"""Containers for the benchmarks: systemd boxes from the locally built base image."""
+
+import subprocess
+import time
+
+IMAGE = "localhost/portcullis-debian:bookworm"
+
+
+def start_container(name):
+    """(Re)start container ``name`` and wait until systemd has booted it."""
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+    subprocess.run(["docker", "run", "-d", "--name", name, "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
+                    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+                    "--tmpfs", "/run", "--tmpfs", "/run/lock", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro", IMAGE],
+                   capture_output=True, text=True, check=True)
+    for _attempt in range(60):
+        state = subprocess.run(["docker", "exec", name, "systemctl", "is-system-running"],
+                               capture_output=True, text=True, check=False).stdout.strip()
+        if state in ("running", "degraded"):
+            return
+        time.sleep(0.5)
+    raise SystemExit("container %s did not finish booting" % name)
+
+
+def remove_container(name):
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)

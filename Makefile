@@ -55,7 +55,7 @@ collection: venv
 	@ansible-galaxy collection install --force -p $(COLLECTIONS) $(TARBALL) >/dev/null
 	@echo "built $(TARBALL) and installed it into $(COLLECTIONS)"
 
-lint: venv
+lint: venv collection
 	@echo "== yamllint"
 	@yamllint --strict .
 	@echo "== ansible-lint (production profile)"

@@ -280,8 +280,10 @@ class Firewall:
                       + script + "rm -f %s/rollback-%s.*\n" % (self.state_dir, token), 0o700)
         systemd_run = self.runner.which("systemd-run") if self._systemctl() else None
         if systemd_run:
+            # Timers may fire up to a minute late by default (AccuracySec); a rollback must not.
             rc, _out, err = self.runner.run([systemd_run, "--unit=portcullis-rollback-%s" % token,
-                                             "--on-active=%ds" % timeout, "/bin/sh", script_path])
+                                             "--on-active=%ds" % timeout, "--timer-property=AccuracySec=1s",
+                                             "/bin/sh", script_path])
             if rc != 0:
                 raise FirewallError("could not arm the rollback timer: %s" % err.strip())
         else:

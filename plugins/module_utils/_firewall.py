@@ -139,7 +139,7 @@ class Firewall:
         desired = backend.render(rules, policy, defaults)
         self.guard_ssh(rules, policy, defaults)
         live = backend.live()
-        listing = backend.listing() if live is not None else ""
+        listing = backend.listing(live)
         saved = _read(self._state_path(backend))
         saved = json.loads(saved) if saved else {}
         ruleset_changed = not (saved.get("desired") == desired and saved.get("live") == live and live is not None)
@@ -254,7 +254,7 @@ class Firewall:
         result = {"changed": changed, "backend": backend.name, "rules": 0, "ruleset_changed": live is not None,
                   "boot_changed": sorted(boot)}
         if live is not None:
-            result["diff"] = {"before": backend.listing(), "after": ""}
+            result["diff"] = {"before": backend.listing(live), "after": ""}
         if check_mode or not changed:
             return result
         if live is not None:

@@ -143,8 +143,11 @@ class Nftables(Backend):
             raise BackendError("nft list table inet %s failed: %s" % (self.table, err.strip()))
         return json.dumps(_strip_handles(json.loads(out)["nftables"]), sort_keys=True)
 
-    def listing(self):
-        """The live table as nft prints it, for diffs and rollback; '' when absent."""
+    def listing(self, live):
+        """The live table as nft prints it, for diffs and rollback; '' when
+        ``live`` (what live() returned) says there is none."""
+        if live is None:
+            return ""
         rc, out, _err = self.runner.run([self.paths["nft"], "list", "table", "inet", self.table])
         return out if rc == 0 else ""
 
@@ -307,8 +310,9 @@ class Iptables(Backend):
             return None
         return "\n".join("# IPv%d\n%s" % (version, "\n".join(ours[version])) for version in (4, 6))
 
-    def listing(self):
-        return self.live() or ""
+    def listing(self, live):
+        """iptables-save lines are already readable: the listing is ``live`` itself."""
+        return live or ""
 
     def _hooks_present(self, version):
         saved = self._save(version)

@@ -1,0 +1,293 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: sshd_config
+short_description: Hardened sshd settings in a drop-in read first, validated and lockout-checked before they apply
+version_added: 0.1.0
+author: portcullis.ports maintainers (@portcullis)
+description:
+  - Writes O(settings), the crypto of O(crypto_profile) and O(match_blocks) to a drop-in file of its own
+    (O(dropin_path)) and makes sure the main file includes the drop-in directory before anything else, so
+    nothing overrides them (sshd keeps the first value it reads). With an sshd that has no C(Include)
+    (OpenSSH before 8.2) the settings go to a marked block at the top of the main file instead.
+  - Algorithms come from what the installed sshd lists in C(ssh -Q); one it does not know is never written.
+  - Every option name is checked against the installed sshd first; an unknown one fails the task, named.
+  - Before anything is written, the candidate files are checked in a staging copy with C(sshd -t), and their
+    effective result for the connecting user with C(sshd -T -C user=,host=,addr=,lport=) must show every
+    hardening, crypto and access setting as asked; otherwise the task fails and names the file that wins.
+  - The lockout guard refuses a configuration under which the user Ansible connects as (found from the SSH
+    session, or O(connect_user)) could not log in again with a key, and says why.
+  - Host keys of O(host_keys) are generated when missing; an RSA key shorter than O(rsa_min_bits) is replaced.
+    DH groups smaller than O(moduli_min_bits) are removed from the moduli file.
+  - Files are replaced atomically; if C(sshd -t) on the written configuration fails, every file is put back.
+  - The module does not reload sshd; it returns what changed and which unit runs sshd, for a handler.
+extends_documentation_fragment:
+  - portcullis.ports.attributes
+  - portcullis.ports.attributes.LINUX
+attributes:
+  check_mode:
+    support: full
+    details:
+      - The candidate is validated and the lockout guard runs in check mode too.
+  diff_mode:
+    support: full
+    details:
+      - Shows the drop-in (and the main file when it changes); the moduli file is summarized.
+  idempotent:
+    support: full
+options:
+  settings:
+    description:
+      - Top-level sshd_config keywords and values. Booleans become V(yes)/V(no), lists are joined the way sshd
+        reads that keyword; C(Port), C(ListenAddress) and C(HostKey) take a list, one line each.
+      - Values are printable ASCII without quotes or C(#); anything else is refused, named.
+    type: dict
+    default: {}
+  match_blocks:
+    description: Match blocks, written after the top-level settings.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      criteria:
+        description: Criteria as a mapping (V({User: alice, Address: 10.0.0.0/8})) or a string.
+        type: raw
+        required: true
+      settings:
+        description: Keywords and values inside the block.
+        type: dict
+        required: true
+  crypto_profile:
+    description:
+      - V(modern) - post-quantum hybrid key exchange where sshd has it (curve25519 only where it has none),
+        AEAD and CTR ciphers, encrypt-then-MAC MACs, Ed25519 and RSA-SHA2 host key algorithms.
+      - V(compatible) - modern plus curve25519 and DH group16, group18 and group exchange with SHA-256.
+      - V(none) - no algorithm lists are written.
+    type: str
+    choices: [modern, compatible, none]
+    default: modern
+  kex_algorithms:
+    description: Key exchange algorithms instead of the profile's; unsupported ones are left out with a warning.
+    type: list
+    elements: str
+  ciphers:
+    description: Ciphers instead of the profile's.
+    type: list
+    elements: str
+  macs:
+    description: MACs instead of the profile's.
+    type: list
+    elements: str
+  host_key_algorithms:
+    description: Host key algorithms instead of the profile's.
+    type: list
+    elements: str
+  host_keys:
+    description: Host key types sshd loads (C(HostKey)); the others, DSA and ECDSA among them, are not offered.
+    type: list
+    elements: str
+    choices: [ed25519, rsa]
+    default: [ed25519, rsa]
+  rsa_min_bits:
+    description: An RSA host key shorter than this is regenerated.
+    type: int
+    default: 3072
+  rsa_bits:
+    description: Size of a generated RSA host key.
+    type: int
+    default: 4096
+  moduli_min_bits:
+    description: Diffie-Hellman groups smaller than this are removed from O(moduli_path); V(0) leaves it alone.
+    type: int
+    default: 3072
+  moduli_path:
+    description: The moduli file.
+    type: path
+    default: /etc/ssh/moduli
+  banner:
+    description: Text shown before login; written to O(banner_path) and set as C(Banner).
+    type: str
+  banner_path:
+    description: Where the banner text goes.
+    type: path
+    default: /etc/ssh/portcullis-banner
+  layout:
+    description:
+      - V(dropin) - a file in the drop-in directory, read first; V(main) - a marked block in the main file.
+      - V(auto) - V(dropin) when sshd has C(Include) (OpenSSH 8.2 and later), else V(main).
+    type: str
+    choices: [auto, dropin, main]
+    default: auto
+  config_path:
+    description: The main sshd configuration file.
+    type: path
+    default: /etc/ssh/sshd_config
+  dropin_path:
+    description: The drop-in file; its directory's C(*.conf) is what the main file includes.
+    type: path
+    default: /etc/ssh/sshd_config.d/00-portcullis-hardening.conf
+  lockout_guard:
+    description: Refuse a configuration that would keep the connecting user out.
+    type: bool
+    default: true
+  connect_user:
+    description: The user who must keep access; by default the user of the SSH session the module runs in.
+    type: str
+  connect_address:
+    description: The address that user connects from; by default that of the SSH session.
+    type: str
+notes:
+  - Replacing a weak RSA host key changes the host's fingerprint; clients that pinned it will warn.
+seealso:
+  - role: portcullis.ports.sshd_hardening
+"""
+
+EXAMPLES = r"""
+- name: Key-only sshd with modern crypto, for the user Ansible connects as
+  portcullis.ports.sshd_config:
+    settings:
+      PermitRootLogin: "no"
+      PasswordAuthentication: false
+      PubkeyAuthentication: true
+      AllowGroups: [ssh-users, sftponly]
+    match_blocks:
+      - criteria: {Group: sftponly}
+        settings: {ChrootDirectory: "%h", ForceCommand: internal-sftp}
+  become: true
+  register: sshd
+  notify: Reload sshd
+"""
+
+RETURN = r"""
+changed_files:
+  description: Files replaced (or, in check mode, that would be).
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/ssh/sshd_config.d/00-portcullis-hardening.conf]
+layout:
+  description: Where the settings went, V(dropin) or V(main).
+  returned: always
+  type: str
+openssh_version:
+  description: The installed OpenSSH version.
+  returned: always
+  type: str
+  sample: "9.2"
+settings:
+  description: Everything written at top level, with the chosen algorithms and host keys.
+  returned: always
+  type: dict
+connect_user:
+  description: The user the lockout guard checked, or null when there was none.
+  returned: always
+  type: str
+conflicts:
+  description: Other files that set one of these keywords to another value (they are read later and lose).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{file: /etc/ssh/sshd_config.d/50-cloud-init.conf, line: 1, keyword: PasswordAuthentication,
+            value: "yes", ours: "no"}]
+host_keys_generated:
+  description: Host key types generated or replaced.
+  returned: always
+  type: list
+  elements: str
+moduli_removed:
+  description: How many groups were removed from the moduli file.
+  returned: always
+  type: int
+service:
+  description: The systemd service that runs sshd, or null.
+  returned: always
+  type: str
+  sample: ssh.service
+service_active:
+  description: Whether that service is running (a reload reaches it).
+  returned: always
+  type: bool
+socket_active:
+  description: Whether sshd is socket-activated (ssh.socket).
+  returned: always
+  type: bool
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.portcullis.ports.plugins.module_utils import _sshd
+from ansible_collections.portcullis.ports.plugins.module_utils._sshd_config import SshdConfigError
+
+
+class _Runner:
+    """Commands with argument lists, never a shell."""
+
+    def __init__(self, module):
+        self.module = module
+
+    def run(self, argv, data=None):
+        return self.module.run_command(argv, data=data)
+
+    def which(self, name):
+        return self.module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"])
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            settings=dict(type="dict", default={}),
+            match_blocks=dict(type="list", elements="dict", default=[], options=dict(
+                criteria=dict(type="raw", required=True),
+                settings=dict(type="dict", required=True),
+            )),
+            crypto_profile=dict(type="str", choices=["modern", "compatible", "none"], default="modern"),
+            kex_algorithms=dict(type="list", elements="str"),
+            ciphers=dict(type="list", elements="str"),
+            macs=dict(type="list", elements="str"),
+            host_key_algorithms=dict(type="list", elements="str", no_log=False),
+            host_keys=dict(type="list", elements="str", choices=["ed25519", "rsa"], default=["ed25519", "rsa"],
+                           no_log=False),
+            rsa_min_bits=dict(type="int", default=3072),
+            rsa_bits=dict(type="int", default=4096),
+            moduli_min_bits=dict(type="int", default=3072),
+            moduli_path=dict(type="path", default="/etc/ssh/moduli"),
+            banner=dict(type="str"),
+            banner_path=dict(type="path", default="/etc/ssh/portcullis-banner"),
+            layout=dict(type="str", choices=["auto", "dropin", "main"], default="auto"),
+            config_path=dict(type="path", default="/etc/ssh/sshd_config"),
+            dropin_path=dict(type="path", default="/etc/ssh/sshd_config.d/00-portcullis-hardening.conf"),
+            lockout_guard=dict(type="bool", default=True),
+            connect_user=dict(type="str"),
+            connect_address=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["rsa_bits"] < params["rsa_min_bits"]:
+        module.fail_json(msg="rsa_bits (%d) is smaller than rsa_min_bits (%d)" % (params["rsa_bits"],
+                                                                                  params["rsa_min_bits"]))
+    if params["rsa_min_bits"] < 2048:
+        module.fail_json(msg="rsa_min_bits %d is too small: 2048 is the least sshd accepts" % params["rsa_min_bits"])
+    runner = _Runner(module)
+    sshd = _sshd.Sshd(runner, params)
+    try:
+        result = sshd.run(module.check_mode)
+    except (SshdConfigError, _sshd.SshdError) as error:
+        module.fail_json(msg=str(error))
+    for warning in sshd.warnings:
+        module.warn(warning)
+    result["service"], result["service_active"], result["socket_active"] = _sshd.service_state(runner)
+    if not module._diff or not result["changed"]:
+        result.pop("diff", None)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -75,7 +75,7 @@ def find_login(environ=None, proc_root="/proc"):
             break
     if user is None:
         user = (environ or os.environ).get("SUDO_USER")
-    return user, parts[0], parts[3]
+    return user, parts[0], parts[3], parts[2]
 
 
 def _environ_of(pid, proc_root):
@@ -295,10 +295,10 @@ class Sshd:
             raise SshdError("%s: sshd -t rejects it: %s" % (what, (err or out).strip()))
 
     def effective(self, config, login):
-        user, address, port = login
+        user, address, port, server_address = login
         spec = "user=%s,host=%s,addr=%s" % (user, address, address)
         if port:
-            spec += ",lport=%s" % port
+            spec += ",laddr=%s,lport=%s" % (server_address, port)
         return conf.parse_effective(self._run([self.sshd, "-T", "-f", config, "-C", spec],
                                               "reading the effective configuration"))
 
@@ -307,8 +307,10 @@ class Sshd:
         detected = find_login()
         user = self.params["connect_user"] or (detected[0] if detected else None)
         address = self.params["connect_address"] or (detected[1] if detected else None) or "127.0.0.1"
-        port = detected[2] if detected else None
-        return user, address, port
+        # The local end is only known from the session itself.
+        port, server_address = (detected[2], detected[3]) if detected and not self.params["connect_address"] \
+            else (None, None)
+        return user, address, port, server_address
 
     def user_facts(self, user, effective):
         try:
@@ -368,7 +370,7 @@ class Sshd:
         scratch, staged_main, _staged_dir = self.stage(new_main, dropin_text)
         try:
             self.sshd_test(staged_main, "the new configuration")
-            probe_login = (login[0] or "portcullis-nobody", login[1], login[2])
+            probe_login = (login[0] or "portcullis-nobody",) + login[1:]
             effective = self.effective(staged_main, probe_login)
             wrong = conf.mismatches(effective, dict((key, value) for key, value in settings.items()
                                                     if key.lower() in _ASSERTED))
@@ -380,7 +382,8 @@ class Sshd:
                     for keyword, wanted, got in wrong))
             if params["lockout_guard"] and login[0]:
                 groups, key_types = self.user_facts(login[0], effective)
-                reasons = conf.lockout_reasons(effective, login[0], groups, login[1], key_types=key_types)
+                reasons = conf.lockout_reasons(effective, login[0], groups, login[1], key_types=key_types,
+                                               server=(login[3], login[2]) if login[2] else None)
                 if reasons:
                     raise SshdError("refusing to apply: %s connecting from %s would be locked out: %s. "
                                     "The current configuration is left in place."

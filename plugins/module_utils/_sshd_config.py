@@ -436,15 +436,18 @@ def _host_matches(pattern, host, address):
     return any(fnmatch.fnmatchcase(candidate, pattern) for candidate in (host, address) if candidate)
 
 
-def lockout_reasons(effective, user, groups, address, host=None, key_types=None):
+def lockout_reasons(effective, user, groups, address, host=None, key_types=None, server=None):
     """Why `user` (in `groups`, connecting from `address`) could no longer log in
     with a key under the effective configuration; empty when nothing stops it.
 
     ``key_types`` is the list of key types in the user's authorized keys, or
     None when sshd finds keys another way (AuthorizedKeysCommand).
+    ``server`` is (address, port) the session reached sshd on, when known.
     """
     reasons = []
     host = host or address
+    if server:
+        reasons += _listen_reasons(effective, server[0], str(server[1]))
 
     def values(keyword):
         return " ".join(effective.get(keyword, [])).split()
@@ -483,6 +486,19 @@ def lockout_reasons(effective, user, groups, address, host=None, key_types=None)
             reasons.append("none of %s's authorized keys (%s) is of a type PubkeyAcceptedAlgorithms allows"
                            % (user, ", ".join(sorted(set(key_types)))))
     return reasons
+
+
+def _listen_reasons(effective, address, port):
+    """sshd must keep listening where the session came in."""
+    ports = effective.get("port", [])
+    if ports and port not in ports:
+        return ["sshd would stop listening on port %s, the one Ansible is connected to (new: %s); listen on both "
+                "during the move, then point ansible_port at the new one" % (port, ", ".join(ports))]
+    listening = [_strip_port(item) for item in effective.get("listenaddress", [])]
+    if listening and address and not any(item in ("0.0.0.0", "::", address) for item in listening):
+        return ["sshd would stop listening on %s, the address Ansible is connected to (new: %s)"
+                % (address, ", ".join(listening))]
+    return []
 
 
 def _key_accepted(key_type, accepted):

@@ -57,7 +57,7 @@ options:
     default: []
     suboptions:
       criteria:
-        description: Criteria as a mapping (V({User: alice, Address: 10.0.0.0/8})) or a string.
+        description: "Criteria as a mapping (V({User: alice, Address: 10.0.0.0/8})) or a string (V(User alice))."
         type: raw
         required: true
       settings:
@@ -145,8 +145,7 @@ options:
     type: str
 notes:
   - Replacing a weak RSA host key changes the host's fingerprint; clients that pinned it will warn.
-seealso:
-  - role: portcullis.ports.sshd_hardening
+  - The role P(portcullis.ports.sshd_hardening#role) wraps it with variables for every setting and the reload.
 """
 
 EXAMPLES = r"""

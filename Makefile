@@ -14,7 +14,8 @@ BUILD := $(CURDIR)/build
 COLLECTIONS := $(BUILD)/collections
 VERSION := $(shell awk '/^version:/ {print $$2}' galaxy.yml)
 TARBALL := $(BUILD)/portcullis-ports-$(VERSION).tar.gz
-SUITES ?= bookworm
+# Debian releases the Molecule scenarios run on (sshd_hardening uses all three).
+SUITES ?= bullseye bookworm trixie
 
 export PATH := $(VENV)/bin:$(PATH)
 # Everything that runs Ansible here uses the collection as built and installed
@@ -79,7 +80,9 @@ molecule: venv images collection
 	@echo "== molecule"
 	@cd extensions && molecule test --all
 
-demo: venv images collection
+# The demo's containers are bookworm only.
+demo: venv host collection
+	@tools/build-base-image.sh bookworm
 	@tools/demo.sh
 
 changelog: venv

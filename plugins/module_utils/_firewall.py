@@ -19,10 +19,11 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 import uuid
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _firewall_backends as backends
+from ansible_collections.portcullis.ports.plugins.module_utils._files import read as _read
+from ansible_collections.portcullis.ports.plugins.module_utils._files import write_atomic as _write_atomic
 from ansible_collections.portcullis.ports.plugins.module_utils import _firewall_rules as rules_mod
 from ansible_collections.portcullis.ports.plugins.module_utils import _port_resolver as resolver
 
@@ -58,30 +59,6 @@ def find_ssh_connection(environ=None, proc_root="/proc"):
         except (IOError, OSError):
             continue
     return None
-
-
-def _write_atomic(path, text, mode=0o600):
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".portcullis-")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-        os.chmod(temporary, mode)
-        os.rename(temporary, path)
-    except Exception:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
-def _read(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return None
 
 
 class Firewall:

@@ -20,6 +20,8 @@ import shutil
 import tempfile
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _sshd_config as conf
+from ansible_collections.portcullis.ports.plugins.module_utils._files import read as _read
+from ansible_collections.portcullis.ports.plugins.module_utils._files import write_atomic as _write_atomic
 from ansible_collections.portcullis.ports.plugins.module_utils._firewall import find_ssh_connection
 
 INCLUDE_SINCE = (8, 2)
@@ -27,30 +29,6 @@ INCLUDE_SINCE = (8, 2)
 
 class SshdError(Exception):
     pass
-
-
-def _read(path, binary=False):
-    try:
-        with open(path, "rb" if binary else "r") as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return None
-
-
-def _write_atomic(path, data, mode):
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".portcullis-")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data if isinstance(data, bytes) else data.encode("utf-8"))
-        os.chmod(temporary, mode)
-        os.rename(temporary, path)
-    except Exception:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def find_login(environ=None, proc_root="/proc"):

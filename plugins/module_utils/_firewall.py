@@ -36,12 +36,13 @@ class FirewallError(Exception):
     pass
 
 
-def find_ssh_connection(environ=None, proc_root="/proc"):
-    """SSH_CONNECTION of the session the module runs in. sudo drops it from
-    the environment, so look at the parent processes too."""
+def find_ssh_session(environ=None, proc_root="/proc"):
+    """The environment of the SSH session the module runs in (the one holding
+    SSH_CONNECTION), or None. sudo drops it from the environment, so look at
+    the parent processes too."""
     environ = os.environ if environ is None else environ
     if environ.get("SSH_CONNECTION"):
-        return environ["SSH_CONNECTION"]
+        return dict(environ)
     pid = os.getpid()
     for _depth in range(16):
         try:
@@ -53,12 +54,19 @@ def find_ssh_connection(environ=None, proc_root="/proc"):
             return None
         try:
             with open(os.path.join(proc_root, str(pid), "environ"), "rb") as handle:
-                for item in handle.read().split(b"\0"):
-                    if item.startswith(b"SSH_CONNECTION="):
-                        return item.split(b"=", 1)[1].decode("ascii", "replace")
+                data = handle.read()
         except (IOError, OSError):
             continue
+        values = dict(item.decode("utf-8", "replace").split("=", 1) for item in data.split(b"\0") if b"=" in item)
+        if values.get("SSH_CONNECTION"):
+            return values
     return None
+
+
+def find_ssh_connection(environ=None, proc_root="/proc"):
+    """SSH_CONNECTION of the session the module runs in, or None."""
+    session = find_ssh_session(environ, proc_root)
+    return session["SSH_CONNECTION"] if session else None
 
 
 class Firewall:

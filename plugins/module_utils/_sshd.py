@@ -22,7 +22,7 @@ import tempfile
 from ansible_collections.portcullis.ports.plugins.module_utils import _sshd_config as conf
 from ansible_collections.portcullis.ports.plugins.module_utils._files import read as _read
 from ansible_collections.portcullis.ports.plugins.module_utils._files import write_atomic as _write_atomic
-from ansible_collections.portcullis.ports.plugins.module_utils._firewall import find_ssh_connection
+from ansible_collections.portcullis.ports.plugins.module_utils._firewall import find_ssh_session
 
 INCLUDE_SINCE = (8, 2)
 
@@ -32,46 +32,15 @@ class SshdError(Exception):
 
 
 def find_login(environ=None, proc_root="/proc"):
-    """(user, client address, server port) of the SSH session Ansible runs in, or None.
-    sudo drops SSH_CONNECTION and sets USER to root, so both are read from the
-    first process up the tree that has SSH_CONNECTION."""
-    connection = find_ssh_connection(environ, proc_root)
-    if not connection:
-        return None
-    parts = connection.split()
+    """(user, client address, server port, server address) of the SSH session
+    Ansible runs in, or None. Under sudo USER is root, so the user comes from
+    the session's own environment."""
+    session = find_ssh_session(environ, proc_root)
+    parts = session["SSH_CONNECTION"].split() if session else []
     if len(parts) != 4:
         return None
-    user = None
-    pid = os.getpid()
-    for _depth in range(16):
-        values = _environ_of(pid, proc_root)
-        if values.get("SSH_CONNECTION") and values.get("USER"):
-            user = values.get("LOGNAME") or values.get("USER")
-            break
-        pid = _parent(pid, proc_root)
-        if pid is None or pid <= 1:
-            break
-    if user is None:
-        user = (environ or os.environ).get("SUDO_USER")
+    user = session.get("LOGNAME") or session.get("USER") or (environ or os.environ).get("SUDO_USER")
     return user, parts[0], parts[3], parts[2]
-
-
-def _environ_of(pid, proc_root):
-    data = _read(os.path.join(proc_root, str(pid), "environ"), binary=True) or b""
-    values = {}
-    for item in data.split(b"\0"):
-        if b"=" in item:
-            key, value = item.split(b"=", 1)
-            values[key.decode("ascii", "replace")] = value.decode("utf-8", "replace")
-    return values
-
-
-def _parent(pid, proc_root):
-    text = _read(os.path.join(proc_root, str(pid), "status")) or ""
-    for line in text.splitlines():
-        if line.startswith("PPid:"):
-            return int(line.split()[1])
-    return None
 
 
 class Sshd:
@@ -213,6 +182,11 @@ class Sshd:
                             % (self.params["moduli_path"], self.params["moduli_min_bits"]))
         return (path, current, filtered, removed) if removed else None
 
+    @staticmethod
+    def include_target(target):
+        """An Include argument as an absolute path: sshd reads relative ones from /etc/ssh."""
+        return target if target.startswith("/") else os.path.join("/etc/ssh", target)
+
     # Staging: the candidate files in a scratch directory, the includes pointed there.
     def stage(self, main_text, dropin_text):
         dropin_path = self.params["dropin_path"]
@@ -233,7 +207,7 @@ class Sshd:
             if len(words) >= 2 and words[0].lower() == "include":
                 targets = []
                 for target in words[1:]:
-                    absolute = target if target.startswith("/") else os.path.join("/etc/ssh", target)
+                    absolute = self.include_target(target)
                     if os.path.dirname(absolute) == dropin_dir:
                         absolute = os.path.join(staged_dir, os.path.basename(absolute))
                     elif self.root != "/":
@@ -254,7 +228,7 @@ class Sshd:
         for number, keyword, args, match in conf.parse_config(main_text):
             if keyword.lower() == "include" and match is None:
                 for target in args.split():
-                    absolute = target if target.startswith("/") else os.path.join("/etc/ssh", target)
+                    absolute = self.include_target(target)
                     for path in sorted(set(glob.glob(self.path(absolute)))
                                        | ({self.path(dropin_path)} if layout == "dropin" and
                                           os.path.dirname(absolute) == dropin_dir and
@@ -353,11 +327,12 @@ class Sshd:
             wrong = conf.mismatches(effective, dict((key, value) for key, value in settings.items()
                                                     if key.lower() in _ASSERTED))
             if wrong:
-                raise SshdError("the new configuration would not take effect: " + "; ".join(
-                    "%s is %s, not %s%s" % (keyword, got, wanted,
-                                            " (set first by %s)" % conf.setter_of(files, keyword)
-                                            if conf.setter_of(files, keyword) else "")
-                    for keyword, wanted, got in wrong))
+                details = []
+                for keyword, wanted, got in wrong:
+                    setter = conf.setter_of(files, keyword)
+                    details.append("%s is %s, not %s%s" % (keyword, got, wanted,
+                                                           " (set first by %s)" % setter if setter else ""))
+                raise SshdError("the new configuration would not take effect: " + "; ".join(details))
             if params["lockout_guard"] and login[0]:
                 groups, key_types = self.user_facts(login[0], effective)
                 reasons = conf.lockout_reasons(effective, login[0], groups, login[1], key_types=key_types,
@@ -371,15 +346,17 @@ class Sshd:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-        changes = []
-        if layout == "dropin" and old_dropin != dropin_text:
-            changes.append(params["dropin_path"])
-        if new_main != main_text:
-            changes.append(params["config_path"])
-        if banner_text is not None and old_banner != banner_text:
-            changes.append(params["banner_path"])
+        # (shown path, real path, content, mode), in the order they are written.
+        writes = []
         if moduli:
-            changes.append(params["moduli_path"])
+            writes.append((params["moduli_path"], moduli[0], moduli[2], 0o644))
+        if banner_text is not None and old_banner != banner_text:
+            writes.append((params["banner_path"], banner_path, banner_text, 0o644))
+        if layout == "dropin" and old_dropin != dropin_text:
+            writes.append((params["dropin_path"], dropin_path, dropin_text, 0o600))
+        if new_main != main_text:
+            writes.append((params["config_path"], self.path(params["config_path"]), new_main, 0o644))
+        changes = [shown for shown, _path, _data, _mode in writes]
         for kind, path, reason in key_plan:
             changes.append(self.host_key_path(kind))
             self.warnings.append("the %s host key is regenerated (%s): clients will see a new host key"
@@ -388,7 +365,7 @@ class Sshd:
         result = dict(
             changed=bool(changes), changed_files=changes, layout=layout,
             openssh_version="%d.%d" % self.version, connect_user=login[0],
-            settings=dict((key, value) for key, value in settings.items()),
+            settings=settings,
             conflicts=found_conflicts, host_keys_generated=[kind for kind, _path, _reason in key_plan],
             moduli_removed=moduli[3] if moduli else 0,
             diff=dict(before="", after="", before_header=params["dropin_path"], after_header=params["dropin_path"]),
@@ -410,13 +387,12 @@ class Sshd:
         if check_mode or not changes:
             return result
 
-        self.apply(layout, dropin_path, dropin_text, new_main, main_text, banner_path, banner_text,
-                   moduli, key_plan)
+        self.apply(writes, key_plan)
         return result
 
-    def apply(self, layout, dropin_path, dropin_text, new_main, main_text, banner_path, banner_text,
-              moduli, key_plan):
-        params = self.params
+    def apply(self, writes, key_plan):
+        """Generate the host keys, replace the files, then check the live configuration;
+        on any failure every replaced file is put back."""
         backups = []  # (path, old bytes or None, mode)
 
         def replace(path, data, mode):
@@ -431,15 +407,9 @@ class Sshd:
                 staging_dirs.append(staging)
                 replace(path, _read(generated, binary=True), 0o600)
                 replace(path + ".pub", _read(generated + ".pub", binary=True), 0o644)
-            if moduli:
-                replace(moduli[0], moduli[2], 0o644)
-            if banner_text is not None and _read(banner_path) != banner_text:
-                replace(banner_path, banner_text, 0o644)
-            if layout == "dropin" and _read(dropin_path) != dropin_text:
-                replace(dropin_path, dropin_text, 0o600)
-            if new_main != main_text:
-                replace(self.path(params["config_path"]), new_main, 0o644)
-            self.sshd_test(self.path(params["config_path"]), "the configuration as written")
+            for _shown, path, data, mode in writes:
+                replace(path, data, mode)
+            self.sshd_test(self.path(self.params["config_path"]), "the configuration as written")
         except Exception:
             for path, old, mode in reversed(backups):
                 if old is None:

@@ -259,13 +259,16 @@ def place_include_first(main_text, include_glob):
     if first is not None and _is_include_of(first, include_glob):
         return main_text
     kept = [line for line in lines if not _is_include_of(line, include_glob)]
-    insert_at = 0
-    # Keep a leading comment block (the distribution's header) on top.
-    while insert_at < len(kept) and kept[insert_at].strip().startswith("#"):
-        insert_at += 1
-    kept.insert(insert_at, "Include %s\n" % include_glob)
-    text = "".join(kept)
-    return text
+    kept.insert(_after_leading_comments(kept), "Include %s\n" % include_glob)
+    return "".join(kept)
+
+
+def _after_leading_comments(lines):
+    """Where the first directive may go: after the file's header comments."""
+    index = 0
+    while index < len(lines) and lines[index].strip().startswith("#"):
+        index += 1
+    return index
 
 
 def _is_include_of(line, include_glob):
@@ -279,9 +282,7 @@ def render_main_block(main_text, settings, blocks):
     text = _strip_block(_strip_block(main_text, BLOCK_BEGIN, BLOCK_END), MATCH_BEGIN, MATCH_END)
     top = BLOCK_BEGIN + "\n" + MANAGED_HEADER + "\n".join(setting_lines(settings)) + "\n" + BLOCK_END + "\n"
     lines = text.splitlines(True)
-    insert_at = 0
-    while insert_at < len(lines) and lines[insert_at].strip().startswith("#"):
-        insert_at += 1
+    insert_at = _after_leading_comments(lines)
     result = "".join(lines[:insert_at]) + top + "".join(lines[insert_at:])
     matches = match_lines(blocks)
     if matches:
@@ -299,11 +300,9 @@ def conflicts(files, settings):
     found = []
     for path, text in files:
         for number, keyword, args, match in parse_config(text):
-            if match is not None or keyword.lower() not in ours:
+            if match is not None or keyword.lower() not in ours or keyword.lower() in MULTI_KEYWORDS:
                 continue
             name, our_value = ours[keyword.lower()]
-            if keyword.lower() in MULTI_KEYWORDS:
-                continue
             if normalize(keyword, args) != our_value:
                 found.append((path, number, name, args, our_value))
     return found
@@ -378,11 +377,8 @@ def mismatches(effective, settings):
             if not set(wanted_addresses) <= set(got_addresses):
                 found.append((keyword, " ".join(wanted_addresses), " ".join(got_addresses)))
             continue
-        if key in MULTI_KEYWORDS - WORD_LIST_KEYWORDS:
-            if sorted(wanted.split()) != sorted((got or "").split()):
-                found.append((keyword, wanted, got))
-            continue
-        if key in WORD_LIST_KEYWORDS:
+        if key in MULTI_KEYWORDS | WORD_LIST_KEYWORDS:
+            # Repeated lines or space-separated words: the order does not matter.
             if sorted(wanted.split()) != sorted((got or "").split()):
                 found.append((keyword, wanted, got))
             continue

@@ -13,6 +13,7 @@ import ipaddress
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _port_resolver as resolver
+from ansible_collections.portcullis.ports.plugins.module_utils import _nginx_proxy
 from ansible_collections.portcullis.ports.plugins.module_utils import _registry_rules
 
 SYNTAXES = ("list", "nft", "iptables", "firewalld")
@@ -102,6 +103,23 @@ def firewall_rules(services, hostvars=None, groups=None, admin_sources=None, ssh
         raise _filter_error("firewall_rules", error)
 
 
+def proxy_sites(hosts, hostvars=None, groups=None, proxy_host=None, defaults=None, certificate_dir="/etc/ssl/portcullis",
+                certbot=False, certbot_ready=None):
+    try:
+        if not isinstance(hosts, (list, tuple)):
+            raise _nginx_proxy.NginxProxyError("the input must be a list of inventory hosts, got %r" % (hosts,))
+        hostvars = hostvars or {}
+        registries = {}
+        for host in hosts:
+            if host not in hostvars:
+                raise _nginx_proxy.NginxProxyError("%r is not a host of the inventory" % (host,))
+            registries[host] = hostvars[host].get("portcullis_services") or []
+        return _nginx_proxy.sites_from_registry(registries, proxy_host, _host_addresses(hostvars), groups or {},
+                                                defaults, certificate_dir, certbot, certbot_ready or [])
+    except (_nginx_proxy.NginxProxyError, _registry_rules.RegistryRuleError) as error:
+        raise _filter_error("proxy_sites", error)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -110,4 +128,5 @@ class FilterModule(object):
             "port_ranges": port_ranges,
             "port_syntax": port_syntax,
             "firewall_rules": firewall_rules,
+            "proxy_sites": proxy_sites,
         }

@@ -20,9 +20,11 @@ import ipaddress
 import os
 import re
 
+from ansible_collections.portcullis.ports.plugins.module_utils import _nginx_proxy
 from ansible_collections.portcullis.ports.plugins.module_utils import _port_resolver as resolver
 
-REGISTRY_KEYS = ("name", "port", "protocol", "bind", "range", "environment", "expose", "allow_from", "domain", "process")
+REGISTRY_KEYS = ("name", "port", "protocol", "bind", "range", "environment", "expose", "allow_from", "domain", "process",
+                 "upstream", "proxy")
 EXPOSE_CHOICES = ("public", "internal", "private")
 PROTOCOLS = {"tcp": ("tcp",), "udp": ("udp",), "both": ("tcp", "udp")}
 DEFAULT_BIND = "0.0.0.0"
@@ -101,6 +103,19 @@ def _check_string(value, what, label, errors, pattern=None, hint=""):
     return True
 
 
+def _check_proxy(entry, label, errors):
+    """upstream and proxy are the nginx_proxy role's; checked the way it checks them."""
+    try:
+        if "upstream" in entry:
+            upstream = entry["upstream"]
+            for item in upstream if isinstance(upstream, list) else [upstream]:
+                _nginx_proxy.check_upstream_server(item, "upstream")
+        if "proxy" in entry:
+            _nginx_proxy.check_proxy_options(entry["proxy"], "proxy")
+    except _nginx_proxy.NginxProxyError as error:
+        errors.append("%s: %s" % (label, error))
+
+
 def validate_registry(services, policy, bindv6only=False):
     """Every entry checked before anything else; raises RegistryError listing all problems."""
     if not isinstance(services, list):
@@ -161,6 +176,7 @@ def validate_registry(services, policy, bindv6only=False):
             _check_string(entry["process"], "process", label, errors, _PROCESS_NAME, ": expected a process name without spaces or slashes")
         if "allow_from" in entry:
             _check_allow_from(entry["allow_from"], label, errors)
+        _check_proxy(entry, label, errors)
         if len(errors) == problems_before:
             result.append(Service(index, name, PROTOCOLS[protocol], ranges, bind, range_name, entry.get("process"), entry))
     if errors:

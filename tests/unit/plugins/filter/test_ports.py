@@ -15,7 +15,7 @@ FILTERS = FilterModule().filters()
 
 
 def test_filter_names_are_the_public_contract():
-    assert set(FILTERS) == {"service_port", "port_range", "port_ranges", "port_syntax", "firewall_rules"}
+    assert set(FILTERS) == {"service_port", "port_range", "port_ranges", "port_syntax", "firewall_rules", "proxy_sites"}
 
 
 def test_service_port():
@@ -73,3 +73,24 @@ def test_firewall_rules_from_hostvars():
         FILTERS["firewall_rules"]([{"name": "x", "port": 1, "allow_from": ["nofacts"]}], hostvars=hostvars, groups=groups)
     with pytest.raises(AnsibleFilterError, match="'ghost' is neither a CIDR nor a host or group"):
         FILTERS["firewall_rules"]([{"name": "x", "port": 1, "allow_from": ["ghost"]}], hostvars=hostvars, groups=groups)
+
+
+def test_proxy_sites_from_the_whole_inventory():
+    hostvars = {
+        "edge": {"ansible_host": "192.0.2.10", "portcullis_services": [{"name": "https", "port": 443}]},
+        "app": {"portcullis_address": "192.0.2.11",
+                "portcullis_services": [{"name": "docs", "port": 4001, "domain": "docs.example.com",
+                                         "proxy": {"allow": ["edge"]}}]},
+        "nothing": {},
+    }
+    sites = FILTERS["proxy_sites"](["edge", "app", "nothing"], hostvars=hostvars, groups={}, proxy_host="edge",
+                                   defaults={"rate_limit": True})
+    assert [(site["domain"], site["upstreams"], site["allow"], site["rate_limit"]) for site in sites] == \
+        [("docs.example.com", ["192.0.2.11:4001"], ["192.0.2.10/32"], {"rate": "10r/s", "burst": 20})]
+    with pytest.raises(AnsibleFilterError, match="portcullis.ports.proxy_sites: 'ghost' is not a host of the inventory"):
+        FILTERS["proxy_sites"](["ghost"], hostvars=hostvars)
+    with pytest.raises(AnsibleFilterError, match="the input must be a list of inventory hosts"):
+        FILTERS["proxy_sites"]("app", hostvars=hostvars)
+    hostvars["app"]["portcullis_services"][0]["domain"] = "docs.example.com;"
+    with pytest.raises(AnsibleFilterError, match=r"'docs.example.com;' contains ';'"):
+        FILTERS["proxy_sites"](["app"], hostvars=hostvars)

@@ -47,12 +47,19 @@ class TestValidation:
         ([{"name": "web", "port": 80, "allow_from": "10.0.0.0/8"}], r"allow_from must be a list"),
         ([{"name": "web", "port": 80, "allow_from": ["10.0.0.300/8"]}], r"allow_from item '10.0.0.300/8' is neither"),
         ([{"name": "ntp", "port": "ntp"}], r"'ntp' has no tcp port"),
+        ([{"name": "api", "port": 80, "upstream": "10.0.0.5:80;"}], r"service 'api' \(entry 1\): upstream '10.0.0.5:80;' contains ';'"),
+        ([{"name": "api", "port": 80, "upstream": ["10.0.0.5"]}], r"upstream '10.0.0.5' is not valid: expected host:port"),
+        ([{"name": "api", "port": 80, "proxy": {"ratelimit": True}}], r"unknown proxy option 'ratelimit'"),
         (["web"], r"entry 1: must be a mapping"),
         ({"name": "web"}, r"services must be a list"),
     ])
     def test_bad_entries_are_named(self, services, message):
         with pytest.raises(RegistryError, match=message):
             _conflicts.check(services)
+
+    def test_proxy_keys_are_part_of_the_registry(self):
+        _conflicts.check([{"name": "api", "port": 80, "domain": "api.example.com", "upstream": ["10.0.0.5:80", "10.0.0.6:80"],
+                           "proxy": {"rate_limit": True, "allow": ["office"]}}])
 
     def test_every_problem_is_reported_at_once(self):
         with pytest.raises(RegistryError) as caught:

@@ -1,0 +1,381 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: nginx_proxy
+short_description: TLS reverse-proxy sites for nginx, checked value by value and proven with nginx -t before they apply
+version_added: 0.1.0
+author: portcullis.ports maintainers (@portcullis)
+description:
+  - Writes one configuration file (O(config_path)) with a server block pair for every site of O(sites) - an HTTP
+    server that redirects to HTTPS and keeps the ACME http-01 path open, and a TLS server that proxies to the
+    site's upstream block - and a default server that refuses any Host no site names.
+  - TLS follows Mozilla's C(intermediate) profile (TLS 1.2 and 1.3, its cipher list, session cache without tickets,
+    HSTS), or C(modern) (TLS 1.3 only).
+  - Proxied requests carry C(Host), C(X-Real-IP), C(X-Forwarded-For) (the client address only; a client's own
+    header is not passed on) and C(X-Forwarded-Proto); websocket upgrades pass through.
+  - Every value is checked before anything is written. A value containing C(;), C({), C(}), a quote, C(#), C($),
+    a backslash, a space or a newline is refused with an error naming it, so a value can never add a directive.
+  - The file is replaced atomically together with the removal of O(replaces); then C(nginx -t) checks the whole
+    configuration. If it fails, every file is put back and the task fails with nginx's message.
+  - The module does not reload nginx, so a refused configuration never serves; reload it from a handler when
+    the task reports a change.
+  - Uses C(http2 on) from nginx 1.25.1 and C(ssl_reject_handshake) from 1.19.4; older versions get the older
+    forms (the default server then needs O(fallback_certificate) or the first site's certificate).
+extends_documentation_fragment:
+  - portcullis.ports.attributes
+  - portcullis.ports.attributes.LINUX
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Renders and checks every value; C(nginx -t) runs only when files are written.
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+options:
+  sites:
+    description:
+      - The sites to publish. The M(portcullis.ports.nginx_proxy) role builds them from the registry with the
+        P(portcullis.ports.proxy_sites#filter) filter.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      domain:
+        description: The host name the site answers to.
+        type: str
+        required: true
+      upstreams:
+        description: Backend servers as C(host:port) or C([IPv6]:port); more than one balances between them.
+        type: list
+        elements: str
+        required: true
+      certificate:
+        description: Path of the PEM certificate (with its chain) on the host.
+        type: path
+        required: true
+      certificate_key:
+        description: Path of the certificate's private key on the host.
+        type: path
+        required: true
+      allow:
+        description: Addresses or CIDRs allowed in; when not empty, everyone else is denied.
+        type: list
+        elements: str
+        default: []
+      deny:
+        description: Addresses or CIDRs denied, checked before O(sites[].allow).
+        type: list
+        elements: str
+        default: []
+      rate_limit:
+        description:
+          - V(true) for 10 requests a second per client address with a burst of 20, or a mapping with C(rate)
+            (such as C(10r/s)) and C(burst). Requests beyond it get HTTP 429.
+        type: raw
+      client_max_body_size:
+        description: Largest request body.
+        type: str
+        default: 10m
+      connect_timeout:
+        description: Time to connect to the backend.
+        type: str
+        default: 5s
+      send_timeout:
+        description: Time between two writes to the backend.
+        type: str
+        default: 60s
+      read_timeout:
+        description: Time between two reads from the backend (also how long an idle websocket stays open).
+        type: str
+        default: 60s
+      websocket:
+        description: Pass websocket upgrades through.
+        type: bool
+        default: true
+      headers:
+        description: More request headers for the backend, name to literal value.
+        type: dict
+        default: {}
+      service:
+        description: The registry service the site comes from (a comment in the file).
+        type: str
+      host:
+        description: The inventory host of that service (a comment in the file).
+        type: str
+      self_signed:
+        description: Set by the filter when the certificate is generated on the host; ignored here.
+        type: bool
+      certbot:
+        description: Set by the filter when certbot is to obtain the certificate; ignored here.
+        type: bool
+  tls_profile:
+    description: Mozilla's profile for the TLS settings.
+    type: str
+    choices: [intermediate, modern]
+    default: intermediate
+  hsts_max_age:
+    description: C(Strict-Transport-Security) max-age in seconds; V(0) sends no HSTS header.
+    type: int
+    default: 63072000
+  health_path:
+    description:
+      - A location that answers C(200 ok) from nginx itself, for load balancers and monitoring. Empty for none.
+      - It is a static file under O(health_root) (written by the module), so a site's allow and deny apply to it.
+    type: str
+    default: /nginx-health
+  health_root:
+    description: Directory of the health file.
+    type: path
+    default: /var/www/portcullis-health
+  main_config:
+    description:
+      - When given, the module also owns the main C(nginx.conf), keeping the distribution's user, pid and includes
+        but with hardened C(http) defaults (C(server_tokens off), TLS 1.2 and 1.3 only, no server cipher
+        preference) and C(worker_rlimit_nofile) at twice C(worker_connections), so every server on the host,
+        not only these sites, is graded clean by gixy. It is written, validated and rolled back together with
+        O(config_path).
+    type: dict
+    suboptions:
+      path:
+        description: The main configuration file.
+        type: path
+        default: /etc/nginx/nginx.conf
+      user:
+        description: The user the workers run as (C(www-data) on Debian, C(nginx) on Red Hat).
+        type: str
+        required: true
+      pid:
+        description: The pid file.
+        type: path
+        default: /run/nginx.pid
+      error_log:
+        description: The error log.
+        type: path
+        default: /var/log/nginx/error.log
+      access_log:
+        description: The access log.
+        type: path
+        default: /var/log/nginx/access.log
+      mime_types:
+        description: The MIME types file.
+        type: path
+        default: /etc/nginx/mime.types
+      worker_connections:
+        description: Connections per worker.
+        type: int
+        default: 1024
+      main_includes:
+        description: Files included at the top level (dynamic modules).
+        type: list
+        elements: str
+        default: []
+      http_includes:
+        description: Files included in the C(http) block; one must match O(config_path).
+        type: list
+        elements: str
+        default: [/etc/nginx/conf.d/*.conf]
+  acme_root:
+    description: Web root for ACME http-01 challenges on port 80. Empty for none.
+    type: str
+    default: /var/www/portcullis-acme
+  http2:
+    description: Offer HTTP/2 on the TLS servers.
+    type: bool
+    default: true
+  ipv6:
+    description: Listen on IPv6 too; V(auto) when the host has IPv6 addresses.
+    type: str
+    choices: [auto, "true", "false"]
+    default: auto
+  fallback_certificate:
+    description:
+      - Certificate for the default server on an nginx older than 1.19.4, which cannot refuse the TLS handshake.
+    type: dict
+    suboptions:
+      certificate:
+        description: Certificate path.
+        type: path
+        required: true
+      certificate_key:
+        description: Key path.
+        type: path
+        required: true
+  config_path:
+    description: The file this module owns; it must be inside the C(http) context (C(conf.d) is).
+    type: path
+    default: /etc/nginx/conf.d/portcullis-proxy.conf
+  replaces:
+    description:
+      - Files to remove in the same change, such as the distribution's default site that would also claim
+        C(default_server). They are put back if validation fails.
+    type: list
+    elements: path
+    default: []
+seealso:
+  - plugin: portcullis.ports.proxy_sites
+    plugin_type: filter
+    description: Builds the sites from the registry; the portcullis.ports.nginx_proxy role uses it, installs nginx,
+      makes certificates and reloads.
+  - name: Mozilla Server Side TLS guidelines
+    description: Where the intermediate and modern profiles come from.
+    link: https://wiki.mozilla.org/Security/Server_Side_TLS
+"""
+
+EXAMPLES = r"""
+- name: Publish one backend under docs.example.com
+  portcullis.ports.nginx_proxy:
+    sites:
+      - domain: docs.example.com
+        upstreams: ["10.0.0.5:4001"]
+        certificate: /etc/ssl/portcullis/docs.example.com.crt
+        certificate_key: /etc/ssl/portcullis/docs.example.com.key
+        rate_limit: true
+    replaces: [/etc/nginx/sites-enabled/default]
+  become: true
+  notify: Reload nginx
+
+- name: Two servers behind one domain, only the office may reach it
+  portcullis.ports.nginx_proxy:
+    sites:
+      - domain: api.example.com
+        upstreams: ["10.0.0.5:4018", "10.0.0.6:4018"]
+        certificate: /etc/letsencrypt/live/api.example.com/fullchain.pem
+        certificate_key: /etc/letsencrypt/live/api.example.com/privkey.pem
+        allow: [203.0.113.0/24]
+        rate_limit: {rate: 5r/s, burst: 10}
+  become: true
+"""
+
+RETURN = r"""
+config_path:
+  description: The file written.
+  returned: always
+  type: str
+  sample: /etc/nginx/conf.d/portcullis-proxy.conf
+domains:
+  description: The published domains, sorted.
+  returned: always
+  type: list
+  elements: str
+  sample: [docs.example.com]
+written:
+  description: Files that were (or in check mode would be) written.
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/nginx/conf.d/portcullis-proxy.conf, /var/www/portcullis-health/nginx-health]
+removed:
+  description: Files of O(replaces) that were (or in check mode would be) removed.
+  returned: always
+  type: list
+  elements: str
+nginx_version:
+  description: The installed nginx version, or null when nginx is not installed (check mode only).
+  returned: always
+  type: str
+  sample: 1.22.1
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.parsing.convert_bool import boolean
+
+from ansible_collections.portcullis.ports.plugins.module_utils import _nginx
+from ansible_collections.portcullis.ports.plugins.module_utils._nginx_proxy import NginxProxyError
+
+
+class _Runner:
+    """Commands with argument lists, never a shell."""
+
+    def __init__(self, module):
+        self.module = module
+
+    def run(self, argv):
+        return self.module.run_command(argv)
+
+    def which(self, name):
+        return self.module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"])
+
+
+SITE_OPTIONS = dict(
+    domain=dict(type="str", required=True),
+    upstreams=dict(type="list", elements="str", required=True),
+    certificate=dict(type="path", required=True),
+    certificate_key=dict(type="path", required=True, no_log=False),
+    allow=dict(type="list", elements="str", default=[]),
+    deny=dict(type="list", elements="str", default=[]),
+    rate_limit=dict(type="raw"),
+    client_max_body_size=dict(type="str", default="10m"),
+    connect_timeout=dict(type="str", default="5s"),
+    send_timeout=dict(type="str", default="60s"),
+    read_timeout=dict(type="str", default="60s"),
+    websocket=dict(type="bool", default=True),
+    headers=dict(type="dict", default={}),
+    service=dict(type="str"),
+    host=dict(type="str"),
+    self_signed=dict(type="bool"),
+    certbot=dict(type="bool"),
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            sites=dict(type="list", elements="dict", required=True, options=SITE_OPTIONS),
+            tls_profile=dict(type="str", choices=["intermediate", "modern"], default="intermediate"),
+            hsts_max_age=dict(type="int", default=63072000),
+            health_path=dict(type="str", default="/nginx-health"),
+            acme_root=dict(type="str", default="/var/www/portcullis-acme"),
+            health_root=dict(type="path", default="/var/www/portcullis-health"),
+            main_config=dict(type="dict", options=dict(
+                path=dict(type="path", default="/etc/nginx/nginx.conf"),
+                user=dict(type="str", required=True),
+                pid=dict(type="path", default="/run/nginx.pid"),
+                error_log=dict(type="path", default="/var/log/nginx/error.log"),
+                access_log=dict(type="path", default="/var/log/nginx/access.log"),
+                mime_types=dict(type="path", default="/etc/nginx/mime.types"),
+                worker_connections=dict(type="int", default=1024),
+                main_includes=dict(type="list", elements="str", default=[]),
+                http_includes=dict(type="list", elements="str", default=["/etc/nginx/conf.d/*.conf"]),
+            )),
+            http2=dict(type="bool", default=True),
+            ipv6=dict(type="str", choices=["auto", "true", "false"], default="auto"),
+            fallback_certificate=dict(type="dict", options=dict(
+                certificate=dict(type="path", required=True),
+                certificate_key=dict(type="path", required=True, no_log=False),
+            )),
+            config_path=dict(type="path", default="/etc/nginx/conf.d/portcullis-proxy.conf"),
+            replaces=dict(type="list", elements="path", default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    # rate_limit accepts booleans given as strings too (a role variable may arrive as "true").
+    for site in module.params["sites"]:
+        if isinstance(site.get("rate_limit"), str):
+            try:
+                site["rate_limit"] = boolean(site["rate_limit"], strict=True)
+            except TypeError:
+                module.fail_json(msg="site %s: rate_limit %r is not valid: expected true, false or a mapping of rate "
+                                     "and burst" % (site["domain"], site["rate_limit"]))
+    proxy = _nginx.NginxProxy(_Runner(module), module.params)
+    try:
+        result = proxy.run(module.check_mode)
+    except NginxProxyError as error:
+        module.fail_json(msg=str(error))
+    for warning in proxy.warnings:
+        module.warn(warning)
+    if not module._diff or not result["changed"]:
+        result.pop("diff", None)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -29,8 +29,12 @@ class _Saved:
     def __init__(self, path):
         self.path = path
         self.link = os.readlink(path) if os.path.islink(path) else None
-        self.data = None if self.link is not None else _files.read(path, binary=True)
-        self.mode = os.stat(path).st_mode & 0o7777 if self.data is not None else None
+        self.data = None
+        self.mode = None
+        if self.link is None and os.path.lexists(path):
+            with open(path, "rb") as handle:  # unreadable: fail now, before anything is written
+                self.data = handle.read()
+            self.mode = os.stat(path).st_mode & 0o7777
 
     @property
     def exists(self):
@@ -64,8 +68,9 @@ class NginxProxy:
             "reject_handshake": version >= (1, 19, 4),
         }
 
-    def _validate(self, binary):
-        rc, out, err = self.runner.run([binary, "-t"])
+    def _validate(self, binary, main_path):
+        argv = [binary, "-t"] + (["-c", main_path] if main_path else [])
+        rc, out, err = self.runner.run(argv)
         return rc == 0, (err or out).strip()
 
     def run(self, check_mode):
@@ -82,12 +87,15 @@ class NginxProxy:
             health_path=params["health_path"], acme_root=params["acme_root"], health_root=params["health_root"],
             ipv6=ipv6, http2=params["http2"], features=features, fallback_certificate=params.get("fallback_certificate"))
         wanted = [(params["config_path"], renderer.render(), 0o644)]
+        main_path = None
         if params.get("main_config"):
             main_text, main_path, http_includes = _nginx_proxy.render_main(params["main_config"])
             if not any(fnmatch.fnmatch(params["config_path"], pattern) for pattern in http_includes):
                 raise NginxProxyError("config_path %s is not matched by any of main_config http_includes (%s), so nginx "
                                       "would never read it" % (params["config_path"], ", ".join(http_includes) or "none"))
             wanted.append((main_path, main_text, 0o644))
+            if main_path == _nginx_proxy.MAIN_DEFAULTS["path"]:
+                main_path = None  # nginx's own default: test exactly what the service will load
         if renderer.health_file():
             wanted.append((renderer.health_file(), "ok\n", 0o644))
         changes = []
@@ -117,7 +125,7 @@ class NginxProxy:
                 _files.write_atomic(path, text, mode)
             for path in replaced:
                 os.unlink(path)
-            valid, output = self._validate(binary)
+            valid, output = self._validate(binary, main_path)
         except Exception:
             self._restore(saved)
             raise
@@ -128,5 +136,12 @@ class NginxProxy:
         return result
 
     def _restore(self, saved):
+        """Put back every file; one that cannot be restored does not stop the others."""
+        failed = []
         for item in saved:
-            item.restore()
+            try:
+                item.restore()
+            except (IOError, OSError) as error:
+                failed.append("%s (%s)" % (item.path, error))
+        if failed:
+            raise NginxProxyError("could not put back: %s" % ", ".join(failed))

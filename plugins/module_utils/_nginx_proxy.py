@@ -49,6 +49,8 @@ SITE_DEFAULTS = {
 }
 PROXY_OPTION_KEYS = tuple(sorted(set(SITE_DEFAULTS) | {"certificate", "certificate_key"}))
 DEFAULT_RATE_LIMIT = {"rate": "10r/s", "burst": 20}
+# Request headers the proxy sets itself; a site's headers may not repeat them.
+FIXED_HEADERS = ("host", "x-real-ip", "x-forwarded-for", "x-forwarded-proto", "upgrade", "connection")
 
 _DOMAIN = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$", re.IGNORECASE)
@@ -168,9 +170,18 @@ def check_site(site):
     if not isinstance(headers, dict):
         raise NginxProxyError("%s headers must be a mapping of header name to value, got %r" % (what, headers))
     result["headers"] = {}
+    seen = set()
     for name in sorted(headers, key=str):
         _matching(name, _HEADER_NAME, what + " header name", "letters, digits and dashes")
-        result["headers"][name] = _safe_token(str(headers[name]), "%s header %s value" % (what, name))
+        if name.lower() in FIXED_HEADERS:
+            raise NginxProxyError("%s header %s is set by the proxy itself and cannot be given" % (what, name))
+        if name.lower() in seen:
+            raise NginxProxyError("%s header %s is given twice (header names ignore case)" % (what, name))
+        seen.add(name.lower())
+        value = headers[name]
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise NginxProxyError("%s header %s value %r is not valid: expected a string or a number" % (what, name, value))
+        result["headers"][name] = _safe_token(str(value), "%s header %s value" % (what, name))
     for key in ("service", "host"):
         if site.get(key) is not None:
             result[key] = _safe_token(str(site[key]), "%s %s" % (what, key))
@@ -194,6 +205,8 @@ def _service_upstreams(service, host, proxy_host, addresses_of, what):
         if not items:
             raise NginxProxyError("%s: upstream is an empty list" % what)
         return [check_upstream_server(item, what + " upstream") for item in items]
+    if "port" not in service:
+        raise NginxProxyError("%s: missing port" % what)
     try:
         port = resolver.service_port(service["port"], "tcp")
     except resolver.PortSpecError as error:
@@ -213,8 +226,13 @@ def _service_upstreams(service, host, proxy_host, addresses_of, what):
         return [check_upstream_server("%s:%d" % (_bracket(bind_address), port), what)]
     if host == proxy_host:
         return ["127.0.0.1:%d" % port]
-    addresses = addresses_of(host, what)
-    return [check_upstream_server("%s:%d" % (_bracket(ipaddress.ip_address(str(addresses[0]))), port), what)]
+    address = str(addresses_of(host, what)[0])
+    try:
+        # portcullis_address may be written as a CIDR (10.0.0.5/32), as the firewall accepts.
+        address = _bracket(ipaddress.ip_interface(address).ip)
+    except ValueError:
+        pass  # a host name: check_upstream_server decides
+    return [check_upstream_server("%s:%d" % (address, port), what)]
 
 
 def _bracket(address):
@@ -270,6 +288,9 @@ def sites_from_registry(registries, proxy_host, addresses_of, groups, defaults=N
                 "upstreams": _service_upstreams(service, host, proxy_host, addresses_of, what),
             })
             given = bool(site.get("certificate"))
+            if domain.startswith("*.") and not given:
+                raise NginxProxyError("%s: the wildcard domain %s needs a certificate (proxy.certificate): neither a "
+                                      "self-signed one nor certbot's http-01 can make it here" % (what, domain))
             site["certbot"] = bool(certbot) and not given
             site["self_signed"] = not given and not (site["certbot"] and domain in certbot_ready)
             if site["self_signed"]:
@@ -322,7 +343,9 @@ def render_main(main):
              "pid %s;" % paths["pid"], "error_log %s;" % paths["error_log"]]
     lines += ["include %s;" % item for item in includes["main_includes"]]
     lines += ["", "events {", "    worker_connections %d;" % connections, "}", "", "http {",
-              "    sendfile on;", "    tcp_nopush on;", "    types_hash_max_size 2048;", "    server_tokens off;",
+              "    sendfile on;", "    tcp_nopush on;", "    types_hash_max_size 2048;",
+              # Room for long domain names (the default bucket fits about 50 characters).
+              "    server_names_hash_bucket_size 128;", "    server_tokens off;",
               "    include %s;" % paths["mime_types"], "    default_type application/octet-stream;",
               "    ssl_protocols TLSv1.2 TLSv1.3;", "    ssl_prefer_server_ciphers off;",
               "    access_log %s;" % paths["access_log"]]
@@ -371,7 +394,10 @@ class Renderer:
         self.http2 = http2
         self.features = dict(http2_directive=True, reject_handshake=True)
         self.features.update(features or {})
-        self.fallback_certificate = fallback_certificate
+        self.fallback_certificate = None
+        if fallback_certificate:
+            self.fallback_certificate = dict((key, check_path(fallback_certificate.get(key), "fallback_certificate " + key))
+                                             for key in ("certificate", "certificate_key"))
 
     def health_file(self):
         """The file the health location serves, or None."""
@@ -450,11 +476,13 @@ class Renderer:
                       "        root %s;" % self.acme_root,
                       "        default_type text/plain;",
                       "    }"]
-        lines += ["    location / {", "        return 301 https://%s$request_uri;" % site["domain"], "    }", "}", ""]
+        # A wildcard site redirects to the name asked for, which its server_name matched.
+        target = "$host" if site["domain"].startswith("*.") else site["domain"]
+        lines += ["    location / {", "        return 301 https://%s$request_uri;" % target, "    }", "}", ""]
         return lines
 
     def _tls_server(self, site):
-        origin = "%s/%s" % (site["host"], site["service"]) if site.get("host") else "given sites"
+        origin = "%s/%s" % (site["host"], site.get("service")) if site.get("host") else "given sites"
         lines = ["# %s: from %s to %s" % (site["domain"], origin, ", ".join(site["upstreams"])), "server {"]
         self._listen(lines, 443)
         lines += [
@@ -477,7 +505,8 @@ class Renderer:
                       "        default_type text/plain;", "        root %s;" % self.health_root, "    }"]
         lines.append("    location / {")
         if site["rate_limit"]:
-            lines += ["        limit_req zone=%s burst=%d nodelay;" % (zone_name(site["domain"]), site["rate_limit"]["burst"]),
+            burst = site["rate_limit"]["burst"]
+            lines += ["        limit_req zone=%s%s nodelay;" % (zone_name(site["domain"]), " burst=%d" % burst if burst else ""),
                       "        limit_req_status 429;"]
         lines += [
             "        proxy_pass http://%s;" % zone_name(site["domain"]),

@@ -22,8 +22,9 @@ description:
     header is not passed on) and C(X-Forwarded-Proto); websocket upgrades pass through.
   - Every value is checked before anything is written. A value containing C(;), C({), C(}), a quote, C(#), C($),
     a backslash, a space or a newline is refused with an error naming it, so a value can never add a directive.
-  - The file is replaced atomically together with the removal of O(replaces); then C(nginx -t) checks the whole
-    configuration. If it fails, every file is put back and the task fails with nginx's message.
+  - Each file is replaced atomically (a reader sees the old or the new one) and O(replaces) are removed; then
+    C(nginx -t) checks the whole configuration. If it fails, every file is put back as it was (content, mode,
+    symlinks) and the task fails with nginx's message.
   - The module does not reload nginx, so a refused configuration never serves; reload it from a handler when
     the task reports a change.
   - Uses C(http2 on) from nginx 1.25.1 and C(ssl_reject_handshake) from 1.19.4; older versions get the older
@@ -102,7 +103,10 @@ options:
         type: bool
         default: true
       headers:
-        description: More request headers for the backend, name to literal value.
+        description:
+          - More request headers for the backend, name to literal value (a string or a number).
+          - The headers the proxy sets itself (C(Host), C(X-Real-IP), C(X-Forwarded-For), C(X-Forwarded-Proto),
+            C(Upgrade), C(Connection)) cannot be given.
         type: dict
         default: {}
       service:
@@ -370,6 +374,8 @@ def main():
         result = proxy.run(module.check_mode)
     except NginxProxyError as error:
         module.fail_json(msg=str(error))
+    except (IOError, OSError, UnicodeError) as error:
+        module.fail_json(msg="could not read or write the nginx configuration: %s" % error)
     for warning in proxy.warnings:
         module.warn(warning)
     if not module._diff or not result["changed"]:

@@ -30,7 +30,7 @@ class FakeNginx:
         self.calls.append(argv[1:])
         if argv[1:] == ["-v"]:
             return 0, "", "nginx version: nginx/%s\n" % self.version
-        if argv[1:] == ["-t"]:
+        if argv[1:2] == ["-t"]:
             self.seen_during_test = self.snapshot()
             if self.accept(self.seen_during_test):
                 return 0, "", "nginx: configuration file test is successful\n"
@@ -104,7 +104,7 @@ def test_second_apply_changes_nothing_and_runs_no_nginx_t(layout):
     run(layout, FakeNginx())
     fake = FakeNginx()
     result = run(layout, fake)
-    assert not result["changed"] and result["diff"] == [] and ["-t"] not in fake.calls
+    assert not result["changed"] and result["diff"] == [] and fake.calls == [["-v"]]
 
 
 def test_check_mode_reports_the_diff_and_touches_nothing(layout):
@@ -113,7 +113,7 @@ def test_check_mode_reports_the_diff_and_touches_nothing(layout):
     files_before = before.root_files()
     fake = FakeNginx()
     result = run(layout, fake, check_mode=True)
-    assert result["changed"] and ["-t"] not in fake.calls
+    assert result["changed"] and not [call for call in fake.calls if call[:1] == ["-t"]]
     assert fake.root_files() == files_before
     headers = [item["after_header"] for item in result["diff"]]
     assert str(layout / "sites-enabled" / "default") + " (removed)" in headers
@@ -159,7 +159,7 @@ def test_bad_value_is_refused_before_any_command_or_write(layout):
     fake = FakeNginx()
     with pytest.raises(NginxProxyError, match="contains ';'"):
         run(layout, fake, sites=[dict(SITE, domain="docs.example.com;")])
-    assert ["-t"] not in fake.calls and not (layout / "conf.d" / "portcullis-proxy.conf").exists()
+    assert fake.calls == [["-v"]] and not (layout / "conf.d" / "portcullis-proxy.conf").exists()
 
 
 def test_missing_nginx_fails_but_check_mode_renders_with_a_warning(layout):
@@ -171,3 +171,46 @@ def test_missing_nginx_fails_but_check_mode_renders_with_a_warning(layout):
     result = step.run(True)
     assert result["changed"] and result["nginx_version"] is None
     assert "not installed yet" in step.warnings[0]
+
+
+def test_nginx_t_tests_the_main_file_that_was_written(layout):
+    fake = FakeNginx()
+    run(layout, fake)
+    assert ["-t", "-c", str(layout / "nginx.conf")] in fake.calls
+
+
+def test_restore_puts_back_the_others_when_one_fails(layout, mocker):
+    run(layout, FakeNginx())
+    config = layout / "conf.d" / "portcullis-proxy.conf"
+    before = config.read_text()
+    real_restore = _nginx._Saved.restore
+
+    def flaky(self):
+        if self.path.endswith("nginx.conf"):
+            raise OSError("disk full")
+        real_restore(self)
+
+    mocker.patch.object(_nginx._Saved, "restore", flaky)
+    main_config = dict(params(layout)["main_config"], user="nginx")  # so nginx.conf is rewritten too
+    with pytest.raises(NginxProxyError, match="could not put back: .*nginx.conf \\(disk full\\)"):
+        run(layout, FakeNginx(accept=lambda files: False), sites=[dict(SITE, domain="other.example.com")],
+            main_config=main_config)
+    assert config.read_text() == before
+
+
+def test_an_unreadable_file_stops_before_anything_is_written(layout, mocker):
+    run(layout, FakeNginx())
+    config = layout / "conf.d" / "portcullis-proxy.conf"
+    before = config.read_text()
+    real_open = open
+
+    def refuse(path, *args, **kwargs):
+        if str(path) == str(config) and args and args[0] == "rb":
+            raise PermissionError("denied")
+        return real_open(path, *args, **kwargs)
+
+    mocker.patch("builtins.open", refuse)
+    with pytest.raises(PermissionError):
+        run(layout, FakeNginx(), sites=[dict(SITE, domain="other.example.com")])
+    mocker.stopall()
+    assert config.read_text() == before

@@ -277,3 +277,56 @@ def test_bad_main_config_is_refused(main):
 def test_version_parsing():
     assert proxy.version_tuple("nginx version: nginx/1.22.1\n") == (1, 22, 1)
     assert proxy.version_tuple("nginx version: openresty/1.2") is None
+
+
+# Found in review
+
+def test_fallback_certificate_is_checked_like_every_value():
+    with pytest.raises(NginxProxyError, match="fallback_certificate certificate .* contains ';'"):
+        proxy.Renderer([site()], fallback_certificate={"certificate": "/a.crt; include /etc/shadow", "certificate_key": "/a.key"})
+
+
+def test_wildcard_domain_needs_a_certificate_and_redirects_to_the_name_asked_for():
+    with pytest.raises(NginxProxyError, match="wildcard domain \\*.example.com needs a certificate"):
+        sites({"app1": [{"name": "all", "port": 4001, "domain": "*.example.com"}]})
+    result = sites({"app1": [{"name": "all", "port": 4001, "domain": "*.example.com",
+                              "proxy": {"certificate": "/etc/ssl/w.pem", "certificate_key": "/etc/ssl/w.key"}}]})
+    assert "return 301 https://$host$request_uri;" in proxy.Renderer(result).render()
+
+
+def test_site_with_host_but_no_service_renders():
+    assert "# docs.example.com: from app1/None to" in proxy.Renderer([site(host="app1")]).render()
+
+
+def test_burst_zero_is_left_out():
+    text = proxy.Renderer([site(rate_limit={"rate": "5r/s", "burst": 0})]).render()
+    assert "limit_req zone=portcullis_docs_example_com nodelay;" in text
+
+
+@pytest.mark.parametrize("headers, message", [
+    ({"Host": "evil"}, "set by the proxy itself"), ({"x-forwarded-for": "1.2.3.4"}, "set by the proxy itself"),
+    ({"X-B": "1", "x-b": "2"}, "given twice"), ({"X-B": None}, "expected a string or a number"),
+    ({"X-B": [1]}, "expected a string or a number"), ({"X-B": True}, "expected a string or a number"),
+])
+def test_bad_headers_are_refused(headers, message):
+    with pytest.raises(NginxProxyError, match=message):
+        proxy.check_site(site(headers=headers))
+
+
+def test_service_without_port_is_named():
+    with pytest.raises(NginxProxyError, match="service 'docs': missing port"):
+        sites({"app1": [{"name": "docs", "domain": "docs.example.com"}]})
+
+
+@pytest.mark.parametrize("address, expected", [("10.0.0.9/32", "10.0.0.9:4001"), ("app9.internal", "app9.internal:4001"),
+                                               ("fd00::9/128", "[fd00::9]:4001")])
+def test_host_address_as_cidr_or_name(address, expected):
+    ADDRESSES["app9"] = [address]
+    try:
+        assert sites({"app9": [{"name": "docs", "port": 4001, "domain": "docs.example.com"}]})[0]["upstreams"] == [expected]
+    finally:
+        del ADDRESSES["app9"]
+
+
+def test_main_config_has_room_for_long_names():
+    assert "server_names_hash_bucket_size 128;" in proxy.render_main({"user": "www-data"})[0]

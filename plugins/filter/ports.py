@@ -13,6 +13,7 @@ import ipaddress
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _port_resolver as resolver
+from ansible_collections.portcullis.ports.plugins.module_utils import _audit
 from ansible_collections.portcullis.ports.plugins.module_utils import _nginx_proxy
 from ansible_collections.portcullis.ports.plugins.module_utils import _registry_rules
 
@@ -120,6 +121,36 @@ def proxy_sites(hosts, hostvars=None, groups=None, proxy_host=None, defaults=Non
         raise _filter_error("proxy_sites", error)
 
 
+def port_map(hosts, hostvars=None, groups=None, policy=None, listening_var="portcullis_audit_live",
+             check_var="portcullis_audit_check"):
+    try:
+        if not isinstance(hosts, (list, tuple)):
+            raise resolver.PortSpecError("the input must be a list of inventory hosts, got %r" % (hosts,))
+        hostvars = hostvars or {}
+        data = {}
+        for host in hosts:
+            if host not in hostvars:
+                raise resolver.PortSpecError("%r is not a host of the inventory" % (host,))
+            variables = hostvars[host]
+            live = variables.get(listening_var)
+            if isinstance(live, dict):  # a registered listening_ports result
+                live = live.get("listening")
+            check = variables.get(check_var) or {}
+            data[host] = {
+                "services": variables.get("portcullis_services") or [],
+                "listening": live,
+                "conflicts": check.get("conflicts") or [],
+            }
+        # Hosts outside this run (--limit) still count for the checks across hosts.
+        for host in hostvars.keys():
+            services = hostvars[host].get("portcullis_services")
+            if host not in data and services:
+                data[host] = {"services": services, "listening": None, "conflicts": []}
+        return _audit.audit(data, policy, groups or {}, _host_addresses(hostvars))
+    except resolver.PortSpecError as error:
+        raise _filter_error("port_map", error)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -129,4 +160,5 @@ class FilterModule(object):
             "port_syntax": port_syntax,
             "firewall_rules": firewall_rules,
             "proxy_sites": proxy_sites,
+            "port_map": port_map,
         }

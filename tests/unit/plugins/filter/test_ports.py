@@ -15,7 +15,7 @@ FILTERS = FilterModule().filters()
 
 
 def test_filter_names_are_the_public_contract():
-    assert set(FILTERS) == {"service_port", "port_range", "port_ranges", "port_syntax", "firewall_rules", "proxy_sites"}
+    assert set(FILTERS) == {"service_port", "port_range", "port_ranges", "port_syntax", "firewall_rules", "proxy_sites", "port_map"}
 
 
 def test_service_port():
@@ -94,3 +94,18 @@ def test_proxy_sites_from_the_whole_inventory():
     hostvars["app"]["portcullis_services"][0]["domain"] = "docs.example.com;"
     with pytest.raises(AnsibleFilterError, match=r"'docs.example.com;' contains ';'"):
         FILTERS["proxy_sites"](["app"], hostvars=hostvars)
+
+
+def test_port_map_reads_live_data_and_counts_hosts_outside_the_run():
+    hostvars = {
+        "app": {"portcullis_address": "10.0.0.2", "portcullis_services": [{"name": "api", "port": 8000, "expose": "public"}],
+                "portcullis_audit_live": [{"protocol": "tcp", "address": "0.0.0.0", "port": 8000, "process": "node", "pid": 7}]},
+        "twin": {"portcullis_address": "10.0.0.2", "portcullis_services": [{"name": "api", "port": 8000, "expose": "public"}]},
+        "bare": {},
+    }
+    report = FILTERS["port_map"](["app"], hostvars=hostvars, groups={})
+    assert [entry["name"] for entry in report["hosts"]] == ["app", "twin"]
+    assert report["hosts"][0]["rows"][0]["status"] == "listening" and not report["hosts"][1]["checked"]
+    assert [item["kind"] for item in report["plan_conflicts"]] == ["shared_public_port"]
+    with pytest.raises(AnsibleFilterError, match="portcullis.ports.port_map: 'ghost' is not a host of the inventory"):
+        FILTERS["port_map"](["ghost"], hostvars=hostvars)

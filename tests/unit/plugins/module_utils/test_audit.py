@@ -1,0 +1,120 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.portcullis.ports.plugins.module_utils import _audit
+
+ADDRESSES = {"edge": ["10.0.0.1"], "edge2": ["10.0.0.1"], "app": ["10.0.0.2"]}
+
+
+def addresses_of(host, what):
+    if host not in ADDRESSES:
+        raise ValueError("no address for %s" % host)
+    return ADDRESSES[host]
+
+
+def listener(port, process, address="0.0.0.0", protocol="tcp", pid=100):
+    return {"protocol": protocol, "address": address, "port": port, "process": process, "pid": pid}
+
+
+def audit(hosts, **kwargs):
+    kwargs.setdefault("addresses_of", addresses_of)
+    return _audit.audit(hosts, **kwargs)
+
+
+def rows(report, host):
+    return dict((row["service"] or "undeclared:%s" % row["port"], row)
+                for entry in report["hosts"] if entry["name"] == host for row in entry["rows"])
+
+
+def test_live_status_listening_not_listening_and_undeclared():
+    report = audit({"app": {"services": [{"name": "api", "port": 8000}, {"name": "db", "port": "postgresql", "bind": "127.0.0.1"},
+                                         {"name": "dns", "port": 53, "protocol": "both"}],
+                            "listening": [listener(8000, "node"), listener(5432, "postgres", address="10.0.0.2"),
+                                          listener(53, "named", protocol="udp"), listener(9999, "python3", address="127.0.0.1")]}})
+    found = rows(report, "app")
+    assert (found["api"]["status"], found["api"]["processes"]) == ("listening", ["node"])
+    # Declared on 127.0.0.1 but listening on another address: not the declared service.
+    assert found["db"]["status"] == "not listening"
+    assert found["undeclared:5432"]["status"] == "undeclared"
+    assert (found["dns"]["status"], found["dns"]["protocol"], found["dns"]["processes"]) == ("listening", "tcp/udp", ["named"])
+    assert (found["undeclared:9999"]["processes"], found["undeclared:9999"]["bind"]) == (["python3"], "127.0.0.1")
+    assert [item["kind"] for item in report["drift"]] == ["undeclared", "undeclared"]
+    assert report["plan_conflicts"] == []
+
+
+def test_rows_sorted_by_port_and_carry_the_registry_columns():
+    report = audit({"app": {"services": [{"name": "b", "port": 9000, "environment": "prod", "domain": "b.example.com",
+                                          "expose": "public"},
+                                         {"name": "a", "port": "8000-8010", "allow_from": ["edge", "10.0.0.0/8"]}],
+                            "listening": []}})
+    entry = report["hosts"][0]
+    assert [row["service"] for row in entry["rows"]] == ["a", "b"]
+    assert entry["rows"][0]["port"] == "8000-8010" and entry["rows"][0]["allow_from"] == "edge, 10.0.0.0/8"
+    assert (entry["rows"][1]["environment"], entry["rows"][1]["domain"], entry["rows"][1]["expose"]) == \
+        ("prod", "b.example.com", "public")
+
+
+def test_hosts_without_live_data_are_not_checked():
+    report = audit({"app": {"services": [{"name": "api", "port": 8000}], "listening": None}})
+    assert report["hosts"][0]["checked"] is False
+    assert rows(report, "app")["api"]["status"] == "not checked"
+
+
+def test_unknown_allow_from_is_named():
+    report = audit({"app": {"services": [{"name": "db", "port": 5432, "allow_from": ["edge", "apps", "10.0.0.0/8", "ghost"]}]},
+                    "edge": {"services": []}}, groups={"apps": ["app"]})
+    unknown = [item for item in report["plan_conflicts"] if item["kind"] == "unknown_source"]
+    assert [item["value"] for item in unknown] == ["ghost"]
+    assert "app: service db allows 'ghost'" in unknown[0]["message"]
+
+
+def test_domain_published_twice_names_both():
+    report = audit({"app": {"services": [{"name": "docs", "port": 4001, "domain": "docs.example.com"}]},
+                    "edge": {"services": [{"name": "docs2", "port": 4002, "domain": "docs.example.com"}]}})
+    duplicate = [item for item in report["plan_conflicts"] if item["kind"] == "duplicate_domain"]
+    assert duplicate[0]["message"] == "domain docs.example.com is published by app service docs and edge service docs2"
+
+
+def test_two_hosts_claiming_one_public_port_on_one_address():
+    # edge and edge2 share 10.0.0.1 (a floating address); app has its own.
+    report = audit({"edge": {"services": [{"name": "https", "port": 443, "expose": "public"}]},
+                    "edge2": {"services": [{"name": "web", "port": "440-450", "expose": "public"}]},
+                    "app": {"services": [{"name": "https", "port": 443, "expose": "public"},
+                                         {"name": "vip", "port": 8443, "expose": "public", "bind": "10.0.0.9"}]},
+                    "other": {"services": [{"name": "vip", "port": 8443, "expose": "public", "bind": "10.0.0.9"},
+                                           {"name": "internal", "port": 443}]}})
+    shared = [item for item in report["plan_conflicts"] if item["kind"] == "shared_public_port"]
+    assert sorted(item["message"] for item in shared) == [
+        "10.0.0.1 tcp port 443 is claimed as public by edge service https and edge2 service web",
+        "10.0.0.9 tcp port 8443 is claimed as public by app service vip and other service vip",
+    ]
+
+
+def test_invalid_registry_is_a_conflict_not_an_exception():
+    report = audit({"app": {"services": [{"name": "db", "port": "postgressql"}]}})
+    assert report["plan_conflicts"][0]["kind"] == "invalid"
+    assert "postgressql" in report["plan_conflicts"][0]["message"]
+
+
+def test_host_registry_conflicts_pass_through_but_live_ones_are_recomputed():
+    module_conflicts = [{"kind": "ephemeral", "port": 40000, "protocol": "tcp", "message": "x in the ephemeral range"},
+                        {"kind": "undeclared", "port": 1, "protocol": "tcp", "message": "stale"}]
+    report = audit({"app": {"services": [{"name": "x", "port": 40000}], "listening": [], "conflicts": module_conflicts}})
+    assert [item["message"] for item in report["plan_conflicts"]] == ["app: x in the ephemeral range"]
+    assert report["drift"] == []
+
+
+def test_range_fill_counts_distinct_ports_per_range():
+    report = audit({"app": {"services": [{"name": "a", "port": 4001}, {"name": "b", "port": "4010-4019"}]},
+                    "edge": {"services": [{"name": "a", "port": 4001}, {"name": "m", "port": 9100}]}},
+                   policy={"production": "4000-4999"})
+    ranges = dict((item["name"], item) for item in report["ranges"])
+    assert (ranges["production"]["used"], ranges["production"]["size"], ranges["production"]["percent"]) == (11, 1000, 1.1)
+    assert ranges["production"]["services"] == ["app/a", "app/b", "edge/a"]
+    assert ranges["monitoring"]["used"] == 1 and ranges["development"]["used"] == 0
+    assert [item["name"] for item in report["ranges"]][:2] == ["well_known", "registered"]

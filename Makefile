@@ -25,7 +25,7 @@ export ANSIBLE_FORCE_COLOR ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help test demo host venv images collection lint sanity units installed molecule \
-        changelog requirements iana-services benchmark benchmark-firewall clean
+        changelog requirements iana-services benchmark benchmark-firewall benchmark-site clean
 
 help:
 	@echo "make demo    site.yml against local containers, then what it enforced"
@@ -113,3 +113,6 @@ benchmark: venv images collection
 
 benchmark-firewall: venv images collection
 	@python benchmarks/firewall_bench.py | tee $(BUILD)/benchmark-firewall.md
+
+benchmark-site: venv images collection
+	@python benchmarks/site_bench.py | tee $(BUILD)/benchmark-site.md

@@ -6,10 +6,13 @@ import time
 IMAGE = "localhost/portcullis-debian:bookworm"
 
 
-def start_container(name):
-    """(Re)start container ``name`` and wait until systemd has booted it."""
+def start_container(name, network=None, address=None):
+    """(Re)start container ``name`` (on ``network`` at ``address`` when given)
+    and wait until systemd has booted it."""
     subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
-    subprocess.run(["docker", "run", "-d", "--name", name, "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
+    placement = (["--network", network] if network else []) + (["--ip", address] if address else [])
+    subprocess.run(["docker", "run", "-d", "--name", name, "--hostname", name] + placement +
+                   ["--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
                     "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
                     "--tmpfs", "/run", "--tmpfs", "/run/lock", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro", IMAGE],
                    capture_output=True, text=True, check=True)

@@ -1,50 +1,132 @@
 #!/usr/bin/env bash
-# make demo: start a local container standing in for the Riwi server of the
-# seeds, run playbooks/site.yml against it, and show the result.
+# make demo: containers stand in for the Nostromo servers (examples/nostromo),
+# playbooks/site.yml runs against them over SSH, then the result is proven:
+# the port map, what is reachable from outside and inside the network, and a
+# second run that changes nothing.
 # Expects the virtualenv, base image and installed collection (make does that).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-container=portcullis-demo-riwi
 image=localhost/portcullis-debian:bookworm
+network=portcullis-demo
+subnet=172.30.90.0/24
+work=build/demo
+key=$work/id_ed25519
+declare -A address=([nginx]=172.30.90.10 [sevastopol]=172.30.90.11 [orchestrator]=172.30.90.12
+                    [mother]=172.30.90.13 [etl]=172.30.90.14 [outsider]=172.30.90.50)
+# The applications the registry describes, as stand-ins answering HTTP on their ports.
+declare -A stand_in=([sevastopol]=4321 [orchestrator]=8000 [mother]=5432 [etl]=9999)
+servers=(nginx sevastopol orchestrator mother etl)
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+in_container() { docker exec "nostromo-demo-$1" bash -c "$2"; }
 
-step "1/3 container $container stands in for the server 'riwi'"
-if [[ "$(docker inspect -f '{{.State.Running}}' "$container" 2>/dev/null || true)" != "true" ]]; then
+step "1/6 containers for the Nostromo servers on $subnet, with SSH for a deploy user"
+mkdir -p "$work"
+[[ -f $key ]] || ssh-keygen -q -t ed25519 -N "" -C portcullis-demo -f "$key"
+docker network inspect "$network" >/dev/null 2>&1 ||
+  docker network create --subnet "$subnet" --gateway 172.30.90.1 "$network" >/dev/null
+for name in "${servers[@]}" outsider; do
+  container=nostromo-demo-$name
   docker rm -f "$container" >/dev/null 2>&1 || true
-  docker run -d --name "$container" --hostname riwi \
+  docker run -d --name "$container" --hostname "$name.internal" --network "$network" --ip "${address[$name]}" \
     --cap-add SYS_ADMIN --cap-add NET_ADMIN \
     --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
-    --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup:ro \
-    "$image" >/dev/null
-fi
-docker exec "$container" systemctl is-system-running --wait >/dev/null 2>&1 || true
-echo "running: $(docker exec "$container" sh -c '. /etc/os-release; echo "$PRETTY_NAME"')"
-# Drift to find: a service someone started by hand, in no table.
-if ! docker exec "$container" systemctl is-active --quiet demo-stray; then
-  docker exec "$container" systemd-run --unit=demo-stray --working-directory=/tmp \
-    python3 -m http.server 9999 --bind 127.0.0.1 >/dev/null
-  for _ in $(seq 1 20); do  # 9999 is 270F in the kernel's table
-    docker exec "$container" grep -q ':270F ' /proc/net/tcp && break
-    sleep 0.5
-  done
-  echo "started an undeclared listener on 127.0.0.1:9999 (python3 -m http.server)"
-fi
+    --tmpfs /run --tmpfs /run/lock -v /sys/fs/cgroup:/sys/fs/cgroup:ro "$image" >/dev/null
+done
+for name in "${servers[@]}"; do
+  docker exec "nostromo-demo-$name" systemctl is-system-running --wait >/dev/null 2>&1 || true
+  docker cp "$key.pub" "nostromo-demo-$name:/tmp/deploy.pub"
+  in_container "$name" '
+    id deploy >/dev/null 2>&1 || useradd -m -s /bin/bash -G sudo deploy
+    echo "deploy ALL=(ALL) NOPASSWD: ALL" >/etc/sudoers.d/deploy && chmod 0440 /etc/sudoers.d/deploy
+    install -d -m 0700 -o deploy -g deploy /home/deploy/.ssh
+    install -m 0600 -o deploy -g deploy /tmp/deploy.pub /home/deploy/.ssh/authorized_keys
+    systemctl enable --now ssh >/dev/null 2>&1'
+  if [[ -n ${stand_in[$name]:-} ]]; then
+    port=${stand_in[$name]}
+    in_container "$name" "echo '$name.internal stand-in' >/srv/index.html
+      systemd-run --unit=stand-in-$port --working-directory=/srv python3 -m http.server $port >/dev/null"
+  fi
+  echo "  $name.internal  ${address[$name]}${stand_in[$name]:+  (stand-in app on ${stand_in[$name]})}"
+done
+echo "  outsider        ${address[outsider]}  (in no registry: probes from outside)"
+echo "  etl.internal's stand-in on 9999 is in no table: drift for the port map to find"
 
-step "2/3 ansible-playbook playbooks/site.yml -i examples/riwi/inventory.yml"
-ansible-playbook playbooks/site.yml -i examples/riwi/inventory.yml \
-  -e ansible_connection=community.docker.docker -e ansible_host="$container" \
-  -e ansible_python_interpreter=/usr/bin/python3
+# The example inventory as it is, plus how this controller reaches the containers.
+cat >"$work/ssh.yml" <<EOF
+all:
+  vars:
+    ansible_user: deploy
+    ansible_ssh_private_key_file: $repo/$key
+    ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10
+    ansible_python_interpreter: /usr/bin/python3
+    portcullis_audit_report_dir: $repo/$work/port-map
+EOF
+run_site() {
+  ANSIBLE_FORCE_COLOR=1 ansible-playbook playbooks/site.yml -i examples/nostromo/inventory.yml -i "$work/ssh.yml"
+}
 
-step "3/3 what a bad registry entry does: it stops the run and names the value"
-if ansible-playbook playbooks/site.yml -i examples/riwi/inventory.yml \
-     -e ansible_connection=community.docker.docker -e ansible_host="$container" \
-     -e '{"portcullis_services": [{"name": "db", "port": "postgressql"}]}' >/tmp/portcullis-demo-bad.log 2>&1; then
-  echo "unexpected: a misspelt service name was accepted" >&2
+step "2/6 ansible-playbook playbooks/site.yml -i examples/nostromo/inventory.yml (over SSH as deploy)"
+run_site
+
+step "3/6 the port map ($work/port-map/port-map.md, and .html)"
+cat "$work/port-map/port-map.md"
+
+step "4/6 from the outsider (${address[outsider]}), which no registry allows: only nginx answers"
+failures=0
+probe() {  # probe FROM TARGET PORT EXPECTED
+  local from=$1 target=$2 port=$3 expected=$4 result
+  if docker exec "nostromo-demo-$from" nc -z -w 3 "${address[$target]}" "$port" 2>/dev/null; then
+    result=open
+  else
+    result=refused
+  fi
+  local mark=ok
+  [[ $result == "$expected" ]] || { mark="UNEXPECTED"; failures=$((failures + 1)); }
+  printf '  %-12s -> %-13s %-5s %-8s %s\n' "$from" "$target" "$port" "$result" "$mark"
+}
+probe outsider nginx 80 open
+probe outsider nginx 443 open
+probe outsider nginx 22 refused
+probe outsider sevastopol 4321 refused
+probe outsider orchestrator 8000 refused
+probe outsider mother 5432 refused
+declare -A backend=([app.nostromo.cl]=sevastopol [api.nostromo.cl]=orchestrator)
+for domain in app.nostromo.cl api.nostromo.cl; do
+  answer=$(docker exec nostromo-demo-outsider curl -sk --max-time 5 --resolve "$domain:443:${address[nginx]}" \
+             "https://$domain/" || true)
+  mark=ok
+  [[ $answer == "${backend[$domain]}.internal stand-in" ]] || { mark=UNEXPECTED; failures=$((failures + 1)); }
+  printf '  https://%-16s via nginx: %-32s %s\n' "$domain" "${answer:-no answer}" "$mark"
+done
+
+step "5/6 inside the network: only the planned paths"
+probe etl mother 5432 open
+probe orchestrator mother 5432 open
+probe sevastopol orchestrator 8000 open
+probe nginx sevastopol 4321 open
+probe sevastopol mother 5432 refused
+probe etl orchestrator 8000 refused
+printf '  password login as deploy on nginx: '
+if docker exec nostromo-demo-outsider ssh -o BatchMode=yes -o PubkeyAuthentication=no -o StrictHostKeyChecking=no \
+     -o ConnectTimeout=3 "deploy@${address[nginx]}" true 2>/dev/null; then
+  echo "accepted (UNEXPECTED)"; failures=$((failures + 1))
+else
+  echo "refused"
+fi
+((failures == 0)) || { echo "$failures reachability checks did not match the plan" >&2; exit 1; }
+
+step "6/6 the second run changes nothing"
+log=$work/second-run.log
+run_site >"$log" 2>&1 || { tail -n 40 "$log"; echo "the second run failed; its log: $log" >&2; exit 1; }
+grep -A10 'PLAY RECAP' "$log"
+if grep -E 'changed=[1-9]|failed=[1-9]|unreachable=[1-9]' "$log" >/dev/null; then
+  echo "the second run was not idempotent" >&2
   exit 1
 fi
-grep -o "portcullis.ports.port_ranges: unknown port 'postgressql'[^\"]*" /tmp/portcullis-demo-bad.log | head -n 1
+echo "changed=0 on every host"
 
-printf '\nThe container keeps running; remove it with: docker rm -f %s\n' "$container"
+printf '\nThe containers keep running (nostromo-demo-*); remove them with:\n'
+printf '  docker rm -f %s; docker network rm %s\n' "$(printf 'nostromo-demo-%s ' "${servers[@]}" outsider)" "$network"

@@ -122,7 +122,7 @@ def proxy_sites(hosts, hostvars=None, groups=None, proxy_host=None, defaults=Non
 
 
 def port_map(hosts, hostvars=None, groups=None, policy=None, listening_var="portcullis_audit_live",
-             check_var="portcullis_audit_check"):
+             check_var="portcullis_audit_check", services_var="portcullis_audit_registry"):
     try:
         if not isinstance(hosts, (list, tuple)):
             raise resolver.PortSpecError("the input must be a list of inventory hosts, got %r" % (hosts,))
@@ -135,18 +135,20 @@ def port_map(hosts, hostvars=None, groups=None, policy=None, listening_var="port
             live = variables.get(listening_var)
             if isinstance(live, dict):  # a registered listening_ports result
                 live = live.get("listening")
-            check = variables.get(check_var) or {}
+            check = variables.get(check_var)
+            services = variables.get(services_var)
             data[host] = {
-                "services": variables.get("portcullis_services") or [],
+                "services": (services if services is not None else variables.get("portcullis_services")) or [],
                 "listening": live,
-                "conflicts": check.get("conflicts") or [],
+                # None: not checked on the host, so the registry is checked here instead.
+                "conflicts": check.get("conflicts") if isinstance(check, dict) and "conflicts" in check else None,
             }
         # Hosts outside this run (--limit) still count for the checks across hosts.
         for host in hostvars.keys():
             services = hostvars[host].get("portcullis_services")
             if host not in data and services:
-                data[host] = {"services": services, "listening": None, "conflicts": []}
-        return _audit.audit(data, policy, groups or {}, _host_addresses(hostvars))
+                data[host] = {"services": services, "listening": None, "conflicts": None}
+        return _audit.audit(data, policy, groups or {}, _host_addresses(hostvars), inventory_hosts=list(hostvars.keys()))
     except resolver.PortSpecError as error:
         raise _filter_error("port_map", error)
 

@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import re
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _conflicts
 from ansible_collections.portcullis.ports.plugins.module_utils import _port_resolver as resolver
@@ -34,23 +35,49 @@ def _ports_text(ranges):
     return ", ".join(resolver.format_range(item) for item in ranges)
 
 
-def _listener_where(listener):
-    address = listener["address"]
-    return "%s:%d" % ("[%s]" % address if ":" in address else address, listener["port"])
+def _serves(listener_bind, declared):
+    """Whether a listener accepts connections for the declared bind: on it
+    (or inside it, for a declared wildcard), or wider (a wildcard of its
+    family, or a dual-stack ``::``)."""
+    if declared.covers(listener_bind):
+        return True
+    return listener_bind.wildcard and (listener_bind.version == declared.version or listener_bind.dual_stack)
 
 
 def _live_status(service, listeners):
-    """'listening' with the processes holding its ports, or 'not listening'."""
+    """('listening', processes, detail) or ('not listening', [], '').
+
+    detail says when only part of the declaration listens: loopback only
+    for a service declared on every address, one protocol of two, some
+    ports of a range."""
     holders = set()
+    heard = {}
+    loopback_only = True
     for listener in listeners:
         ranges = service.ranges.get(listener["protocol"], ())
         if not any(start <= listener["port"] <= end for start, end in ranges):
             continue
-        if service.bind.covers(_conflicts.Bind(listener["address"], dual_stack=listener.get("dual_stack", False))):
-            holders.add(listener.get("process") or "unknown process")
-    if holders:
-        return "listening", sorted(holders)
-    return "not listening", []
+        bind = _conflicts.Bind(listener["address"], dual_stack=listener.get("dual_stack", False))
+        if not _serves(bind, service.bind):
+            continue
+        holders.add(listener.get("process") or "unknown process")
+        heard.setdefault(listener["protocol"], set()).add(listener["port"])
+        loopback_only = loopback_only and ipaddress.ip_address(bind.address).is_loopback
+    if not holders:
+        return "not listening", [], ""
+    details = []
+    if service.bind.wildcard and loopback_only:
+        details.append("loopback only")
+    if len(heard) < len(service.ranges):
+        details.append("%s only" % "/".join(sorted(heard)))
+    declared = sum(end - start + 1 for protocol in heard for start, end in service.ranges[protocol])
+    listening = sum(len(ports) for ports in heard.values())
+    if listening < declared:
+        details.append("%d of %d ports" % (listening, declared))
+    return "listening", sorted(holders), ", ".join(details)
+
+
+_PID = re.compile(r" \(pid [0-9]+\)")
 
 
 def _conflict(kind, message, **extra):
@@ -59,12 +86,14 @@ def _conflict(kind, message, **extra):
     return result
 
 
-def audit(hosts, policy=None, groups=None, addresses_of=None):
+def audit(hosts, policy=None, groups=None, addresses_of=None, inventory_hosts=None):
     """``hosts`` maps a host name to a mapping with ``services`` (the registry),
     and when the host was checked in this run ``listening`` (listening_ports)
-    and ``conflicts`` (port_conflicts). Returns hosts with rows, conflicts and
-    the range table."""
+    and ``conflicts`` (port_conflicts). ``inventory_hosts`` are every host an
+    ``allow_from`` may name. Returns hosts with rows, conflicts and the range
+    table."""
     groups = groups or {}
+    known_hosts = set(inventory_hosts or ()) | set(hosts)
     full_policy = resolver.build_policy(policy)
     report = {"hosts": [], "conflicts": [], "ranges": []}
     validated = {}
@@ -83,7 +112,7 @@ def audit(hosts, policy=None, groups=None, addresses_of=None):
         listeners = data.get("listening") or []
         for service in services:
             protocols = sorted(service.ranges)
-            status, processes = _live_status(service, listeners) if checked else ("not checked", [])
+            status, processes, detail = _live_status(service, listeners) if checked else ("not checked", [], "")
             entry["rows"].append({
                 "port": _ports_text(resolver.merge_ranges([item for ranges in service.ranges.values() for item in ranges])),
                 "protocol": "/".join(protocols),
@@ -95,6 +124,7 @@ def audit(hosts, policy=None, groups=None, addresses_of=None):
                 "allow_from": ", ".join(str(item) for item in service.entry.get("allow_from", [])),
                 "status": status,
                 "processes": processes,
+                "detail": detail,
                 "first_port": min(start for ranges in service.ranges.values() for start, _end in ranges),
             })
         # Live drift from the listeners themselves, so the map alone (no port_conflicts run) shows it too.
@@ -105,14 +135,20 @@ def audit(hosts, policy=None, groups=None, addresses_of=None):
                     "port": str(conflict["port"]), "protocol": conflict["protocol"], "service": "",
                     "bind": conflict.get("address", ""), "environment": "", "domain": "", "expose": "", "allow_from": "",
                     "status": "undeclared", "processes": [conflict.get("process") or "unknown process"],
-                    "first_port": conflict["port"],
+                    "detail": "", "first_port": conflict["port"],
                 })
-        host_conflicts = [item for item in data.get("conflicts") or [] if item.get("kind") not in ("undeclared", "occupied")]
+        if data.get("conflicts") is None:
+            # Not checked on the host in this run: what the registry alone shows.
+            host_conflicts = _conflicts.find_conflicts(services, full_policy)
+        else:
+            host_conflicts = [item for item in data["conflicts"] if item.get("kind") not in ("undeclared", "occupied")]
         for conflict in host_conflicts + live:
-            entry["conflicts"].append(dict(conflict, host=host, message="%s: %s" % (host, conflict["message"])))
+            # No pids: the map changes when the plan or the hosts do, not when a process restarts.
+            message = _PID.sub("", str(conflict.get("message", conflict.get("kind"))))
+            entry["conflicts"].append(dict(conflict, host=host, message="%s: %s" % (host, message)))
         entry["rows"].sort(key=lambda row: (row["first_port"], row["protocol"], row["service"]))
         report["hosts"].append(entry)
-    report["conflicts"] = _cross_host(hosts, validated, groups, addresses_of)
+    report["conflicts"] = _cross_host(known_hosts, validated, groups, addresses_of)
     report["ranges"] = _range_fill(validated, full_policy)
     all_conflicts = report["conflicts"] + [item for entry in report["hosts"] for item in entry["conflicts"]]
     report["plan_conflicts"] = [item for item in all_conflicts if item["kind"] in PLAN_KINDS]
@@ -133,7 +169,7 @@ def _cross_host(hosts, validated, groups, addresses_of):
                         "inventory" % (host, service.name, item), host=host, services=[service.name], value=item))
             domain = service.entry.get("domain")
             if domain:
-                domains.setdefault(domain, []).append((host, service.name))
+                domains.setdefault(str(domain).lower(), []).append((host, service.name))
             if service.entry.get("expose") == "public":
                 for address in _public_addresses(host, service, addresses_of):
                     for protocol, ranges in service.ranges.items():
@@ -162,7 +198,7 @@ def _cross_host(hosts, validated, groups, addresses_of):
 
 def _public_addresses(host, service, addresses_of):
     if not service.bind.wildcard:
-        return [service.bind.address]
+        return [] if ipaddress.ip_address(service.bind.address).is_loopback else [service.bind.address]
     if addresses_of is None:
         return []
     try:
@@ -172,28 +208,27 @@ def _public_addresses(host, service, addresses_of):
     result = []
     for address in found:
         try:
-            result.append(str(ipaddress.ip_interface(str(address)).ip))
+            parsed = ipaddress.ip_interface(str(address)).ip
         except ValueError:
             continue
+        if not parsed.is_loopback:  # hosts reached through a forwarded loopback port share nothing
+            result.append(str(parsed))
     return result
 
 
 def _range_fill(validated, full_policy):
-    used = {}
+    claims = []
     for host in validated:
         for service in validated[host]:
             for ranges in service.ranges.values():
-                for start, end in ranges:
-                    for name, (low, high) in full_policy.items():
-                        for port in range(max(start, low), min(end, high) + 1):
-                            used.setdefault(name, {}).setdefault(port, set()).add("%s/%s" % (host, service.name))
+                claims.extend((start, end, "%s/%s" % (host, service.name)) for start, end in ranges)
     table = []
     for name, (low, high) in sorted(full_policy.items(), key=lambda item: (item[1][0], item[1][1], item[0])):
-        ports = used.get(name, {})
+        inside = [(max(start, low), min(end, high), owner) for start, end, owner in claims if start <= high and low <= end]
+        used = sum(end - start + 1 for start, end in resolver.merge_ranges([(start, end) for start, end, _owner in inside]))
         size = high - low + 1
         table.append({
-            "name": name, "range": resolver.format_range((low, high)), "size": size, "used": len(ports),
-            "percent": round(100.0 * len(ports) / size, 2),
-            "services": sorted(set(owner for owners in ports.values() for owner in owners)),
+            "name": name, "range": resolver.format_range((low, high)), "size": size, "used": used,
+            "percent": round(100.0 * used / size, 2), "services": sorted(set(owner for _start, _end, owner in inside)),
         })
     return table

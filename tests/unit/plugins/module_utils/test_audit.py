@@ -42,6 +42,8 @@ def test_live_status_listening_not_listening_and_undeclared():
     assert found["db"]["status"] == "not listening"
     assert found["undeclared:5432"]["status"] == "undeclared"
     assert (found["dns"]["status"], found["dns"]["protocol"], found["dns"]["processes"]) == ("listening", "tcp/udp", ["named"])
+    assert found["dns"]["detail"] == "udp only"
+    assert found["api"]["detail"] == ""
     assert (found["undeclared:9999"]["processes"], found["undeclared:9999"]["bind"]) == (["python3"], "127.0.0.1")
     assert [item["kind"] for item in report["drift"]] == ["undeclared", "undeclared"]
     assert report["plan_conflicts"] == []
@@ -118,3 +120,51 @@ def test_range_fill_counts_distinct_ports_per_range():
     assert ranges["production"]["services"] == ["app/a", "app/b", "edge/a"]
     assert ranges["monitoring"]["used"] == 1 and ranges["development"]["used"] == 0
     assert [item["name"] for item in report["ranges"]][:2] == ["well_known", "registered"]
+
+
+def test_partial_listening_is_told():
+    report = audit({"app": {"services": [{"name": "db", "port": 5432}, {"name": "pool", "port": "8000-8010"},
+                                         {"name": "pinned", "port": 9000, "bind": "10.0.0.2"}],
+                            "listening": [listener(5432, "postgres", address="127.0.0.1"), listener(8000, "a"),
+                                          listener(8003, "a"),
+                                          dict(listener(9000, "gw", address="::"), dual_stack=True)]}})
+    found = rows(report, "app")
+    # Declared on every address, reachable on loopback only (PostgreSQL's default).
+    assert (found["db"]["status"], found["db"]["detail"]) == ("listening", "loopback only")
+    assert found["pool"]["detail"] == "2 of 11 ports"
+    # A dual-stack :: listener serves the declared 10.0.0.2 too.
+    assert (found["pinned"]["status"], found["pinned"]["processes"]) == ("listening", ["gw"])
+
+
+def test_allow_from_may_name_any_inventory_host():
+    report = audit({"app": {"services": [{"name": "db", "port": 5432, "allow_from": ["bastion"]}]}},
+                   inventory_hosts=["app", "bastion"])
+    assert report["plan_conflicts"] == []
+
+
+def test_loopback_and_case_do_not_fool_the_checks_across_hosts():
+    ADDRESSES["vagrant1"] = ADDRESSES["vagrant2"] = ["127.0.0.1"]
+    try:
+        report = audit({"vagrant1": {"services": [{"name": "web", "port": 443, "expose": "public"},
+                                                  {"name": "docs", "port": 80, "domain": "Docs.example.com"}]},
+                        "vagrant2": {"services": [{"name": "web", "port": 443, "expose": "public"},
+                                                  {"name": "docs", "port": 80, "domain": "docs.example.com"}]}})
+    finally:
+        del ADDRESSES["vagrant1"], ADDRESSES["vagrant2"]
+    assert [item["kind"] for item in report["plan_conflicts"]] == ["duplicate_domain"]
+
+
+def test_messages_carry_no_pids():
+    report = audit({"app": {"services": [], "listening": [listener(9999, "python3", pid=4242)]}})
+    assert report["drift"][0]["message"] == "app: python3 listens on tcp 0.0.0.0:9999, which no service declares"
+
+
+def test_hosts_not_checked_still_have_their_registry_checked():
+    report = audit({"app": {"services": [{"name": "a", "port": 80}, {"name": "b", "port": 80}], "conflicts": None}})
+    assert [item["kind"] for item in report["plan_conflicts"]] == ["duplicate"]
+
+
+def test_range_fill_with_wide_ranges_is_quick_and_exact():
+    hosts = dict(("h%d" % number, {"services": [{"name": "all", "port": "1024-65535"}]}) for number in range(50))
+    ranges = dict((item["name"], item) for item in audit(hosts)["ranges"])
+    assert ranges["registered"]["used"] == ranges["registered"]["size"] and ranges["dynamic"]["percent"] == 100.0

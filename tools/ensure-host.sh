@@ -4,7 +4,7 @@
 # quick when everything is already there.
 set -euo pipefail
 
-packages=(python3-venv docker.io debootstrap rsync git shellcheck)
+packages=(python3-venv docker.io debootstrap rsync git shellcheck openssh-client)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -104,17 +104,22 @@ def firewall_rules(services, hostvars=None, groups=None, admin_sources=None, ssh
         raise _filter_error("firewall_rules", error)
 
 
+def _inventory_variables(name, hosts, hostvars):
+    """The input hosts with their variables; a host outside the inventory is named."""
+    if not isinstance(hosts, (list, tuple)):
+        raise _filter_error(name, "the input must be a list of inventory hosts, got %r" % (hosts,))
+    for host in hosts:
+        if host not in hostvars:
+            raise _filter_error(name, "%r is not a host of the inventory" % (host,))
+    return [(host, hostvars[host]) for host in hosts]
+
+
 def proxy_sites(hosts, hostvars=None, groups=None, proxy_host=None, defaults=None, certificate_dir="/etc/ssl/portcullis",
                 certbot=False, certbot_ready=None):
+    hostvars = hostvars or {}
+    registries = dict((host, variables.get("portcullis_services") or [])
+                      for host, variables in _inventory_variables("proxy_sites", hosts, hostvars))
     try:
-        if not isinstance(hosts, (list, tuple)):
-            raise _nginx_proxy.NginxProxyError("the input must be a list of inventory hosts, got %r" % (hosts,))
-        hostvars = hostvars or {}
-        registries = {}
-        for host in hosts:
-            if host not in hostvars:
-                raise _nginx_proxy.NginxProxyError("%r is not a host of the inventory" % (host,))
-            registries[host] = hostvars[host].get("portcullis_services") or []
         return _nginx_proxy.sites_from_registry(registries, proxy_host, _host_addresses(hostvars), groups or {},
                                                 defaults, certificate_dir, certbot, certbot_ready or [])
     except (_nginx_proxy.NginxProxyError, _registry_rules.RegistryRuleError) as error:
@@ -123,31 +128,26 @@ def proxy_sites(hosts, hostvars=None, groups=None, proxy_host=None, defaults=Non
 
 def port_map(hosts, hostvars=None, groups=None, policy=None, listening_var="portcullis_audit_live",
              check_var="portcullis_audit_check", services_var="portcullis_audit_registry"):
+    hostvars = hostvars or {}
+    data = {}
+    for host, variables in _inventory_variables("port_map", hosts, hostvars):
+        live = variables.get(listening_var)
+        if isinstance(live, dict):  # a registered listening_ports result
+            live = live.get("listening")
+        check = variables.get(check_var)
+        services = variables.get(services_var)
+        data[host] = {
+            "services": (services if services is not None else variables.get("portcullis_services")) or [],
+            "listening": live,
+            # None: not checked on the host, so the registry is checked here instead.
+            "conflicts": check.get("conflicts") if isinstance(check, dict) and "conflicts" in check else None,
+        }
+    # Hosts outside this run (--limit) still count for the checks across hosts.
+    for host in hostvars.keys():
+        services = hostvars[host].get("portcullis_services")
+        if host not in data and services:
+            data[host] = {"services": services, "listening": None, "conflicts": None}
     try:
-        if not isinstance(hosts, (list, tuple)):
-            raise resolver.PortSpecError("the input must be a list of inventory hosts, got %r" % (hosts,))
-        hostvars = hostvars or {}
-        data = {}
-        for host in hosts:
-            if host not in hostvars:
-                raise resolver.PortSpecError("%r is not a host of the inventory" % (host,))
-            variables = hostvars[host]
-            live = variables.get(listening_var)
-            if isinstance(live, dict):  # a registered listening_ports result
-                live = live.get("listening")
-            check = variables.get(check_var)
-            services = variables.get(services_var)
-            data[host] = {
-                "services": (services if services is not None else variables.get("portcullis_services")) or [],
-                "listening": live,
-                # None: not checked on the host, so the registry is checked here instead.
-                "conflicts": check.get("conflicts") if isinstance(check, dict) and "conflicts" in check else None,
-            }
-        # Hosts outside this run (--limit) still count for the checks across hosts.
-        for host in hostvars.keys():
-            services = hostvars[host].get("portcullis_services")
-            if host not in data and services:
-                data[host] = {"services": services, "listening": None, "conflicts": None}
         return _audit.audit(data, policy, groups or {}, _host_addresses(hostvars), inventory_hosts=list(hostvars.keys()))
     except resolver.PortSpecError as error:
         raise _filter_error("port_map", error)

@@ -18,17 +18,10 @@ import re
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _conflicts
 from ansible_collections.portcullis.ports.plugins.module_utils import _port_resolver as resolver
+from ansible_collections.portcullis.ports.plugins.module_utils import _registry_rules
 
 # Kinds that are errors in the plan itself; live drift (occupied, undeclared) is reported, not an error.
 PLAN_KINDS = ("invalid", "duplicate", "out_of_range", "ephemeral", "unknown_source", "duplicate_domain", "shared_public_port")
-
-
-def _is_network(text):
-    try:
-        ipaddress.ip_network(str(text), strict=False)
-        return True
-    except ValueError:
-        return False
 
 
 def _ports_text(ranges):
@@ -163,7 +156,7 @@ def _cross_host(hosts, validated, groups, addresses_of):
     for host in sorted(validated):
         for service in validated[host]:
             for item in service.entry.get("allow_from", []) or []:
-                if not (_is_network(item) or item in groups or item in hosts):
+                if not (_registry_rules.is_network(str(item)) or item in groups or item in hosts):
                     conflicts.append(_conflict(
                         "unknown_source", "%s: service %s allows %r, which is neither a CIDR nor a host or group of the "
                         "inventory" % (host, service.name, item), host=host, services=[service.name], value=item))

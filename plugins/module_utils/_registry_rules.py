@@ -22,7 +22,7 @@ class RegistryRuleError(ValueError):
     pass
 
 
-def _is_network(text):
+def is_network(text):
     try:
         ipaddress.ip_network(text, strict=False)
         return True
@@ -38,7 +38,7 @@ def expand_sources(items, addresses_of, groups, what):
     for item in items:
         if not isinstance(item, str) or not item.strip():
             raise RegistryRuleError("%s: %r is not a host, group or CIDR" % (what, item))
-        if _is_network(item):
+        if is_network(item):
             result.append(str(ipaddress.ip_network(item, strict=False)))
         elif item in groups:
             for host in groups[item]:
@@ -51,7 +51,7 @@ def expand_sources(items, addresses_of, groups, what):
 
 def _networks(addresses, host, what):
     for address in addresses:
-        if not _is_network(str(address)):
+        if not is_network(str(address)):
             raise RegistryRuleError("%s: host %r has the address %r, which is not an IP address" % (what, host, address))
     return [str(address) for address in addresses]
 

@@ -212,21 +212,9 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _firewall
+from ansible_collections.portcullis.ports.plugins.module_utils import _runner
 from ansible_collections.portcullis.ports.plugins.module_utils._firewall_backends import BackendError
 from ansible_collections.portcullis.ports.plugins.module_utils._firewall_rules import RuleError
-
-
-class _Runner:
-    """Commands with argument lists, never a shell."""
-
-    def __init__(self, module):
-        self.module = module
-
-    def run(self, argv, data=None):
-        return self.module.run_command(argv, data=data, binary_data=True, encoding="utf-8")
-
-    def which(self, name):
-        return self.module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"])
 
 
 def main():
@@ -263,7 +251,7 @@ def main():
     params = dict(module.params)
     params["rules"] = [dict((key, value) for key, value in rule.items() if value is not None)
                        for rule in module.params["rules"]]
-    firewall = _firewall.Firewall(_Runner(module), params)
+    firewall = _firewall.Firewall(_runner.Runner(module, binary_data=True, encoding="utf-8"), params)
     try:
         result = firewall.run(module.check_mode)
     except (RuleError, BackendError, _firewall.FirewallError) as error:

@@ -293,20 +293,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _nginx
+from ansible_collections.portcullis.ports.plugins.module_utils import _runner
 from ansible_collections.portcullis.ports.plugins.module_utils._nginx_proxy import NginxProxyError
-
-
-class _Runner:
-    """Commands with argument lists, never a shell."""
-
-    def __init__(self, module):
-        self.module = module
-
-    def run(self, argv):
-        return self.module.run_command(argv)
-
-    def which(self, name):
-        return self.module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"])
 
 
 SITE_OPTIONS = dict(
@@ -369,7 +357,7 @@ def main():
             except TypeError:
                 module.fail_json(msg="site %s: rate_limit %r is not valid: expected true, false or a mapping of rate "
                                      "and burst" % (site["domain"], site["rate_limit"]))
-    proxy = _nginx.NginxProxy(_Runner(module), module.params)
+    proxy = _nginx.NginxProxy(_runner.Runner(module), module.params)
     try:
         result = proxy.run(module.check_mode)
     except NginxProxyError as error:

@@ -222,20 +222,8 @@ socket_active:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _sshd
+from ansible_collections.portcullis.ports.plugins.module_utils import _runner
 from ansible_collections.portcullis.ports.plugins.module_utils._sshd_config import SshdConfigError
-
-
-class _Runner:
-    """Commands with argument lists, never a shell."""
-
-    def __init__(self, module):
-        self.module = module
-
-    def run(self, argv, data=None):
-        return self.module.run_command(argv, data=data)
-
-    def which(self, name):
-        return self.module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"])
 
 
 def main():
@@ -274,7 +262,7 @@ def main():
                                                                                   params["rsa_min_bits"]))
     if params["rsa_min_bits"] < 2048:
         module.fail_json(msg="rsa_min_bits %d is too small: 2048 is the least sshd accepts" % params["rsa_min_bits"])
-    runner = _Runner(module)
+    runner = _runner.Runner(module)
     sshd = _sshd.Sshd(runner, params)
     try:
         result = sshd.run(module.check_mode)

@@ -25,7 +25,7 @@ export ANSIBLE_FORCE_COLOR ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help test demo host venv images collection lint sanity units installed molecule \
-        changelog requirements iana-services benchmark benchmark-firewall benchmark-site clean
+        changelog requirements service-tables role-docs benchmark benchmark-firewall benchmark-site clean
 
 help:
 	@echo "make demo    site.yml against local containers, then what it enforced"
@@ -63,14 +63,23 @@ lint: venv collection
 	@ansible-lint --profile production
 	@echo "== changelog fragments"
 	@antsibull-changelog lint
+	@echo "== generated README tables (role variables, registry keys) and role defaults"
+	@python tools/role_docs.py --check
 
 sanity: venv host
 	@echo "== ansible-test sanity"
 	@tools/ansible-test.sh sanity
 
-units: venv host
+# The netbase /etc/services the bundled table was made from (its version is
+# in the table's SOURCE), for the unit test that resolves every name in it.
+NETBASE_VERSION := $(shell sed -n 's/^SOURCE = .*package netbase \([^,]*\),.*/\1/p' plugins/module_utils/ports/_netbase_services.py)
+TEST_TABLES := $(BUILD)/test-tables
+$(TEST_TABLES)/netbase-services: plugins/module_utils/ports/_netbase_services.py
+	@tools/debian-file.sh netbase=$(NETBASE_VERSION) etc/services $@
+
+units: venv host $(TEST_TABLES)/netbase-services
 	@echo "== ansible-test units"
-	@tools/ansible-test.sh units
+	@PORTCULLIS_TEST_TABLES=$(TEST_TABLES) tools/ansible-test.sh units
 
 installed: collection
 	@echo "== the installed collection, from another directory"
@@ -85,6 +94,10 @@ demo: venv host collection
 	@tools/build-base-image.sh bookworm
 	@tools/demo.sh
 
+# The README tables written from meta/argument_specs.yml and the registry model.
+role-docs: venv
+	@python tools/role_docs.py
+
 changelog: venv
 	@antsibull-changelog release
 
@@ -96,13 +109,15 @@ requirements:
 	   $(BUILD)/requirements-venv/bin/pip freeze; } > requirements-dev.txt
 	@echo "requirements-dev.txt updated"
 
-# Refresh the bundled IANA service registry from Debian's copy of it.
-iana-services: host
-	@rm -rf $(BUILD)/iana && mkdir -p $(BUILD)/iana
-	@cd $(BUILD)/iana && apt-get download -q libwireshark-data >/dev/null
-	@dpkg-deb -x $(BUILD)/iana/libwireshark-data_*.deb $(BUILD)/iana/root
-	@python3 tools/update_iana_services.py $(BUILD)/iana/root/usr/share/wireshark/services \
-	  --source "Debian package $$(basename $(BUILD)/iana/libwireshark-data_*.deb .deb), /usr/share/wireshark/services"
+# Refresh the bundled service tables: Debian's /etc/services (netbase) and
+# its copy of the IANA registry (libwireshark-data), as this machine's apt has them.
+service-tables: host
+	@tools/debian-file.sh netbase etc/services $(BUILD)/tables/netbase-services
+	@tools/debian-file.sh libwireshark-data usr/share/wireshark/services $(BUILD)/tables/iana-services
+	@python3 tools/update_service_tables.py netbase $(BUILD)/tables/netbase-services \
+	  --source "$$(cat $(BUILD)/tables/netbase-services.source)"
+	@python3 tools/update_service_tables.py iana $(BUILD)/tables/iana-services \
+	  --source "$$(cat $(BUILD)/tables/iana-services.source)"
 
 clean:
 	rm -rf $(BUILD) .pytest_cache .hypothesis

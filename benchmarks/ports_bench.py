@@ -174,7 +174,9 @@ def best_of(repeat, function):
 
 def bench_conflicts(inventory, collections):
     sys.path.insert(0, collections)
-    from ansible_collections.portcullis.ports.plugins.module_utils import _conflicts, _port_resolver
+    from ansible_collections.portcullis.ports.plugins.module_utils.audit import _conflicts
+    from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
+    from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as _port_resolver
 
     print("## port_conflicts: sort and sweep against all pairs (in-process, best of 3)")
     print()
@@ -183,7 +185,7 @@ def bench_conflicts(inventory, collections):
     policy = _port_resolver.build_policy()
     for count in (1000, 10000, 100000):
         registry = random_registry(count)
-        validate_time, validated = best_of(3, lambda: _conflicts.validate_registry(registry, policy))
+        validate_time, validated = best_of(3, lambda: _registry.validate(registry, policy))
         sweep_time, duplicates = best_of(3, lambda: _conflicts.find_duplicates(validated))
         if count <= 10000:
             pairs_time, pairs_found = best_of(1 if count > 1000 else 3, lambda: all_pairs(validated))

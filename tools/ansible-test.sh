@@ -32,6 +32,12 @@ packages = [arg for arg in sys.argv[1:] if arg not in GET_PIP_ONLY]
 subprocess.check_call([sys.executable, "-m", "pip", "install", "--disable-pip-version-check"] + packages)
 PY
 
+# Data the unit tests read that is not kept in git (extracted from Debian
+# packages by the Makefile): copied next to the tests that use it.
+if [[ -n "${PORTCULLIS_TEST_TABLES:-}" ]]; then
+  cp "$PORTCULLIS_TEST_TABLES"/netbase-services* "$tree/tests/unit/plugins/module_utils/ports/"
+fi
+
 cd "$tree"
 python_version=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 command=$1

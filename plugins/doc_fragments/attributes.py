@@ -38,6 +38,19 @@ attributes:
     support: full
 """
 
+    # For modules that change the target: check mode, diff mode and idempotence in full.
+    # What each module's check mode and diff show is in its own notes.
+    CHANGES = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+"""
+
     # For modules that read or program the Linux kernel (/proc, netfilter).
     LINUX = r"""
 options: {}

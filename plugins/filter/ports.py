@@ -1,23 +1,28 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, portcullis.ports contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters over the shared port resolver; documentation is in the sidecar
-YAML file named after each filter."""
+"""The collection's filters: thin wrappers that turn errors into
+AnsibleFilterError naming the filter. The work is in module_utils/ports
+(resolver, registry model) and plugin_utils (planning over the inventory);
+documentation is in the sidecar YAML file named after each filter."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import ipaddress
-
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.portcullis.ports.plugins.module_utils import _port_resolver as resolver
-from ansible_collections.portcullis.ports.plugins.module_utils import _audit
-from ansible_collections.portcullis.ports.plugins.module_utils import _nginx_proxy
-from ansible_collections.portcullis.ports.plugins.module_utils import _registry_rules
+from ansible_collections.portcullis.ports.plugins.module_utils import _values
+from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
+from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _audit
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _firewall_plan
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _inventory as _inventory_mod
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _proxy_plan
 
 SYNTAXES = ("list", "nft", "iptables", "firewalld")
+_PLAN_ERRORS = (_registry.RegistryError, _inventory_mod.InventoryError, _proxy_plan.ProxyPlanError, resolver.PortSpecError,
+                _values.BadValue)
 
 
 def _filter_error(name, error):
@@ -62,95 +67,46 @@ def port_syntax(values, syntax="list", protocol="tcp", policy=None):
         raise _filter_error("port_syntax", error)
 
 
-def _ip_literal(value):
+def _inventory(hostvars, groups):
+    return _inventory_mod.Inventory(hostvars, groups)
+
+
+def firewall_rules(services, hostvars=None, groups=None, admin_sources=None, ssh_port=_registry.DEFAULT_SSH_PORT,
+                   policy=None):
     try:
-        ipaddress.ip_address(str(value))
-        return True
-    except ValueError:
-        return False
-
-
-def _host_addresses(hostvars):
-    """How the rules find a host's addresses: portcullis_address, an IP
-    ansible_host, or the gathered default IPv4/IPv6 addresses."""
-
-    def addresses_of(host, what):
-        if host not in hostvars:
-            raise _registry_rules.RegistryRuleError("%s: %r is neither a CIDR nor a host or group of the inventory" % (what, host))
-        variables = hostvars[host]
-        explicit = variables.get("portcullis_address")
-        if explicit:
-            return explicit if isinstance(explicit, list) else [explicit]
-        if _ip_literal(variables.get("ansible_host", "")):
-            return [str(variables["ansible_host"])]
-        found = []
-        for fact in ("ansible_default_ipv4", "ansible_default_ipv6"):
-            address = (variables.get(fact) or {}).get("address")
-            if address:
-                found.append(address)
-        if not found:
-            raise _registry_rules.RegistryRuleError(
-                "%s: host %r has no known address: gather its facts in this play or set portcullis_address for it" % (what, host))
-        return found
-
-    return addresses_of
-
-
-def firewall_rules(services, hostvars=None, groups=None, admin_sources=None, ssh_port=22):
-    try:
-        return _registry_rules.registry_rules(services, _host_addresses(hostvars or {}), groups or {},
-                                              admin_sources, resolver.service_port(ssh_port))
-    except (_registry_rules.RegistryRuleError, resolver.PortSpecError) as error:
+        return _firewall_plan.registry_rules(services, _inventory(hostvars, groups), admin_sources,
+                                             resolver.service_port(ssh_port), resolver.build_policy(policy))
+    except _PLAN_ERRORS as error:
         raise _filter_error("firewall_rules", error)
 
 
-def _inventory_variables(name, hosts, hostvars):
-    """The input hosts with their variables; a host outside the inventory is named."""
-    if not isinstance(hosts, (list, tuple)):
-        raise _filter_error(name, "the input must be a list of inventory hosts, got %r" % (hosts,))
-    for host in hosts:
-        if host not in hostvars:
-            raise _filter_error(name, "%r is not a host of the inventory" % (host,))
-    return [(host, hostvars[host]) for host in hosts]
-
-
 def proxy_sites(hosts, hostvars=None, groups=None, proxy_host=None, defaults=None, certificate_dir="/etc/ssl/portcullis",
-                certbot=False, certbot_ready=None):
-    hostvars = hostvars or {}
-    registries = dict((host, variables.get("portcullis_services") or [])
-                      for host, variables in _inventory_variables("proxy_sites", hosts, hostvars))
+                certbot=False, certbot_ready=None, policy=None, services=_inventory_mod.UNSET):
+    inventory = _inventory(hostvars, groups)
     try:
-        return _nginx_proxy.sites_from_registry(registries, proxy_host, _host_addresses(hostvars), groups or {},
-                                                defaults, certificate_dir, certbot, certbot_ready or [])
-    except (_nginx_proxy.NginxProxyError, _registry_rules.RegistryRuleError) as error:
+        hosts = inventory.hosts(hosts)
+        return _proxy_plan.sites_from_registry(inventory, hosts, proxy_host, defaults, certificate_dir, certbot,
+                                               certbot_ready or [], resolver.build_policy(policy), services)
+    except _PLAN_ERRORS as error:
         raise _filter_error("proxy_sites", error)
 
 
 def port_map(hosts, hostvars=None, groups=None, policy=None, listening_var="portcullis_audit_live",
-             check_var="portcullis_audit_check", services_var="portcullis_audit_registry"):
-    hostvars = hostvars or {}
-    data = {}
-    for host, variables in _inventory_variables("port_map", hosts, hostvars):
-        live = variables.get(listening_var)
-        if isinstance(live, dict):  # a registered listening_ports result
-            live = live.get("listening")
-        check = variables.get(check_var)
-        services = variables.get(services_var)
-        data[host] = {
-            "services": (services if services is not None else variables.get("portcullis_services")) or [],
-            "listening": live,
-            # None: not checked on the host, so the registry is checked here instead.
-            "conflicts": check.get("conflicts") if isinstance(check, dict) and "conflicts" in check else None,
-        }
-    # Hosts outside this run (--limit) still count for the checks across hosts.
-    for host in hostvars.keys():
-        services = hostvars[host].get("portcullis_services")
-        if host not in data and services:
-            data[host] = {"services": services, "listening": None, "conflicts": None}
+             check_var="portcullis_audit_check", services_var="portcullis_audit_registry",
+             seen_var="portcullis_audit_seen"):
+    inventory = _inventory(hostvars, groups)
     try:
-        return _audit.audit(data, policy, groups or {}, _host_addresses(hostvars), inventory_hosts=list(hostvars.keys()))
-    except resolver.PortSpecError as error:
+        return _audit.audit_inventory(inventory, inventory.hosts(hosts), policy, listening_var, check_var,
+                                      services_var, seen_var)
+    except _PLAN_ERRORS as error:
         raise _filter_error("port_map", error)
+
+
+def ssh_endpoint(services, default_port=_registry.DEFAULT_SSH_PORT):
+    try:
+        return _registry.ssh_endpoint(services, default_port)
+    except (resolver.PortSpecError, _values.BadValue) as error:
+        raise _filter_error("ssh_endpoint", error)
 
 
 class FilterModule(object):
@@ -163,4 +119,5 @@ class FilterModule(object):
             "firewall_rules": firewall_rules,
             "proxy_sites": proxy_sites,
             "port_map": port_map,
+            "ssh_endpoint": ssh_endpoint,
         }

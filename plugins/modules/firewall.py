@@ -34,19 +34,8 @@ description:
     connection undoes itself.
 extends_documentation_fragment:
   - portcullis.ports.attributes
+  - portcullis.ports.attributes.CHANGES
   - portcullis.ports.attributes.LINUX
-attributes:
-  check_mode:
-    support: full
-    details:
-      - Check mode renders the rule set and compares it with the live one, so it reports the same change a real
-        run would make; nothing is written.
-  diff_mode:
-    support: full
-    details:
-      - The diff shows the live ruleset of the module's scope before and the declared one after.
-  idempotent:
-    support: full
 options:
   rules:
     description:
@@ -152,6 +141,8 @@ seealso:
   - module: ansible.builtin.iptables
     description: One rule per task, no removal of undeclared rules.
 notes:
+  - Check mode renders the rule set and compares it with the live one, so it reports the same change a real run would
+    make; nothing is written. The diff shows the live ruleset of the module's scope before and the declared one after.
   - Needs root and C(CAP_NET_ADMIN). Needs C(nft), or C(iptables-restore) and C(ip6tables-restore).
 """
 
@@ -211,47 +202,20 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.portcullis.ports.plugins.module_utils import _firewall
-from ansible_collections.portcullis.ports.plugins.module_utils import _runner
-from ansible_collections.portcullis.ports.plugins.module_utils._firewall_backends import BackendError
-from ansible_collections.portcullis.ports.plugins.module_utils._firewall_rules import RuleError
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _apply as _firewall
+from ansible_collections.portcullis.ports.plugins.module_utils import _host
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall._backends import BackendError
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall._rules import RuleError
 
 
 def main():
-    rule_options = dict(
-        port=dict(type="raw"),
-        protocol=dict(type="str", choices=["tcp", "udp", "both", "icmp"], default="tcp"),
-        source=dict(type="raw"),
-        destination=dict(type="raw"),
-        direction=dict(type="str", choices=["in", "out"], default="in"),
-        action=dict(type="str", choices=["accept", "drop", "reject"], default="accept"),
-        rate_limit=dict(type="str"),
-        log=dict(type="str"),
-        comment=dict(type="str"),
-    )
-    module = AnsibleModule(
-        argument_spec=dict(
-            rules=dict(type="list", elements="dict", default=[], options=rule_options),
-            policy=dict(type="dict", default={}),
-            port_policy=dict(type="dict", default={}),
-            backend=dict(type="str", choices=["auto", "nftables", "iptables"], default="auto"),
-            persist=dict(type="bool", default=True),
-            protect_ssh=dict(type="bool", default=True),
-            rollback_timeout=dict(type="int", default=0),
-            allow_established=dict(type="bool", default=True),
-            allow_loopback=dict(type="bool", default=True),
-            allow_icmp=dict(type="bool", default=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            confirm=dict(type="str"),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=_firewall.argument_spec(), supports_check_mode=True)
     # Options the user left out arrive as None from the suboption spec; drop them
     # so the rules keep only what was said.
     params = dict(module.params)
     params["rules"] = [dict((key, value) for key, value in rule.items() if value is not None)
                        for rule in module.params["rules"]]
-    firewall = _firewall.Firewall(_runner.Runner(module, binary_data=True, encoding="utf-8"), params)
+    firewall = _firewall.Firewall(_host.Runner(module, binary_data=True, encoding="utf-8"), params)
     try:
         result = firewall.run(module.check_mode)
     except (RuleError, BackendError, _firewall.FirewallError) as error:

@@ -24,7 +24,8 @@ description:
     C(sock_diag) netlink interface; where that is unavailable the host default
     C(/proc/sys/net/ipv6/bindv6only) is assumed.
   - Processes that cannot be inspected (another user's, when not root, or gone meanwhile) leave C(pid),
-    C(process) null rather than failing.
+    C(process) null rather than failing; when that is because the module runs without root, RV(unknown) says so
+    and a warning is given, so a consumer never takes a null owner for "no process".
 extends_documentation_fragment:
   - portcullis.ports.attributes
   - portcullis.ports.attributes.READ_ONLY
@@ -128,12 +129,25 @@ listening:
       description: The socket's inode number; the same socket held by several processes shares it.
       type: int
       sample: 18352
+unknown:
+  description: What could not be read, each also a warning; empty when run as root.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    check:
+      description: V(process) - the owners of some sockets are not visible without root.
+      type: str
+    message:
+      description: How many sockets are affected.
+      type: str
+      sample: the processes of 3 of 7 listening sockets cannot be read without root (their pid, process and cmdline are null)
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.portcullis.ports.plugins.module_utils import _listening
-from ansible_collections.portcullis.ports.plugins.module_utils._port_resolver import PortSpecError
+from ansible_collections.portcullis.ports.plugins.module_utils.audit import _listening
+from ansible_collections.portcullis.ports.plugins.module_utils.ports._resolver import PortSpecError
 
 
 def main():
@@ -155,7 +169,11 @@ def main():
         found = _listening.listening(protocols=wanted.protocols)
     except _listening.ListenerReadError as error:
         module.fail_json(msg=str(error))
-    module.exit_json(changed=False, listening=[entry for entry in found if wanted.matches(entry)])
+    listening = [entry for entry in found if wanted.matches(entry)]
+    unknown = _listening.unknown_owners(listening)
+    for item in unknown:
+        module.warn("unknown: %s" % item["message"])
+    module.exit_json(changed=False, listening=listening, unknown=unknown)
 
 
 if __name__ == "__main__":

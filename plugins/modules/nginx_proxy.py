@@ -31,16 +31,8 @@ description:
     forms (the default server then needs O(fallback_certificate) or the first site's certificate).
 extends_documentation_fragment:
   - portcullis.ports.attributes
+  - portcullis.ports.attributes.CHANGES
   - portcullis.ports.attributes.LINUX
-attributes:
-  check_mode:
-    support: full
-    details:
-      - Renders and checks every value; C(nginx -t) runs only when files are written.
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
 options:
   sites:
     description:
@@ -224,6 +216,8 @@ options:
     type: list
     elements: path
     default: []
+notes:
+  - Check mode renders and checks every value; C(nginx -t) runs only when files are written.
 seealso:
   - plugin: portcullis.ports.proxy_sites
     plugin_type: filter
@@ -292,63 +286,14 @@ nginx_version:
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.portcullis.ports.plugins.module_utils import _nginx
-from ansible_collections.portcullis.ports.plugins.module_utils import _runner
-from ansible_collections.portcullis.ports.plugins.module_utils._nginx_proxy import NginxProxyError
-
-
-SITE_OPTIONS = dict(
-    domain=dict(type="str", required=True),
-    upstreams=dict(type="list", elements="str", required=True),
-    certificate=dict(type="path", required=True),
-    certificate_key=dict(type="path", required=True, no_log=False),
-    allow=dict(type="list", elements="str", default=[]),
-    deny=dict(type="list", elements="str", default=[]),
-    rate_limit=dict(type="raw"),
-    client_max_body_size=dict(type="str", default="10m"),
-    connect_timeout=dict(type="str", default="5s"),
-    send_timeout=dict(type="str", default="60s"),
-    read_timeout=dict(type="str", default="60s"),
-    websocket=dict(type="bool", default=True),
-    headers=dict(type="dict", default={}),
-    service=dict(type="str"),
-    host=dict(type="str"),
-    self_signed=dict(type="bool"),
-    certbot=dict(type="bool"),
-)
+from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _apply as _nginx
+from ansible_collections.portcullis.ports.plugins.module_utils import _host
+from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _config as _nginx_config
+from ansible_collections.portcullis.ports.plugins.module_utils.nginx._config import NginxProxyError
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            sites=dict(type="list", elements="dict", required=True, options=SITE_OPTIONS),
-            tls_profile=dict(type="str", choices=["intermediate", "modern"], default="intermediate"),
-            hsts_max_age=dict(type="int", default=63072000),
-            health_path=dict(type="str", default="/nginx-health"),
-            acme_root=dict(type="str", default="/var/www/portcullis-acme"),
-            health_root=dict(type="path", default="/var/www/portcullis-health"),
-            main_config=dict(type="dict", options=dict(
-                path=dict(type="path", default="/etc/nginx/nginx.conf"),
-                user=dict(type="str", required=True),
-                pid=dict(type="path", default="/run/nginx.pid"),
-                error_log=dict(type="path", default="/var/log/nginx/error.log"),
-                access_log=dict(type="path", default="/var/log/nginx/access.log"),
-                mime_types=dict(type="path", default="/etc/nginx/mime.types"),
-                worker_connections=dict(type="int", default=1024),
-                main_includes=dict(type="list", elements="str", default=[]),
-                http_includes=dict(type="list", elements="str", default=["/etc/nginx/conf.d/*.conf"]),
-            )),
-            http2=dict(type="bool", default=True),
-            ipv6=dict(type="str", choices=["auto", "true", "false"], default="auto"),
-            fallback_certificate=dict(type="dict", options=dict(
-                certificate=dict(type="path", required=True),
-                certificate_key=dict(type="path", required=True, no_log=False),
-            )),
-            config_path=dict(type="path", default="/etc/nginx/conf.d/portcullis-proxy.conf"),
-            replaces=dict(type="list", elements="path", default=[]),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=_nginx_config.argument_spec(), supports_check_mode=True)
     # rate_limit accepts booleans given as strings too (a role variable may arrive as "true").
     for site in module.params["sites"]:
         if isinstance(site.get("rate_limit"), str):
@@ -357,7 +302,7 @@ def main():
             except TypeError:
                 module.fail_json(msg="site %s: rate_limit %r is not valid: expected true, false or a mapping of rate "
                                      "and burst" % (site["domain"], site["rate_limit"]))
-    proxy = _nginx.NginxProxy(_runner.Runner(module), module.params)
+    proxy = _nginx.NginxProxy(_host.Runner(module), module.params)
     try:
         result = proxy.run(module.check_mode)
     except NginxProxyError as error:

@@ -16,7 +16,8 @@ description:
   - Checks the port registry of a host (the C(portcullis_services) inventory variable) and reports every
     conflict in one run, instead of stopping at the first.
   - Every entry is validated first (unknown keys, bad ports, protocols, bind addresses, ranges, domains,
-    missing or duplicate names); invalid input fails with a message naming each bad entry, before anything else.
+    missing or duplicate names, and the proxy keys C(upstream) and C(proxy)) by the same rules every role and
+    filter of the collection uses; invalid input fails with a message naming each bad entry, before anything else.
   - C(duplicate) - two services whose ports or ranges overlap on the same protocol with clashing bind addresses.
     V(0.0.0.0) clashes with every IPv4 address; V(::) with every IPv6 address and, unless the target sets
     C(net.ipv6.bindv6only), with IPv4 too. Different protocols never clash.
@@ -25,9 +26,15 @@ description:
     outgoing connections can take it first. Ports listed in C(net.ipv4.ip_local_reserved_ports) are exempt.
   - C(occupied) - with O(check_listening), a declared port held by a process other than the service's
     C(process) of the entry.
+  - C(exposure) - with O(check_listening), a service listening wider than it is declared, for example a
+    V(private) service (loopback only) heard on V(0.0.0.0), or a service declared on one address heard on a
+    wildcard address.
   - C(undeclared) - with O(check_listening), a live listener that no service accounts for. A service bound
     to a wildcard address accounts for listeners on every address of its port. Reported, but fails only with
     O(fail_on_undeclared).
+  - A check whose input cannot be read is never passed silently - it is listed in RV(unknown) and warned about.
+    Without root the owners of other users' sockets cannot be seen, so a C(process) expectation on them is
+    unknown; an unreadable ephemeral range leaves the C(ephemeral) check unknown.
   - Overlaps are found by sorting and sweeping, so 10,000 services take a fraction of a second.
 extends_documentation_fragment:
   - portcullis.ports.attributes
@@ -36,18 +43,10 @@ extends_documentation_fragment:
 options:
   services:
     description:
-      - The port registry, a list of mappings with these keys (the same as the C(portcullis_services)
-        inventory variable).
-      - C(name) (required) - unique service name on the host.
-      - C(port) (required) - a port number, a V(start-end) range, or a service name such as V(postgresql).
-      - C(protocol) - V(tcp) (default), V(udp) or V(both).
-      - C(bind) - the address the service listens on, default V(0.0.0.0).
-      - C(range) - the named policy range the port must fall in.
-      - C(environment) - a free label shown in reports.
-      - C(expose) - V(public), V(internal) (default) or V(private).
-      - C(allow_from) - inventory hostnames, group names or CIDRs allowed in.
-      - C(domain) - the public host name the reverse proxy publishes the service under.
-      - C(process) - the expected process name of the listener, checked with O(check_listening).
+      - The port registry, the C(portcullis_services) inventory variable - a list of mappings with the keys
+        C(name) and C(port) (required), C(protocol), C(bind), C(range), C(environment), C(expose), C(allow_from),
+        C(domain), C(process), C(upstream) and C(proxy), as documented in the collection's README
+        (section "The port registry").
       - The module validates the entries itself so that every problem is reported at once and names its entry.
     type: list
     elements: raw
@@ -95,13 +94,13 @@ EXAMPLES = r"""
 
 RETURN = r"""
 conflicts:
-  description: Every conflict found, duplicates first, then out-of-range, ephemeral, occupied and undeclared.
+  description: Every conflict found, duplicates first, then out-of-range, ephemeral, occupied, exposure and undeclared.
   returned: always
   type: list
   elements: dict
   contains:
     kind:
-      description: One of V(duplicate), V(out_of_range), V(ephemeral), V(occupied), V(undeclared).
+      description: One of V(duplicate), V(out_of_range), V(ephemeral), V(occupied), V(exposure), V(undeclared).
       type: str
       sample: duplicate
     port:
@@ -127,18 +126,39 @@ conflicts:
       returned: for duplicate
       sample: "8080"
     address:
-      description: For C(occupied) and C(undeclared), the listener's address.
+      description: For C(occupied), C(exposure) and C(undeclared), the listener's address.
       type: str
-      returned: for occupied and undeclared
+      returned: for occupied, exposure and undeclared
       sample: "127.0.0.1"
     pid:
-      description: For C(occupied) and C(undeclared), the listener's process id, or null.
+      description: For C(occupied), C(exposure) and C(undeclared), the listener's process id, or null.
       type: int
-      returned: for occupied and undeclared
+      returned: for occupied, exposure and undeclared
     process:
-      description: For C(occupied) and C(undeclared), the listener's process name, or null.
+      description: For C(occupied), C(exposure) and C(undeclared), the listener's process name, or null.
       type: str
-      returned: for occupied and undeclared
+      returned: for occupied, exposure and undeclared
+unknown:
+  description:
+    - Checks that could not be made because their input could not be read; each is also a warning. Never counted
+      as passed.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    check:
+      description: V(process) (a socket's owner is not visible) or V(ephemeral) (the range is not readable).
+      type: str
+      sample: process
+    services:
+      description: The services whose check is unknown.
+      type: list
+      elements: str
+      sample: [web]
+    message:
+      description: What could not be read and what is therefore unknown.
+      type: str
+      sample: "the owner of tcp 0.0.0.0:80 cannot be read (run as root to see it): that web is nginx is unknown"
 services:
   description: How many services the registry holds.
   returned: always
@@ -158,14 +178,15 @@ listening:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.portcullis.ports.plugins.module_utils import _conflicts, _listening
-from ansible_collections.portcullis.ports.plugins.module_utils._port_resolver import PortSpecError, build_policy, format_range
+from ansible_collections.portcullis.ports.plugins.module_utils.audit import _conflicts, _listening
+from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
+from ansible_collections.portcullis.ports.plugins.module_utils.ports._resolver import PortSpecError, build_policy, format_range
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            # Entries are validated by _conflicts so that every bad one is named at once.
+            # Entries are validated by ports._registry so that every bad one is named at once.
             services=dict(type="list", elements="raw", required=True),
             policy=dict(type="dict", default={}),
             check_listening=dict(type="bool", default=False),
@@ -179,16 +200,21 @@ def main():
     listeners = None
     try:
         policy = build_policy(params["policy"])
-        services = _conflicts.validate_registry(params["services"], policy, _listening.read_bindv6only())
+        services = _registry.validate(params["services"], policy, _listening.read_bindv6only())
         if params["check_listening"]:
             listeners = _listening.listening()
-        conflicts = _conflicts.find_conflicts(services, policy, ephemeral, reserved, listeners)
-    except (_conflicts.RegistryError, PortSpecError, _listening.ListenerReadError) as error:
-        module.fail_json(msg=str(error), conflicts=[])
+        conflicts, unknown = _conflicts.find_conflicts(services, policy, ephemeral, reserved, listeners)
+        if ephemeral is None:
+            unknown.insert(0, dict(_conflicts.EPHEMERAL_UNKNOWN))
+    except (_registry.RegistryError, PortSpecError, _listening.ListenerReadError) as error:
+        module.fail_json(msg=str(error), conflicts=[], unknown=[])
 
+    for item in unknown:
+        module.warn("unknown: %s" % item["message"])
     result = dict(
         changed=False,
         conflicts=conflicts,
+        unknown=unknown,
         services=len(services),
         ephemeral_range=format_range(ephemeral) if ephemeral else None,
     )

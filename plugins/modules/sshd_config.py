@@ -30,18 +30,8 @@ description:
   - The module does not reload sshd; it returns what changed and which unit runs sshd, for a handler.
 extends_documentation_fragment:
   - portcullis.ports.attributes
+  - portcullis.ports.attributes.CHANGES
   - portcullis.ports.attributes.LINUX
-attributes:
-  check_mode:
-    support: full
-    details:
-      - The candidate is validated and the lockout guard runs in check mode too.
-  diff_mode:
-    support: full
-    details:
-      - Shows the drop-in (and the main file when it changes); the moduli file is summarized.
-  idempotent:
-    support: full
 options:
   settings:
     description:
@@ -144,6 +134,8 @@ options:
     description: The address that user connects from; by default that of the SSH session.
     type: str
 notes:
+  - Check mode validates the candidate and runs the lockout guard too. The diff shows the drop-in (and the main file
+    when it changes); the moduli file is summarized.
   - Replacing a weak RSA host key changes the host's fingerprint; clients that pinned it will warn.
   - The role P(portcullis.ports.sshd_hardening#role) wraps it with variables for every setting and the reload.
 """
@@ -221,48 +213,20 @@ socket_active:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.portcullis.ports.plugins.module_utils import _sshd
-from ansible_collections.portcullis.ports.plugins.module_utils import _runner
-from ansible_collections.portcullis.ports.plugins.module_utils._sshd_config import SshdConfigError
+from ansible_collections.portcullis.ports.plugins.module_utils.sshd import _apply as _sshd
+from ansible_collections.portcullis.ports.plugins.module_utils import _host
+from ansible_collections.portcullis.ports.plugins.module_utils.sshd._config import SshdConfigError
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            settings=dict(type="dict", default={}),
-            match_blocks=dict(type="list", elements="dict", default=[], options=dict(
-                criteria=dict(type="raw", required=True),
-                settings=dict(type="dict", required=True),
-            )),
-            crypto_profile=dict(type="str", choices=["modern", "compatible", "none"], default="modern"),
-            kex_algorithms=dict(type="list", elements="str"),
-            ciphers=dict(type="list", elements="str"),
-            macs=dict(type="list", elements="str"),
-            host_key_algorithms=dict(type="list", elements="str", no_log=False),
-            host_keys=dict(type="list", elements="str", choices=["ed25519", "rsa"], default=["ed25519", "rsa"],
-                           no_log=False),
-            rsa_min_bits=dict(type="int", default=3072),
-            rsa_bits=dict(type="int", default=4096),
-            moduli_min_bits=dict(type="int", default=3072),
-            moduli_path=dict(type="path", default="/etc/ssh/moduli"),
-            banner=dict(type="str"),
-            banner_path=dict(type="path", default="/etc/ssh/portcullis-banner"),
-            layout=dict(type="str", choices=["auto", "dropin", "main"], default="auto"),
-            config_path=dict(type="path", default="/etc/ssh/sshd_config"),
-            dropin_path=dict(type="path", default="/etc/ssh/sshd_config.d/00-portcullis-hardening.conf"),
-            lockout_guard=dict(type="bool", default=True),
-            connect_user=dict(type="str"),
-            connect_address=dict(type="str"),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=_sshd.argument_spec(), supports_check_mode=True)
     params = module.params
     if params["rsa_bits"] < params["rsa_min_bits"]:
         module.fail_json(msg="rsa_bits (%d) is smaller than rsa_min_bits (%d)" % (params["rsa_bits"],
                                                                                   params["rsa_min_bits"]))
     if params["rsa_min_bits"] < 2048:
         module.fail_json(msg="rsa_min_bits %d is too small: 2048 is the least sshd accepts" % params["rsa_min_bits"])
-    runner = _runner.Runner(module)
+    runner = _host.Runner(module)
     sshd = _sshd.Sshd(runner, params)
     try:
         result = sshd.run(module.check_mode)

@@ -15,7 +15,7 @@ FILTERS = FilterModule().filters()
 
 
 def test_filter_names_are_the_public_contract():
-    assert set(FILTERS) == {"service_port", "port_range", "port_ranges", "port_syntax", "firewall_rules", "proxy_sites", "port_map"}
+    assert set(FILTERS) == {"service_port", "port_range", "port_ranges", "port_syntax", "firewall_rules", "proxy_sites", "port_map", "ssh_endpoint"}
 
 
 def test_service_port():
@@ -109,3 +109,29 @@ def test_port_map_reads_live_data_and_counts_hosts_outside_the_run():
     assert [item["kind"] for item in report["plan_conflicts"]] == ["shared_public_port"]
     with pytest.raises(AnsibleFilterError, match="portcullis.ports.port_map: 'ghost' is not a host of the inventory"):
         FILTERS["port_map"](["ghost"], hostvars=hostvars)
+
+
+def test_port_map_refuses_a_registry_other_hosts_cannot_read():
+    # The audit play saw portcullis_services from a play's vars; hostvars (what nginx_proxy reads) did not hold it.
+    registry = [{"name": "web", "port": 443, "expose": "public", "domain": "app.example.com"}]
+    hostvars = {"riwi": {"portcullis_address": "10.0.0.2", "portcullis_audit_registry": registry,
+                         "portcullis_audit_seen": registry}}
+    with pytest.raises(AnsibleFilterError, match="portcullis_services of riwi is set where other hosts cannot read it.*"
+                                                 "host_vars/riwi.yml"):
+        FILTERS["port_map"](["riwi"], hostvars=hostvars, groups={})
+    hostvars["riwi"]["portcullis_services"] = registry
+    assert FILTERS["port_map"](["riwi"], hostvars=hostvars, groups={})["plan_conflicts"] == []
+
+
+def test_proxy_sites_refuses_a_registry_other_hosts_cannot_read():
+    registry = [{"name": "docs", "port": 4001, "domain": "docs.example.com"}]
+    with pytest.raises(AnsibleFilterError, match="portcullis_services of riwi is set where other hosts cannot read it"):
+        FILTERS["proxy_sites"](["riwi"], hostvars={"riwi": {}}, proxy_host="riwi", services=registry)
+
+
+def test_ssh_endpoint():
+    assert FILTERS["ssh_endpoint"]([{"name": "ssh", "port": "ssh", "bind": "10.0.0.5"}]) == {"port": 22,
+                                                                                             "addresses": ["10.0.0.5"]}
+    assert FILTERS["ssh_endpoint"]([], 2222) == {"port": 2222, "addresses": []}
+    with pytest.raises(AnsibleFilterError, match="portcullis.ports.ssh_endpoint: .*'2200-2210' is a range"):
+        FILTERS["ssh_endpoint"]([{"name": "ssh", "port": "2200-2210"}])

@@ -99,3 +99,32 @@ def test_bad_policy(run_module):
 def test_check_mode_gives_the_same_answer(run_module):
     assert run_module(port_conflicts, services=CLASHING, fail_on_conflict=False, _ansible_check_mode=True)[1]["conflicts"] == \
         run_module(port_conflicts, services=CLASHING, fail_on_conflict=False)[1]["conflicts"]
+
+
+def test_a_check_that_cannot_read_its_input_is_unknown_and_warned(run_module, fixed_host, mocker):
+    # Without root the owners of sockets are not visible: the process check is not passed silently.
+    warn = mocker.patch.object(port_conflicts.AnsibleModule, "warn")
+    fixed_host.return_value = [dict(item, pid=None, process=None) for item in fixed_host.return_value]
+    failed, result = run_module(port_conflicts, services=[{"name": "web", "port": 443, "process": "nginx"},
+                                                          {"name": "ssh", "port": "ssh"}],
+                                check_listening=True)
+    assert not failed
+    assert [(item["check"], item["services"]) for item in result["unknown"]] == [("process", ["web"])]
+    warn.assert_called_once_with("unknown: the owner of tcp 0.0.0.0:443 cannot be read (run as root to see it): that "
+                                 "web is nginx is unknown")
+
+
+def test_an_unreadable_ephemeral_range_is_unknown(run_module, mocker):
+    mocker.patch.object(port_conflicts._conflicts, "read_ephemeral", return_value=(None, []))
+    failed, result = run_module(port_conflicts, services=CLEAN)
+    assert not failed and result["ephemeral_range"] is None
+    assert [item["check"] for item in result["unknown"]] == ["ephemeral"]
+
+
+def test_a_private_service_listening_on_a_wildcard_fails(run_module, fixed_host):
+    failed, result = run_module(port_conflicts, services=[{"name": "ssh", "port": "ssh"},
+                                                          {"name": "web", "port": 443, "expose": "private"}],
+                                check_listening=True)
+    assert failed
+    assert [item["kind"] for item in result["conflicts"]] == ["exposure", "undeclared"]
+    assert "[exposure] web is declared private, but python3 (pid 2) listens on tcp 0.0.0.0:443" in result["msg"]

@@ -1,0 +1,232 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Firewall rules as data: validation of the module's input into normalised
+rules (ports resolved, addresses split by family), and the check that a new
+SSH connection would still be let in.
+
+Plain Python, no Ansible import: both backends render from these rules.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+
+from ansible_collections.portcullis.ports.plugins.module_utils import _values
+from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
+
+RULE_KEYS = ("port", "protocol", "source", "destination", "direction", "action", "rate_limit", "log", "comment")
+PROTOCOLS = ("tcp", "udp", "both", "icmp")
+DIRECTIONS = {"in": "input", "out": "output"}
+ACTIONS = ("accept", "drop", "reject")
+POLICY_CHAINS = ("input", "output", "forward")
+POLICY_VERDICTS = ("accept", "drop")
+DEFAULT_POLICY = {"input": "drop", "output": "accept", "forward": "accept"}
+# What a rule that leaves these out means.
+RULE_DEFAULTS = {"protocol": "tcp", "direction": "in", "action": "accept"}
+RATE_UNITS = ("second", "minute", "hour", "day")
+_RATE = _values.pattern(r"\s*([0-9]+)\s*/\s*(second|minute|hour|day)\s*(?:burst\s+([0-9]+))?\s*")
+COMMENT_MAX = 128
+# iptables cuts LOG prefixes at 29 characters; keep one limit for both backends.
+LOG_PREFIX_MAX = 29
+
+
+class RuleError(ValueError):
+    """Invalid rules; ``errors`` lists every problem found."""
+
+    def __init__(self, errors):
+        self.errors = errors
+        super(RuleError, self).__init__("invalid firewall rules: " + "; ".join(errors))
+
+
+class Rule:
+    """One normalised rule for one address family (4, 6 or None for both)."""
+
+    __slots__ = ("index", "chain", "family", "protocol", "ports", "sources", "destinations", "action",
+                 "rate", "burst", "rate_unit", "log", "comment")
+
+    def __init__(self, **values):
+        for key in self.__slots__:
+            setattr(self, key, values.get(key))
+
+    def key(self):
+        return tuple(getattr(self, name) for name in self.__slots__ if name != "index")
+
+    def __repr__(self):
+        return "Rule(%s)" % ", ".join("%s=%r" % (name, getattr(self, name)) for name in self.__slots__)
+
+
+def _label(index, rule):
+    if isinstance(rule, dict) and isinstance(rule.get("comment"), str) and rule.get("comment"):
+        return "rule %d (%s)" % (index + 1, rule["comment"] if check_text(rule["comment"], "", COMMENT_MAX) is None
+                                 else "bad comment")
+    return "rule %d" % (index + 1)
+
+
+def check_text(value, what, maximum):
+    """A string that will be quoted inside the ruleset, or a reason it cannot be."""
+    try:
+        _values.quotable(value, what, maximum)
+    except _values.BadValue as error:
+        return str(error)
+    return None
+
+
+def _networks(value, what, label, errors):
+    """A CIDR, an address or a list of them, split into IPv4 and IPv6 tuples.
+    A network with host bits set is refused, not widened."""
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    networks = {4: [], 6: []}
+    for item in items:
+        try:
+            network = _values.network(item, what)
+        except _values.BadValue as error:
+            errors.append("%s: %s" % (label, error))
+            continue
+        networks[network.version].append(network)
+    if not items:
+        errors.append("%s: %s is an empty list; leave it out to mean any address" % (label, what))
+    return dict((version, tuple(str(net) for net in ipaddress.collapse_addresses(nets)))
+                for version, nets in networks.items() if nets)
+
+
+def normalize_rules(rules, policy=None):
+    """The module's ``rules`` to a list of Rule, each bound to one chain and
+    at most one address family. Raises RuleError listing every problem."""
+    errors = []
+    if not isinstance(rules, list):
+        raise RuleError(["rules must be a list, got %s" % type(rules).__name__])
+    result = []
+    for index, rule in enumerate(rules):
+        label = _label(index, rule)
+        if not isinstance(rule, dict):
+            errors.append("%s: must be a mapping, got %r" % (label, rule))
+            continue
+        before = len(errors)
+        for key in sorted(set(rule) - set(RULE_KEYS), key=str):
+            errors.append("%s: unknown key %r" % (label, key))
+        protocol = rule.get("protocol", RULE_DEFAULTS["protocol"])
+        if protocol not in PROTOCOLS:
+            errors.append("%s: invalid protocol %r: expected tcp, udp, both or icmp" % (label, protocol))
+        direction = rule.get("direction", RULE_DEFAULTS["direction"])
+        if direction not in DIRECTIONS:
+            errors.append("%s: invalid direction %r: expected in or out" % (label, direction))
+        action = rule.get("action", RULE_DEFAULTS["action"])
+        if action not in ACTIONS:
+            errors.append("%s: unknown action %r: expected accept, drop or reject" % (label, action))
+        ports = None
+        if rule.get("port") is not None:
+            if protocol == "icmp":
+                errors.append("%s: icmp has no ports, but port %r is given" % (label, rule["port"]))
+            elif protocol in PROTOCOLS:
+                try:
+                    lookup = "both" if protocol == "both" else protocol
+                    ports = tuple(resolver.merge_ranges(
+                        item for value in (rule["port"] if isinstance(rule["port"], list) else [rule["port"]])
+                        for item in resolver.resolve(value, lookup, policy)))
+                except resolver.PortSpecError as error:
+                    errors.append("%s: %s" % (label, error))
+        sources = _networks(rule.get("source"), "source", label, errors)
+        destinations = _networks(rule.get("destination"), "destination", label, errors)
+        rate = burst = unit = None
+        if rule.get("rate_limit") is not None:
+            match = _RATE.fullmatch(str(rule["rate_limit"]))
+            if not match or int(match.group(1)) == 0:
+                errors.append("%s: invalid rate_limit %r: expected for example '10/second' or '10/second burst 20'"
+                              % (label, rule["rate_limit"]))
+            else:
+                rate, unit = int(match.group(1)), match.group(2)
+                burst = int(match.group(3)) if match.group(3) else None
+        log = rule.get("log")
+        if log is not None:
+            problem = check_text(log, "log prefix", LOG_PREFIX_MAX)
+            if problem:
+                errors.append("%s: %s" % (label, problem))
+        comment = rule.get("comment")
+        if comment is not None:
+            problem = check_text(comment, "comment", COMMENT_MAX)
+            if problem:
+                errors.append("%s: %s" % (label, problem))
+        families = _families(sources, destinations, label, errors)
+        if len(errors) > before:
+            continue
+        for family in families:
+            result.append(Rule(
+                index=index, chain=DIRECTIONS[direction], family=family, protocol=protocol, ports=ports,
+                sources=sources.get(family) if sources else None,
+                destinations=destinations.get(family) if destinations else None,
+                action=action, rate=rate, burst=burst, rate_unit=unit, log=log, comment=comment))
+    if errors:
+        raise RuleError(errors)
+    return result
+
+
+def _families(sources, destinations, label, errors):
+    """Which address families a rule applies to: None (both) unless it names addresses."""
+    named = [set(side) for side in (sources, destinations) if side]
+    if not named:
+        return [None]
+    families = set.intersection(*named)
+    if not families:
+        errors.append("%s: source and destination are of different address families" % label)
+        return []
+    return sorted(families)
+
+
+def normalize_policy(policy):
+    result = dict(DEFAULT_POLICY)
+    errors = []
+    for chain, verdict in (policy or {}).items():
+        if chain not in POLICY_CHAINS:
+            errors.append("policy: unknown chain %r: expected input, output or forward" % chain)
+        elif verdict not in POLICY_VERDICTS:
+            errors.append("policy: invalid verdict %r for %s: expected accept or drop" % (verdict, chain))
+        else:
+            result[chain] = verdict
+    if errors:
+        raise RuleError(errors)
+    return result
+
+
+def _matches(rule, client, server, port):
+    """Whether a rule matches a new TCP connection client -> server:port."""
+    if rule.protocol not in ("tcp", "both"):
+        return False
+    if rule.family is not None and rule.family != client.version:
+        return False
+    if rule.ports is not None and not any(start <= port <= end for start, end in rule.ports):
+        return False
+    for networks, address in ((rule.sources, client), (rule.destinations, server)):
+        if networks is not None and not any(address in ipaddress.ip_network(net) for net in networks):
+            return False
+    return True
+
+
+def ssh_verdict(rules, policy, connection, allow_loopback=True):
+    """What the new ruleset does to a new connection like ``connection``
+    (SSH_CONNECTION: "client_ip client_port server_ip server_port").
+
+    Returns (allowed, reason). A rate-limited accept is not counted on, since
+    it lets only some connections through.
+    """
+    parts = connection.split()
+    client, server, port = ipaddress.ip_address(parts[0]), ipaddress.ip_address(parts[2]), int(parts[3])
+    if allow_loopback and client.is_loopback:
+        return True, "loopback is accepted"
+    for rule in rules:
+        if rule.chain != "input" or not _matches(rule, client, server, port):
+            continue
+        if rule.action == "accept":
+            if rule.rate is None:
+                return True, "accepted by rule %d" % (rule.index + 1)
+            continue
+        return False, "it is %s by rule %d%s" % (
+            "dropped" if rule.action == "drop" else "rejected", rule.index + 1,
+            " (%s)" % rule.comment if rule.comment else "")
+    if policy["input"] == "accept":
+        return True, "accepted by the input policy"
+    return False, "no rule accepts it and the input policy is drop"

@@ -1,0 +1,147 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The host steps of the nginx_proxy module: learn what the installed nginx
+supports, render, write, prove with ``nginx -t`` and put everything back when
+the proof fails. The running nginx is never reloaded here; a handler does it
+only after this succeeded, so a refused configuration never serves.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import fnmatch
+import os
+
+from ansible_collections.portcullis.ports.plugins.module_utils import _host
+from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _config
+from ansible_collections.portcullis.ports.plugins.module_utils.nginx._config import NginxProxyError
+
+
+def _ipv6_available(if_inet6="/proc/net/if_inet6"):
+    return bool((_host.read(if_inet6) or "").strip())
+
+
+class _Saved:
+    """A file as it was: content and mode, a symlink's target, or absence."""
+
+    def __init__(self, path):
+        self.path = path
+        self.link = os.readlink(path) if os.path.islink(path) else None
+        self.data = None
+        self.mode = None
+        if self.link is None and os.path.lexists(path):
+            with open(path, "rb") as handle:  # unreadable: fail now, before anything is written
+                self.data = handle.read()
+            self.mode = os.stat(path).st_mode & 0o7777
+
+    @property
+    def exists(self):
+        return self.link is not None or self.data is not None
+
+    def restore(self):
+        if os.path.lexists(self.path):
+            os.unlink(self.path)
+        if self.link is not None:
+            os.symlink(self.link, self.path)
+        elif self.data is not None:
+            _host.write_atomic(self.path, self.data, self.mode)
+
+
+class NginxProxy:
+    def __init__(self, runner, params):
+        self.runner = runner
+        self.params = params
+        self.warnings = []
+
+    def _features(self):
+        binary = self.runner.which("nginx")
+        if not binary:
+            return None, None, {}
+        rc, out, err = self.runner.run([binary, "-v"])
+        version = _config.version_tuple(out + err)
+        if rc != 0 or version is None:
+            raise NginxProxyError("could not read the nginx version from %r" % (out + err).strip())
+        return binary, version, {
+            "http2_directive": version >= (1, 25, 1),
+            "reject_handshake": version >= (1, 19, 4),
+        }
+
+    def _validate(self, binary, main_path):
+        argv = [binary, "-t"] + (["-c", main_path] if main_path else [])
+        rc, out, err = self.runner.run(argv)
+        return rc == 0, (err or out).strip()
+
+    def run(self, check_mode):
+        params = self.params
+        binary, version, features = self._features()
+        if binary is None and not check_mode:
+            raise NginxProxyError("nginx is not installed on this host (no nginx binary on the PATH or in /usr/sbin)")
+        if binary is None:
+            self.warnings.append("nginx is not installed yet: rendered for the newest nginx, not validated")
+        ipv6 = params["ipv6"]
+        ipv6 = _ipv6_available() if ipv6 == "auto" else ipv6 == "true"
+        renderer = _config.Renderer(
+            params["sites"], tls_profile=params["tls_profile"], hsts_max_age=params["hsts_max_age"],
+            health_path=params["health_path"], acme_root=params["acme_root"], health_root=params["health_root"],
+            ipv6=ipv6, http2=params["http2"], features=features, fallback_certificate=params.get("fallback_certificate"))
+        wanted = [(params["config_path"], renderer.render(), 0o644)]
+        main_path = None
+        if params.get("main_config"):
+            main_text, main_path, http_includes = _config.render_main(params["main_config"])
+            if not any(fnmatch.fnmatch(params["config_path"], pattern) for pattern in http_includes):
+                raise NginxProxyError("config_path %s is not matched by any of main_config http_includes (%s), so nginx "
+                                      "would never read it" % (params["config_path"], ", ".join(http_includes) or "none"))
+            wanted.append((main_path, main_text, 0o644))
+            if main_path == _config.MAIN_DEFAULTS["path"]:
+                main_path = None  # nginx's own default: test exactly what the service will load
+        if renderer.health_file():
+            wanted.append((renderer.health_file(), "ok\n", 0o644))
+        changes = []
+        for path, text, _mode in wanted:
+            before = _host.read(path)
+            if before != text:
+                changes.append({"before": before or "", "after": text, "before_header": path, "after_header": path})
+        replaced = [path for path in params["replaces"] if os.path.lexists(path)]
+        for path in replaced:
+            changes.append({"before": _host.read(path) or "", "after": "", "before_header": path,
+                            "after_header": "%s (removed)" % path})
+        result = {
+            "changed": bool(changes),
+            "config_path": params["config_path"],
+            "domains": [site["domain"] for site in renderer.sites],
+            "removed": replaced,
+            "written": [change["before_header"] for change in changes if change["after"]],
+            "nginx_version": ".".join(str(part) for part in version) if version else None,
+            "diff": changes,
+        }
+        if not changes or check_mode:
+            return result
+        written = [item for item in wanted if item[0] in result["written"]]
+        saved = [_Saved(path) for path, _text, _mode in written] + [_Saved(path) for path in replaced]
+        try:
+            for path, text, mode in written:
+                _host.write_atomic(path, text, mode)
+            for path in replaced:
+                os.unlink(path)
+            valid, output = self._validate(binary, main_path)
+        except Exception:
+            self._restore(saved)
+            raise
+        if not valid:
+            self._restore(saved)
+            raise NginxProxyError("nginx -t refused the new configuration, so the previous files are back in place "
+                                  "and the running nginx was not reloaded:\n%s" % output)
+        return result
+
+    def _restore(self, saved):
+        """Put back every file; one that cannot be restored does not stop the others."""
+        failed = []
+        for item in saved:
+            try:
+                item.restore()
+            except (IOError, OSError) as error:
+                failed.append("%s (%s)" % (item.path, error))
+        if failed:
+            raise NginxProxyError("could not put back: %s" % ", ".join(failed))

@@ -1,0 +1,448 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The port registry entry: its keys, their defaults, their validation, and
+the normalised Service every consumer reads.
+
+This file is the one owner of what a ``portcullis_services`` entry means.
+port_conflicts validates with it on the host; on the controller the firewall
+rules, the proxy sites and the audit (``plugin_utils``) take only entries
+validated here; the roles' SSH port and listen addresses come from
+``ssh_endpoint``. Adding a key is one entry in ``KEYS`` and its check.
+
+The per-service ``proxy`` options are registry keys too (``SITE_OPTIONS``);
+the nginx_proxy module checks its ``sites`` with the same checks.
+
+Plain Python, no Ansible import.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import difflib
+import ipaddress
+
+from ansible_collections.portcullis.ports.plugins.module_utils import _values
+from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
+
+EXPOSE_CHOICES = ("public", "internal", "private")
+PROTOCOLS = {"tcp": ("tcp",), "udp": ("udp",), "both": ("tcp", "udp")}
+DEFAULT_BIND = "0.0.0.0"
+# A private service that names no bind listens on loopback only.
+PRIVATE_BIND = "127.0.0.1"
+SSH_SERVICE = "ssh"
+DEFAULT_SSH_PORT = 22
+
+# Every key of an entry: (name, default as documented, meaning), literals only:
+# tools/role_docs.py writes the README's registry table from this. The checks
+# are in _check_entry, one branch per key.
+KEYS = (
+    ("name", "required", "unique service name on the host"),
+    ("port", "required", "`5432`, `\"8000-8010\"`, or a service name (`postgresql`)"),
+    ("protocol", "`tcp`", "`tcp`, `udp` or `both`"),
+    ("bind", "`0.0.0.0` (`127.0.0.1` when private)",
+     "the address it listens on (`0.0.0.0`, `::`, `127.0.0.1`, a host IP); a private service binds loopback only"),
+    ("range", "none", "named policy range the port must fall in (`production`, `monitoring`, ...)"),
+    ("environment", "none", "free label (`prod`, `dev`, `test`) shown in reports"),
+    ("expose", "`internal`", "`public` (anyone), `internal` (only `allow_from`), `private` (loopback only)"),
+    ("allow_from", "`[]`", "inventory hostnames, group names or CIDRs allowed in"),
+    ("domain", "none", "public host name the nginx_proxy role publishes the service under (case folded)"),
+    ("process", "none", "expected process name of the listener, checked against the live host"),
+    ("upstream", "the service's host and port",
+     "backend(s) for the proxy as `host:port`; a list balances over several servers"),
+    ("proxy", "role defaults", "per-site options for nginx_proxy: `rate_limit`, `allow`, `deny`, "
+     "`client_max_body_size`, `connect_timeout`, `send_timeout`, `read_timeout`, `websocket`, `headers`, "
+     "`certificate`, `certificate_key`"),
+)
+KEY_NAMES = tuple(key for key, _default, _meaning in KEYS)
+
+# The per-site options of the reverse proxy, with their defaults: a service's
+# ``proxy`` mapping, the nginx_proxy role's site defaults and the module's
+# ``sites`` all take these. None means "not set".
+SITE_OPTIONS = {
+    "allow": [],
+    "deny": [],
+    "rate_limit": None,
+    "client_max_body_size": "10m",
+    "connect_timeout": "5s",
+    "send_timeout": "60s",
+    "read_timeout": "60s",
+    "websocket": True,
+    "headers": {},
+}
+# Their types, as Ansible argument specs write them.
+SITE_OPTION_TYPES = {
+    "allow": "list", "deny": "list", "rate_limit": "raw", "client_max_body_size": "str", "connect_timeout": "str",
+    "send_timeout": "str", "read_timeout": "str", "websocket": "bool", "headers": "dict",
+}
+CERTIFICATE_OPTIONS = ("certificate", "certificate_key")
+PROXY_OPTION_KEYS = tuple(sorted(set(SITE_OPTIONS) | set(CERTIFICATE_OPTIONS)))
+DEFAULT_RATE_LIMIT = {"rate": "10r/s", "burst": 20}
+# Request headers the proxy sets itself; a site's headers may not repeat them.
+FIXED_HEADERS = ("host", "x-real-ip", "x-forwarded-for", "x-forwarded-proto", "upgrade", "connection")
+
+_SIZE = _values.pattern(r"[0-9]+[kKmMgG]?")
+_TIME = _values.pattern(r"[0-9]+(ms|s|m|h|d)?")
+_RATE = _values.pattern(r"[1-9][0-9]*r/[sm]")
+_HEADER_NAME = _values.pattern(r"[A-Za-z0-9-]+")
+_PROCESS_NAME = _values.pattern(r"[^\s/\0]{1,255}")
+_UPSTREAM = _values.pattern(r"\[([0-9a-fA-F:.]+)\]:([0-9]+)|([^:\[\]]+):([0-9]+)")
+_UPSTREAM_HOST = _values.pattern(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?")
+
+
+class RegistryError(ValueError):
+    """The registry is invalid; ``errors`` lists every problem found."""
+
+    def __init__(self, errors):
+        self.errors = errors
+        super(RegistryError, self).__init__("invalid port registry: " + "; ".join(errors))
+
+
+class Bind:
+    """A bind address and which sockets it shares a port with."""
+
+    __slots__ = ("address", "version", "wildcard", "loopback", "dual_stack")
+
+    def __init__(self, address, dual_stack=False):
+        parsed = _values.address(address, "bind address")
+        self.address = str(parsed)
+        self.version = parsed.version
+        self.wildcard = parsed.is_unspecified
+        self.loopback = parsed.is_loopback
+        self.dual_stack = self.wildcard and self.version == 6 and dual_stack
+
+    def clashes_with(self, other):
+        """Whether the kernel refuses both on one port: the same family with a
+        wildcard or the same address, or a dual-stack ``::`` against any IPv4."""
+        if self.version == other.version:
+            return self.wildcard or other.wildcard or self.address == other.address
+        return self.dual_stack or other.dual_stack
+
+    def covers(self, other):
+        """Whether a service declared on this bind accounts for a listener on
+        ``other``: a declared wildcard covers every address of either family
+        (a service "on all addresses"); a specific address only itself."""
+        if self.wildcard:
+            return True
+        return self.version == other.version and self.address == other.address
+
+    def endpoint(self, port):
+        return "%s:%d" % ("[%s]" % self.address if self.version == 6 else self.address, port)
+
+
+class Service:
+    """One validated registry entry, defaults filled in.
+
+    ``ranges`` maps each protocol to its merged ``(start, end)`` ranges;
+    ``bind`` is a Bind; ``domain`` is lower case; ``upstream`` is a list of
+    normalised ``host:port`` or None; ``proxy`` holds the checked options the
+    entry gave (hosts and groups in allow/deny are resolved by the planner).
+    """
+
+    __slots__ = ("index", "name", "port", "protocol", "protocols", "ranges", "bind", "range_name", "environment",
+                 "expose", "allow_from", "domain", "process", "upstream", "proxy", "entry")
+
+    def __init__(self, **values):
+        for key in self.__slots__:
+            setattr(self, key, values.get(key))
+
+    @property
+    def first_port(self):
+        return min(start for ranges in self.ranges.values() for start, _end in ranges)
+
+    def single_port(self, protocol="tcp"):
+        """The one port of ``protocol``, or None for a range or several ports."""
+        ranges = self.ranges.get(protocol) or []
+        if len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
+            return ranges[0][0]
+        return None
+
+    def ports_text(self):
+        return ", ".join(resolver.format_range(item) for item in
+                         resolver.merge_ranges([item for ranges in self.ranges.values() for item in ranges]))
+
+    def __repr__(self):
+        return "Service(%r, %r)" % (self.name, self.ranges)
+
+
+def _label(index, entry):
+    name = entry.get("name") if isinstance(entry, dict) else None
+    if isinstance(name, str) and name:
+        return "service %r (entry %d)" % (name, index + 1)
+    return "entry %d" % (index + 1)
+
+
+def _string(value, what):
+    if not isinstance(value, str) or not value.strip():
+        raise _values.BadValue("%s must be a non-empty string, got %r" % (what, value))
+    return value
+
+
+# Checks shared with the nginx_proxy module's own sites.
+
+def upstream_server(value, what):
+    """``host:port`` or ``[v6]:port``, normalised (host lower case, v6 bracketed)."""
+    text = _values.nginx_token(value if isinstance(value, str) else str(value), what)
+    match = _UPSTREAM.fullmatch(text)
+    if not match:
+        raise _values.BadValue("%s %r is not valid: expected host:port or [IPv6]:port" % (what, value))
+    port = _values.integer(match.group(2) or match.group(4), "%s %r port" % (what, value), 1, resolver.MAX_PORT)
+    if match.group(1):
+        return "[%s]:%d" % (_values.address(match.group(1), "%s %r" % (what, value)), port)
+    host = match.group(3)
+    try:
+        return "%s:%d" % (ipaddress.IPv4Address(host), port)
+    except ValueError:
+        pass
+    if not _values.matches(_UPSTREAM_HOST, host.lower()):
+        raise _values.BadValue("%s %r: %r is neither an IP address nor a host name" % (what, value, host))
+    return "%s:%d" % (host.lower(), port)
+
+
+def upstreams(value, what):
+    """One upstream server or a non-empty list of them, normalised."""
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise _values.BadValue("%s is an empty list" % what)
+    return [upstream_server(item, what) for item in items]
+
+
+def _nginx_value(value, compiled, what, expected):
+    text = _values.nginx_token(value if isinstance(value, str) else str(value), what)
+    if not _values.matches(compiled, text):
+        raise _values.BadValue("%s %r is not valid: expected %s" % (what, value, expected))
+    return text
+
+
+def rate_limit(value, what):
+    if value in (None, False):
+        return None
+    if value is True:
+        value = dict(DEFAULT_RATE_LIMIT)
+    if not isinstance(value, dict) or set(value) - {"rate", "burst"}:
+        raise _values.BadValue("%s must be true, false or a mapping of rate and burst, got %r" % (what, value))
+    rate = _nginx_value(value.get("rate", DEFAULT_RATE_LIMIT["rate"]), _RATE, what + " rate",
+                        "requests per second or minute such as 10r/s")
+    burst = value.get("burst", DEFAULT_RATE_LIMIT["burst"])
+    if isinstance(burst, bool) or not isinstance(burst, int) or burst < 0:
+        raise _values.BadValue("%s burst %r is not valid: expected a whole number of requests, 0 or more" % (what, burst))
+    return {"rate": rate, "burst": burst}
+
+
+def headers(value, what):
+    if not isinstance(value, dict):
+        raise _values.BadValue("%s must be a mapping of header name to value, got %r" % (what, value))
+    result = {}
+    seen = set()
+    for name in sorted(value, key=str):
+        _nginx_value(name, _HEADER_NAME, what + " name", "letters, digits and dashes")
+        if name.lower() in FIXED_HEADERS:
+            raise _values.BadValue("%s %s is set by the proxy itself and cannot be given" % (what, name))
+        if name.lower() in seen:
+            raise _values.BadValue("%s %s is given twice (header names ignore case)" % (what, name))
+        seen.add(name.lower())
+        item = value[name]
+        if isinstance(item, bool) or not isinstance(item, (str, int)):
+            raise _values.BadValue("%s %s value %r is not valid: expected a string or a number" % (what, name, item))
+        result[name] = _values.nginx_token(str(item), "%s %s value" % (what, name))
+    return result
+
+
+def path(value, what):
+    _values.nginx_token(value, what)
+    if not value.startswith("/"):
+        raise _values.BadValue("%s %r is not valid: expected an absolute path" % (what, value))
+    return value
+
+
+def sources(value, what, names=True):
+    """allow_from, or a proxy allow/deny list: CIDRs or addresses, and with
+    ``names`` inventory host and group names. Networks come back as text."""
+    if not isinstance(value, list):
+        raise _values.BadValue("%s must be a list of %s, got %r"
+                               % (what, "hosts, groups or CIDRs" if names else "addresses or CIDRs", value))
+    result = []
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise _values.BadValue("%s item %r must be a %s" % (what, item, "host, group or CIDR" if names else "CIDR"))
+        if _values.looks_like_address(item) or not names:
+            result.append(str(_values.network(item, what)))
+        elif _values.inventory_name(item):
+            result.append(item)
+        else:
+            raise _values.BadValue("%s item %r is neither a network (CIDR) nor a host or group name" % (what, item))
+    return result
+
+
+def site_options(options, what, names=True):
+    """Checked values of the site options given in ``options`` (others left out).
+
+    allow and deny take host and group names only with ``names`` (the registry);
+    the module's sites take resolved addresses and CIDRs.
+    """
+    result = {}
+    for key in ("allow", "deny"):
+        if options.get(key) is not None:
+            result[key] = sources(options[key], "%s %s" % (what, key), names)
+    if "rate_limit" in options:
+        result["rate_limit"] = rate_limit(options["rate_limit"], what + " rate_limit")
+    if options.get("client_max_body_size") is not None:
+        result["client_max_body_size"] = _nginx_value(options["client_max_body_size"], _SIZE,
+                                                      what + " client_max_body_size", "a size such as 10m")
+    for key in ("connect_timeout", "send_timeout", "read_timeout"):
+        if options.get(key) is not None:
+            result[key] = _nginx_value(options[key], _TIME, "%s %s" % (what, key), "a time such as 60s")
+    if options.get("websocket") is not None:
+        if not isinstance(options["websocket"], bool):
+            raise _values.BadValue("%s websocket must be true or false, got %r" % (what, options["websocket"]))
+        result["websocket"] = options["websocket"]
+    if options.get("headers") is not None:
+        result["headers"] = headers(options["headers"], what + " header")
+    for key in CERTIFICATE_OPTIONS:
+        if options.get(key) is not None:
+            result[key] = path(options[key], "%s %s" % (what, key))
+    return result
+
+
+def proxy_options(value, what):
+    """A service's ``proxy`` mapping: known keys, each value checked."""
+    if not isinstance(value, dict):
+        raise _values.BadValue("%s must be a mapping, got %r" % (what, value))
+    unknown = sorted(set(value) - set(PROXY_OPTION_KEYS), key=str)
+    if unknown:
+        raise _values.BadValue("%s: unknown option %r: known options are %s"
+                               % (what, unknown[0], ", ".join(PROXY_OPTION_KEYS)))
+    result = site_options(value, what)
+    if ("certificate" in result) != ("certificate_key" in result):
+        raise _values.BadValue("%s: certificate and certificate_key go together" % what)
+    return result
+
+
+# The entry
+
+def _check_entry(index, entry, policy, bindv6only, seen, errors):
+    label = _label(index, entry)
+    if not isinstance(entry, dict):
+        errors.append("%s: must be a mapping with at least name and port, got %r" % (label, entry))
+        return None
+    before = len(errors)
+    values = {"index": index, "entry": entry}
+
+    def check(key, function, *args):
+        if key not in entry:
+            return None
+        try:
+            return function(entry[key], *args)
+        except (_values.BadValue, resolver.PortSpecError) as error:
+            errors.append("%s: %s" % (label, error))
+            return None
+
+    for key in sorted(set(entry) - set(KEY_NAMES), key=str):
+        close = difflib.get_close_matches(str(key), KEY_NAMES, n=1, cutoff=0.6)
+        errors.append("%s: unknown key %r%s" % (label, key, " (did you mean %s?)" % close[0] if close else ""))
+    if "name" not in entry:
+        errors.append("%s: missing name" % label)
+    name = check("name", _string, "name")
+    if name is not None:
+        if name in seen:
+            errors.append("%s: duplicate name %r, already used by entry %d" % (label, name, seen[name] + 1))
+        else:
+            seen[name] = index
+    values["name"] = name
+    protocol = entry.get("protocol", "tcp")
+    if protocol not in PROTOCOLS:
+        errors.append("%s: invalid protocol %r: expected tcp, udp or both" % (label, protocol))
+        protocol = None
+    values["protocol"] = protocol
+    ranges = {}
+    if "port" not in entry:
+        errors.append("%s: missing port" % label)
+    elif protocol is not None:
+        for proto in PROTOCOLS[protocol]:
+            resolved = check("port", resolver.resolve, proto, policy)
+            if resolved is None:
+                break
+            ranges[proto] = resolver.merge_ranges(resolved)
+    values.update(port=entry.get("port"), ranges=ranges, protocols=PROTOCOLS.get(protocol))
+    expose = entry.get("expose", "internal")
+    if expose not in EXPOSE_CHOICES:
+        errors.append("%s: invalid expose %r: expected %s" % (label, expose, ", ".join(EXPOSE_CHOICES)))
+    values["expose"] = expose
+    bind_text = entry.get("bind", PRIVATE_BIND if expose == "private" else DEFAULT_BIND)
+    try:
+        values["bind"] = Bind(bind_text, dual_stack=not bindv6only)
+    except _values.BadValue:
+        errors.append("%s: invalid bind address %r: expected an IP address such as 0.0.0.0, :: or 127.0.0.1"
+                      % (label, bind_text))
+    else:
+        if expose == "private" and not values["bind"].loopback:
+            errors.append("%s: expose private means loopback only, but bind is %s; bind it to 127.0.0.1 or ::1, "
+                          "or expose it as internal" % (label, bind_text))
+    range_name = entry.get("range")
+    if range_name is not None and (not isinstance(range_name, str) or resolver.normalize_range_name(range_name) not in policy):
+        errors.append("%s: unknown range %r: known ranges are %s" % (label, range_name, ", ".join(sorted(policy))))
+        range_name = None
+    values["range_name"] = range_name
+    values["environment"] = check("environment", _string, "environment")
+    values["domain"] = check("domain", _values.domain, "domain")
+    values["process"] = check("process", _process_name)
+    values["allow_from"] = check("allow_from", sources, "allow_from") or []
+    values["upstream"] = check("upstream", upstreams, "upstream")
+    values["proxy"] = check("proxy", proxy_options, "proxy") or {}
+    if len(errors) > before:
+        return None
+    service = Service(**values)
+    _check_published(service, label, errors)
+    return None if len(errors) > before else service
+
+
+def _check_published(service, label, errors):
+    """What the proxy needs of a service it publishes, known from the entry alone."""
+    if not service.domain:
+        return
+    if not service.upstream and service.single_port("tcp") is None:
+        errors.append("%s: port %r is not one TCP port, so the proxy cannot reach the domain %s; give the backend "
+                      "as upstream: host:port" % (label, service.port, service.domain))
+    if service.domain.startswith("*.") and "certificate" not in service.proxy:
+        errors.append("%s: the wildcard domain %s needs a certificate (proxy.certificate and certificate_key): neither "
+                      "a self-signed one nor certbot's http-01 can make it" % (label, service.domain))
+
+
+def _process_name(value):
+    """A process name: what the kernel shows as comm, or a command's name."""
+    if not _values.matches(_PROCESS_NAME, value):
+        raise _values.BadValue("invalid process %r: expected a process name without spaces or slashes" % (value,))
+    return value
+
+
+def validate(services, policy=None, bindv6only=False):
+    """Every entry checked; a list of Service, or RegistryError listing every
+    problem of every entry at once. ``policy`` is a full policy from
+    ``resolver.build_policy`` (None: the defaults)."""
+    policy = resolver.build_policy() if policy is None else policy
+    if not isinstance(services, list):
+        raise RegistryError(["services must be a list of service entries, got %s" % type(services).__name__])
+    errors = []
+    seen = {}
+    result = []
+    for index, entry in enumerate(services):
+        service = _check_entry(index, entry, policy, bindv6only, seen, errors)
+        if service is not None:
+            result.append(service)
+    if errors:
+        raise RegistryError(errors)
+    return result
+
+
+def ssh_endpoint(services, default_port=DEFAULT_SSH_PORT):
+    """Where sshd listens by the registry: the service named ``ssh`` gives the
+    port and, when it names one, the bind address. ``{"port": int,
+    "addresses": [...]}``; without such a service, ``default_port`` and no
+    addresses (sshd's own default, every address)."""
+    for entry in services or []:
+        if isinstance(entry, dict) and entry.get("name") == SSH_SERVICE:
+            port = resolver.service_port(entry.get("port", default_port), "tcp")
+            addresses = [str(_values.address(entry["bind"], "ssh bind"))] if "bind" in entry else []
+            return {"port": port, "addresses": addresses}
+    return {"port": resolver.service_port(default_port, "tcp"), "addresses": []}

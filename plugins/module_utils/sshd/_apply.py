@@ -1,0 +1,480 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the sshd_config module does on the host, in order: learn what the
+installed sshd supports, build the candidate files, validate them with
+`sshd -t` and read their effective result with `sshd -T -C` from a staging
+copy, refuse a lockout, and only then replace files, putting every one back
+if the live check fails."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import fnmatch
+import glob
+import grp
+import os
+import pwd
+import shutil
+import tempfile
+
+from ansible_collections.portcullis.ports.plugins.module_utils.sshd import _config as conf
+from ansible_collections.portcullis.ports.plugins.module_utils._host import read as _read
+from ansible_collections.portcullis.ports.plugins.module_utils._host import write_atomic as _write_atomic
+from ansible_collections.portcullis.ports.plugins.module_utils._host import find_ssh_session
+
+INCLUDE_SINCE = (8, 2)
+
+
+class SshdError(Exception):
+    pass
+
+
+def argument_spec():
+    """The sshd_config module's options, from the profiles, key kinds and
+    layouts this feature knows."""
+    return dict(
+        settings=dict(type="dict", default={}),
+        match_blocks=dict(type="list", elements="dict", default=[], options=dict(
+            criteria=dict(type="raw", required=True),
+            settings=dict(type="dict", required=True),
+        )),
+        crypto_profile=dict(type="str", choices=list(conf.PROFILE_CHOICES), default="modern"),
+        kex_algorithms=dict(type="list", elements="str"),
+        ciphers=dict(type="list", elements="str"),
+        macs=dict(type="list", elements="str"),
+        host_key_algorithms=dict(type="list", elements="str", no_log=False),
+        host_keys=dict(type="list", elements="str", choices=list(conf.HOST_KEY_KINDS), default=list(conf.HOST_KEY_KINDS),
+                       no_log=False),
+        rsa_min_bits=dict(type="int", default=3072),
+        rsa_bits=dict(type="int", default=4096),
+        moduli_min_bits=dict(type="int", default=3072),
+        moduli_path=dict(type="path", default="/etc/ssh/moduli"),
+        banner=dict(type="str"),
+        banner_path=dict(type="path", default="/etc/ssh/portcullis-banner"),
+        layout=dict(type="str", choices=list(conf.LAYOUTS), default="auto"),
+        config_path=dict(type="path", default="/etc/ssh/sshd_config"),
+        dropin_path=dict(type="path", default="/etc/ssh/sshd_config.d/00-portcullis-hardening.conf"),
+        lockout_guard=dict(type="bool", default=True),
+        connect_user=dict(type="str"),
+        connect_address=dict(type="str"),
+    )
+
+
+def find_login(environ=None, proc_root="/proc"):
+    """(user, client address, server port, server address) of the SSH session
+    Ansible runs in, or None. Under sudo USER is root, so the user comes from
+    the session's own environment."""
+    session = find_ssh_session(environ, proc_root)
+    parts = session["SSH_CONNECTION"].split() if session else []
+    if len(parts) != 4:
+        return None
+    user = session.get("LOGNAME") or session.get("USER") or (environ or os.environ).get("SUDO_USER")
+    return user, parts[0], parts[3], parts[2]
+
+
+class Sshd:
+    def __init__(self, runner, params, root="/"):
+        self.runner = runner
+        self.params = params
+        self.root = root
+        self.warnings = []
+
+    def path(self, path):
+        return os.path.join(self.root, path.lstrip("/")) if self.root != "/" else path
+
+    def _run(self, argv, what):
+        rc, out, err = self.runner.run(argv)
+        if rc != 0:
+            raise SshdError("%s failed (%s): %s" % (what, " ".join(argv), (err or out).strip()))
+        return out
+
+    # What the installed sshd is and supports.
+    def probe(self):
+        self.sshd = self.runner.which("sshd")
+        self.ssh = self.runner.which("ssh")
+        self.keygen = self.runner.which("ssh-keygen")
+        missing = [name for name, found in (("sshd", self.sshd), ("ssh", self.ssh), ("ssh-keygen", self.keygen))
+                   if not found]
+        if missing:
+            raise SshdError("%s not found on the host: install the OpenSSH server and client" % ", ".join(missing))
+        _rc, out, err = self.runner.run([self.ssh, "-V"])
+        self.version = conf.openssh_version(err + out)
+        supported = {}
+        for query in ("kex", "cipher", "mac", "key-sig", "key"):
+            rc, out, _err = self.runner.run([self.ssh, "-Q", query])
+            if rc != 0 and query == "key-sig":
+                rc, out, _err = self.runner.run([self.ssh, "-Q", "sig"])
+            supported[query] = set(out.split()) if rc == 0 else set()
+        # Signature algorithms plus the plain key types (ssh-ed25519 is both).
+        supported["key-sig"] |= supported["key"]
+        self.supported = supported
+        # sshd -t insists on its privilege separation directory, which systemd creates
+        # only while ssh.service runs (not under socket activation between connections).
+        privsep = self.path("/run/sshd")
+        if self.root == "/" and not os.path.isdir(privsep):
+            os.makedirs(privsep, 0o755)
+
+    def layout(self):
+        wanted = self.params["layout"]
+        main_text = _read(self.path(self.params["config_path"]))
+        if main_text is None:
+            raise SshdError("%s does not exist or cannot be read" % self.params["config_path"])
+        has_include = self.version >= INCLUDE_SINCE
+        if wanted == "dropin" and not has_include:
+            raise SshdError("OpenSSH %d.%d has no Include: use layout main" % self.version)
+        return ("dropin" if has_include else "main") if wanted == "auto" else wanted, main_text
+
+    # The settings, with the crypto chosen from what sshd supports.
+    def settings(self):
+        settings = dict(self.params["settings"] or {})
+        for keyword in list(settings):
+            conf.check_keyword(keyword)
+        overrides = dict((keyword, self.params.get(option)) for keyword, option in
+                         (("KexAlgorithms", "kex_algorithms"), ("Ciphers", "ciphers"), ("MACs", "macs"),
+                          ("HostKeyAlgorithms", "host_key_algorithms")))
+        if self.params["crypto_profile"] != "none":
+            crypto, dropped = conf.choose_crypto(self.params["crypto_profile"], self.supported, overrides)
+            for name in dropped:
+                self.warnings.append("left out %s: the installed sshd (OpenSSH %d.%d) does not support it"
+                                     % ((name,) + self.version))
+            settings.update(crypto)
+        host_keys = [self.host_key_path(kind) for kind in self.params["host_keys"]]
+        if host_keys:
+            settings["HostKey"] = host_keys
+        if self.params["banner"]:
+            settings["Banner"] = self.params["banner_path"]
+        return settings
+
+    def host_key_path(self, kind):
+        return "/etc/ssh/ssh_host_%s_key" % kind
+
+    def check_options(self, settings, blocks):
+        """Every keyword of ours, in Match blocks too, must be one the installed sshd
+        knows, with a value it accepts: sshd -t on a file of just those lines."""
+        lines, seen = [], set(["hostkey"])
+        for mapping in [settings] + [block.get("settings") or {} for block in blocks]:
+            for keyword, value in mapping.items():
+                if keyword.lower() not in seen:
+                    seen.add(keyword.lower())
+                    lines += conf.setting_lines({keyword: value})
+        probe_dir = tempfile.mkdtemp(prefix="portcullis-sshd-")
+        try:
+            probe = os.path.join(probe_dir, "options.conf")
+            with open(probe, "w") as handle:
+                handle.write("\n".join(lines) + "\n")
+            rc, out, err = self.runner.run([self.sshd, "-t", "-f", probe])
+        finally:
+            shutil.rmtree(probe_dir, ignore_errors=True)
+        unknown = conf.unknown_options(out + err)
+        if unknown:
+            raise SshdError("the installed sshd (OpenSSH %d.%d) does not know the option(s) %s"
+                            % (self.version + (", ".join(sorted(set(unknown))),)))
+        if rc != 0:
+            raise SshdError("sshd rejects the settings: %s" % (err or out).strip().replace(probe, "settings"))
+
+    # Host keys and moduli.
+    def host_key_plan(self):
+        """[(kind, path, reason)] for keys to generate."""
+        plan = []
+        for kind in self.params["host_keys"]:
+            path = self.path(self.host_key_path(kind))
+            if not os.path.exists(path):
+                plan.append((kind, path, "missing"))
+                continue
+            if kind == "rsa":
+                rc, out, _err = self.runner.run([self.keygen, "-l", "-f", path])
+                bits = int(out.split()[0]) if rc == 0 and out.split() and out.split()[0].isdigit() else 0
+                if bits < self.params["rsa_min_bits"]:
+                    plan.append((kind, path, "%d bits, fewer than %d" % (bits, self.params["rsa_min_bits"])))
+        return plan
+
+    def generate_key(self, kind, path):
+        """A new key next to the old one; moved into place by the caller."""
+        staging = tempfile.mkdtemp(prefix=".portcullis-key-", dir=os.path.dirname(path))
+        target = os.path.join(staging, os.path.basename(path))
+        argv = [self.keygen, "-q", "-N", "", "-t", kind, "-f", target, "-C", ""]
+        if kind == "rsa":
+            argv += ["-b", str(self.params["rsa_bits"])]
+        self._run(argv, "generating the %s host key" % kind)
+        return staging, target
+
+    def moduli_plan(self):
+        path = self.path(self.params["moduli_path"])
+        if not self.params["moduli_min_bits"]:
+            return None
+        current = _read(path)
+        if current is None:
+            return None
+        filtered, removed = conf.filter_moduli(current, self.params["moduli_min_bits"])
+        if removed and not conf.moduli_entries(filtered):
+            raise SshdError("every group in %s is smaller than %d bits; refusing to leave it empty"
+                            % (self.params["moduli_path"], self.params["moduli_min_bits"]))
+        return (path, current, filtered, removed) if removed else None
+
+    @staticmethod
+    def include_target(target):
+        """An Include argument as an absolute path: sshd reads relative ones from /etc/ssh."""
+        return target if target.startswith("/") else os.path.join("/etc/ssh", target)
+
+    # Staging: the candidate files in a scratch directory, the includes pointed there.
+    def stage(self, main_text, dropin_text):
+        dropin_path = self.params["dropin_path"]
+        dropin_dir = os.path.dirname(dropin_path)
+        scratch = tempfile.mkdtemp(prefix="portcullis-sshd-stage-")
+        staged_dir = os.path.join(scratch, "sshd_config.d")
+        os.mkdir(staged_dir)
+        real_dir = self.path(dropin_dir)
+        for path in sorted(glob.glob(os.path.join(real_dir, "*"))):
+            if os.path.isfile(path) and not os.path.basename(path).startswith(".portcullis-"):
+                shutil.copy(path, staged_dir)
+        if dropin_text is not None:
+            with open(os.path.join(staged_dir, os.path.basename(dropin_path)), "w") as handle:
+                handle.write(dropin_text)
+        lines = []
+        for line in main_text.splitlines(True):
+            words = line.split()
+            if len(words) >= 2 and words[0].lower() == "include":
+                targets = []
+                for target in words[1:]:
+                    absolute = self.include_target(target)
+                    if os.path.dirname(absolute) == dropin_dir:
+                        absolute = os.path.join(staged_dir, os.path.basename(absolute))
+                    elif self.root != "/":
+                        absolute = self.path(absolute)
+                    targets.append(absolute)
+                line = "%s %s\n" % (words[0], " ".join(targets))
+            lines.append(line)
+        staged_main = os.path.join(scratch, "sshd_config")
+        with open(staged_main, "w") as handle:
+            handle.write("".join(lines))
+        return scratch, staged_main, staged_dir
+
+    def read_order(self, main_text, dropin_text, layout):
+        """(path, text) of the files in the order sshd reads them, for reports."""
+        files = []
+        dropin_path = self.params["dropin_path"]
+        dropin_dir = os.path.dirname(dropin_path)
+        for number, keyword, args, match in conf.parse_config(main_text):
+            if keyword.lower() == "include" and match is None:
+                for target in args.split():
+                    absolute = self.include_target(target)
+                    for path in sorted(set(glob.glob(self.path(absolute)))
+                                       | ({self.path(dropin_path)} if layout == "dropin" and
+                                          os.path.dirname(absolute) == dropin_dir and
+                                          fnmatch.fnmatch(dropin_path, absolute) else set())):
+                        if os.path.basename(path).startswith(".portcullis-"):
+                            continue
+                        text = dropin_text if path == self.path(dropin_path) else _read(path)
+                        files.append((path if self.root == "/" else "/" + os.path.relpath(path, self.root),
+                                      text or ""))
+        files.append((self.params["config_path"], main_text))
+        return files
+
+    def sshd_test(self, config, what):
+        rc, out, err = self.runner.run([self.sshd, "-t", "-f", config])
+        if rc != 0:
+            raise SshdError("%s: sshd -t rejects it: %s" % (what, (err or out).strip()))
+
+    def effective(self, config, login):
+        user, address, port, server_address = login
+        spec = "user=%s,host=%s,addr=%s" % (user, address, address)
+        if port:
+            spec += ",laddr=%s,lport=%s" % (server_address, port)
+        return conf.parse_effective(self._run([self.sshd, "-T", "-f", config, "-C", spec],
+                                              "reading the effective configuration"))
+
+    def login(self):
+        """Who must still get in: the connecting user (or the one named)."""
+        detected = find_login()
+        user = self.params["connect_user"] or (detected[0] if detected else None)
+        address = self.params["connect_address"] or (detected[1] if detected else None) or "127.0.0.1"
+        # The local end is only known from the session itself.
+        port, server_address = (detected[2], detected[3]) if detected and not self.params["connect_address"] \
+            else (None, None)
+        return user, address, port, server_address
+
+    def user_facts(self, user, effective):
+        try:
+            entry = pwd.getpwnam(user)
+        except KeyError:
+            raise SshdError("the connecting user %r does not exist on the host" % user)
+        groups = sorted(set([grp.getgrgid(entry.pw_gid).gr_name] +
+                            [group.gr_name for group in grp.getgrall() if user in group.gr_mem]))
+        if " ".join(effective.get("authorizedkeyscommand", ["none"])) not in ("none", ""):
+            return groups, None
+        key_types = []
+        for pattern in " ".join(effective.get("authorizedkeysfile", [])).split():
+            if pattern.lower() == "none":
+                continue
+            text = _read(self.path(conf.expand_keys_path(pattern, user, entry.pw_dir)))
+            key_types += conf.authorized_key_types(text)
+        return groups, key_types
+
+    def run(self, check_mode):
+        params = self.params
+        self.probe()
+        layout, main_text = self.layout()
+        settings = self.settings()
+        blocks = params["match_blocks"] or []
+        self.check_options(settings, blocks)
+        for keyword in ("LoginGraceTime", "ClientAliveInterval"):
+            if settings.get(keyword) is not None:
+                conf.parse_seconds(settings[keyword])
+
+        dropin_path = self.path(params["dropin_path"])
+        include_glob = os.path.join(os.path.dirname(params["dropin_path"]), "*.conf")
+        if layout == "dropin":
+            dropin_text = conf.render_dropin(settings, blocks)
+            new_main = conf.place_include_first(main_text, include_glob)
+        else:
+            dropin_text = None
+            new_main = conf.render_main_block(main_text, settings, blocks)
+        old_dropin = _read(dropin_path) if layout == "dropin" else None
+        key_plan = self.host_key_plan()
+        moduli = self.moduli_plan()
+        banner_path = self.path(params["banner_path"])
+        banner_text = None
+        if params["banner"]:
+            banner_text = params["banner"] if params["banner"].endswith("\n") else params["banner"] + "\n"
+        old_banner = _read(banner_path) if banner_text is not None else None
+
+        files = self.read_order(new_main, dropin_text, layout)
+        others = [(path, text) for path, text in files
+                  if path not in (params["dropin_path"], params["config_path"])]
+        found_conflicts = [dict(file=path, line=line, keyword=keyword, value=value, ours=ours)
+                           for path, line, keyword, value, ours in conf.conflicts(others, settings)]
+        for item in found_conflicts:
+            self.warnings.append("%(file)s line %(line)d sets %(keyword)s %(value)s; this role's %(ours)s is read "
+                                 "first and wins, but the other file disagrees" % item)
+
+        login = self.login()
+        scratch, staged_main, _staged_dir = self.stage(new_main, dropin_text)
+        try:
+            self.sshd_test(staged_main, "the new configuration")
+            probe_login = (login[0] or "portcullis-nobody",) + login[1:]
+            effective = self.effective(staged_main, probe_login)
+            wrong = conf.mismatches(effective, dict((key, value) for key, value in settings.items()
+                                                    if key.lower() in _ASSERTED))
+            if wrong:
+                details = []
+                for keyword, wanted, got in wrong:
+                    setter = conf.setter_of(files, keyword)
+                    details.append("%s is %s, not %s%s" % (keyword, got, wanted,
+                                                           " (set first by %s)" % setter if setter else ""))
+                raise SshdError("the new configuration would not take effect: " + "; ".join(details))
+            if params["lockout_guard"] and login[0]:
+                groups, key_types = self.user_facts(login[0], effective)
+                reasons = conf.lockout_reasons(effective, login[0], groups, login[1], key_types=key_types,
+                                               server=(login[3], login[2]) if login[2] else None)
+                if reasons:
+                    raise SshdError("refusing to apply: %s connecting from %s would be locked out: %s. "
+                                    "The current configuration is left in place."
+                                    % (login[0], login[1], "; ".join(reasons)))
+            elif params["lockout_guard"]:
+                self.warnings.append("no SSH session and no connect_user: the lockout guard had nobody to check")
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+        # (shown path, real path, content, mode), in the order they are written.
+        writes = []
+        if moduli:
+            writes.append((params["moduli_path"], moduli[0], moduli[2], 0o644))
+        if banner_text is not None and old_banner != banner_text:
+            writes.append((params["banner_path"], banner_path, banner_text, 0o644))
+        if layout == "dropin" and old_dropin != dropin_text:
+            writes.append((params["dropin_path"], dropin_path, dropin_text, 0o600))
+        if new_main != main_text:
+            writes.append((params["config_path"], self.path(params["config_path"]), new_main, 0o644))
+        changes = [shown for shown, _path, _data, _mode in writes]
+        for kind, path, reason in key_plan:
+            changes.append(self.host_key_path(kind))
+            self.warnings.append("the %s host key is regenerated (%s): clients will see a new host key"
+                                 % (kind, reason))
+
+        result = dict(
+            changed=bool(changes), changed_files=changes, layout=layout,
+            openssh_version="%d.%d" % self.version, connect_user=login[0],
+            settings=settings,
+            conflicts=found_conflicts, host_keys_generated=[kind for kind, _path, _reason in key_plan],
+            moduli_removed=moduli[3] if moduli else 0,
+            diff=dict(before="", after="", before_header=params["dropin_path"], after_header=params["dropin_path"]),
+        )
+        diff_before, diff_after = [], []
+        if layout == "dropin":
+            diff_before.append(old_dropin or "")
+            diff_after.append(dropin_text)
+        if new_main != main_text:
+            diff_before.append(main_text)
+            diff_after.append(new_main)
+        if moduli:
+            diff_before.append("# %s: %d groups\n" % (params["moduli_path"], conf.moduli_entries(moduli[1])))
+            diff_after.append("# %s: %d groups (%d under %d bits removed)\n"
+                              % (params["moduli_path"], conf.moduli_entries(moduli[2]), moduli[3],
+                                 params["moduli_min_bits"]))
+        result["diff"]["before"] = "".join(diff_before)
+        result["diff"]["after"] = "".join(diff_after)
+        if check_mode or not changes:
+            return result
+
+        self.apply(writes, key_plan)
+        return result
+
+    def apply(self, writes, key_plan):
+        """Generate the host keys, replace the files, then check the live configuration;
+        on any failure every replaced file is put back."""
+        backups = []  # (path, old bytes or None, mode)
+
+        def replace(path, data, mode):
+            old = _read(path, binary=True)
+            backups.append((path, old, os.stat(path).st_mode & 0o7777 if old is not None else mode))
+            _write_atomic(path, data, mode)
+
+        staging_dirs = []
+        try:
+            for kind, path, _reason in key_plan:
+                staging, generated = self.generate_key(kind, path)
+                staging_dirs.append(staging)
+                replace(path, _read(generated, binary=True), 0o600)
+                replace(path + ".pub", _read(generated + ".pub", binary=True), 0o644)
+            for _shown, path, data, mode in writes:
+                replace(path, data, mode)
+            self.sshd_test(self.path(self.params["config_path"]), "the configuration as written")
+        except Exception:
+            for path, old, mode in reversed(backups):
+                if old is None:
+                    if os.path.exists(path):
+                        os.unlink(path)
+                else:
+                    _write_atomic(path, old, mode)
+            raise
+        finally:
+            for staging in staging_dirs:
+                shutil.rmtree(staging, ignore_errors=True)
+
+
+# The settings whose effect is checked through sshd -T before anything is written:
+# the hardening, the crypto and the access lists (their printed form is known).
+_ASSERTED = set(keyword.lower() for keyword in (
+    "PermitRootLogin", "PasswordAuthentication", "KbdInteractiveAuthentication", "PubkeyAuthentication",
+    "PermitEmptyPasswords", "HostbasedAuthentication", "IgnoreRhosts", "X11Forwarding", "AllowTcpForwarding",
+    "AllowAgentForwarding", "PermitTunnel", "GatewayPorts", "PermitUserEnvironment", "MaxAuthTries",
+    "LoginGraceTime", "MaxStartups", "ClientAliveInterval", "ClientAliveCountMax", "LogLevel", "StrictModes",
+    "Port", "ListenAddress", "KexAlgorithms", "Ciphers", "MACs", "HostKeyAlgorithms", "AllowUsers",
+    "AllowGroups", "DenyUsers", "DenyGroups", "Banner", "MaxSessions"))
+
+
+def service_state(runner):
+    """(unit, active, socket active) of the systemd units running sshd, or (None, False, False)."""
+    systemctl = runner.which("systemctl")
+    if not systemctl:
+        return None, False, False
+    states = {}
+    for unit in ("ssh.service", "sshd.service", "ssh.socket", "sshd.socket"):
+        rc, out, _err = runner.run([systemctl, "show", "-p", "LoadState", "-p", "ActiveState", unit])
+        values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line) if rc == 0 else {}
+        states[unit] = (values.get("LoadState") == "loaded", values.get("ActiveState") == "active")
+    service = next((unit for unit in ("ssh.service", "sshd.service") if states[unit][0]), None)
+    socket = any(states[unit][1] for unit in ("ssh.socket", "sshd.socket"))
+    return service, bool(service and states[service][1]), socket

@@ -1,0 +1,216 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The module's host steps against a fake nginx whose "nginx -t" reads the
+files the step wrote, in a temporary directory."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+import pytest
+
+from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _apply as _nginx
+from ansible_collections.portcullis.ports.plugins.module_utils.nginx._config import NginxProxyError
+
+
+class FakeNginx:
+    def __init__(self, version="1.22.1", accept=lambda files: True):
+        self.version = version
+        self.accept = accept
+        self.calls = []
+        self.seen_during_test = None
+
+    def which(self, name):
+        return "/usr/sbin/nginx" if self.version else None
+
+    def run(self, argv):
+        self.calls.append(argv[1:])
+        if argv[1:] == ["-v"]:
+            return 0, "", "nginx version: nginx/%s\n" % self.version
+        if argv[1:2] == ["-t"]:
+            self.seen_during_test = self.snapshot()
+            if self.accept(self.seen_during_test):
+                return 0, "", "nginx: configuration file test is successful\n"
+            return 1, "", "nginx: [emerg] cannot load certificate \"/missing.crt\"\n"
+        raise AssertionError("unexpected command %r" % argv)
+
+    def snapshot(self):
+        return self.root_files()
+
+    def root_files(self):
+        found = {}
+        for directory, _dirs, files in os.walk(self.root):
+            for name in files:
+                path = os.path.join(directory, name)
+                found[os.path.relpath(path, self.root)] = open(path).read()
+        for directory, dirs, _files in os.walk(self.root):
+            for name in dirs:
+                path = os.path.join(directory, name)
+                if os.path.islink(path):
+                    found[os.path.relpath(path, self.root)] = "-> " + os.readlink(path)
+        return found
+
+
+SITE = {"domain": "docs.example.com", "upstreams": ["10.0.0.5:4001"], "certificate": "/etc/ssl/d.crt",
+        "certificate_key": "/etc/ssl/d.key"}
+
+
+@pytest.fixture
+def layout(tmp_path):
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "sites-available").mkdir()
+    (tmp_path / "sites-enabled").mkdir()
+    (tmp_path / "sites-available" / "default").write_text("server { listen 80 default_server; }\n")
+    os.symlink(str(tmp_path / "sites-available" / "default"), str(tmp_path / "sites-enabled" / "default"))
+    (tmp_path / "nginx.conf").write_text("# the distribution's\n")
+    return tmp_path
+
+
+def params(root, **overrides):
+    result = {
+        "sites": [dict(SITE)], "tls_profile": "intermediate", "hsts_max_age": 63072000, "health_path": "/nginx-health",
+        "acme_root": "/var/www/acme", "health_root": str(root / "health"), "http2": True, "ipv6": "false",
+        "config_path": str(root / "conf.d" / "portcullis-proxy.conf"), "replaces": [str(root / "sites-enabled" / "default")],
+        "main_config": {"path": str(root / "nginx.conf"), "user": "www-data",
+                        "http_includes": [str(root / "conf.d" / "*.conf"), str(root / "sites-enabled" / "*")]},
+    }
+    result.update(overrides)
+    return result
+
+
+def run(root, fake, check_mode=False, **overrides):
+    fake.root = str(root)
+    return _nginx.NginxProxy(fake, params(root, **overrides)).run(check_mode)
+
+
+def test_first_apply_writes_all_files_and_removes_the_default_site(layout):
+    fake = FakeNginx()
+    result = run(layout, fake)
+    assert result["changed"] and result["nginx_version"] == "1.22.1"
+    assert sorted(result["written"]) == sorted([str(layout / "conf.d" / "portcullis-proxy.conf"), str(layout / "nginx.conf"),
+                                                str(layout / "health" / "nginx-health")])
+    assert result["removed"] == [str(layout / "sites-enabled" / "default")]
+    assert not os.path.lexists(str(layout / "sites-enabled" / "default"))
+    # nginx -t saw the new files, and 1.22 gets the listen-parameter form of http2.
+    assert "listen 443 ssl http2;" in fake.seen_during_test["conf.d/portcullis-proxy.conf"]
+    assert (layout / "health" / "nginx-health").read_text() == "ok\n"
+    assert oct(os.stat(str(layout / "conf.d" / "portcullis-proxy.conf")).st_mode & 0o777) == "0o644"
+
+
+def test_second_apply_changes_nothing_and_runs_no_nginx_t(layout):
+    run(layout, FakeNginx())
+    fake = FakeNginx()
+    result = run(layout, fake)
+    assert not result["changed"] and result["diff"] == [] and fake.calls == [["-v"]]
+
+
+def test_check_mode_reports_the_diff_and_touches_nothing(layout):
+    before = FakeNginx()
+    before.root = str(layout)
+    files_before = before.root_files()
+    fake = FakeNginx()
+    result = run(layout, fake, check_mode=True)
+    assert result["changed"] and not [call for call in fake.calls if call[:1] == ["-t"]]
+    assert fake.root_files() == files_before
+    headers = [item["after_header"] for item in result["diff"]]
+    assert str(layout / "sites-enabled" / "default") + " (removed)" in headers
+    assert any("server_name docs.example.com;" in item["after"] for item in result["diff"])
+
+
+def test_refused_by_nginx_t_puts_every_file_back(layout):
+    run(layout, FakeNginx())
+    os.symlink(str(layout / "sites-available" / "default"), str(layout / "sites-enabled" / "default"))
+    before = FakeNginx()
+    before.root = str(layout)
+    files_before = before.root_files()
+    fake = FakeNginx(accept=lambda files: "missing" not in files["conf.d/portcullis-proxy.conf"])
+    with pytest.raises(NginxProxyError) as error:
+        run(layout, fake, sites=[dict(SITE, certificate="/missing.crt")])
+    assert "nginx -t refused" in str(error.value) and "cannot load certificate" in str(error.value)
+    assert "missing" in fake.seen_during_test["conf.d/portcullis-proxy.conf"]  # it was tested with the new file
+    assert fake.root_files() == files_before  # and everything is back, the symlink included
+    assert os.path.islink(str(layout / "sites-enabled" / "default"))
+
+
+def test_first_apply_refused_removes_the_new_files(layout):
+    with pytest.raises(NginxProxyError):
+        run(layout, FakeNginx(accept=lambda files: False))
+    assert not (layout / "conf.d" / "portcullis-proxy.conf").exists()
+    assert not (layout / "health" / "nginx-health").exists()
+    assert (layout / "nginx.conf").read_text() == "# the distribution's\n"
+
+
+def test_newer_nginx_gets_http2_on(layout):
+    fake = FakeNginx(version="1.26.3")
+    run(layout, fake)
+    assert "http2 on;" in (layout / "conf.d" / "portcullis-proxy.conf").read_text()
+
+
+def test_config_path_outside_the_http_includes_is_refused_before_writing(layout):
+    with pytest.raises(NginxProxyError, match="is not matched by any of main_config http_includes"):
+        run(layout, FakeNginx(), config_path=str(layout / "elsewhere.conf"))
+    assert not (layout / "elsewhere.conf").exists()
+
+
+def test_bad_value_is_refused_before_any_command_or_write(layout):
+    fake = FakeNginx()
+    with pytest.raises(NginxProxyError, match="contains ';'"):
+        run(layout, fake, sites=[dict(SITE, domain="docs.example.com;")])
+    assert fake.calls == [["-v"]] and not (layout / "conf.d" / "portcullis-proxy.conf").exists()
+
+
+def test_missing_nginx_fails_but_check_mode_renders_with_a_warning(layout):
+    with pytest.raises(NginxProxyError, match="nginx is not installed"):
+        run(layout, FakeNginx(version=None))
+    fake = FakeNginx(version=None)
+    fake.root = str(layout)
+    step = _nginx.NginxProxy(fake, params(layout))
+    result = step.run(True)
+    assert result["changed"] and result["nginx_version"] is None
+    assert "not installed yet" in step.warnings[0]
+
+
+def test_nginx_t_tests_the_main_file_that_was_written(layout):
+    fake = FakeNginx()
+    run(layout, fake)
+    assert ["-t", "-c", str(layout / "nginx.conf")] in fake.calls
+
+
+def test_restore_puts_back_the_others_when_one_fails(layout, mocker):
+    run(layout, FakeNginx())
+    config = layout / "conf.d" / "portcullis-proxy.conf"
+    before = config.read_text()
+    real_restore = _nginx._Saved.restore
+
+    def flaky(self):
+        if self.path.endswith("nginx.conf"):
+            raise OSError("disk full")
+        real_restore(self)
+
+    mocker.patch.object(_nginx._Saved, "restore", flaky)
+    main_config = dict(params(layout)["main_config"], user="nginx")  # so nginx.conf is rewritten too
+    with pytest.raises(NginxProxyError, match="could not put back: .*nginx.conf \\(disk full\\)"):
+        run(layout, FakeNginx(accept=lambda files: False), sites=[dict(SITE, domain="other.example.com")],
+            main_config=main_config)
+    assert config.read_text() == before
+
+
+def test_an_unreadable_file_stops_before_anything_is_written(layout, mocker):
+    run(layout, FakeNginx())
+    config = layout / "conf.d" / "portcullis-proxy.conf"
+    before = config.read_text()
+    real_open = open
+
+    def refuse(path, *args, **kwargs):
+        if str(path) == str(config) and args and args[0] == "rb":
+            raise PermissionError("denied")
+        return real_open(path, *args, **kwargs)
+
+    mocker.patch("builtins.open", refuse)
+    with pytest.raises(PermissionError):
+        run(layout, FakeNginx(), sites=[dict(SITE, domain="other.example.com")])
+    mocker.stopall()
+    assert config.read_text() == before

@@ -1,0 +1,201 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+import pytest
+
+from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
+from ansible_collections.portcullis.ports.plugins.module_utils.ports._registry import Bind, RegistryError
+
+
+def validate(services, **kwargs):
+    return _registry.validate(services, **kwargs)
+
+
+class TestValidation:
+    @pytest.mark.parametrize("services, message", [
+        ([{"name": "db", "port": "postgressql"}], r"service 'db' \(entry 1\): unknown port 'postgressql'.*did you mean postgresql"),
+        ([{"name": "web", "port": 70000}], r"service 'web' \(entry 1\): port 70000"),
+        ([{"name": "web", "port": 0}], r"service 'web' \(entry 1\): port 0"),
+        ([{"name": "web", "port": "90-80"}], r"range '90-80' is reversed"),
+        ([{"name": "web", "port": 80, "protocol": "sctp"}], r"service 'web' \(entry 1\): invalid protocol 'sctp'"),
+        ([{"name": "web", "port": 80, "bind": "10.0.0.300"}], r"invalid bind address '10.0.0.300'"),
+        ([{"name": "web", "port": 80, "bind": "10.0.0.0/8"}], r"invalid bind address '10.0.0.0/8'"),
+        ([{"name": "web", "port": 80, "prot": "udp"}], r"service 'web' \(entry 1\): unknown key 'prot'"),
+        ([{"name": "web", "port": 80, "protocl": "udp"}], r"unknown key 'protocl' \(did you mean protocol\?\)"),
+        ([{"port": 80}], r"entry 1: missing name"),
+        ([{"name": "web"}], r"service 'web' \(entry 1\): missing port"),
+        ([{"name": "", "port": 80}], r"entry 1: name must be a non-empty string"),
+        ([{"name": "a", "port": 80}, {"name": "a", "port": 81}], r"service 'a' \(entry 2\): duplicate name 'a', already used by entry 1"),
+        ([{"name": "web", "port": 80, "range": "nope"}], r"unknown range 'nope'"),
+        ([{"name": "web", "port": 80, "expose": "world"}], r"invalid expose 'world': expected public, internal, private"),
+        ([{"name": "web", "port": 80, "domain": "a.example.com; rm -rf /"}], r"domain 'a.example.com; rm -rf /' contains ';'"),
+        ([{"name": "web", "port": 80, "domain": "a\nb"}], r"domain 'a\\nb' contains '\\n'"),
+        ([{"name": "web", "port": 80, "domain": "a..example.com"}], r"domain 'a..example.com' is not a host name"),
+        ([{"name": "web", "port": 80, "process": "my app"}], r"invalid process 'my app'"),
+        ([{"name": "web", "port": 80, "allow_from": "10.0.0.0/8"}], r"allow_from must be a list"),
+        ([{"name": "web", "port": 80, "allow_from": ["10.0.0.300/8"]}], r"allow_from '10.0.0.300/8' is not an IP address"),
+        ([{"name": "web", "port": 80, "allow_from": ["bad name"]}], r"allow_from item 'bad name' is neither"),
+        ([{"name": "ntp", "port": "ntp"}], r"'ntp' has no tcp port"),
+        ([{"name": "api", "port": 80, "upstream": "10.0.0.5:80;"}], r"service 'api' \(entry 1\): upstream '10.0.0.5:80;' contains ';'"),
+        ([{"name": "api", "port": 80, "upstream": ["10.0.0.5"]}], r"upstream '10.0.0.5' is not valid: expected host:port"),
+        ([{"name": "api", "port": 80, "upstream": []}], r"upstream is an empty list"),
+        ([{"name": "api", "port": 80, "proxy": {"ratelimit": True}}], r"proxy: unknown option 'ratelimit'"),
+        (["web"], r"entry 1: must be a mapping"),
+        ({"name": "web"}, r"services must be a list"),
+    ])
+    def test_bad_entries_are_named(self, services, message):
+        with pytest.raises(RegistryError, match=message):
+            validate(services)
+
+    def test_every_problem_is_reported_at_once(self):
+        with pytest.raises(RegistryError) as caught:
+            validate([{"name": "a", "port": 70000}, {"port": 22}, {"name": "c", "port": 22, "bind": "x"}])
+        assert len(caught.value.errors) == 3
+
+    def test_good_entries_with_defaults_filled_in(self):
+        services = validate([
+            {"name": "ssh", "port": "ssh", "allow_from": ["203.0.113.0/24", "edge", "web_servers", "2001:db8::/32"]},
+            {"name": "web", "port": "https", "protocol": "both", "expose": "public", "domain": "app.example.com"},
+            {"name": "any", "port": "8000-8010", "bind": "::", "range": "Proxies", "process": "node", "environment": "prod"},
+            {"name": "wild", "port": 8443, "domain": "*.example.com",
+             "proxy": {"certificate": "/etc/ssl/w.pem", "certificate_key": "/etc/ssl/w.key"}},
+            {"name": "cache", "port": 6379, "expose": "private"},
+        ])
+        assert [service.name for service in services] == ["ssh", "web", "any", "wild", "cache"]
+        assert services[1].ranges == {"tcp": [(443, 443)], "udp": [(443, 443)]}
+        assert services[0].expose == "internal" and services[0].protocol == "tcp" and services[0].bind.address == "0.0.0.0"
+        assert services[0].allow_from == ["203.0.113.0/24", "edge", "web_servers", "2001:db8::/32"]
+        # A private service that names no bind listens on loopback only.
+        assert services[4].bind.address == "127.0.0.1" and services[4].bind.loopback
+
+    def test_proxy_keys_are_part_of_the_registry(self):
+        service = validate([{"name": "api", "port": 80, "domain": "api.example.com",
+                             "upstream": ["10.0.0.5:80", "[2001:db8::5]:80", "App.Internal:80"],
+                             "proxy": {"rate_limit": True, "allow": ["office"], "read_timeout": "90s"}}])[0]
+        assert service.upstream == ["10.0.0.5:80", "[2001:db8::5]:80", "app.internal:80"]
+        assert service.proxy == {"rate_limit": {"rate": "10r/s", "burst": 20}, "allow": ["office"], "read_timeout": "90s"}
+
+
+class TestTheAuditAcceptsOnlyWhatEveryConsumerAccepts:
+    """Faults of one kind: a value the audit let through and a later play refused."""
+
+    def test_a_domain_in_upper_case_is_one_domain_for_everyone(self):
+        # port_conflicts took App.Example.com, proxy_sites refused it after sshd and the firewall had run.
+        assert validate([{"name": "app", "port": 80, "domain": "App.Example.com"}])[0].domain == "app.example.com"
+
+    @pytest.mark.parametrize("proxy, message", [
+        ({"client_max_body_size": "10 m"}, r"client_max_body_size '10 m' contains ' '"),
+        ({"read_timeout": "1 minute"}, r"read_timeout '1 minute' contains ' '"),
+        ({"rate_limit": {"rate": "ten"}}, r"rate_limit rate 'ten' is not valid"),
+        ({"headers": {"Host": "x"}}, r"header Host is set by the proxy itself"),
+        ({"websocket": "yes"}, r"websocket must be true or false"),
+        ({"certificate": "/etc/ssl/a.crt"}, r"certificate and certificate_key go together"),
+        ({"allow": ["10.0.0.5/8"]}, r"allow '10.0.0.5/8' has host bits set"),
+    ])
+    def test_proxy_option_values_are_checked_in_the_registry(self, proxy, message):
+        with pytest.raises(RegistryError, match=message):
+            validate([{"name": "app", "port": 80, "domain": "app.example.com", "proxy": proxy}])
+
+    @pytest.mark.parametrize("entry, message", [
+        ({"port": "8000-8010"}, "port '8000-8010' is not one TCP port, so the proxy cannot reach the domain"),
+        ({"port": "ntp", "protocol": "udp"}, "port 'ntp' is not one TCP port"),
+        ({"port": 4001, "domain": "*.example.com"}, r"wildcard domain \*.example.com needs a certificate"),
+    ])
+    def test_what_the_proxy_needs_of_a_published_service(self, entry, message):
+        with pytest.raises(RegistryError, match=message):
+            validate([dict({"name": "app", "domain": "app.example.com"}, **entry)])
+        upstream = dict({"name": "app", "domain": "app.example.com", "upstream": "10.0.0.5:8000"}, **entry)
+        if "*" not in upstream["domain"]:
+            assert validate([upstream])[0].upstream == ["10.0.0.5:8000"]
+
+    def test_a_domain_longer_than_dns_allows(self):
+        label = "a" * 63
+        with pytest.raises(RegistryError, match="a DNS name has at most 253"):
+            validate([{"name": "app", "port": 80, "domain": ".".join([label] * 4) + ".example.com"}])
+
+
+class TestAddressesAndNumbers:
+    """Fault kind: values silently widened, truncated or read as something else."""
+
+    @pytest.mark.parametrize("source, meant", [("10.77.0.5/8", "10.0.0.0/8"), ("192.168.1.10/2", "192.0.0.0/2"),
+                                               ("2001:db8::5/32", "2001:db8::/32")])
+    def test_a_network_with_host_bits_is_refused_naming_the_network(self, source, meant):
+        with pytest.raises(RegistryError, match=re.escape("allow_from %r has host bits set: as a network it means %s"
+                                                          % (source, meant))):
+            validate([{"name": "db", "port": 5432, "allow_from": [source]}])
+
+    def test_an_ipv6_zone_id_is_refused(self):
+        with pytest.raises(RegistryError, match=r"allow_from 'fe80::1%eth0' has an IPv6 zone id \(%eth0\)"):
+            validate([{"name": "db", "port": 5432, "allow_from": ["fe80::1%eth0"]}])
+        with pytest.raises(RegistryError, match=r"invalid bind address 'fe80::1%eth0'"):
+            validate([{"name": "db", "port": 5432, "bind": "fe80::1%eth0"}])
+
+    @pytest.mark.parametrize("port", ["\u0662\u0662\u0660\u0660", "\uff19\uff10\uff10\uff10", "8000-80\u0661\u0660"])
+    def test_ports_in_other_digits_are_refused(self, port):
+        with pytest.raises(RegistryError, match="unknown port|invalid port|not a port"):
+            validate([{"name": "web", "port": port}])
+
+    def test_private_means_loopback(self):
+        with pytest.raises(RegistryError, match=r"expose private means loopback only, but bind is 0.0.0.0"):
+            validate([{"name": "db", "port": 5432, "expose": "private", "bind": "0.0.0.0"}])
+        assert validate([{"name": "db", "port": 5432, "expose": "private", "bind": "::1"}])[0].bind.address == "::1"
+
+
+class TestBinds:
+    @pytest.mark.parametrize("first, second, dual_stack, clash", [
+        ("0.0.0.0", "10.0.0.1", True, True),
+        ("10.0.0.1", "10.0.0.1", True, True),
+        ("10.0.0.1", "10.0.0.2", True, False),
+        ("127.0.0.1", "0.0.0.0", True, True),
+        ("::", "::1", True, True),
+        ("::1", "fe80::1", True, False),
+        ("::", "0.0.0.0", True, True),
+        ("::", "127.0.0.1", True, True),
+        ("::", "0.0.0.0", False, False),  # net.ipv6.bindv6only=1
+        ("::1", "0.0.0.0", True, False),
+        ("::1", "127.0.0.1", True, False),
+    ])
+    def test_clashes(self, first, second, dual_stack, clash):
+        a, b = Bind(first, dual_stack), Bind(second, dual_stack)
+        assert a.clashes_with(b) is clash
+        assert b.clashes_with(a) is clash
+
+    def test_endpoint(self):
+        assert Bind("::").endpoint(22) == "[::]:22"
+        assert Bind("10.0.0.1").endpoint(22) == "10.0.0.1:22"
+
+
+class TestSshEndpoint:
+    def test_the_ssh_service_gives_port_and_addresses(self):
+        assert _registry.ssh_endpoint([{"name": "web", "port": 80}, {"name": "ssh", "port": 2222, "bind": "10.0.0.5"}]) == {
+            "port": 2222, "addresses": ["10.0.0.5"]}
+        assert _registry.ssh_endpoint([{"name": "ssh", "port": "ssh"}]) == {"port": 22, "addresses": []}
+
+    def test_without_one_the_default(self):
+        assert _registry.ssh_endpoint([]) == {"port": 22, "addresses": []}
+        assert _registry.ssh_endpoint(None, 2200) == {"port": 2200, "addresses": []}
+
+    def test_a_range_is_refused(self):
+        with pytest.raises(_registry.resolver.PortSpecError, match="range"):
+            _registry.ssh_endpoint([{"name": "ssh", "port": "2200-2210"}])
+
+
+@pytest.mark.parametrize("key", _registry.KEY_NAMES)
+def test_every_documented_key_is_checked(key):
+    # KEYS is the README's table; each key in it has a check that refuses a value of the wrong kind.
+    entry = {"name": "svc", "port": 80, "domain": "svc.example.com"}
+    entry[key] = object()
+    with pytest.raises(RegistryError) as caught:
+        validate([entry])
+    assert key.replace("_", " ") in str(caught.value).replace("_", " ")
+
+
+def test_site_options_have_types():
+    assert set(_registry.SITE_OPTION_TYPES) == set(_registry.SITE_OPTIONS)

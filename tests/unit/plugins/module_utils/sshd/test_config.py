@@ -1,0 +1,299 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""sshd configuration as data: rendering, crypto choice, parsing, the
+lockout guard's reasoning and the moduli filter."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.portcullis.ports.plugins.module_utils.sshd import _config as conf
+from ansible_collections.portcullis.ports.plugins.module_utils.sshd._config import SshdConfigError
+
+# What `ssh -Q` printed on the three Debian releases (trimmed to what matters).
+BULLSEYE = {
+    "kex": {"curve25519-sha256", "curve25519-sha256@libssh.org", "sntrup4591761x25519-sha512@tinyssh.org",
+            "diffie-hellman-group16-sha512", "diffie-hellman-group18-sha512", "diffie-hellman-group-exchange-sha256",
+            "ecdh-sha2-nistp256", "diffie-hellman-group14-sha1"},
+    "cipher": {"aes128-ctr", "aes192-ctr", "aes256-ctr", "aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
+               "chacha20-poly1305@openssh.com", "aes128-cbc", "3des-cbc"},
+    "mac": {"hmac-sha1", "hmac-sha2-256", "hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com",
+            "umac-64-etm@openssh.com", "umac-128-etm@openssh.com"},
+    "key-sig": {"ssh-ed25519", "rsa-sha2-256", "rsa-sha2-512", "ssh-rsa", "ecdsa-sha2-nistp256", "ssh-dss"},
+}
+POST_QUANTUM = {"mlkem768x25519-sha256", "sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com"}
+TRIXIE = dict(BULLSEYE, kex=BULLSEYE["kex"] | POST_QUANTUM)
+
+
+def test_modern_takes_only_post_quantum_kex_where_sshd_has_it():
+    settings, dropped = conf.choose_crypto("modern", TRIXIE)
+    assert settings["KexAlgorithms"] == ["mlkem768x25519-sha256", "sntrup761x25519-sha512",
+                                         "sntrup761x25519-sha512@openssh.com"]
+    assert dropped == []
+
+
+def test_modern_falls_back_to_curve25519_without_a_post_quantum_kex():
+    settings, _dropped = conf.choose_crypto("modern", BULLSEYE)
+    # The withdrawn sntrup4591761 is never chosen.
+    assert settings["KexAlgorithms"] == ["curve25519-sha256", "curve25519-sha256@libssh.org"]
+
+
+def test_compatible_adds_curve25519_and_large_dh_groups():
+    settings, _dropped = conf.choose_crypto("compatible", TRIXIE)
+    assert settings["KexAlgorithms"][:3] == ["mlkem768x25519-sha256", "sntrup761x25519-sha512",
+                                             "sntrup761x25519-sha512@openssh.com"]
+    assert settings["KexAlgorithms"][3:] == ["curve25519-sha256", "curve25519-sha256@libssh.org",
+                                             "diffie-hellman-group16-sha512", "diffie-hellman-group18-sha512",
+                                             "diffie-hellman-group-exchange-sha256"]
+
+
+@pytest.mark.parametrize("supported", [BULLSEYE, TRIXIE])
+def test_profiles_keep_only_supported_aead_ctr_etm_and_safe_host_keys(supported):
+    for profile in conf.PROFILES:
+        settings, _dropped = conf.choose_crypto(profile, supported)
+        for keyword, query in conf.CRYPTO_KEYWORDS:
+            assert set(settings[keyword]) <= supported[query]
+        assert all(name.endswith("-etm@openssh.com") for name in settings["MACs"])
+        assert "umac-64-etm@openssh.com" not in settings["MACs"]
+        assert all("gcm" in name or "ctr" in name or "poly1305" in name for name in settings["Ciphers"])
+        assert settings["HostKeyAlgorithms"] == ["ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256"]
+
+
+def test_explicit_algorithms_unknown_to_sshd_are_dropped_and_named():
+    settings, dropped = conf.choose_crypto("modern", BULLSEYE, {"Ciphers": ["aes256-gcm@openssh.com", "aes512-xyz"]})
+    assert settings["Ciphers"] == ["aes256-gcm@openssh.com"]
+    assert dropped == ["Ciphers aes512-xyz"]
+
+
+def test_no_supported_algorithm_left_is_an_error():
+    with pytest.raises(SshdConfigError, match="none of the MACs hmac-md5-xyz"):
+        conf.choose_crypto("modern", BULLSEYE, {"MACs": ["hmac-md5-xyz"]})
+
+
+def test_unknown_profile_is_named():
+    with pytest.raises(SshdConfigError, match="unknown crypto profile 'paranoid'"):
+        conf.choose_crypto("paranoid", BULLSEYE)
+
+
+def test_render_dropin_writes_settings_then_match_blocks():
+    text = conf.render_dropin(
+        {"PermitRootLogin": "no", "PasswordAuthentication": False, "Port": [22, 2222],
+         "AllowGroups": ["sudo", "sftponly"], "Ciphers": ["aes256-ctr", "aes128-ctr"], "MaxAuthTries": 3},
+        [{"criteria": {"Group": "sftponly"}, "settings": {"ForceCommand": "internal-sftp", "PermitTTY": False}},
+         {"criteria": {"User": ["alice", "bob"], "Address": "10.0.0.0/8"}, "settings": {"MaxAuthTries": 2}}])
+    body = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert body == [
+        "PermitRootLogin no", "PasswordAuthentication no", "Port 22", "Port 2222",
+        "AllowGroups sudo sftponly", "Ciphers aes256-ctr,aes128-ctr", "MaxAuthTries 3",
+        "Match Group sftponly", "    ForceCommand internal-sftp", "    PermitTTY no",
+        "Match User alice,bob Address 10.0.0.0/8", "    MaxAuthTries 2",
+    ]
+
+
+@pytest.mark.parametrize("value", ["/etc/issue\nPermitRootLogin yes", 'a"b', "x # y", "caf\u00e9", "tab\there"])
+def test_values_that_could_break_out_of_one_line_are_refused(value):
+    with pytest.raises(SshdConfigError) as error:
+        conf.render_dropin({"Banner": value}, [])
+    assert repr(value) in str(error.value)
+
+
+@pytest.mark.parametrize("keyword", ["Match", "Include", "Permit Root", "1Port", ""])
+def test_keywords_are_checked(keyword):
+    with pytest.raises(SshdConfigError):
+        conf.render_dropin({keyword: "x"}, [])
+
+
+def test_list_items_may_not_hide_more_words():
+    with pytest.raises(SshdConfigError, match="may not contain a space"):
+        conf.render_dropin({"AllowUsers": ["alice bob"]}, [])
+    with pytest.raises(SshdConfigError, match="or a comma"):
+        conf.render_dropin({"AllowUsers": ["alice,bob"]}, [])
+
+
+def test_match_criteria_are_checked():
+    with pytest.raises(SshdConfigError, match="Match criterion 'Usr' is unknown"):
+        conf.match_line({"Usr": "alice"})
+    with pytest.raises(SshdConfigError, match="separate patterns with commas"):
+        conf.match_line({"User": "alice bob"})
+    assert conf.match_line("User alice Address 10.0.0.1") == "Match User alice Address 10.0.0.1"
+    assert conf.match_line({"all": True}) == "Match All"
+    with pytest.raises(SshdConfigError, match="has no settings"):
+        conf.match_lines([{"criteria": {"User": "x"}, "settings": {}}])
+
+
+def test_include_is_moved_to_the_top_never_doubled():
+    main = "# header\nPort 22\nInclude /etc/ssh/sshd_config.d/*.conf\nUsePAM yes\n"
+    moved = conf.place_include_first(main, "/etc/ssh/sshd_config.d/*.conf")
+    assert moved == "# header\nInclude /etc/ssh/sshd_config.d/*.conf\nPort 22\nUsePAM yes\n"
+    assert conf.place_include_first(moved, "/etc/ssh/sshd_config.d/*.conf") == moved
+    added = conf.place_include_first("UsePAM yes\n", "/etc/ssh/sshd_config.d/*.conf")
+    assert added == "Include /etc/ssh/sshd_config.d/*.conf\nUsePAM yes\n"
+
+
+def test_main_file_layout_puts_settings_first_and_match_blocks_last_and_is_stable():
+    main = "# Debian\nUsePAM yes\nX11Forwarding yes\nMatch User old\n    PermitTTY no\n"
+    blocks = [{"criteria": {"Group": "sftponly"}, "settings": {"ForceCommand": "internal-sftp"}}]
+    once = conf.render_main_block(main, {"X11Forwarding": False}, blocks)
+    directives = [(keyword, args, match) for _n, keyword, args, match in conf.parse_config(once)]
+    assert directives[0] == ("X11Forwarding", "no", None)
+    assert directives[-1] == ("ForceCommand", "internal-sftp", "Group sftponly")
+    # Their Match block is untouched and still before ours.
+    assert ("PermitTTY", "no", "User old") in directives
+    assert conf.render_main_block(once, {"X11Forwarding": False}, blocks) == once
+
+
+def test_conflicts_name_file_line_and_both_values():
+    found = conf.conflicts([("/etc/ssh/sshd_config.d/50-cloud-init.conf",
+                             "PasswordAuthentication yes\nMatch User x\n  PasswordAuthentication yes\n"),
+                            ("/etc/ssh/sshd_config", "X11Forwarding no\nLoginGraceTime 2m\n")],
+                           {"PasswordAuthentication": False, "X11Forwarding": False, "LoginGraceTime": 30})
+    assert found == [("/etc/ssh/sshd_config.d/50-cloud-init.conf", 1, "PasswordAuthentication", "yes", "no"),
+                     ("/etc/ssh/sshd_config", 2, "LoginGraceTime", "2m", "30")]
+
+
+def test_time_values_read_like_sshd():
+    assert conf.parse_seconds("90") == 90
+    assert conf.parse_seconds("1m30s") == 90
+    assert conf.parse_seconds("2h") == 7200
+    with pytest.raises(SshdConfigError, match="not an sshd time value"):
+        conf.parse_seconds("soon")
+
+
+EFFECTIVE = """port 22
+permitrootlogin without-password
+passwordauthentication no
+pubkeyauthentication yes
+logingracetime 30
+loglevel VERBOSE
+listenaddress [::]:22
+listenaddress 0.0.0.0:22
+allowgroups sudo
+allowgroups sftponly
+authorizedkeysfile .ssh/authorized_keys .ssh/authorized_keys2
+authenticationmethods any
+pubkeyacceptedalgorithms ssh-ed25519,rsa-sha2-512,rsa-sha2-256
+ciphers aes256-ctr,aes128-ctr
+"""
+
+
+def test_mismatches_compare_the_way_sshd_prints():
+    effective = conf.parse_effective(EFFECTIVE)
+    assert conf.mismatches(effective, {
+        "PermitRootLogin": "prohibit-password", "PasswordAuthentication": False, "LoginGraceTime": "30s",
+        "LogLevel": "verbose", "ListenAddress": ["0.0.0.0", "::"], "AllowGroups": ["sftponly", "sudo"],
+        "Ciphers": ["aes256-ctr", "aes128-ctr"], "Port": [22]}) == []
+    assert conf.mismatches(effective, {"PubkeyAuthentication": False, "Ciphers": ["aes128-ctr", "aes256-ctr"]}) == [
+        ("PubkeyAuthentication", "no", "yes"), ("Ciphers", "aes128-ctr,aes256-ctr", "aes256-ctr,aes128-ctr")]
+
+
+def effective(**changes):
+    values = conf.parse_effective(EFFECTIVE)
+    for key, value in changes.items():
+        values[key] = [value]
+    return values
+
+
+def test_lockout_nothing_stops_a_user_with_a_key():
+    assert conf.lockout_reasons(effective(), "deploy", ["deploy", "sudo"], "10.0.0.5",
+                                key_types=["ssh-ed25519"]) == []
+
+
+@pytest.mark.parametrize("changes,groups,keys,reason", [
+    ({"allowusers": "alice bob@10.0.0.0/8"}, ["sudo"], ["ssh-ed25519"], "AllowUsers (alice bob@10.0.0.0/8) does not match deploy"),
+    ({"denyusers": "dep*"}, ["sudo"], ["ssh-ed25519"], "DenyUsers (dep*) matches deploy"),
+    ({"denygroups": "sudo"}, ["sudo"], ["ssh-ed25519"], "DenyGroups (sudo) matches deploy's group sudo"),
+    ({}, ["users"], ["ssh-ed25519"], "AllowGroups (sudo sftponly) matches none of deploy's groups (users)"),
+    ({"authenticationmethods": "publickey,password"}, ["sudo"], ["ssh-ed25519"], "has no chain of public keys alone"),
+    ({"pubkeyauthentication": "no"}, ["sudo"], ["ssh-ed25519"], "PubkeyAuthentication is no and so is PasswordAuthentication"),
+    ({}, ["sudo"], [], "deploy has no authorized key and password logins are off"),
+    ({}, ["sudo"], ["ssh-dss"], "none of deploy's authorized keys (ssh-dss) is of a type"),
+])
+def test_lockout_reasons(changes, groups, keys, reason):
+    reasons = conf.lockout_reasons(effective(**changes), "deploy", groups, "192.0.2.7", key_types=keys)
+    assert any(reason in item for item in reasons), reasons
+
+
+def test_lockout_allow_users_host_patterns_use_the_address():
+    values = effective(allowusers="deploy@10.0.0.0/8")
+    assert conf.lockout_reasons(values, "deploy", ["sudo"], "10.1.2.3", key_types=["ssh-ed25519"]) == []
+    assert conf.lockout_reasons(values, "deploy", ["sudo"], "192.0.2.1", key_types=["ssh-ed25519"])
+
+
+def test_lockout_root():
+    values = effective(permitrootlogin="no", allowgroups="root")
+    assert conf.lockout_reasons(values, "root", ["root"], "10.0.0.1", key_types=["ssh-ed25519"]) == [
+        "PermitRootLogin is no and Ansible connects as root"]
+    # prohibit-password lets root in with a key.
+    assert conf.lockout_reasons(effective(allowgroups="root"), "root", ["root"], "10.0.0.1",
+                                key_types=["ssh-ed25519"]) == []
+
+
+def test_lockout_an_rsa_key_signs_with_sha2():
+    assert conf.lockout_reasons(effective(), "deploy", ["sudo"], "10.0.0.1", key_types=["ssh-rsa"]) == []
+
+
+def test_lockout_keys_found_elsewhere_are_not_judged():
+    assert conf.lockout_reasons(effective(), "deploy", ["sudo"], "10.0.0.1", key_types=None) == []
+
+
+def test_authorized_key_types_skip_options_and_comments():
+    text = ('# keys\n'
+            'command="echo hi there",no-pty ssh-ed25519 AAAAC3 alice@laptop\n'
+            'ssh-rsa AAAAB3 bob\n'
+            '\n'
+            'from="10.0.0.0/8" ecdsa-sha2-nistp256 AAAAE2 carol\n')
+    assert conf.authorized_key_types(text) == ["ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256"]
+
+
+def test_expand_keys_path():
+    assert conf.expand_keys_path(".ssh/authorized_keys", "deploy", "/home/deploy") == "/home/deploy/.ssh/authorized_keys"
+    assert conf.expand_keys_path("/etc/ssh/keys/%u", "deploy", "/home/deploy") == "/etc/ssh/keys/deploy"
+    assert conf.expand_keys_path("%h/.ssh/k%%", "deploy", "/home/deploy") == "/home/deploy/.ssh/k%"
+
+
+MODULI = """# Time Type Tests Tries Size Generator Modulus
+20230101000000 2 6 100 2047 2 C0FF
+20230101000000 2 6 100 3071 5 C1FF
+20230101000000 2 6 100 4095 2 C2FF
+"""
+
+
+def test_moduli_filter_removes_groups_below_the_minimum_and_is_stable():
+    filtered, removed = conf.filter_moduli(MODULI, 3072)
+    assert removed == 1
+    assert "2047" not in filtered and "3071" in filtered and filtered.startswith("# Time")
+    assert conf.filter_moduli(filtered, 3072) == (filtered, 0)
+    assert conf.moduli_entries(filtered) == 2
+
+
+def test_unknown_options_from_sshd_output():
+    output = ("/tmp/o.conf: line 1: Bad configuration option: Foo\n"
+              "/tmp/o.conf line 2: Deprecated option UsePrivilegeSeparation\n"
+              "/tmp/o.conf line 3: Unsupported option GSSAPIAuthentication\n")
+    assert conf.unknown_options(output) == ["Foo", "UsePrivilegeSeparation", "GSSAPIAuthentication"]
+
+
+def test_openssh_version():
+    assert conf.openssh_version("OpenSSH_9.2p1 Debian-2+deb12u10, OpenSSL 3.0.20") == (9, 2)
+    with pytest.raises(SshdConfigError, match="cannot read the OpenSSH version"):
+        conf.openssh_version("Dropbear")
+
+
+def test_lockout_moving_sshd_off_the_connected_port_or_address():
+    moved = effective(port="2222")
+    reasons = conf.lockout_reasons(moved, "deploy", ["sudo"], "10.0.0.1", key_types=["ssh-ed25519"],
+                                   server=("10.0.0.9", "22"))
+    assert reasons == ["sshd would stop listening on port 22, the one Ansible is connected to (new: 2222); listen "
+                       "on both during the move, then point ansible_port at the new one"]
+    both = conf.parse_effective(EFFECTIVE + "port 2222\n")
+    assert conf.lockout_reasons(both, "deploy", ["sudo"], "10.0.0.1", key_types=["ssh-ed25519"],
+                                server=("10.0.0.9", "22")) == []
+    narrowed = effective(listenaddress="127.0.0.1:22")
+    assert conf.lockout_reasons(narrowed, "deploy", ["sudo"], "10.0.0.1", key_types=["ssh-ed25519"],
+                                server=("10.0.0.9", "22")) == [
+        "sshd would stop listening on 10.0.0.9, the address Ansible is connected to (new: 127.0.0.1)"]
+    assert conf.lockout_reasons(effective(listenaddress="10.0.0.9:22"), "deploy", ["sudo"], "10.0.0.1",
+                                key_types=["ssh-ed25519"], server=("10.0.0.9", "22")) == []

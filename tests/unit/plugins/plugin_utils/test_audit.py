@@ -1,0 +1,167 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _audit
+from ansible_collections.portcullis.ports.plugins.plugin_utils._inventory import Inventory
+
+ADDRESSES = {"edge": "10.0.0.1", "edge2": "10.0.0.1", "app": "10.0.0.2"}
+
+
+def listener(port, process, address="0.0.0.0", protocol="tcp", pid=100):
+    return {"protocol": protocol, "address": address, "port": port, "process": process, "pid": pid}
+
+
+def audit(hosts, groups=None, inventory_hosts=(), **kwargs):
+    hostvars = dict((host, {"portcullis_address": address}) for host, address in ADDRESSES.items())
+    for host in list(hosts) + list(inventory_hosts):
+        hostvars.setdefault(host, {})
+    return _audit.audit(hosts, inventory=Inventory(hostvars, groups or {}), **kwargs)
+
+
+def rows(report, host):
+    return dict((row["service"] or "undeclared:%s" % row["port"], row)
+                for entry in report["hosts"] if entry["name"] == host for row in entry["rows"])
+
+
+def test_live_status_listening_not_listening_and_undeclared():
+    report = audit({"app": {"services": [{"name": "api", "port": 8000}, {"name": "db", "port": "postgresql", "bind": "127.0.0.1"},
+                                         {"name": "dns", "port": 53, "protocol": "both"}],
+                            "listening": [listener(8000, "node"), listener(5432, "postgres", address="10.0.0.2"),
+                                          listener(53, "named", protocol="udp"), listener(9999, "python3", address="127.0.0.1")]}})
+    found = rows(report, "app")
+    assert (found["api"]["status"], found["api"]["processes"]) == ("listening", ["node"])
+    # Declared on 127.0.0.1 but listening on another address: wider than declared.
+    assert (found["db"]["status"], found["db"]["detail"]) == ("listening", "declared on 127.0.0.1, listening on 10.0.0.2:5432")
+    assert "undeclared:5432" not in found
+    assert (found["dns"]["status"], found["dns"]["protocol"], found["dns"]["processes"]) == ("listening", "tcp/udp", ["named"])
+    assert found["dns"]["detail"] == "udp only"
+    assert found["api"]["detail"] == ""
+    assert (found["undeclared:9999"]["processes"], found["undeclared:9999"]["bind"]) == (["python3"], "127.0.0.1")
+    assert [item["kind"] for item in report["drift"]] == ["exposure", "undeclared"]
+    assert report["plan_conflicts"] == []
+
+
+def test_rows_sorted_by_port_and_carry_the_registry_columns():
+    report = audit({"app": {"services": [{"name": "b", "port": 9000, "environment": "prod", "domain": "b.example.com",
+                                          "expose": "public"},
+                                         {"name": "a", "port": "8000-8010", "allow_from": ["edge", "10.0.0.0/8"]}],
+                            "listening": []}})
+    entry = report["hosts"][0]
+    assert [row["service"] for row in entry["rows"]] == ["a", "b"]
+    assert entry["rows"][0]["port"] == "8000-8010" and entry["rows"][0]["allow_from"] == "edge, 10.0.0.0/8"
+    assert (entry["rows"][1]["environment"], entry["rows"][1]["domain"], entry["rows"][1]["expose"]) == \
+        ("prod", "b.example.com", "public")
+
+
+def test_hosts_without_live_data_are_not_checked():
+    report = audit({"app": {"services": [{"name": "api", "port": 8000}], "listening": None}})
+    assert report["hosts"][0]["checked"] is False
+    assert rows(report, "app")["api"]["status"] == "not checked"
+
+
+def test_unknown_allow_from_is_named():
+    report = audit({"app": {"services": [{"name": "db", "port": 5432, "allow_from": ["edge", "apps", "10.0.0.0/8", "ghost"]}]},
+                    "edge": {"services": []}}, groups={"apps": ["app"]})
+    unknown = [item for item in report["plan_conflicts"] if item["kind"] == "unknown_source"]
+    assert [item["value"] for item in unknown] == ["ghost"]
+    assert "app: service db allows 'ghost'" in unknown[0]["message"]
+
+
+def test_domain_published_twice_names_both():
+    report = audit({"app": {"services": [{"name": "docs", "port": 4001, "domain": "docs.example.com"}]},
+                    "edge": {"services": [{"name": "docs2", "port": 4002, "domain": "docs.example.com"}]}})
+    duplicate = [item for item in report["plan_conflicts"] if item["kind"] == "duplicate_domain"]
+    assert duplicate[0]["message"] == "domain docs.example.com is published by app service docs and edge service docs2"
+
+
+def test_two_hosts_claiming_one_public_port_on_one_address():
+    # edge and edge2 share 10.0.0.1 (a floating address); app has its own.
+    report = audit({"edge": {"services": [{"name": "https", "port": 443, "expose": "public"}]},
+                    "edge2": {"services": [{"name": "web", "port": "440-450", "expose": "public"}]},
+                    "app": {"services": [{"name": "https", "port": 443, "expose": "public"},
+                                         {"name": "vip", "port": 8443, "expose": "public", "bind": "10.0.0.9"}]},
+                    "other": {"services": [{"name": "vip", "port": 8443, "expose": "public", "bind": "10.0.0.9"},
+                                           {"name": "internal", "port": 443}]}})
+    shared = [item for item in report["plan_conflicts"] if item["kind"] == "shared_public_port"]
+    assert sorted(item["message"] for item in shared) == [
+        "10.0.0.1 tcp port 443 is claimed as public by edge service https and edge2 service web",
+        "10.0.0.9 tcp port 8443 is claimed as public by app service vip and other service vip",
+    ]
+
+
+def test_invalid_registry_is_a_conflict_not_an_exception():
+    report = audit({"app": {"services": [{"name": "db", "port": "postgressql"}]}})
+    assert report["plan_conflicts"][0]["kind"] == "invalid"
+    assert "postgressql" in report["plan_conflicts"][0]["message"]
+
+
+def test_host_registry_conflicts_pass_through_but_live_ones_are_recomputed():
+    module_conflicts = [{"kind": "ephemeral", "port": 40000, "protocol": "tcp", "message": "x in the ephemeral range"},
+                        {"kind": "undeclared", "port": 1, "protocol": "tcp", "message": "stale"}]
+    report = audit({"app": {"services": [{"name": "x", "port": 40000}], "listening": [], "conflicts": module_conflicts}})
+    assert [item["message"] for item in report["plan_conflicts"]] == ["app: x in the ephemeral range"]
+    assert report["drift"] == []
+
+
+def test_range_fill_counts_distinct_ports_per_range():
+    report = audit({"app": {"services": [{"name": "a", "port": 4001}, {"name": "b", "port": "4010-4019"}]},
+                    "edge": {"services": [{"name": "a", "port": 4001}, {"name": "m", "port": 9100}]}},
+                   policy={"production": "4000-4999"})
+    ranges = dict((item["name"], item) for item in report["ranges"])
+    assert (ranges["production"]["used"], ranges["production"]["size"], ranges["production"]["percent"]) == (11, 1000, 1.1)
+    assert ranges["production"]["services"] == ["app/a", "app/b", "edge/a"]
+    assert ranges["monitoring"]["used"] == 1 and ranges["development"]["used"] == 0
+    assert [item["name"] for item in report["ranges"]][:2] == ["well_known", "registered"]
+
+
+def test_partial_listening_is_told():
+    report = audit({"app": {"services": [{"name": "db", "port": 5432}, {"name": "pool", "port": "8000-8010"},
+                                         {"name": "pinned", "port": 9000, "bind": "10.0.0.2"}],
+                            "listening": [listener(5432, "postgres", address="127.0.0.1"), listener(8000, "a"),
+                                          listener(8003, "a"),
+                                          dict(listener(9000, "gw", address="::"), dual_stack=True)]}})
+    found = rows(report, "app")
+    # Declared on every address, reachable on loopback only (PostgreSQL's default).
+    assert (found["db"]["status"], found["db"]["detail"]) == ("listening", "loopback only")
+    assert found["pool"]["detail"] == "2 of 11 ports"
+    # A dual-stack :: listener serves the declared 10.0.0.2 too.
+    assert (found["pinned"]["status"], found["pinned"]["processes"]) == ("listening", ["gw"])
+
+
+def test_allow_from_may_name_any_inventory_host():
+    report = audit({"app": {"services": [{"name": "db", "port": 5432, "allow_from": ["bastion"]}]}},
+                   inventory_hosts=["app", "bastion"])
+    assert report["plan_conflicts"] == []
+
+
+def test_loopback_and_case_do_not_fool_the_checks_across_hosts():
+    ADDRESSES["vagrant1"] = ADDRESSES["vagrant2"] = ["127.0.0.1"]
+    try:
+        report = audit({"vagrant1": {"services": [{"name": "web", "port": 443, "expose": "public"},
+                                                  {"name": "docs", "port": 80, "domain": "Docs.example.com"}]},
+                        "vagrant2": {"services": [{"name": "web", "port": 443, "expose": "public"},
+                                                  {"name": "docs", "port": 80, "domain": "docs.example.com"}]}})
+    finally:
+        del ADDRESSES["vagrant1"], ADDRESSES["vagrant2"]
+    assert [item["kind"] for item in report["plan_conflicts"]] == ["duplicate_domain"]
+
+
+def test_messages_carry_no_pids():
+    report = audit({"app": {"services": [], "listening": [listener(9999, "python3", pid=4242)]}})
+    assert report["drift"][0]["message"] == "app: python3 listens on tcp 0.0.0.0:9999, which no service declares"
+
+
+def test_hosts_not_checked_still_have_their_registry_checked():
+    report = audit({"app": {"services": [{"name": "a", "port": 80}, {"name": "b", "port": 80}], "conflicts": None}})
+    assert [item["kind"] for item in report["plan_conflicts"]] == ["duplicate"]
+
+
+def test_range_fill_with_wide_ranges_is_quick_and_exact():
+    hosts = dict(("h%d" % number, {"services": [{"name": "all", "port": "1024-65535"}]}) for number in range(50))
+    ranges = dict((item["name"], item) for item in audit(hosts)["ranges"])
+    assert ranges["registered"]["used"] == ranges["registered"]["size"] and ranges["dynamic"]["percent"] == 100.0

@@ -1,0 +1,178 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _config as proxy
+from ansible_collections.portcullis.ports.plugins.module_utils.ports._registry import RegistryError
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _proxy_plan
+from ansible_collections.portcullis.ports.plugins.plugin_utils._inventory import Inventory, InventoryError
+from ansible_collections.portcullis.ports.plugins.plugin_utils._proxy_plan import ProxyPlanError
+
+ADDRESSES = {"app1": "10.0.0.5", "app2": ["10.0.0.6", "fd00::6"], "v6only": "fd00::7", "edge": "10.0.0.1"}
+GROUPS = {"apps": ["app1", "app2"]}
+
+
+def sites(registries, proxy_host="edge", **options):
+    hostvars = dict((host, {"portcullis_address": address}) for host, address in ADDRESSES.items())
+    for host, registry in registries.items():
+        hostvars.setdefault(host, {})["portcullis_services"] = registry
+    return _proxy_plan.sites_from_registry(Inventory(hostvars, GROUPS), sorted(registries), proxy_host, **options)
+
+
+def test_upstream_from_the_service_host_and_port():
+    result = sites({"app1": [{"name": "docs", "port": 4001, "domain": "docs.example.com"}]})
+    assert [(item["domain"], item["upstreams"], item["host"], item["service"]) for item in result] == \
+        [("docs.example.com", ["10.0.0.5:4001"], "app1", "docs")]
+
+
+def test_port_given_as_a_service_name_and_bind_address_used():
+    result = sites({"app1": [{"name": "web", "port": "http", "bind": "192.0.2.9", "domain": "web.example.com"}]})
+    assert result[0]["upstreams"] == ["192.0.2.9:80"]
+
+
+def test_ipv6_addresses_are_bracketed():
+    result = sites({"v6only": [{"name": "web", "port": 8080, "domain": "web.example.com"}]})
+    assert result[0]["upstreams"] == ["[fd00::7]:8080"]
+
+
+def test_service_on_the_proxy_itself_is_reached_on_loopback():
+    result = sites({"edge": [{"name": "grafana", "port": 3000, "domain": "grafana.example.com"}]})
+    assert result[0]["upstreams"] == ["127.0.0.1:3000"]
+
+
+def test_loopback_service_of_another_host_is_unreachable():
+    with pytest.raises(ProxyPlanError, match="listens on 127.0.0.1 of app1 only, which the proxy on edge cannot reach"):
+        sites({"app1": [{"name": "db-ui", "port": 4001, "bind": "127.0.0.1", "domain": "ui.example.com"}]})
+
+
+def test_explicit_upstreams_balance_one_domain():
+    result = sites({"app1": [{"name": "api", "port": 4018, "domain": "api.example.com",
+                              "upstream": ["10.0.0.5:4018", "10.0.0.6:4018"]}]})
+    assert result[0]["upstreams"] == ["10.0.0.5:4018", "10.0.0.6:4018"]
+    text = proxy.Renderer(result).render()
+    assert "upstream portcullis_api_example_com {\n    server 10.0.0.5:4018;\n    server 10.0.0.6:4018;\n" in text
+
+
+def test_a_port_range_needs_an_explicit_upstream():
+    with pytest.raises(RegistryError, match="port '8000-8010' is not one TCP port, so the proxy cannot reach the domain"):
+        sites({"app1": [{"name": "pool", "port": "8000-8010", "domain": "pool.example.com"}]})
+
+
+def test_domain_published_twice_names_both():
+    registries = {"app1": [{"name": "docs", "port": 4001, "domain": "docs.example.com"}],
+                  "app2": [{"name": "docs2", "port": 4002, "domain": "docs.example.com"}]}
+    with pytest.raises(ProxyPlanError) as error:
+        sites(registries)
+    assert "host app1 service 'docs'" in str(error.value) and "host app2 service 'docs2'" in str(error.value)
+
+
+def test_services_without_domain_are_not_published():
+    assert sites({"app1": [{"name": "postgres", "port": 5432}]}) == []
+
+
+def test_proxy_options_override_defaults_and_resolve_hosts_and_groups():
+    registry = {"app1": [{"name": "docs", "port": 4001, "domain": "docs.example.com",
+                          "proxy": {"allow": ["apps", "203.0.113.0/24"], "rate_limit": True}}]}
+    result = sites(registry, defaults={"client_max_body_size": "50m", "rate_limit": False})[0]
+    assert result["allow"] == ["10.0.0.5/32", "10.0.0.6/32", "203.0.113.0/24", "fd00::6/128"]
+    assert result["rate_limit"] == {"rate": "10r/s", "burst": 20}
+    assert result["client_max_body_size"] == "50m"
+
+
+def test_unknown_proxy_option_is_refused():
+    with pytest.raises(RegistryError, match="host app1: service 'docs' \\(entry 1\\): proxy: unknown option 'rate_limits'"):
+        sites({"app1": [{"name": "docs", "port": 4001, "domain": "docs.example.com", "proxy": {"rate_limits": True}}]})
+
+
+def test_unknown_allow_entry_is_named():
+    with pytest.raises(InventoryError, match="'nosuchhost' is neither a CIDR nor a host or group"):
+        sites({"app1": [{"name": "docs", "port": 4001, "domain": "d.example.com", "proxy": {"allow": ["nosuchhost"]}}]})
+
+
+def test_certificates_self_signed_given_or_from_certbot():
+    registry = {"app1": [{"name": "a", "port": 1001, "domain": "a.example.com"},
+                         {"name": "b", "port": 1002, "domain": "b.example.com",
+                          "proxy": {"certificate": "/etc/ssl/b.pem", "certificate_key": "/etc/ssl/b.key"}},
+                         {"name": "c", "port": 1003, "domain": "c.example.com"}]}
+    plain = dict((item["domain"], item) for item in sites(registry, certificate_dir="/etc/ssl/own/"))
+    assert plain["a.example.com"]["certificate"] == "/etc/ssl/own/a.example.com.crt"
+    assert plain["a.example.com"]["self_signed"] and not plain["b.example.com"]["self_signed"]
+    assert plain["b.example.com"]["certificate"] == "/etc/ssl/b.pem"
+    certbot = dict((item["domain"], item) for item in sites(registry, certbot=True, certbot_ready=["c.example.com"]))
+    assert certbot["a.example.com"]["self_signed"] and certbot["a.example.com"]["certbot"]
+    assert certbot["c.example.com"]["certificate"] == "/etc/letsencrypt/live/c.example.com/fullchain.pem"
+    assert not certbot["c.example.com"]["self_signed"] and certbot["c.example.com"]["certbot"]
+    assert not certbot["b.example.com"]["certbot"]
+
+
+def test_certificate_without_key_is_refused():
+    with pytest.raises(RegistryError, match="certificate and certificate_key go together"):
+        sites({"app1": [{"name": "b", "port": 1002, "domain": "b.example.com", "proxy": {"certificate": "/x.pem"}}]})
+
+
+# Values that would be nginx syntax
+
+@pytest.mark.parametrize("bad, char", [
+    ("docs.example.com;", ";"), ("docs{.example.com", "{"), ("docs}.example.com", "}"), ("docs'x.example.com", "'"),
+    ('docs"x.example.com', '"'), ("docs.example.com\nreturn 200", "\n"), ("docs example.com", " "),
+    ("docs.example.com#", "#"), ("$host", "$"), ("docs\\.example.com", "\\"), ("docs\t.example.com", "\t"),
+])
+def test_syntax_in_a_domain_is_refused_naming_it(bad, char):
+    with pytest.raises(RegistryError) as error:
+        sites({"app1": [{"name": "docs", "port": 4001, "domain": bad}]})
+    assert "%r contains %r" % (bad, char) in str(error.value)
+
+
+def test_wildcard_domain_needs_a_certificate_and_redirects_to_the_name_asked_for():
+    with pytest.raises(RegistryError, match="wildcard domain \\*.example.com needs a certificate"):
+        sites({"app1": [{"name": "all", "port": 4001, "domain": "*.example.com"}]})
+    result = sites({"app1": [{"name": "all", "port": 4001, "domain": "*.example.com",
+                              "proxy": {"certificate": "/etc/ssl/w.pem", "certificate_key": "/etc/ssl/w.key"}}]})
+    assert "return 301 https://$host$request_uri;" in proxy.Renderer(result).render()
+
+
+def test_service_without_port_is_named():
+    with pytest.raises(RegistryError, match="service 'docs' \\(entry 1\\): missing port"):
+        sites({"app1": [{"name": "docs", "domain": "docs.example.com"}]})
+
+
+@pytest.mark.parametrize("address, expected", [("10.0.0.9/32", "10.0.0.9:4001"), ("10.0.0.9", "10.0.0.9:4001"),
+                                               ("fd00::9/128", "[fd00::9]:4001")])
+def test_host_address_as_address_or_cidr(address, expected):
+    ADDRESSES["app9"] = address
+    try:
+        assert sites({"app9": [{"name": "docs", "port": 4001, "domain": "docs.example.com"}]})[0]["upstreams"] == [expected]
+    finally:
+        del ADDRESSES["app9"]
+
+
+def test_a_host_address_that_is_no_address_is_refused():
+    ADDRESSES["app9"] = "app9.internal"
+    try:
+        with pytest.raises(InventoryError, match="portcullis_address of app9 'app9.internal' is not an IP address"):
+            sites({"app9": [{"name": "docs", "port": 4001, "domain": "docs.example.com"}]})
+    finally:
+        del ADDRESSES["app9"]
+
+
+def test_a_domain_in_upper_case_is_published_in_lower_case():
+    # port_conflicts accepted it and proxy_sites refused it, after the sshd and firewall plays had run.
+    assert sites({"app1": [{"name": "app", "port": 4001, "domain": "App.Example.com"}]})[0]["domain"] == "app.example.com"
+
+
+def test_the_registry_must_be_where_other_hosts_read_it():
+    hostvars = {"edge": {"portcullis_address": "10.0.0.1"}}
+    registry = [{"name": "docs", "port": 4001, "domain": "docs.example.com"}]
+    # As in a play's vars: the proxy sees it, hostvars do not hold it.
+    with pytest.raises(InventoryError, match="portcullis_services of edge is set where other hosts cannot read it.*"
+                                             "host_vars/edge.yml"):
+        _proxy_plan.sites_from_registry(Inventory(hostvars, {}), ["edge"], "edge", seen=registry)
+    hostvars["edge"]["portcullis_services"] = registry
+    assert len(_proxy_plan.sites_from_registry(Inventory(hostvars, {}), ["edge"], "edge", seen=registry)) == 1
+    assert _proxy_plan.sites_from_registry(Inventory({"edge": {}}, {}), ["edge"], "edge", seen=None) == []

@@ -48,6 +48,7 @@ venv: $(VENV)/.installed
 
 images: host
 	@for suite in $(SUITES); do tools/build-base-image.sh $$suite; done
+	@tools/build-base-image.sh bookworm firewalls
 
 # Built and installed every time: it takes a second and is never stale.
 collection: venv
@@ -127,7 +128,7 @@ benchmark: venv images collection
 	@python benchmarks/ports_bench.py --collections $(COLLECTIONS) | tee $(BUILD)/benchmark.md
 
 benchmark-firewall: venv images collection
-	@python benchmarks/firewall_bench.py | tee $(BUILD)/benchmark-firewall.md
+	@python benchmarks/firewall_bench.py $(BENCH_ARGS) | tee $(BUILD)/benchmark-firewall.md
 
 benchmark-site: venv images collection
 	@python benchmarks/site_bench.py | tee $(BUILD)/benchmark-site.md

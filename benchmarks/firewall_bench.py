@@ -2,6 +2,9 @@
 container (cold) and applied again unchanged (re-run), with
 
 - portcullis.ports.firewall: one task holding the whole rule set;
+- the same with half of the rules on the forwarded path (direction forward,
+  as the registry makes them for ports Docker publishes), to see what
+  governing published ports costs;
 - ansible.builtin.iptables: one task per rule, in a loop;
 - community.general.ufw: one task per rule, in a loop (ufw installed and
   enabled first, outside the timing).
@@ -23,15 +26,19 @@ import time
 
 from bench_containers import remove_container, start_container
 
-TOOLS = ("portcullis", "iptables", "ufw")
+TOOLS = ("portcullis", "portcullis-forward", "iptables", "ufw")
 
 
 def sh(*argv):
     return subprocess.run(argv, check=True, capture_output=True, text=True)
 
 
-def rules(count):
-    return [{"port": 10000 + number, "source": "10.%d.%d.0/24" % (number // 250, number % 250)} for number in range(count)]
+def rules(count, forward=False):
+    made = [{"port": 10000 + number, "source": "10.%d.%d.0/24" % (number // 250, number % 250)} for number in range(count)]
+    if forward:
+        for rule in made[1::2]:
+            rule["direction"] = "forward"
+    return made
 
 
 PLAYS = {
@@ -42,6 +49,13 @@ PLAYS = {
     - ansible.builtin.ping:
 """,
     "portcullis": """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - portcullis.ports.firewall:
+        rules: "{{ bench_rules }}"
+""",
+    "portcullis-forward": """
 - hosts: all
   gather_facts: false
   tasks:
@@ -80,7 +94,7 @@ def play(scratch, container, kind, count):
         handle.write(PLAYS[kind])
     variables = os.path.join(scratch, "rules.json")
     with open(variables, "w") as handle:
-        json.dump({"bench_rules": rules(count)}, handle)
+        json.dump({"bench_rules": rules(count, forward=kind == "portcullis-forward")}, handle)
     started = time.perf_counter()
     done = subprocess.run(["ansible-playbook", "-i", container + ",", "-c", "community.docker.docker",
                            "-e", "ansible_python_interpreter=/usr/bin/python3", "-e", "@" + variables, playbook],
@@ -95,14 +109,16 @@ def play(scratch, container, kind, count):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000")
+    parser.add_argument("--tools", default=",".join(TOOLS), help="a subset of %s" % ", ".join(TOOLS))
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
+    tools = [tool for tool in TOOLS if tool in args.tools.split(",")]
     container = "portcullis-fw-bench"
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
         try:
             for count in sizes:
-                for tool in TOOLS:
+                for tool in tools:
                     start_container(container)
                     if tool == "ufw":
                         sh("docker", "exec", container, "sh", "-c",
@@ -122,21 +138,25 @@ def main():
     print("| rules | tool | cold apply | per rule | re-run unchanged | per rule | re-run reports changed |")
     print("|---|---|---|---|---|---|---|")
     for count in sizes:
-        for tool in TOOLS:
+        for tool in tools:
             baseline, cold, rerun, _cold_changed, rerun_changed = results[(tool, count)]
             print("| %d | %s | %.2f | %.4f | %.2f | %.4f | %s |" % (
                 count, tool, cold - baseline, (cold - baseline) / count, rerun - baseline, (rerun - baseline) / count,
                 "yes" if rerun_changed else "no"))
     print()
-    print("| rules | iptables loop / portcullis, cold | re-run | ufw loop / portcullis, cold | re-run |")
-    print("|---|---|---|---|---|")
+    others = [tool for tool in tools if tool != "portcullis"]
+    if "portcullis" not in tools or not others:
+        return
+    print("| rules | %s |" % " | ".join("%s / portcullis, cold | re-run" % tool for tool in others))
+    print("|---|%s" % "---|---|" * len(others))
     for count in sizes:
         ours = results[("portcullis", count)]
         row = [str(count)]
-        for tool in ("iptables", "ufw"):
+        for tool in others:
             theirs = results[(tool, count)]
             for position in (1, 2):
-                row.append("%.0f" % ((theirs[position] - theirs[0]) / max(ours[position] - ours[0], 0.001)))
+                ratio = (theirs[position] - theirs[0]) / max(ours[position] - ours[0], 0.001)
+                row.append("%.2f" % ratio if tool == "portcullis-forward" else "%.0f" % ratio)
         print("| %s |" % " | ".join(row))
 
 

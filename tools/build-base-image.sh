@@ -4,21 +4,59 @@
 # The image carries a label with a hash of its recipe, so a re-run with an
 # unchanged recipe returns at once.
 #
-# usage: tools/build-base-image.sh SUITE   (bullseye | bookworm | trixie)
+# usage: tools/build-base-image.sh SUITE [FLAVOUR]
+#   SUITE    bullseye | bookworm | trixie
+#   FLAVOUR  firewalls: also the other firewalls and tools a real host runs
+#            beside ours (a Docker engine with busybox for test containers,
+#            ufw, firewalld, fail2ban), all installed but not started at boot
 set -euo pipefail
 
-suite=${1:?usage: $0 SUITE}
-image="localhost/portcullis-debian:${suite}"
+suite=${1:?usage: $0 SUITE [FLAVOUR]}
+flavour=${2:-}
+image="localhost/portcullis-debian:${suite}${flavour:+-$flavour}"
 packages=(
   python3 python3-apt systemd systemd-sysv dbus sudo iproute2 procps
   openssh-server openssh-client nftables iptables ca-certificates
   curl netcat-openbsd
 )
+extra=()
+disabled=()
+case "$flavour" in
+  "") ;;
+  firewalls)
+    extra=(docker.io busybox-static ufw firewalld fail2ban python3-systemd)
+    disabled=(docker.service docker.socket containerd.service firewalld.service fail2ban.service)
+    ;;
+  *) echo "unknown flavour $flavour" >&2; exit 2 ;;
+esac
 
-recipe_hash=$( { cat "$0"; printf '%s\n' "$suite" "${packages[@]}"; } | sha256sum | cut -c1-16)
+recipe_hash=$( { cat "$0"; printf '%s\n' "$suite" "$flavour" "${packages[@]}" "${extra[@]}"; } | sha256sum | cut -c1-16)
 current=$(docker image inspect -f '{{ index .Config.Labels "org.portcullis.recipe" }}' "$image" 2>/dev/null || true)
 if [[ "$current" == "$recipe_hash" ]]; then
   echo "base image $image is current"
+  exit 0
+fi
+
+if [[ -n "$flavour" ]]; then
+  # A flavour is the base image with more packages, installed in a container
+  # of it (package scripts need a running system that debootstrap lacks) and
+  # committed; installed but not started at boot, each test starts what it needs.
+  "$0" "$suite"
+  name="portcullis-build-${suite}-${flavour}-$$"
+  trap 'docker rm -f "$name" >/dev/null 2>&1 || true' EXIT
+  echo "building $image from localhost/portcullis-debian:${suite} (apt-get install ${extra[*]})"
+  docker run --name "$name" "localhost/portcullis-debian:${suite}" /bin/sh -c "
+    set -e
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends ${extra[*]} >/dev/null
+    systemctl disable ${disabled[*]} >/dev/null 2>&1 || true
+    mkdir -p /etc/docker && printf '{\"storage-driver\": \"vfs\"}\n' >/etc/docker/daemon.json
+    apt-get clean && rm -rf /var/lib/apt/lists/* && touch -d @0 /var/lib/apt/lists
+  " || { echo "installing ${extra[*]} into $image failed" >&2; exit 1; }
+  docker commit --change 'CMD ["/sbin/init"]' \
+    --change "LABEL org.portcullis.recipe=${recipe_hash}" "$name" "$image" >/dev/null
+  echo "built $image (recipe $recipe_hash)"
   exit 0
 fi
 

@@ -53,8 +53,16 @@ _QUOTABLE = pattern(r'[\x20\x21\x23-\x5b\x5d-\x7e]*')
 _NGINX_SYNTAX = set(";{}'\"#$\\`")
 
 
+def type_name(value):
+    """The plain type of a value (Ansible wraps values in tagged subclasses)."""
+    for kind in (bool, int, float, str, list, dict, tuple):
+        if isinstance(value, kind):
+            return kind.__name__
+    return "null" if value is None else type(value).__name__
+
+
 def describe(value):
-    return "%r" % (value,) if isinstance(value, str) else "%s (%s)" % (value, type(value).__name__)
+    return "%r" % (value,) if isinstance(value, str) else "%s (%s)" % (value, type_name(value))
 
 
 def matches(compiled, value):

@@ -19,16 +19,34 @@ description:
   - With nftables the scope is C(table inet portcullis), replaced in one C(nft -f) transaction after an
     C(nft -c) check; the module never flushes the whole ruleset.
   - With iptables the scope is the chains C(PORTCULLIS-INPUT), C(PORTCULLIS-OUTPUT) and C(PORTCULLIS-FORWARD) of
-    the filter table, jumped to first from the built-in chains, replaced with C(iptables-restore --noflush) and
-    C(ip6tables-restore --noflush) after a C(--test) run.
+    the filter table, jumped to from C(INPUT), C(OUTPUT) and C(DOCKER-USER) (the chain Docker sends every forwarded
+    packet through first and never flushes; created and jumped to from C(FORWARD) when Docker has not), replaced
+    with C(iptables-restore --noflush) and C(ip6tables-restore --noflush) after a C(--test) run.
+  - Accepting is never final, so ban tools keep precedence. In nftables a drop in any base chain wins; the iptables
+    chains end an accepted packet with C(RETURN), so a fail2ban, sshguard or crowdsec ban in C(INPUT) still applies,
+    whether the ban tool started before or after the apply.
+  - Forwarded traffic is governed too. Rules with O(rules[].direction=forward) match connections the host DNATs to a
+    container (Docker's published ports), on the port and address the client sent (the conntrack original
+    destination), and with O(policy) C(dnat=drop) (the default) a DNATed connection no rule accepts is dropped, so an
+    undeclared published port is closed from outside. Containers' own traffic (not DNATed) follows C(forward). The
+    rules hold after C(systemctl restart docker) and for containers started after the apply.
+  - Before anything changes it looks for other firewalls that would make the rules ineffective - ufw active,
+    firewalld running, another nftables base chain on the input or output hook with a drop policy or a drop of
+    everything, iptables-legacy rules that drop while the module writes nftables - and fails naming each and the
+    way out (O(other_firewalls)). Ban tools, which drop only the addresses they ban, are not reported.
+  - Switching O(backend) removes the other backend's scope (and boot files) in the same run.
   - Established and related connections, loopback and essential ICMP and ICMPv6 are accepted before the rules
     unless switched off.
   - Every value is validated before anything runs on the host; a failed apply leaves the previous ruleset.
   - Idempotent - after each apply the module records what it rendered and what the kernel then listed, in
     C(/var/lib/portcullis/). A run is unchanged only when both still match, so drift made by hand shows as a change
     (also in check mode) and is removed.
-  - Before applying, it checks that a new SSH connection like the one Ansible uses (C(SSH_CONNECTION)) would
-    still be accepted, and refuses otherwise.
+  - Before applying, it checks every chain the SSH session Ansible uses (C(SSH_CONNECTION)) crosses, in both
+    directions and either address family - the client's packets in the input chain and, with
+    O(allow_established=false), the server's replies in the output chain - and refuses naming the chain and rule.
+  - Once the new ruleset is live, a later failure (a state or boot file that cannot be written) still reports
+    C(changed) and says what was left as it was. A state file that cannot be read is rebuilt by applying again,
+    with a warning.
   - With O(rollback_timeout), the previous ruleset is restored on the host after that many seconds unless the
     controller confirms over a new connection (the action plugin does this), so a rule set that cuts the
     connection undoes itself.
@@ -63,9 +81,12 @@ options:
         description: Destination address or CIDR, or a list of them, as for O(rules[].source).
         type: raw
       direction:
-        description: V(in) for the input chain, V(out) for the output chain.
+        description:
+          - V(in) for the input chain, V(out) for the output chain.
+          - V(forward) for connections DNATed to a container (published ports) - O(rules[].port) and
+            O(rules[].destination) match the port and address the client connected to, O(rules[].source) the client.
         type: str
-        choices: [in, out]
+        choices: [forward, in, out]
         default: in
       action:
         description: What to do with matching packets.
@@ -84,9 +105,11 @@ options:
   policy:
     description:
       - What happens to packets no rule matches, per chain. Chains left out keep their defaults,
-        V(input=drop), V(output=accept), V(forward=accept).
+        V(input=drop), V(output=accept), V(forward=accept), V(dnat=drop).
       - The forward default is V(accept) because Docker and kube-proxy route their containers' traffic through it;
         set V(forward=drop) on hosts that route nothing.
+      - C(dnat) is for forwarded connections DNATed to a container (published ports) that no forward rule accepts;
+        V(drop) closes every published port the rules do not open.
     type: dict
     default: {}
   port_policy:
@@ -100,12 +123,29 @@ options:
     default: auto
   persist:
     description:
-      - Also write the ruleset where the distribution loads it at boot and enable that service. For nftables,
-        C(/etc/nftables.d/portcullis.nft) included from C(/etc/nftables.conf) and C(nftables.service); for iptables,
-        C(/etc/iptables/rules.v4) and C(rules.v6) of iptables-persistent (an existing file not written by this module
-        is never replaced).
+      - Load the ruleset at boot with the module's own unit, C(portcullis-firewall.service), which loads only the
+        module's scope (C(/etc/portcullis/firewall.nft), or C(firewall.v4) and C(firewall.v6) with
+        C(iptables-restore --noflush)) and never flushes other tools' tables or chains.
+      - When C(nftables.service) is installed, a drop-in makes it load and remove only the tables
+        C(/etc/nftables.conf) declares (its C(flush ruleset) and its stop would delete Docker's, fail2ban's and the
+        module's tables). C(/etc/nftables.conf) itself is not edited; after an edit, C(nftables.service) refuses to
+        start until the module runs again.
+      - Files earlier versions wrote (C(/etc/nftables.d/portcullis.nft) and its include line, C(/etc/iptables/rules.v4)
+        and C(rules.v6) when marked as written by this module) are removed; files not written by the module are never
+        touched.
     type: bool
     default: true
+  other_firewalls:
+    description:
+      - What to do when another firewall would make the rules ineffective.
+      - V(fail) stops before anything changes, naming it and the way out.
+      - V(takeover) hands the host to the registry - ufw and firewalld are disabled in the same change, and enabled
+        again when the apply fails or its rollback runs. Other findings (a foreign nftables chain, iptables-legacy
+        rules) still fail, since the module does not own them.
+      - V(warn) applies anyway and warns; the network may then not do what the rules say.
+    type: str
+    choices: [fail, takeover, warn]
+    default: fail
   protect_ssh:
     description: Refuse a rule set that would drop a new SSH connection like the one Ansible uses.
     type: bool
@@ -129,7 +169,7 @@ options:
     type: bool
     default: true
   state:
-    description: V(absent) removes everything the module owns, including its boot files.
+    description: V(absent) removes everything the module owns, for both backends, including its boot unit and files.
     type: str
     choices: [present, absent]
     default: present
@@ -185,11 +225,23 @@ ruleset_changed:
   returned: always
   type: bool
 boot_changed:
-  description: Boot files written, and C(service:NAME) for a service enabled.
+  description: Boot files written or removed, C(daemon-reload), and C(service:NAME) for a service enabled.
   returned: always
   type: list
   elements: str
-  sample: [/etc/nftables.d/portcullis.nft]
+  sample: [/etc/portcullis/firewall.nft, /etc/systemd/system/portcullis-firewall.service, daemon-reload,
+           "service:portcullis-firewall.service"]
+removed_scope:
+  description: The other backend whose scope (left from a run with that backend) was removed, or null.
+  returned: always
+  type: str
+  sample: iptables
+took_over:
+  description: The other firewalls disabled with O(other_firewalls=takeover).
+  returned: always
+  type: list
+  elements: str
+  sample: [ufw]
 rollback_token:
   description: The token of the armed rollback, confirmed by the action plugin.
   returned: when rollback_timeout is set and the ruleset changed
@@ -218,8 +270,10 @@ def main():
     firewall = _firewall.Firewall(_host.Runner(module, binary_data=True, encoding="utf-8"), params)
     try:
         result = firewall.run(module.check_mode)
-    except (RuleError, BackendError, _firewall.FirewallError) as error:
+    except (RuleError, BackendError) as error:
         module.fail_json(msg=str(error))
+    except _firewall.FirewallError as error:
+        module.fail_json(msg=str(error), changed=error.changed)
     for warning in firewall.warnings:
         module.warn(warning)
     if not module._diff:

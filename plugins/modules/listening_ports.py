@@ -24,8 +24,9 @@ description:
     C(sock_diag) netlink interface; where that is unavailable the host default
     C(/proc/sys/net/ipv6/bindv6only) is assumed.
   - Processes that cannot be inspected (another user's, when not root, or gone meanwhile) leave C(pid),
-    C(process) null rather than failing; when that is because the module runs without root, RV(unknown) says so
-    and a warning is given, so a consumer never takes a null owner for "no process".
+    C(process) null rather than failing; RV(unknown) says so, with a warning (without root, other users' sockets;
+    as root, sockets held outside this PID namespace or by the kernel), so a consumer never takes a null owner
+    for "no process".
 extends_documentation_fragment:
   - portcullis.ports.attributes
   - portcullis.ports.attributes.READ_ONLY
@@ -136,12 +137,13 @@ unknown:
   elements: dict
   contains:
     check:
-      description: V(process) - the owners of some sockets are not visible without root.
+      description: V(process) - the owners of some sockets are not visible here.
       type: str
     message:
       description: How many sockets are affected.
       type: str
-      sample: the processes of 3 of 7 listening sockets cannot be read without root (their pid, process and cmdline are null)
+      sample: "the processes of 3 of 7 listening sockets are not visible (they cannot be read without root): their pid,
+        process and cmdline are null"
 """
 
 from ansible.module_utils.basic import AnsibleModule

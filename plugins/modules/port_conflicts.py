@@ -29,6 +29,9 @@ description:
   - C(exposure) - with O(check_listening), a service listening wider than it is declared, for example a
     V(private) service (loopback only) heard on V(0.0.0.0), or a service declared on one address heard on a
     wildcard address.
+  - C(published) - with O(check_listening), a port a container runtime publishes by DNAT (Docker's C(-p), read
+    from the nat table) that no service declares, or that a service declares as a port of the host (C(publish)
+    left at V(host)), so the firewall would not govern its forwarded path.
   - C(undeclared) - with O(check_listening), a live listener that no service accounts for. A service bound
     to a wildcard address accounts for listeners on every address of its port. Reported, but fails only with
     O(fail_on_undeclared).
@@ -100,7 +103,8 @@ conflicts:
   elements: dict
   contains:
     kind:
-      description: One of V(duplicate), V(out_of_range), V(ephemeral), V(occupied), V(exposure), V(undeclared).
+      description: One of V(duplicate), V(out_of_range), V(ephemeral), V(occupied), V(exposure), V(undeclared),
+        V(published).
       type: str
       sample: duplicate
     port:
@@ -147,7 +151,8 @@ unknown:
   elements: dict
   contains:
     check:
-      description: V(process) (a socket's owner is not visible) or V(ephemeral) (the range is not readable).
+      description: V(process) (a socket's owner is not visible), V(ephemeral) (the range is not readable) or
+        V(published) (the nat table is not readable).
       type: str
       sample: process
     services:
@@ -158,7 +163,8 @@ unknown:
     message:
       description: What could not be read and what is therefore unknown.
       type: str
-      sample: "the owner of tcp 0.0.0.0:80 cannot be read (run as root to see it): that web is nginx is unknown"
+      sample: "the owner of tcp 0.0.0.0:80 is not visible here (without root, or held outside this PID namespace): that
+        web is nginx is unknown"
 services:
   description: How many services the registry holds.
   returned: always
@@ -174,11 +180,39 @@ listening:
   returned: when check_listening is true
   type: list
   elements: dict
+published:
+  description: With O(check_listening), the ports published by DNAT, from the nat table.
+  returned: when check_listening is true
+  type: list
+  elements: dict
+  contains:
+    protocol:
+      description: V(tcp) or V(udp).
+      type: str
+    port:
+      description: The (first) published port.
+      type: int
+    end:
+      description: The last port of a published range (the same as RV(published[].port) for one port).
+      type: int
+    to:
+      description: Where the connections go, as the DNAT rule gives it.
+      type: str
+      sample: "172.17.0.2:80"
+    chain:
+      description: The nat chain holding the rule (C(DOCKER) for Docker).
+      type: str
+    family:
+      description: V(ipv4) or V(ipv6).
+      type: str
+    address:
+      description: The host address the rule is limited to, or null for every address.
+      type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.portcullis.ports.plugins.module_utils.audit import _conflicts, _listening
+from ansible_collections.portcullis.ports.plugins.module_utils.audit import _conflicts, _listening, _published
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports._resolver import PortSpecError, build_policy, format_range
 
@@ -206,6 +240,12 @@ def main():
         conflicts, unknown = _conflicts.find_conflicts(services, policy, ephemeral, reserved, listeners)
         if ephemeral is None:
             unknown.insert(0, dict(_conflicts.EPHEMERAL_UNKNOWN))
+        published = None
+        if params["check_listening"]:
+            published, published_unknown = _published.read(
+                module.run_command, lambda name: module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"]))
+            conflicts += _published.check(services, published)
+            unknown += published_unknown
     except (_registry.RegistryError, PortSpecError, _listening.ListenerReadError) as error:
         module.fail_json(msg=str(error), conflicts=[], unknown=[])
 
@@ -220,6 +260,7 @@ def main():
     )
     if listeners is not None:
         result["listening"] = listeners
+        result["published"] = published
     failing = [item for item in conflicts if params["fail_on_undeclared" if item["kind"] == "undeclared" else "fail_on_conflict"]]
     if failing:
         module.fail_json(

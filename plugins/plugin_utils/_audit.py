@@ -20,11 +20,12 @@ from ansible_collections.portcullis.ports.plugins.module_utils.audit import _con
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
 from ansible_collections.portcullis.ports.plugins.module_utils.ports._registry import Bind
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _proxy_plan
 from ansible_collections.portcullis.ports.plugins.plugin_utils._inventory import InventoryError
 
 # Kinds that are errors in the plan itself; live drift (occupied, exposure, undeclared) is reported, not an error.
-PLAN_KINDS = ("invalid", "duplicate", "out_of_range", "ephemeral", "unknown_source", "duplicate_domain", "shared_public_port",
-              "unreachable_upstream")
+PLAN_KINDS = ("invalid", "duplicate", "out_of_range", "ephemeral", "unknown_source", "unknown_address", "duplicate_domain",
+              "shared_public_port", "unreachable_upstream", "self_proxy")
 # The group whose hosts run the reverse proxy (site.yml's nginx play).
 PROXY_GROUP = "proxies"
 
@@ -179,7 +180,7 @@ def audit(hosts, policy=None, inventory=None, proxy_group=PROXY_GROUP):
             # Not checked on the host in this run: what the registry alone shows.
             host_conflicts = _conflicts.find_conflicts(services, full_policy)[0]
         else:
-            host_conflicts = [item for item in data["conflicts"] if item.get("kind") not in _conflicts.LIVE_KINDS]
+            host_conflicts = [item for item in data["conflicts"] if item.get("kind") not in _conflicts.LISTENER_KINDS]
         for conflict in host_conflicts + live:
             # No pids: the map changes when the plan or the hosts do, not when a process restarts.
             message = _PID.sub("", str(conflict.get("message", conflict.get("kind"))))
@@ -211,12 +212,33 @@ def _cross_host(validated, inventory, proxy_group):
             sources = [("allows", item) for item in service.allow_from]
             sources += [("proxy %s" % key, item) for key in ("allow", "deny") for item in service.proxy.get(key, ())]
             for where, item in sources:
-                if inventory is not None and not (_values.looks_like_address(item) or inventory.is_known(item)):
+                if inventory is None or _values.looks_like_address(item):
+                    continue
+                if not inventory.is_known(item):
                     conflicts.append(_conflict(
                         "unknown_source", "%s: service %s %s %r, which is neither a CIDR nor a host or group of the "
                         "inventory" % (host, service.name, where, item), host=host, services=[service.name], value=item))
+                    continue
+                for named in (inventory.groups[item] if item in inventory.groups else [item]):
+                    problem = _address_problem(inventory, named)
+                    if problem:
+                        conflicts.append(_conflict(
+                            "unknown_address", "%s: service %s %s %r, but %s" % (host, service.name, where, item, problem),
+                            host=host, services=[service.name], value=named))
             if service.domain:
                 domains.setdefault(service.domain, []).append((host, service.name))
+                if host in proxies and _proxy_plan.self_proxied(service):
+                    conflicts.append(_conflict(
+                        "self_proxy", "%s: service %s (%s) is on port %d of a proxy, where nginx listens itself, so the "
+                        "site would proxy to itself; give the backend as upstream" % (
+                            host, service.name, service.domain, service.single_port("tcp")),
+                        host=host, services=[service.name]))
+                if proxies and host not in proxies and not service.upstream and service.bind.wildcard:
+                    problem = _address_problem(inventory, host)
+                    if problem:
+                        conflicts.append(_conflict(
+                            "unknown_address", "%s: service %s (%s) is published by the proxies, but %s" % (
+                                host, service.name, service.domain, problem), host=host, services=[service.name]))
                 if proxies and host not in proxies and service.bind.loopback and not service.upstream:
                     conflicts.append(_conflict(
                         "unreachable_upstream", "%s: service %s (%s) listens on %s only, which the proxies (%s) cannot "
@@ -247,6 +269,15 @@ def _cross_host(validated, inventory, proxy_group):
                             owners[0][0], owners[0][1], owners[1][0], owners[1][1]),
                         address=address, protocol=protocol, owners=["%s/%s" % owner for owner in owners]))
     return conflicts
+
+
+def _address_problem(inventory, host):
+    """Why the planners could not find an address for ``host``, or None."""
+    try:
+        inventory.addresses(host, "host %s" % host)
+    except InventoryError as error:
+        return str(error).split(": ", 1)[-1]
+    return None
 
 
 def _public_addresses(host, service, inventory):

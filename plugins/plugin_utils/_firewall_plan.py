@@ -4,7 +4,10 @@
 """A host's registry to firewall rules, on the controller: public services
 open to all, internal ones to their allow_from (hosts resolved to addresses,
 groups expanded, CIDRs kept), private ones to nobody, SSH to the admin
-sources. The rules are in the firewall module's ``rules`` format.
+sources. A service published by a container runtime (``publish: dnat``) gets
+the same rule twice: on INPUT (the runtime's proxy, loopback and IPv6 paths)
+and on FORWARD, where the DNATed connections go. The rules are in the
+firewall module's ``rules`` format.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -42,4 +45,7 @@ def registry_rules(services, inventory, admin_sources=None, ssh_port=_registry.D
             rule["source"] = sources
             rule["comment"] = "%s internal" % service.name
         rules.append(rule)
+        if service.publish == "dnat":
+            # The same flow where a container runtime DNATs it (FORWARD, on the port the client sent).
+            rules.append(dict(rule, direction="forward"))
     return rules

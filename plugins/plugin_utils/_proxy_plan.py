@@ -16,6 +16,8 @@ from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _con
 from ansible_collections.portcullis.ports.plugins.plugin_utils._inventory import UNSET
 
 LETSENCRYPT_LIVE = "/etc/letsencrypt/live"
+# The ports nginx itself listens on for the sites it publishes.
+PROXY_PORTS = (80, 443)
 
 
 class ProxyPlanError(ValueError):
@@ -26,11 +28,20 @@ def _bracket(address):
     return "[%s]" % address if address.version == 6 else str(address)
 
 
+def self_proxied(service):
+    """Whether a service on a proxy host, published without an upstream, is
+    on a port nginx itself listens on: the proxy would proxy to itself."""
+    return not service.upstream and service.single_port("tcp") in PROXY_PORTS
+
+
 def service_upstreams(service, host, proxy_host, inventory, what):
     """The backends of a validated service: its ``upstream``, or where it listens."""
     if service.upstream:
         return service.upstream
     port = service.single_port("tcp")  # one TCP port: the registry refuses a domain without it or an upstream
+    if host == proxy_host and self_proxied(service):
+        raise ProxyPlanError("%s: port %d is where nginx on %s listens itself, so the site would proxy to itself; "
+                             "give the backend as upstream: host:port" % (what, port, host))
     if service.bind.loopback:
         if host != proxy_host:
             raise ProxyPlanError("%s: it listens on %s of %s only, which the proxy on %s cannot reach; "

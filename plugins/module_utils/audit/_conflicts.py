@@ -27,8 +27,9 @@ from ansible_collections.portcullis.ports.plugins.module_utils.ports import _res
 from ansible_collections.portcullis.ports.plugins.module_utils.ports._registry import Bind
 
 # Plan kinds first, then what only the live host shows.
-KINDS = ("duplicate", "out_of_range", "ephemeral", "occupied", "exposure", "undeclared")
-LIVE_KINDS = ("occupied", "exposure", "undeclared")
+KINDS = ("duplicate", "out_of_range", "ephemeral", "occupied", "exposure", "undeclared", "published")
+# What the live listeners show (the port map recomputes these from them).
+LISTENER_KINDS = ("occupied", "exposure", "undeclared")
 
 
 def _conflict(kind, port, protocol, services, message, **extra):
@@ -218,8 +219,9 @@ def check_live(services, listeners):
                     unknown.append({
                         "check": "process", "services": [service.name], "port": listener["port"],
                         "protocol": listener["protocol"], "address": bind.address,
-                        "message": "the owner of %s %s cannot be read (run as root to see it): that %s is %s is "
-                                   "unknown" % (listener["protocol"], where, service.name, service.process)})
+                        "message": "the owner of %s %s is not visible here (without root, or held outside this PID "
+                                   "namespace): that %s is %s is unknown" % (listener["protocol"], where, service.name,
+                                                                             service.process)})
                 continue
             if process_matches(service.process, listener):
                 continue

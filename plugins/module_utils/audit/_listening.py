@@ -21,6 +21,7 @@ import socket
 import struct
 import sys
 
+from ansible_collections.portcullis.ports.plugins.module_utils import _values
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as _port_resolver
 
 TCP_LISTEN = 0x0A
@@ -272,15 +273,18 @@ def listening(proc_root="/proc", protocols=("tcp", "udp"), v6only_flags=None):
 
 
 def unknown_owners(listeners, euid=None):
-    """What could not be read about ``listeners``: without root, the sockets of
-    other users' processes show no pid. ``[{"check", "message"}]``, empty as root."""
+    """What could not be read about ``listeners``: the sockets whose process
+    is not visible here - other users' without root, and as root those held
+    outside this PID namespace (or by the kernel). ``[{"check", "message"}]``."""
     euid = os.geteuid() if euid is None else euid
     unseen = [item for item in listeners if item.get("pid") is None]
-    if euid == 0 or not unseen:
+    if not unseen:
         return []
+    why = ("it is held outside this PID namespace, or by the kernel" if euid == 0 else
+           "they cannot be read without root")
     return [{"check": "process", "services": [],
-             "message": "the processes of %d of %d listening sockets cannot be read without root (their pid, "
-                        "process and cmdline are null)" % (len(unseen), len(listeners))}]
+             "message": "the processes of %d of %d listening sockets are not visible (%s): their pid, process and "
+                        "cmdline are null" % (len(unseen), len(listeners), why)}]
 
 
 class ListenerFilter:
@@ -300,9 +304,9 @@ class ListenerFilter:
             self.networks = []
             for address in addresses:
                 try:
-                    self.networks.append(ipaddress.ip_network(address.strip(), strict=False))
-                except ValueError:
-                    raise _port_resolver.PortSpecError("invalid address %r: expected an IP address or a CIDR network" % address)
+                    self.networks.append(_values.network(address, "address"))
+                except _values.BadValue as error:
+                    raise _port_resolver.PortSpecError(str(error))
 
     def matches(self, entry):
         if entry["protocol"] not in self.protocols or entry["family"] not in self.families:

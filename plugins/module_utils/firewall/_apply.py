@@ -2,38 +2,65 @@
 # Copyright: (c) 2026, portcullis.ports contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the firewall module does, step by step: validate, plan, guard the SSH
-connection, compare with what is live, apply in one transaction, persist,
-and arm or disarm the commit-confirmed rollback.
+session, find other firewalls that would make the rules ineffective, compare
+with what is live, apply in one transaction (removing the other backend's
+scope left from an earlier run), persist, and arm or disarm the
+commit-confirmed rollback.
 
 Idempotence: after each apply the module records what it rendered and what
 the kernel then listed (state file). A later run is unchanged only when it
 renders the same and the kernel still lists the same, so rules added by hand
-inside our table or chains show up as a change and are removed.
+inside our table or chains show up as a change and are removed. A state file
+that cannot be read is rebuilt by applying again, with a warning.
+
+Once the ruleset is live, a later failure (a boot file that cannot be
+written) still reports ``changed`` and says what was left as it was.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import glob
+import hashlib
 import json
 import os
 import subprocess
 import uuid
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
-from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends as backends
 from ansible_collections.portcullis.ports.plugins.module_utils._host import find_ssh_connection
 from ansible_collections.portcullis.ports.plugins.module_utils._host import read as _read
 from ansible_collections.portcullis.ports.plugins.module_utils._host import write_atomic as _write_atomic
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends as backends
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _others
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules as rules_mod
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
 
 STATE_DIR = "/var/lib/portcullis"
 _TOKEN = _values.pattern(r"[0-9a-f]{12}")
+OTHER_FIREWALLS = ("fail", "takeover", "warn")
+
+# nftables.service as Debian ships it flushes the whole ruleset when it starts
+# (its /etc/nftables.conf begins with "flush ruleset") and when it stops. With
+# persistence on, a drop-in makes it load and remove only the tables its
+# configuration declares, so a restart keeps Docker's, fail2ban's and ours.
+NFTABLES_CONF = "/etc/nftables.conf"
+NFTABLES_UNITS = ("/lib/systemd/system/nftables.service", "/usr/lib/systemd/system/nftables.service")
+NFTABLES_DROPIN = "/etc/systemd/system/nftables.service.d/50-portcullis-scoped.conf"
+NFTABLES_SCOPED = backends.BOOT_DIR + "/nftables-service.nft"
+NFTABLES_SCOPED_STOP = backends.BOOT_DIR + "/nftables-service-stop.nft"
+_TABLE = _values.pattern(r"\s*table\s+(?:(ip|ip6|inet|arp|bridge|netdev)\s+)?([A-Za-z0-9_.-]+)\b.*")
+_INCLUDE = _values.pattern(r'\s*include\s+"([^"]+)"\s*')
+_FLUSH = _values.pattern(r"\s*flush\s+ruleset\s*;?\s*")
 
 
 class FirewallError(Exception):
-    pass
+    """``changed`` is true when the error came after the ruleset went live."""
+
+    def __init__(self, message, changed=False):
+        super(FirewallError, self).__init__(message)
+        self.changed = changed
 
 
 def argument_spec():
@@ -61,9 +88,61 @@ def argument_spec():
         allow_established=dict(type="bool", default=True),
         allow_loopback=dict(type="bool", default=True),
         allow_icmp=dict(type="bool", default=True),
+        other_firewalls=dict(type="str", choices=list(OTHER_FIREWALLS), default="fail"),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         confirm=dict(type="str"),
     )
+
+
+def nftables_tables(text, read, root="/"):
+    """``(family, name)`` of every table a configuration declares, its includes too."""
+    found = []
+    for line in (text or "").splitlines():
+        match = _TABLE.fullmatch(line)
+        if match:
+            found.append((match.group(1) or "ip", match.group(2)))
+            continue
+        match = _INCLUDE.fullmatch(line)
+        if match:
+            pattern = match.group(1) if match.group(1).startswith("/") else "/etc/" + match.group(1)
+            for path in sorted(glob.glob(os.path.join(root, pattern.lstrip("/")))):
+                found += nftables_tables(read("/" + os.path.relpath(path, root)), read, root)
+    return sorted(set(found), key=found.index)
+
+
+def scoped_nftables_files(config, tables, nft):
+    """The drop-in and the files that make nftables.service touch only
+    ``tables``: the configuration with "flush ruleset" replaced by deleting
+    those tables, and the same deletes for stop."""
+    deletes = "".join("table %s %s\ndelete table %s %s\n" % (family, name, family, name) for family, name in tables)
+    scoped = [line if not _FLUSH.fullmatch(line) else
+              "# (flush ruleset: only the tables this file declares)\n" + deletes.rstrip("\n")
+              for line in config.splitlines()]
+    digest = hashlib.sha256(config.encode("utf-8")).hexdigest()
+    dropin = "\n".join([
+        "# %s" % backends.MARKER[2:],
+        "# nftables.service loads and removes only the tables %s declares, so restarting it keeps" % NFTABLES_CONF,
+        "# Docker's, fail2ban's and portcullis.ports' tables. %s is %s as of sha256 %s;" % (
+            NFTABLES_SCOPED, NFTABLES_CONF, digest),
+        "# after an edit the service refuses to start until the firewall role runs again.",
+        "[Service]",
+        "ExecStartPre=/bin/sh -c 'echo \"%s  %s\" | sha256sum --check --status || { echo \"%s changed since "
+        "portcullis.ports scoped it: run the firewall role again, or remove %s\" >&2; exit 1; }'"
+        % (digest, NFTABLES_CONF, NFTABLES_CONF, NFTABLES_DROPIN),
+        "ExecStart=",
+        "ExecStart=%s -f %s" % (nft, NFTABLES_SCOPED),
+        "ExecReload=",
+        "ExecReload=%s -f %s" % (nft, NFTABLES_SCOPED),
+        "ExecStop=",
+        "ExecStop=%s -f %s" % (nft, NFTABLES_SCOPED_STOP),
+        "",
+    ])
+    header = "#!/usr/sbin/nft -f\n%s\n" % backends.MARKER
+    return {
+        NFTABLES_DROPIN: dropin,
+        NFTABLES_SCOPED: header + "\n".join(scoped) + "\n",
+        NFTABLES_SCOPED_STOP: header + deletes,
+    }
 
 
 class Firewall:
@@ -76,6 +155,9 @@ class Firewall:
 
     def _path(self, path):
         return os.path.join(self.root, path.lstrip("/"))
+
+    def _read(self, path):
+        return _read(self._path(path))
 
     def _state_path(self, backend):
         return os.path.join(self.state_dir, "firewall-%s.json" % backend.name)
@@ -92,8 +174,8 @@ class Firewall:
         timeout = params.get("rollback_timeout") or 0
         if timeout < 0 or timeout > 3600:
             raise rules_mod.RuleError(["rollback_timeout %r must be from 0 (off) to 3600 seconds" % timeout])
-        defaults = backends.Defaults(params.get("allow_established", True), params.get("allow_loopback", True),
-                                     params.get("allow_icmp", True))
+        defaults = rules_mod.Defaults(params.get("allow_established", True), params.get("allow_loopback", True),
+                                      params.get("allow_icmp", True))
         return rules, policy, defaults
 
     def guard_ssh(self, rules, policy, defaults):
@@ -102,158 +184,275 @@ class Firewall:
         connection = find_ssh_connection()
         if not connection or len(connection.split()) != 4:
             return None
-        allowed, reason = rules_mod.ssh_verdict(rules, policy, connection, defaults.loopback)
+        allowed, reason = rules_mod.ssh_verdict(rules, policy, connection, defaults)
         if not allowed:
             client, _client_port, server, port = connection.split()
             raise FirewallError(
-                "refusing to apply: a new SSH connection from %s to %s port %s (the one Ansible uses) would not get in: %s. "
+                "refusing to apply: the SSH session Ansible uses (from %s to %s port %s) would be cut: %s. "
                 "Add a rule that accepts it, or set protect_ssh: false (with rollback_timeout) if you mean it."
                 % (client, server, port, reason))
         return connection
+
+    def other_firewalls(self, backend):
+        """Findings that stop the run, and the takeovers to make (fail, takeover, warn)."""
+        findings = _others.detect(self.runner, backend.name)
+        mode = self.params.get("other_firewalls", "fail")
+        if not findings:
+            return []
+        if mode == "warn":
+            for finding in findings:
+                self.warnings.append("another firewall may make the rules ineffective: %s" % finding.message())
+            return []
+        blocking = [finding for finding in findings if mode != "takeover" or finding.takeover is None]
+        if blocking:
+            raise FirewallError(
+                "refusing to apply: the rules would not be what the network does, because of %s"
+                % "; ".join(finding.message() for finding in blocking))
+        return findings
+
+    def _load_state(self, backend):
+        path = self._state_path(backend)
+        text = _read(path)
+        if text is None:
+            return {}
+        try:
+            saved = json.loads(text)
+            if not isinstance(saved, dict):
+                raise ValueError("not a mapping")
+            return saved
+        except ValueError as error:
+            self.warnings.append("the state file %s could not be read (%s): it is rebuilt by applying the rules "
+                                 "again" % (path, error))
+            return {}
 
     def run(self, check_mode):
         if self.params.get("confirm"):
             return self.confirm(self.params["confirm"])
         rules, policy, defaults = self.validate()
         backend = backends.select_backend(self.runner, self.params.get("backend", "auto"))
+        other = backends.other_backend(self.runner, backend)
         if self.params.get("state", "present") == "absent":
-            return self.remove(backend, check_mode)
+            return self.remove([backend] + ([other] if other else []), check_mode)
         desired = backend.render(rules, policy, defaults)
         self.guard_ssh(rules, policy, defaults)
+        takeovers = self.other_firewalls(backend)
         live = backend.live()
         listing = backend.listing(live)
-        saved = _read(self._state_path(backend))
-        saved = json.loads(saved) if saved else {}
+        saved = self._load_state(backend)
         ruleset_changed = not (saved.get("desired") == desired and saved.get("live") == live and live is not None)
-        persist = self.params.get("persist", True)
-        boot_files = backend.persist_files(rules, policy, defaults, desired) if persist else {}
-        boot_changes = self.boot_changes(backend, boot_files)
-        result = {"changed": ruleset_changed or bool(boot_changes), "backend": backend.name,
+        other_live = other.live() if other else None
+        boot_changes = self.boot_changes(backend, other, rules, policy, defaults, desired) if self.params.get(
+            "persist", True) else {}
+        changed = ruleset_changed or bool(boot_changes) or other_live is not None or bool(takeovers)
+        result = {"changed": changed, "backend": backend.name,
                   "rules": len(self.params.get("rules") or []), "ruleset_changed": ruleset_changed,
-                  "boot_changed": sorted(boot_changes)}
-        if ruleset_changed:
-            result["diff"] = {"before": listing, "after": desired,
+                  "boot_changed": sorted(boot_changes),
+                  "removed_scope": other.name if other_live is not None else None,
+                  "took_over": [finding.manager for finding in takeovers]}
+        if ruleset_changed or other_live is not None:
+            before = listing + ("\n# the %s scope, removed:\n%s" % (other.name, other.listing(other_live))
+                                if other_live is not None else "")
+            result["diff"] = {"before": before, "after": desired,
                               "before_header": "live %s ruleset" % backend.name,
                               "after_header": "declared %s ruleset" % backend.name}
-        if check_mode:
+        if check_mode or not changed:
             return result
-        if ruleset_changed:
-            plan = backend.apply_plan(rules, policy, defaults, desired)
+        plan = backend.apply_plan(rules, policy, defaults, desired) if ruleset_changed else None
+        if plan is not None:
             backend.check(plan)
-            previous_plan = backend.rollback_plan(listing)
-            timeout = self.params.get("rollback_timeout") or 0
-            if timeout:
-                result["rollback_token"] = self.arm_rollback(backend, previous_plan, timeout)
-                if boot_changes:
-                    # Made permanent only once the controller confirms: a rolled back
-                    # rule set must not come back at the next boot.
-                    _write_atomic(os.path.join(self.state_dir, "rollback-%s.boot.json" % result["rollback_token"]),
-                                  json.dumps(self._boot_entries(backend, boot_changes)))
-                    boot_changes = {}
-            try:
+        previous_plan = backend.rollback_plan(listing)
+        other_previous = other.rollback_plan(other.listing(other_live)) if other_live is not None else None
+        timeout = self.params.get("rollback_timeout") or 0
+        if timeout and (plan is not None or takeovers or other_previous is not None):
+            result["rollback_token"] = self.arm_rollback(backend, previous_plan, timeout, takeovers, other, other_previous)
+            if boot_changes:
+                # Made permanent only once the controller confirms: a rolled back
+                # rule set must not come back at the next boot.
+                _write_atomic(os.path.join(self.state_dir, "rollback-%s.boot.json" % result["rollback_token"]),
+                              json.dumps(self._boot_entries(boot_changes)))
+                boot_changes = {}
+        self._take_over(takeovers)
+        try:
+            if plan is not None:
                 backend.apply(plan)
-            except backends.BackendError as error:
-                try:
-                    backend.apply(previous_plan)
-                except backends.BackendError:
-                    pass
-                raise FirewallError("%s; the previous ruleset was put back" % error)
+            if other_live is not None:
+                other.apply(other.remove_plan())
+        except backends.BackendError as error:
+            self._undo(backend, previous_plan, takeovers, other, other_previous)
+            raise FirewallError("%s; the previous ruleset was put back%s" % (
+                error, " and %s enabled again" % ", ".join(finding.manager for finding in takeovers) if takeovers else ""))
+        # From here the new ruleset is live: a failure still reports a change.
+        try:
             self._save_state(backend, desired, backend.live())
-        if boot_changes:
-            self.write_boot(backend, boot_changes)
+            if other_live is not None:
+                self._forget(other)
+            if boot_changes:
+                self.write_boot(boot_changes)
+        except (IOError, OSError, backends.BackendError, FirewallError) as error:
+            raise FirewallError(
+                "the new ruleset is live, but %s. What boots is as it was before this run (%s); run again once "
+                "that is fixed" % (error, ", ".join(sorted(boot_changes)) or "no boot change was due"), changed=True)
         return result
+
+    def _take_over(self, takeovers):
+        for finding in takeovers:
+            rc, _out, err = self.runner.run(finding.takeover[0])
+            if rc != 0:
+                self._restore_managers(takeovers)
+                raise FirewallError("could not take over from %s (%s): %s" % (finding.manager, " ".join(finding.takeover[0]),
+                                                                              err.strip()))
+
+    def _restore_managers(self, takeovers):
+        for finding in takeovers:
+            self.runner.run(finding.takeover[1])
+
+    def _undo(self, backend, previous_plan, takeovers, other, other_previous):
+        for item, plan in ((backend, previous_plan), (other, other_previous)):
+            if plan is None:
+                continue
+            try:
+                item.apply(plan)
+            except backends.BackendError:
+                pass
+        self._restore_managers(takeovers)
 
     def _save_state(self, backend, desired, live):
         _write_atomic(self._state_path(backend), json.dumps({"desired": desired, "live": live}, sort_keys=True))
 
-    # Persistence
+    def _forget(self, backend):
+        path = self._state_path(backend)
+        if os.path.exists(path):
+            os.unlink(path)
 
-    def boot_changes(self, backend, files):
-        """Boot files to write, and for nftables the include line and service."""
-        changes = {}
-        for path, content in files.items():
-            current = _read(self._path(path))
-            if current == content:
-                continue
-            if not backend.owns_boot_file(current):
-                raise FirewallError("refusing to replace %s: it was not written by portcullis.ports; move it away "
-                                    "or set persist: false" % path)
-            changes[path] = content
-        changes.update(backend.boot_config_changes(lambda path: _read(self._path(path)), bool(files)))
-        if files and not self._service_enabled(backend.boot_service):
-            changes["service:" + backend.boot_service] = None
-        return changes
+    # Persistence: the module's own unit loads only its scope.
 
     def _systemctl(self):
         if not os.path.isdir(self._path("/run/systemd/system")):
             return None
         return self.runner.which("systemctl")
 
-    def _service_enabled(self, service):
+    def boot_changes(self, backend, other, rules, policy, defaults, desired):
+        """``{path: content or None (remove)}``, and ``service:``/``daemon-reload`` steps."""
+        wanted = dict(backend.boot_files(rules, policy, defaults, desired))
+        wanted[backends.BOOT_UNIT_PATH] = backend.boot_unit()
+        wanted.update(self._scoped_nftables_service())
+        changes = dict((path, content) for path, content in wanted.items() if self._read(path) != content)
+        for item in [backend] + ([other] if other else []):
+            changes.update(item.legacy_boot(self._read))
+        if other is not None:
+            for path in other.boot_files([], dict(rules_mod.DEFAULT_POLICY), rules_mod.Defaults(), ""):
+                if backends.MARKER in (self._read(path) or ""):
+                    changes[path] = None
         systemctl = self._systemctl()
         if systemctl is None:
-            return True  # nothing to enable without systemd; see write_boot's warning
-        rc, out, _err = self.runner.run([systemctl, "is-enabled", service])
-        if out.strip() == "not-found" or (rc != 0 and "No such file" in out + _err):
-            self.warnings.append("%s is not installed, so the ruleset will not be loaded at boot" % service)
-            return True
-        return rc == 0 and out.strip() in ("enabled", "enabled-runtime", "static", "alias")
+            self.warnings.append("systemd is not running here, so nothing loads the ruleset at boot")
+            return dict((path, content) for path, content in changes.items() if not path.startswith("/etc/systemd/"))
+        if changes:
+            changes["daemon-reload"] = None
+        rc, out, _err = self.runner.run([systemctl, "is-enabled", backends.BOOT_UNIT])
+        if changes or out.strip() != "enabled":
+            changes["service:" + backends.BOOT_UNIT] = None
+        return changes
+
+    def _scoped_nftables_service(self):
+        nft = self.runner.which("nft")
+        config = self._read(NFTABLES_CONF)
+        if nft is None or config is None or not any(os.path.exists(self._path(unit)) for unit in NFTABLES_UNITS):
+            return {}
+        tables = nftables_tables(config, self._read, self.root)
+        files = scoped_nftables_files(config, tables, nft)
+        if self._read(NFTABLES_SCOPED) == files[NFTABLES_SCOPED]:
+            return files
+        rc, _out, err = self.runner.run([nft, "-c", "-f", "-"], files[NFTABLES_SCOPED])
+        if rc != 0:
+            self.warnings.append("%s could not be scoped to its own tables (%s), so restarting nftables.service "
+                                 "still flushes every table, ours included" % (NFTABLES_CONF, err.strip()))
+            return {}
+        return files
 
     @staticmethod
-    def _boot_entries(backend, changes):
-        """(path, content, mode) in writing order; services last, content None."""
-        return [(path, content, backend.boot_file_mode(path)) for path, content in sorted(changes.items())]
+    def _boot_entries(changes):
+        """(path or step, content, mode) in writing order: files, then daemon-reload, then services."""
+        def order(path):
+            return (path.startswith("service:"), path == "daemon-reload", path)
+        return [(path, content, 0o644 if path.startswith("/etc/systemd/") else 0o600)
+                for path, content in sorted(changes.items(), key=lambda item: order(item[0]))]
 
-    def write_boot(self, backend, changes):
-        self._write_boot_entries(self._boot_entries(backend, changes))
+    def write_boot(self, changes):
+        self._write_boot_entries(self._boot_entries(changes))
 
     def _write_boot_entries(self, entries):
+        systemctl = self._systemctl()
         for path, content, mode in entries:
-            if path.startswith("service:"):
-                systemctl = self._systemctl()
-                if systemctl:
-                    rc, _out, err = self.runner.run([systemctl, "enable", path[len("service:"):]])
-                    if rc != 0:
-                        raise FirewallError("systemctl enable %s failed: %s" % (path[len("service:"):], err.strip()))
-                continue
-            _write_atomic(self._path(path), content, mode)
+            if path == "daemon-reload" or path.startswith("service:"):
+                if not systemctl:
+                    continue
+                argv = [systemctl, "daemon-reload"] if path == "daemon-reload" else \
+                    [systemctl, "enable", path[len("service:"):]]
+                rc, _out, err = self.runner.run(argv)
+                if rc != 0:
+                    raise FirewallError("%s failed: %s" % (" ".join(argv[1:]), err.strip()))
+            elif content is None:
+                if os.path.lexists(self._path(path)):
+                    os.unlink(self._path(path))
+            else:
+                if os.path.exists(self._path(path)):
+                    mode = os.stat(self._path(path)).st_mode & 0o7777  # a file we edit keeps its mode
+                _write_atomic(self._path(path), content, mode)
 
     # state: absent
 
-    def remove(self, backend, check_mode):
-        live = backend.live()
-        # Only boot files this module wrote (iptables-persistent's may hold someone else's rules).
-        boot = [path for path in backend.persist_files([], dict(rules_mod.DEFAULT_POLICY), backends.Defaults(), "")
-                if os.path.exists(self._path(path))
-                and backend.owns_boot_file(_read(self._path(path)))]
-        changed = live is not None or bool(boot)
-        result = {"changed": changed, "backend": backend.name, "rules": 0, "ruleset_changed": live is not None,
-                  "boot_changed": sorted(boot)}
-        if live is not None:
-            result["diff"] = {"before": backend.listing(live), "after": ""}
-        if check_mode or not changed:
+    def remove(self, scopes, check_mode):
+        """Both backends' scopes, the boot unit and files, the state."""
+        live = dict((backend.name, backend.live()) for backend in scopes)
+        owned = [backends.BOOT_UNIT_PATH, NFTABLES_DROPIN, NFTABLES_SCOPED, NFTABLES_SCOPED_STOP]
+        for backend in scopes:
+            owned += list(backend.boot_files([], dict(rules_mod.DEFAULT_POLICY), rules_mod.Defaults(), ""))
+        ours = [path for path in owned if backends.MARKER in (self._read(path) or "")]
+        legacy = {}
+        for backend in scopes:
+            legacy.update(backend.legacy_boot(self._read))
+        ruleset_changed = any(value is not None for value in live.values())
+        boot = sorted(set(ours) | set(legacy))
+        result = {"changed": ruleset_changed or bool(boot), "backend": scopes[0].name, "rules": 0,
+                  "ruleset_changed": ruleset_changed, "boot_changed": boot}
+        if ruleset_changed:
+            result["diff"] = {"before": "".join(backend.listing(live[backend.name]) for backend in scopes), "after": ""}
+        if check_mode or not result["changed"]:
             return result
-        if live is not None:
-            plan = backend.remove_plan()
-            backend.check(plan)
-            backend.apply(plan)
-        for path in boot:
-            os.unlink(self._path(path))
-        state = self._state_path(backend)
-        if os.path.exists(state):
-            os.unlink(state)
+        systemctl = self._systemctl()
+        if systemctl and backends.BOOT_UNIT_PATH in ours:
+            self.runner.run([systemctl, "disable", backends.BOOT_UNIT])
+        for backend in scopes:
+            if live[backend.name] is not None:
+                plan = backend.remove_plan()
+                backend.check(plan)
+                backend.apply(plan)
+            self._forget(backend)
+        self._write_boot_entries(self._boot_entries(dict([(path, None) for path in ours] + list(legacy.items()))))
+        boot_dir = self._path(backends.BOOT_DIR)
+        if os.path.isdir(boot_dir) and not os.listdir(boot_dir):
+            os.rmdir(boot_dir)
+        if systemctl:
+            self.runner.run([systemctl, "daemon-reload"])
         return result
 
     # Commit-confirmed rollback
 
-    def arm_rollback(self, backend, previous_plan, timeout):
+    def arm_rollback(self, backend, previous_plan, timeout, takeovers=(), other=None, other_previous=None):
         token = uuid.uuid4().hex[:12]
         files, script = backend.restore_script(previous_plan, self.state_dir, token)
+        if other_previous is not None:
+            other_files, other_script = other.restore_script(other_previous, self.state_dir, token + "-" + other.name)
+            files.update(other_files)
+            script += other_script
+        script += "".join("%s\n" % " ".join(finding.takeover[1]) for finding in takeovers)
         for path, text in files.items():
             _write_atomic(path, text)
         script_path = os.path.join(self.state_dir, "rollback-%s.sh" % token)
         _write_atomic(script_path, "#!/bin/sh\n# portcullis.ports: restore the ruleset from before an unconfirmed apply\n"
-                      + script + "rm -f %s/rollback-%s.*\n" % (self.state_dir, token), 0o700)
+                      + script + "rm -f %s/rollback-%s.* %s/rollback-%s-*\n" % (self.state_dir, token, self.state_dir, token),
+                      0o700)
         systemd_run = self.runner.which("systemd-run") if self._systemctl() else None
         if systemd_run:
             # Timers may fire up to a minute late by default (AccuracySec); a rollback must not.
@@ -288,7 +487,7 @@ class Firewall:
                 pass
         pending = _read(os.path.join(self.state_dir, "rollback-%s.boot.json" % token))
         for name in os.listdir(self.state_dir):
-            if name.startswith("rollback-%s." % token):
+            if name.startswith("rollback-%s." % token) or name.startswith("rollback-%s-" % token):
                 os.unlink(os.path.join(self.state_dir, name))
         if pending:
             self._write_boot_entries(json.loads(pending))

@@ -3,8 +3,22 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Firewall backends: each renders the normalised rules into its own scope
 (nftables: ``table inet portcullis``; iptables: chains PORTCULLIS-* hooked
-from the built-in ones), reads back what is live in that scope, and replaces
-it in one transaction. Nothing outside that scope is touched.
+from INPUT, OUTPUT and DOCKER-USER), reads back what is live in that scope,
+and replaces it in one transaction. Nothing outside that scope is touched.
+
+Both backends give the same meaning to a rule set:
+
+- Accepting is not final. In nftables a drop in any base chain wins; the
+  iptables chains end an accepted packet with RETURN, so the rest of INPUT
+  (a fail2ban, sshguard or crowdsec ban) still applies, wherever the ban
+  tool put its rules and whenever it started.
+- Forward rules govern connections the host DNATs to a container (Docker's
+  published ports): they match the original destination port and address
+  (conntrack), so a published port gets the same ``expose``/``allow_from``
+  as a port of the host. With the ``dnat`` policy drop, a DNATed connection
+  no rule accepts is dropped; containers' own traffic (not DNATed) passes.
+- At boot the module's own unit (portcullis-firewall.service) loads only the
+  module's scope; other tools' tables are never flushed.
 
 The runner passed in provides ``run(argv, data=None) -> (rc, out, err)`` and
 ``which(name) -> path or None``; the module gives AnsibleModule's.
@@ -19,23 +33,21 @@ import json
 
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
 
-NFT_INCLUDE = 'include "/etc/nftables.d/*.nft"'
 ICMP_ESSENTIAL = ("destination-unreachable", "echo-request", "parameter-problem", "time-exceeded")
 ICMPV6_ESSENTIAL = ("destination-unreachable", "packet-too-big", "time-exceeded", "parameter-problem", "echo-request",
                     "nd-router-solicit", "nd-router-advert", "nd-neighbor-solicit", "nd-neighbor-advert")
+CHAINS = ("input", "forward", "output")
+BOOT_DIR = "/etc/portcullis"
+BOOT_UNIT = "portcullis-firewall.service"
+BOOT_UNIT_PATH = "/etc/systemd/system/" + BOOT_UNIT
+MARKER = "# Written by portcullis.ports firewall; the whole file is replaced on every run."
+# Where versions before 0.1.0's release kept the boot files (removed when found).
+LEGACY_BOOT = {"nftables": ("/etc/nftables.d/portcullis.nft",), "iptables": ("/etc/iptables/rules.v4", "/etc/iptables/rules.v6")}
+LEGACY_NFT_INCLUDE = 'include "/etc/nftables.d/*.nft"'
 
 
 class BackendError(Exception):
     pass
-
-
-class Defaults:
-    """The rules every chain starts with, each switchable."""
-
-    def __init__(self, established=True, loopback=True, icmp=True):
-        self.established = established
-        self.loopback = loopback
-        self.icmp = icmp
 
 
 class Backend(metaclass=abc.ABCMeta):
@@ -44,8 +56,6 @@ class Backend(metaclass=abc.ABCMeta):
 
     name = None
     commands = ()
-    # The service that loads the boot files at boot.
-    boot_service = None
 
     def __init__(self, runner):
         self.runner = runner
@@ -99,34 +109,45 @@ class Backend(metaclass=abc.ABCMeta):
         """Apply a plan in one transaction; BackendError when refused."""
 
     @abc.abstractmethod
-    def persist_files(self, rules, policy, defaults, desired):
-        """``{path: content}`` of the files that load the scope at boot."""
+    def boot_files(self, rules, policy, defaults, desired):
+        """``{path: content}`` the boot unit loads: the scope and nothing else."""
 
     @abc.abstractmethod
-    def boot_config_changes(self, read, has_files):
-        """Other files the boot files need changed: ``{path: content}``.
-        ``read(path)`` returns a file's content or None."""
-
-    @abc.abstractmethod
-    def owns_boot_file(self, content):
-        """Whether an existing boot file with ``content`` may be replaced or removed."""
-
-    @abc.abstractmethod
-    def boot_file_mode(self, path):
-        """The mode a boot file is written with."""
+    def boot_unit(self):
+        """The text of portcullis-firewall.service for this backend."""
 
     @abc.abstractmethod
     def restore_script(self, plan, directory, token):
         """Files and a shell script that apply ``plan``, for the rollback timer."""
+
+    def legacy_boot(self, read):
+        """Boot files and lines earlier versions wrote for this backend that
+        are still there: ``{path: new content, or None to remove the file}``."""
+        changes = {}
+        for path in LEGACY_BOOT[self.name]:
+            content = read(path)
+            if content is not None and (self.name == "nftables" or content.startswith(MARKER)):
+                changes[path] = None
+        return changes
+
+    @staticmethod
+    def unit(description, start, stop=()):
+        lines = ["# %s" % MARKER[2:], "[Unit]", "Description=%s" % description, "DefaultDependencies=no",
+                 "Wants=network-pre.target", "Before=network-pre.target shutdown.target",
+                 # After a distribution unit that may flush the whole ruleset at boot.
+                 "After=nftables.service netfilter-persistent.service", "Conflicts=shutdown.target", "",
+                 "[Service]", "Type=oneshot", "RemainAfterExit=yes"]
+        lines += ["ExecStart=%s" % command for command in start]
+        lines += ["ExecStop=-%s" % command for command in stop]
+        lines += ["", "[Install]", "WantedBy=sysinit.target", ""]
+        return "\n".join(lines)
 
 
 class Nftables(Backend):
     name = "nftables"
     commands = ("nft",)
     table = "portcullis"
-    persist_path = "/etc/nftables.d/portcullis.nft"
-    boot_config = "/etc/nftables.conf"
-    boot_service = "nftables.service"
+    boot_path = BOOT_DIR + "/firewall.nft"
 
     def usable(self):
         rc, _out, _err = self.runner.run([self.paths["nft"], "list", "tables"])
@@ -141,18 +162,25 @@ class Nftables(Backend):
     def _rule(self, rule):
         parts = []
         prefix = {4: "ip", 6: "ip6"}.get(rule.family)
+        forward = rule.chain == "forward"
+        if forward:
+            parts.append("ct status dnat")
         if rule.sources:
             parts.append("%s saddr %s" % (prefix, self._addresses(rule.sources)))
         if rule.destinations:
-            parts.append("%s daddr %s" % (prefix, self._addresses(rule.destinations)))
+            parts.append("%s%s daddr %s" % ("ct original " if forward else "", prefix, self._addresses(rule.destinations)))
+        port = "ct original proto-dst" if forward else None
         if rule.protocol == "icmp":
             parts.append({4: "meta l4proto icmp", 6: "meta l4proto ipv6-icmp"}.get(rule.family, "meta l4proto { icmp, ipv6-icmp }"))
         elif rule.protocol == "both":
             parts.append("meta l4proto { tcp, udp }")
             if rule.ports:
-                parts.append("th dport %s" % resolver.nft_set(rule.ports))
+                parts.append("%s %s" % (port or "th dport", resolver.nft_set(rule.ports)))
         elif rule.ports:
-            parts.append("%s dport %s" % (rule.protocol, resolver.nft_set(rule.ports)))
+            if forward:
+                parts.append("meta l4proto %s %s %s" % (rule.protocol, port, resolver.nft_set(rule.ports)))
+            else:
+                parts.append("%s dport %s" % (rule.protocol, resolver.nft_set(rule.ports)))
         else:
             parts.append("meta l4proto %s" % rule.protocol)
         if rule.rate is not None:
@@ -166,10 +194,12 @@ class Nftables(Backend):
 
     def _defaults(self, chain, defaults):
         lines = []
+        if defaults.established:
+            lines.append("ct state established,related accept")
+            if chain != "forward":
+                lines.append("ct state invalid drop")
         if chain == "forward":
             return lines
-        if defaults.established:
-            lines += ["ct state established,related accept", "ct state invalid drop"]
         if defaults.loopback:
             lines.append('%s "lo" accept' % ("iif" if chain == "input" else "oif"))
         if defaults.icmp:
@@ -179,10 +209,13 @@ class Nftables(Backend):
 
     def render(self, rules, policy, defaults):
         out = ["table inet %s {" % self.table]
-        for chain in ("input", "forward", "output"):
+        for chain in CHAINS:
             out.append("\tchain %s {" % chain)
             out.append("\t\ttype filter hook %s priority filter; policy %s;" % (chain, policy[chain]))
-            for line in self._defaults(chain, defaults) + [self._rule(rule) for rule in rules if rule.chain == chain]:
+            lines = self._defaults(chain, defaults) + [self._rule(rule) for rule in rules if rule.chain == chain]
+            if chain == "forward" and policy["dnat"] == "drop":
+                lines.append('ct status dnat drop comment "published ports no rule opens"')
+            for line in lines:
                 out.append("\t\t" + line)
             out.append("\t}")
         out.append("}")
@@ -232,25 +265,20 @@ class Nftables(Backend):
     def rollback_plan(self, previous_listing):
         return self.transaction(previous_listing) if previous_listing else self.removal()
 
-    def persist_files(self, rules, policy, defaults, desired):
-        return {self.persist_path: "#!/usr/sbin/nft -f\n# Written by portcullis.ports firewall.\n" + self.transaction(desired)}
+    def boot_files(self, rules, policy, defaults, desired):
+        return {self.boot_path: "#!/usr/sbin/nft -f\n%s\n%s" % (MARKER, self.transaction(desired))}
 
-    def boot_config_changes(self, read, has_files):
-        """The include line in /etc/nftables.conf that loads our file."""
-        if not has_files:
-            return {}
-        config = read(self.boot_config)
-        if config is None:
-            return {self.boot_config: "#!/usr/sbin/nft -f\n%s\n" % NFT_INCLUDE}
-        if NFT_INCLUDE not in config.splitlines():
-            return {self.boot_config: config.rstrip("\n") + "\n" + NFT_INCLUDE + "\n"}
-        return {}
+    def boot_unit(self):
+        return self.unit("portcullis.ports firewall: table inet portcullis only (other tables are left alone)",
+                         ["%s -f %s" % (self.paths["nft"], self.boot_path)])
 
-    def owns_boot_file(self, content):
-        return True  # our own path under /etc/nftables.d
-
-    def boot_file_mode(self, path):
-        return 0o755 if path == self.boot_config else 0o600
+    def legacy_boot(self, read):
+        changes = super(Nftables, self).legacy_boot(read)
+        config = read("/etc/nftables.conf")
+        if config is not None and LEGACY_NFT_INCLUDE in config.splitlines():
+            changes["/etc/nftables.conf"] = "".join(line for line in config.splitlines(True)
+                                                    if line.rstrip("\n") != LEGACY_NFT_INCLUDE)
+        return changes
 
     def restore_script(self, plan, directory, token):
         """Files and a shell script that put ``plan`` in place, for the rollback timer."""
@@ -277,16 +305,17 @@ def _without_handle(value):
 
 class Iptables(Backend):
     """iptables and ip6tables: chains PORTCULLIS-INPUT/OUTPUT/FORWARD in the
-    filter table, jumped to first from INPUT/OUTPUT/FORWARD, replaced with
+    filter table, hooked from INPUT, OUTPUT and DOCKER-USER (the chain Docker
+    passes every forwarded packet through first and never flushes; created,
+    and hooked from FORWARD, when Docker has not), replaced with
     iptables-restore --noflush (one transaction per family)."""
 
     name = "iptables"
     commands = ("iptables-save", "iptables-restore", "ip6tables-save", "ip6tables-restore")
     chains = {"input": "PORTCULLIS-INPUT", "output": "PORTCULLIS-OUTPUT", "forward": "PORTCULLIS-FORWARD"}
-    builtins = {"input": "INPUT", "output": "OUTPUT", "forward": "FORWARD"}
-    persist_paths = {4: "/etc/iptables/rules.v4", 6: "/etc/iptables/rules.v6"}
-    boot_service = "netfilter-persistent.service"
-    marker = "# Written by portcullis.ports firewall; the whole file is replaced on every run."
+    hooks = {"input": "INPUT", "output": "OUTPUT", "forward": "DOCKER-USER"}
+    docker_user = "DOCKER-USER"
+    boot_paths = {4: BOOT_DIR + "/firewall.v4", 6: BOOT_DIR + "/firewall.v6"}
 
     def usable(self):
         rc, _out, _err = self.runner.run([self.paths["iptables-save"], "-t", "filter"])
@@ -301,11 +330,21 @@ class Iptables(Backend):
         base = []
         if rule.sources:
             base += ["-s", ",".join(rule.sources)]
-        if rule.destinations:
+        forward = rule.chain == "forward"
+        if rule.destinations and not forward:
             base += ["-d", ",".join(rule.destinations)]
         variants = []
         if rule.protocol == "icmp":
             variants.append(["-p", "icmp" if version == 4 else "ipv6-icmp"])
+        elif forward:
+            # Original destination of a DNATed connection: one rule per protocol and port range.
+            for protocol in (("tcp", "udp") if rule.protocol == "both" else (rule.protocol,)):
+                ct = ["-m", "conntrack", "--ctstate", "DNAT", "--ctproto", protocol]
+                for destination in (rule.destinations or [None]):
+                    where = ["--ctorigdst", destination] if destination else []
+                    for ports in (rule.ports or [None]):
+                        port = [] if ports is None else ["--ctorigdstport", resolver.format_range(ports, ":")]
+                        variants.append(ct + where + port)
         else:
             for protocol in (("tcp", "udp") if rule.protocol == "both" else (rule.protocol,)):
                 if not rule.ports:
@@ -326,38 +365,45 @@ class Iptables(Backend):
 
     def _defaults(self, chain, defaults, version):
         lines = []
+        if defaults.established:
+            lines.append(["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "RETURN"])
+            if chain != "forward":
+                lines.append(["-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"])
         if chain == "forward":
             return lines
-        if defaults.established:
-            lines += [["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"],
-                      ["-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"]]
         if defaults.loopback:
-            lines.append(["-i" if chain == "input" else "-o", "lo", "-j", "ACCEPT"])
+            lines.append(["-i" if chain == "input" else "-o", "lo", "-j", "RETURN"])
         if defaults.icmp:
             if version == 4:
-                lines += [["-p", "icmp", "-m", "icmp", "--icmp-type", kind, "-j", "ACCEPT"] for kind in ICMP_ESSENTIAL]
+                lines += [["-p", "icmp", "-m", "icmp", "--icmp-type", kind, "-j", "RETURN"] for kind in ICMP_ESSENTIAL]
             else:
                 names = dict(zip(ICMPV6_ESSENTIAL, ICMPV6_ESSENTIAL))
                 names.update({"nd-router-solicit": "router-solicitation", "nd-router-advert": "router-advertisement",
                               "nd-neighbor-solicit": "neighbour-solicitation", "nd-neighbor-advert": "neighbour-advertisement"})
-                lines += [["-p", "ipv6-icmp", "-m", "icmp6", "--icmpv6-type", names[kind], "-j", "ACCEPT"]
+                lines += [["-p", "ipv6-icmp", "-m", "icmp6", "--icmpv6-type", names[kind], "-j", "RETURN"]
                           for kind in ICMPV6_ESSENTIAL]
         return lines
 
     def chain_lines(self, rules, policy, defaults, version):
-        """``-A`` lines of our chains for one family (without the hooks)."""
+        """``-A`` lines of our chains for one family (without the hooks).
+        An accepted packet RETURNs: what follows in the built-in chain (a ban)
+        still applies; a dropped or rejected one stops here."""
         lines = []
-        for chain in ("input", "forward", "output"):
+        for chain in CHAINS:
             name = self.chains[chain]
             for parts in self._defaults(chain, defaults, version):
                 lines.append(" ".join(["-A", name] + parts))
             for rule in rules:
                 if rule.chain != chain or rule.family not in (None, version):
                     continue
+                verdict = "RETURN" if rule.action == "accept" else rule.action.upper()
                 for match in self._matches(rule, version):
                     if rule.log is not None:
                         lines.append(" ".join(["-A", name] + match + ["-j", "LOG", "--log-prefix", self._quote(rule.log)]))
-                    lines.append(" ".join(["-A", name] + match + ["-j", rule.action.upper()]))
+                    lines.append(" ".join(["-A", name] + match + ["-j", verdict]))
+            if chain == "forward" and policy["dnat"] == "drop":
+                lines.append('-A %s -m conntrack --ctstate DNAT -m comment --comment "published ports no rule opens" '
+                             '-j DROP' % name)
             if policy[chain] == "drop":
                 lines.append("-A %s -j DROP" % name)
         return lines
@@ -374,14 +420,17 @@ class Iptables(Backend):
     def _save(self, version):
         return self._run([self._tools(version)[0], "-t", "filter"], what="ip%stables-save" % ("" if version == 4 else "6"))
 
+    def _is_hook(self, line):
+        parts = line.split()
+        return len(parts) == 4 and parts[0] == "-A" and parts[2] == "-j" and parts[3] in self.chains.values()
+
     def _ours(self, saved):
         """Lines of iptables-save output in our scope: our chains and the jumps to them."""
         lines = []
         for line in saved.splitlines():
             if line.startswith(":PORTCULLIS-"):
                 lines.append(line.split()[0])
-            elif line.startswith("-A PORTCULLIS-") or (line.startswith("-A ") and line.split()[-1] in self.chains.values()
-                                                       and " -j PORTCULLIS-" in line):
+            elif line.startswith("-A PORTCULLIS-") or self._is_hook(line):
                 lines.append(line)
         return lines
 
@@ -395,23 +444,32 @@ class Iptables(Backend):
         """iptables-save lines are already readable: the listing is ``live`` itself."""
         return live or ""
 
-    def _hooks_present(self, version):
-        saved = self._save(version)
-        return set(line.split()[1] for line in saved.splitlines()
-                   if line.startswith("-A ") and line.split()[-1] in self.chains.values() and line.split()[1] in self.builtins.values())
+    def _hook_lines(self, saved):
+        """(declarations, insertions) so that each of our chains is jumped to
+        exactly once, DOCKER-USER created and hooked from FORWARD when Docker
+        has not made it (declaring an existing chain would flush it)."""
+        present = set(line.split()[0][1:] for line in saved.splitlines() if line.startswith(":"))
+        hooked = set((line.split()[1], line.split()[3]) for line in saved.splitlines() if self._is_hook(line))
+        declarations, insertions = [], []
+        if self.docker_user not in present:
+            declarations.append(":%s - [0:0]" % self.docker_user)
+        if "-A FORWARD -j %s" % self.docker_user not in saved.splitlines():
+            insertions.append("-I FORWARD 1 -j %s" % self.docker_user)
+        for chain in CHAINS:
+            if (self.hooks[chain], self.chains[chain]) not in hooked:
+                insertions.append("-I %s 1 -j %s" % (self.hooks[chain], self.chains[chain]))
+        return declarations, insertions
 
     def transaction(self, ruleset_by_version):
         """iptables-restore --noflush input per family: declaring our chains
-        flushes them, the jumps are added only where missing."""
+        flushes them, the hooks are added only where missing."""
         result = {}
         for version, lines in ruleset_by_version.items():
-            hooked = self._hooks_present(version)
+            declarations, insertions = self._hook_lines(self._save(version))
             out = ["*filter"]
-            out += [":%s - [0:0]" % self.chains[chain] for chain in ("input", "forward", "output")]
+            out += [":%s - [0:0]" % self.chains[chain] for chain in CHAINS] + declarations
             out += lines
-            for chain in ("input", "forward", "output"):
-                if self.builtins[chain] not in hooked:
-                    out.append("-I %s 1 -j %s" % (self.builtins[chain], self.chains[chain]))
+            out += insertions
             out.append("COMMIT")
             result[version] = "\n".join(out) + "\n"
         return result
@@ -424,9 +482,7 @@ class Iptables(Backend):
             if not present:
                 continue
             out = ["*filter"]
-            for line in saved.splitlines():
-                if line.startswith("-A ") and line.split()[1] in self.builtins.values() and line.split()[-1] in present:
-                    out.append("-D" + line[2:])
+            out += ["-D" + line[2:] for line in saved.splitlines() if self._is_hook(line)]
             out += ["-F %s" % name for name in sorted(present)]
             out += ["-X %s" % name for name in sorted(present)]
             out.append("COMMIT")
@@ -461,12 +517,12 @@ class Iptables(Backend):
             out = ["*filter"]
             lines = sections.get(version, [])
             if lines:
-                out += [":%s - [0:0]" % self.chains[chain] for chain in ("input", "forward", "output")]
+                out += [":%s - [0:0]" % self.chains[chain] for chain in CHAINS]
                 out += [line for line in lines if line.startswith("-A PORTCULLIS-")]
             else:
-                out += ["-D %s -j %s" % (self.builtins[chain], self.chains[chain]) for chain in ("input", "forward", "output")]
-                out += ["-F %s" % self.chains[chain] for chain in ("input", "forward", "output")]
-                out += ["-X %s" % self.chains[chain] for chain in ("input", "forward", "output")]
+                out += ["-D %s -j %s" % (self.hooks[chain], self.chains[chain]) for chain in CHAINS]
+                out += ["-F %s" % self.chains[chain] for chain in CHAINS]
+                out += ["-X %s" % self.chains[chain] for chain in CHAINS]
             out.append("COMMIT")
             result[version] = "\n".join(out) + "\n"
         return result
@@ -480,18 +536,33 @@ class Iptables(Backend):
     def rollback_plan(self, previous_listing):
         return self.rollback_transaction(previous_listing)
 
-    def persist_files(self, rules, policy, defaults, desired):
-        return dict((self.persist_paths[version], self.boot_file(rules, policy, defaults, version)) for version in (4, 6))
+    def boot_files(self, rules, policy, defaults, desired):
+        """Our chains and their hooks, for iptables-restore --noflush at boot
+        (the unit's stop removes the hooks, so a restart does not double them)."""
+        files = {}
+        for version in (4, 6):
+            out = [MARKER, "*filter"]
+            out += [":%s - [0:0]" % self.chains[chain] for chain in CHAINS]
+            out += self.chain_lines(rules, policy, defaults, version)
+            out += ["-A %s -j %s" % (self.hooks[chain], self.chains[chain]) for chain in ("input", "output")]
+            out.append("COMMIT")
+            files[self.boot_paths[version]] = "\n".join(out) + "\n"
+        return files
 
-    def boot_config_changes(self, read, has_files):
-        return {}
-
-    def owns_boot_file(self, content):
-        """iptables-persistent's files may hold someone else's rules: only ours are replaced."""
-        return content is None or content.startswith(self.marker)
-
-    def boot_file_mode(self, path):
-        return 0o600
+    def boot_unit(self):
+        start, stop = [], []
+        for version in (4, 6):
+            save, restore = self._tools(version)
+            tool = restore.replace("-restore", "")
+            # DOCKER-USER may not exist yet at boot (Docker starts later and keeps it).
+            start += ["-%s -N %s" % (tool, self.docker_user),
+                      "/bin/sh -c '%s -C FORWARD -j %s 2>/dev/null || %s -I FORWARD 1 -j %s'"
+                      % (tool, self.docker_user, tool, self.docker_user),
+                      "%s --noflush %s" % (restore, self.boot_paths[version]),
+                      "%s -I %s 1 -j %s" % (tool, self.docker_user, self.chains["forward"])]
+            stop += ["%s -D %s -j %s" % (tool, self.hooks[chain], self.chains[chain]) for chain in CHAINS]
+        return self.unit("portcullis.ports firewall: the PORTCULLIS-* chains only (other chains are left alone)",
+                         start, stop)
 
     def restore_script(self, plan, directory, token):
         files = {}
@@ -501,15 +572,6 @@ class Iptables(Backend):
             files[path] = text
             script += "%s --noflush < %s\n" % (self._tools(version)[1], path)
         return files, script
-
-    def boot_file(self, rules, policy, defaults, version):
-        """A whole filter table for iptables-persistent to load at boot."""
-        out = [self.marker, "*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
-        out += [":%s - [0:0]" % self.chains[chain] for chain in ("input", "forward", "output")]
-        out += ["-A %s -j %s" % (self.builtins[chain], self.chains[chain]) for chain in ("input", "forward", "output")]
-        out += self.chain_lines(rules, policy, defaults, version)
-        out.append("COMMIT")
-        return "\n".join(out) + "\n"
 
 
 BACKENDS = {"nftables": Nftables, "iptables": Iptables}
@@ -533,3 +595,14 @@ def select_backend(runner, wanted="auto"):
             return backend
         reasons.append("%s cannot read the kernel's ruleset" % name)
     raise BackendError("no usable firewall backend: " + "; ".join(reasons))
+
+
+def other_backend(runner, backend):
+    """The other backend when its tools exist here (its scope may be left from
+    a run with the other backend), else None."""
+    name = "iptables" if backend.name == "nftables" else "nftables"
+    try:
+        other = BACKENDS[name](runner)
+    except BackendError:
+        return None
+    return other if other.usable() else None

@@ -19,11 +19,15 @@ from ansible_collections.portcullis.ports.plugins.module_utils.ports import _res
 
 RULE_KEYS = ("port", "protocol", "source", "destination", "direction", "action", "rate_limit", "log", "comment")
 PROTOCOLS = ("tcp", "udp", "both", "icmp")
-DIRECTIONS = {"in": "input", "out": "output"}
+# forward: connections the host DNATs to a container (Docker's published
+# ports), matched on the destination port and address the client sent.
+DIRECTIONS = {"in": "input", "out": "output", "forward": "forward"}
 ACTIONS = ("accept", "drop", "reject")
-POLICY_CHAINS = ("input", "output", "forward")
+# dnat: connections DNATed to a container (published ports) that no forward
+# rule accepts; containers' own forwarded traffic follows "forward".
+POLICY_CHAINS = ("input", "output", "forward", "dnat")
 POLICY_VERDICTS = ("accept", "drop")
-DEFAULT_POLICY = {"input": "drop", "output": "accept", "forward": "accept"}
+DEFAULT_POLICY = {"input": "drop", "output": "accept", "forward": "accept", "dnat": "drop"}
 # What a rule that leaves these out means.
 RULE_DEFAULTS = {"protocol": "tcp", "direction": "in", "action": "accept"}
 RATE_UNITS = ("second", "minute", "hour", "day")
@@ -39,6 +43,16 @@ class RuleError(ValueError):
     def __init__(self, errors):
         self.errors = errors
         super(RuleError, self).__init__("invalid firewall rules: " + "; ".join(errors))
+
+
+class Defaults:
+    """The rules every chain starts with, each switchable: established and
+    related packets, loopback, essential ICMP."""
+
+    def __init__(self, established=True, loopback=True, icmp=True):
+        self.established = established
+        self.loopback = loopback
+        self.icmp = icmp
 
 
 class Rule:
@@ -114,22 +128,25 @@ def normalize_rules(rules, policy=None):
             errors.append("%s: invalid protocol %r: expected tcp, udp, both or icmp" % (label, protocol))
         direction = rule.get("direction", RULE_DEFAULTS["direction"])
         if direction not in DIRECTIONS:
-            errors.append("%s: invalid direction %r: expected in or out" % (label, direction))
+            errors.append("%s: invalid direction %r: expected in, out or forward" % (label, direction))
         action = rule.get("action", RULE_DEFAULTS["action"])
         if action not in ACTIONS:
             errors.append("%s: unknown action %r: expected accept, drop or reject" % (label, action))
-        ports = None
+        # Ports per protocol: a name may have other TCP ports than UDP ones.
+        ports = {None: None}
         if rule.get("port") is not None:
             if protocol == "icmp":
                 errors.append("%s: icmp has no ports, but port %r is given" % (label, rule["port"]))
             elif protocol in PROTOCOLS:
+                values = rule["port"] if isinstance(rule["port"], list) else [rule["port"]]
                 try:
-                    lookup = "both" if protocol == "both" else protocol
-                    ports = tuple(resolver.merge_ranges(
-                        item for value in (rule["port"] if isinstance(rule["port"], list) else [rule["port"]])
-                        for item in resolver.resolve(value, lookup, policy)))
+                    ports = dict((proto, tuple(resolver.merge_ranges(
+                        item for value in values for item in resolver.resolve(value, proto, policy))))
+                        for proto in (("tcp", "udp") if protocol == "both" else (protocol,)))
                 except resolver.PortSpecError as error:
                     errors.append("%s: %s" % (label, error))
+                if protocol == "both" and len(set(ports.values())) == 1:
+                    ports = {"both": ports["tcp"]}
         sources = _networks(rule.get("source"), "source", label, errors)
         destinations = _networks(rule.get("destination"), "destination", label, errors)
         rate = burst = unit = None
@@ -155,11 +172,12 @@ def normalize_rules(rules, policy=None):
         if len(errors) > before:
             continue
         for family in families:
-            result.append(Rule(
-                index=index, chain=DIRECTIONS[direction], family=family, protocol=protocol, ports=ports,
-                sources=sources.get(family) if sources else None,
-                destinations=destinations.get(family) if destinations else None,
-                action=action, rate=rate, burst=burst, rate_unit=unit, log=log, comment=comment))
+            for proto, proto_ports in sorted(ports.items(), key=lambda item: str(item[0])):
+                result.append(Rule(
+                    index=index, chain=DIRECTIONS[direction], family=family, protocol=proto or protocol,
+                    ports=proto_ports, sources=sources.get(family) if sources else None,
+                    destinations=destinations.get(family) if destinations else None,
+                    action=action, rate=rate, burst=burst, rate_unit=unit, log=log, comment=comment))
     if errors:
         raise RuleError(errors)
     return result
@@ -182,7 +200,7 @@ def normalize_policy(policy):
     errors = []
     for chain, verdict in (policy or {}).items():
         if chain not in POLICY_CHAINS:
-            errors.append("policy: unknown chain %r: expected input, output or forward" % chain)
+            errors.append("policy: unknown chain %r: expected input, output, forward or dnat" % chain)
         elif verdict not in POLICY_VERDICTS:
             errors.append("policy: invalid verdict %r for %s: expected accept or drop" % (verdict, chain))
         else:
@@ -192,41 +210,63 @@ def normalize_policy(policy):
     return result
 
 
-def _matches(rule, client, server, port):
-    """Whether a rule matches a new TCP connection client -> server:port."""
-    if rule.protocol not in ("tcp", "both"):
+def _matches(rule, chain, source, destination, port, port_known=True):
+    """Whether a rule of ``chain`` matches a TCP packet source -> destination:port.
+    ``port_known`` False: the destination port is an ephemeral one we cannot
+    know, so only a rule for every port matches for sure."""
+    if rule.chain != chain or rule.protocol not in ("tcp", "both"):
         return False
-    if rule.family is not None and rule.family != client.version:
+    if rule.family is not None and rule.family != source.version:
         return False
-    if rule.ports is not None and not any(start <= port <= end for start, end in rule.ports):
+    if rule.ports is not None and not (port_known and any(start <= port <= end for start, end in rule.ports)):
         return False
-    for networks, address in ((rule.sources, client), (rule.destinations, server)):
+    for networks, address in ((rule.sources, source), (rule.destinations, destination)):
         if networks is not None and not any(address in ipaddress.ip_network(net) for net in networks):
             return False
     return True
 
 
-def ssh_verdict(rules, policy, connection, allow_loopback=True):
-    """What the new ruleset does to a new connection like ``connection``
-    (SSH_CONNECTION: "client_ip client_port server_ip server_port").
-
-    Returns (allowed, reason). A rate-limited accept is not counted on, since
-    it lets only some connections through.
-    """
-    parts = connection.split()
-    client, server, port = ipaddress.ip_address(parts[0]), ipaddress.ip_address(parts[2]), int(parts[3])
-    if allow_loopback and client.is_loopback:
-        return True, "loopback is accepted"
+def _chain_verdict(rules, policy, chain, source, destination, port, port_known, what):
+    """(accepted, reason) of the first rule of ``chain`` that matches, else the policy."""
     for rule in rules:
-        if rule.chain != "input" or not _matches(rule, client, server, port):
+        if not _matches(rule, chain, source, destination, port, port_known):
             continue
         if rule.action == "accept":
             if rule.rate is None:
                 return True, "accepted by rule %d" % (rule.index + 1)
-            continue
-        return False, "it is %s by rule %d%s" % (
-            "dropped" if rule.action == "drop" else "rejected", rule.index + 1,
-            " (%s)" % rule.comment if rule.comment else "")
-    if policy["input"] == "accept":
-        return True, "accepted by the input policy"
-    return False, "no rule accepts it and the input policy is drop"
+            continue  # a rate-limited accept lets only some packets through
+        return False, "%s is %s by rule %d%s in the %s chain" % (
+            what, "dropped" if rule.action == "drop" else "rejected", rule.index + 1,
+            " (%s)" % rule.comment if rule.comment else "", chain)
+    if policy[chain] == "accept":
+        return True, "accepted by the %s policy" % chain
+    return False, "%s matches no rule of the %s chain and its policy is drop" % (what, chain)
+
+
+def ssh_verdict(rules, policy, connection, defaults):
+    """What the new ruleset does to a new SSH session like ``connection``
+    (SSH_CONNECTION: "client_ip client_port server_ip server_port"), in every
+    chain it crosses: the client's packets in input, the server's replies in
+    output, both for the first packet and for the rest of the session.
+    ``defaults`` says whether established packets and loopback are accepted
+    first.
+
+    Returns (allowed, reason); the reason names the chain and the rule.
+    """
+    parts = connection.split()
+    client, server = ipaddress.ip_address(parts[0]), ipaddress.ip_address(parts[2])
+    client_port, port = int(parts[1]), int(parts[3])
+    if defaults.loopback and client.is_loopback:
+        return True, "loopback is accepted"
+    inbound, reason = _chain_verdict(rules, policy, "input", client, server, port, True,
+                                     "a new SSH connection from %s to %s port %d" % (client, server, port))
+    if not inbound:
+        return False, reason
+    if defaults.established:
+        return True, "%s; the replies are accepted as established" % reason
+    # No established accept: every reply (to the client's ephemeral port) needs an output rule of its own.
+    outbound, out_reason = _chain_verdict(rules, policy, "output", server, client, client_port, False,
+                                          "the reply from %s port %d to %s (allow_established is off)" % (server, port, client))
+    if not outbound:
+        return False, out_reason
+    return True, "%s; %s" % (reason, out_reason)

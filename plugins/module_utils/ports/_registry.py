@@ -27,6 +27,10 @@ from ansible_collections.portcullis.ports.plugins.module_utils import _values
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
 
 EXPOSE_CHOICES = ("public", "internal", "private")
+# host: a process of the host listens (traffic crosses INPUT). dnat: a
+# container runtime publishes the port and DNATs it to a container (Docker's
+# -p, Podman, a Kubernetes hostPort): traffic crosses FORWARD.
+PUBLISH_CHOICES = ("host", "dnat")
 PROTOCOLS = {"tcp": ("tcp",), "udp": ("udp",), "both": ("tcp", "udp")}
 DEFAULT_BIND = "0.0.0.0"
 # A private service that names no bind listens on loopback only.
@@ -49,6 +53,8 @@ KEYS = (
     ("allow_from", "`[]`", "inventory hostnames, group names or CIDRs allowed in"),
     ("domain", "none", "public host name the nginx_proxy role publishes the service under (case folded)"),
     ("process", "none", "expected process name of the listener, checked against the live host"),
+    ("publish", "`host`", "`host` (a process of the host listens) or `dnat` (a container runtime publishes the port and "
+     "DNATs it to a container: Docker's `-p`); the firewall governs both paths with the same `expose` and `allow_from`"),
     ("upstream", "the service's host and port",
      "backend(s) for the proxy as `host:port`; a list balances over several servers"),
     ("proxy", "role defaults", "per-site options for nginx_proxy: `rate_limit`, `allow`, `deny`, "
@@ -87,8 +93,12 @@ _TIME = _values.pattern(r"[0-9]+(ms|s|m|h|d)?")
 _RATE = _values.pattern(r"[1-9][0-9]*r/[sm]")
 _HEADER_NAME = _values.pattern(r"[A-Za-z0-9-]+")
 _PROCESS_NAME = _values.pattern(r"[^\s/\0]{1,255}")
+# A name labels firewall rules and proxy sites: ASCII, no spaces or quotes.
+_NAME = _values.pattern(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _UPSTREAM = _values.pattern(r"\[([0-9a-fA-F:.]+)\]:([0-9]+)|([^:\[\]]+):([0-9]+)")
 _UPSTREAM_HOST = _values.pattern(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?")
+# Digits and dots only: meant as an IPv4 address, never a host name.
+_DOTTED = _values.pattern(r"[0-9.]+")
 
 
 class RegistryError(ValueError):
@@ -141,7 +151,7 @@ class Service:
     """
 
     __slots__ = ("index", "name", "port", "protocol", "protocols", "ranges", "bind", "range_name", "environment",
-                 "expose", "allow_from", "domain", "process", "upstream", "proxy", "entry")
+                 "expose", "allow_from", "domain", "process", "publish", "upstream", "proxy", "entry")
 
     def __init__(self, **values):
         for key in self.__slots__:
@@ -179,6 +189,15 @@ def _string(value, what):
     return value
 
 
+def _name(value):
+    _string(value, "name")
+    if not _values.matches(_NAME, value):
+        raise _values.BadValue("invalid name %r: expected ASCII letters, digits, '_', '.' and '-' (at most 100, "
+                               "starting with a letter or digit): it labels the service's firewall rules and proxy "
+                               "site" % (value,))
+    return value
+
+
 # Checks shared with the nginx_proxy module's own sites.
 
 def upstream_server(value, what):
@@ -194,7 +213,8 @@ def upstream_server(value, what):
     try:
         return "%s:%d" % (ipaddress.IPv4Address(host), port)
     except ValueError:
-        pass
+        if _values.matches(_DOTTED, host):
+            raise _values.BadValue("%s %r: %r is not an IPv4 address (and not a host name either)" % (what, value, host))
     if not _values.matches(_UPSTREAM_HOST, host.lower()):
         raise _values.BadValue("%s %r: %r is neither an IP address nor a host name" % (what, value, host))
     return "%s:%d" % (host.lower(), port)
@@ -236,6 +256,8 @@ def headers(value, what):
     result = {}
     seen = set()
     for name in sorted(value, key=str):
+        if not isinstance(name, str):
+            raise _values.BadValue("%s name %r is not valid: expected letters, digits and dashes" % (what, name))
         _nginx_value(name, _HEADER_NAME, what + " name", "letters, digits and dashes")
         if name.lower() in FIXED_HEADERS:
             raise _values.BadValue("%s %s is set by the proxy itself and cannot be given" % (what, name))
@@ -275,6 +297,17 @@ def sources(value, what, names=True):
     return result
 
 
+def _not_all(items, what):
+    """In an nginx allow or deny, "all" is nginx's every address, but here a
+    name means an inventory host or group, and the group "all" means the
+    inventory's hosts: refused rather than read one way silently."""
+    if isinstance(items, list) and "all" in items:
+        raise _values.BadValue("%s: 'all' would mean the inventory group all (its hosts' addresses), not every address "
+                               "as in nginx; write 0.0.0.0/0 and ::/0 for every address, or name the group's hosts"
+                               % what)
+    return items
+
+
 def site_options(options, what, names=True):
     """Checked values of the site options given in ``options`` (others left out).
 
@@ -284,7 +317,7 @@ def site_options(options, what, names=True):
     result = {}
     for key in ("allow", "deny"):
         if options.get(key) is not None:
-            result[key] = sources(options[key], "%s %s" % (what, key), names)
+            result[key] = sources(_not_all(options[key], "%s %s" % (what, key)), "%s %s" % (what, key), names)
     if "rate_limit" in options:
         result["rate_limit"] = rate_limit(options["rate_limit"], what + " rate_limit")
     if options.get("client_max_body_size") is not None:
@@ -343,7 +376,7 @@ def _check_entry(index, entry, policy, bindv6only, seen, errors):
         errors.append("%s: unknown key %r%s" % (label, key, " (did you mean %s?)" % close[0] if close else ""))
     if "name" not in entry:
         errors.append("%s: missing name" % label)
-    name = check("name", _string, "name")
+    name = check("name", _name)
     if name is not None:
         if name in seen:
             errors.append("%s: duplicate name %r, already used by entry %d" % (label, name, seen[name] + 1))
@@ -351,7 +384,7 @@ def _check_entry(index, entry, policy, bindv6only, seen, errors):
             seen[name] = index
     values["name"] = name
     protocol = entry.get("protocol", "tcp")
-    if protocol not in PROTOCOLS:
+    if not isinstance(protocol, str) or protocol not in PROTOCOLS:
         errors.append("%s: invalid protocol %r: expected tcp, udp or both" % (label, protocol))
         protocol = None
     values["protocol"] = protocol
@@ -366,7 +399,7 @@ def _check_entry(index, entry, policy, bindv6only, seen, errors):
             ranges[proto] = resolver.merge_ranges(resolved)
     values.update(port=entry.get("port"), ranges=ranges, protocols=PROTOCOLS.get(protocol))
     expose = entry.get("expose", "internal")
-    if expose not in EXPOSE_CHOICES:
+    if not isinstance(expose, str) or expose not in EXPOSE_CHOICES:
         errors.append("%s: invalid expose %r: expected %s" % (label, expose, ", ".join(EXPOSE_CHOICES)))
     values["expose"] = expose
     bind_text = entry.get("bind", PRIVATE_BIND if expose == "private" else DEFAULT_BIND)
@@ -379,6 +412,9 @@ def _check_entry(index, entry, policy, bindv6only, seen, errors):
         if expose == "private" and not values["bind"].loopback:
             errors.append("%s: expose private means loopback only, but bind is %s; bind it to 127.0.0.1 or ::1, "
                           "or expose it as internal" % (label, bind_text))
+    if expose == "public" and entry.get("allow_from"):
+        errors.append("%s: allow_from has no effect on a public service (open to everyone): make it internal, or drop "
+                      "allow_from" % label)
     range_name = entry.get("range")
     if range_name is not None and (not isinstance(range_name, str) or resolver.normalize_range_name(range_name) not in policy):
         errors.append("%s: unknown range %r: known ranges are %s" % (label, range_name, ", ".join(sorted(policy))))
@@ -387,6 +423,9 @@ def _check_entry(index, entry, policy, bindv6only, seen, errors):
     values["environment"] = check("environment", _string, "environment")
     values["domain"] = check("domain", _values.domain, "domain")
     values["process"] = check("process", _process_name)
+    values["publish"] = entry.get("publish", "host")
+    if not isinstance(values["publish"], str) or values["publish"] not in PUBLISH_CHOICES:
+        errors.append("%s: invalid publish %r: expected %s" % (label, values["publish"], " or ".join(PUBLISH_CHOICES)))
     values["allow_from"] = check("allow_from", sources, "allow_from") or []
     values["upstream"] = check("upstream", upstreams, "upstream")
     values["proxy"] = check("proxy", proxy_options, "proxy") or {}
@@ -436,13 +475,21 @@ def validate(services, policy=None, bindv6only=False):
 
 
 def ssh_endpoint(services, default_port=DEFAULT_SSH_PORT):
-    """Where sshd listens by the registry: the service named ``ssh`` gives the
-    port and, when it names one, the bind address. ``{"port": int,
-    "addresses": [...]}``; without such a service, ``default_port`` and no
-    addresses (sshd's own default, every address)."""
+    """Where sshd listens by the registry: the service named ``ssh`` (any
+    case) gives the port and, when it names one, the bind address. ``{"port":
+    int, "addresses": [...]}``; a wildcard bind, like no bind, means every
+    address (no ListenAddress), as it does for every other entry. Without
+    such a service: ``default_port`` and every address."""
     for entry in services or []:
-        if isinstance(entry, dict) and entry.get("name") == SSH_SERVICE:
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry["name"].lower() == SSH_SERVICE:
+            if entry.get("protocol", "tcp") != "tcp":
+                raise resolver.PortSpecError("the ssh service has protocol %r: SSH is TCP" % (entry.get("protocol"),))
             port = resolver.service_port(entry.get("port", default_port), "tcp")
-            addresses = [str(_values.address(entry["bind"], "ssh bind"))] if "bind" in entry else []
+            addresses = []
+            if "bind" in entry:
+                bind = _values.address(entry["bind"], "ssh bind")
+                addresses = [] if bind.is_unspecified else [str(bind)]
             return {"port": port, "addresses": addresses}
+    if services is not None and not isinstance(services, list):
+        raise resolver.PortSpecError("the registry must be a list of service entries, got %s" % _values.type_name(services))
     return {"port": resolver.service_port(default_port, "tcp"), "addresses": []}

@@ -50,8 +50,7 @@ class PortSpecError(ValueError):
     """A port, range, service or range name that cannot be resolved."""
 
 
-def _describe(value):
-    return "%r" % (value,) if isinstance(value, str) else "%s (%s)" % (value, type(value).__name__)
+_describe = _values.describe
 
 
 def _check_bounds(number, original, allow_zero):
@@ -121,7 +120,11 @@ def build_policy(overrides=None):
                 raise PortSpecError("policy range %r has invalid value %s: expected 'start-end' such as '9000-9999'"
                                     % (name, _describe(value)))
             bounds = (port, port)
-        policy[normalize_range_name(name)] = bounds
+        key = normalize_range_name(name)
+        if key not in DEFAULT_POLICY and _service_table.lookup(key) is not None:
+            raise PortSpecError("policy range %r has the name of a service (%s), which a port written %r would mean; "
+                                "give the range another name" % (name, key, name))
+        policy[key] = bounds
     return policy
 
 
@@ -166,6 +169,8 @@ def resolve(value, protocol=None, policy=None):
         return [(port, port)]
     bounds = parse_range_text(value)
     if bounds is not None:
+        if bounds[0] == 0:
+            raise PortSpecError("range %r starts at port 0, which no service can be reached on: start it at 1" % value)
         return [bounds]
     service = _service_ranges(value, protocol)
     if service is not None:

@@ -46,7 +46,9 @@ def test_check_mode_gives_the_same_answer(run_module, server):
 
 
 @pytest.mark.parametrize("args, message", [
-    ({"address": ["10.0.0.300"]}, "invalid address '10.0.0.300'"),
+    ({"address": ["10.0.0.300"]}, "address '10.0.0.300' is not an IP address"),
+    ({"address": ["127.0.0.5/8"]}, "address '127.0.0.5/8' has host bits set"),
+    ({"address": ["fe80::1%eth0"]}, "has an IPv6 zone id"),
     ({"port": ["postgressql"]}, "did you mean postgresql"),
     ({"port": [70000]}, "port 70000"),
     ({"protocol": "icmp"}, "protocol"),

@@ -21,6 +21,7 @@ CLASHING = CLEAN + [
 def fixed_host(mocker):
     mocker.patch.object(port_conflicts._conflicts, "read_ephemeral", return_value=((32768, 60999), [(40000, 40000)]))
     mocker.patch.object(port_conflicts._listening, "read_bindv6only", return_value=False)
+    mocker.patch.object(port_conflicts._published, "read", return_value=([], []))
     return mocker.patch.object(port_conflicts._listening, "listening", return_value=[
         {"protocol": "tcp", "family": "ipv4", "address": "0.0.0.0", "port": 22, "pid": 1, "process": "sshd",
          "cmdline": [], "dual_stack": False, "user": "root", "inode": 1},
@@ -110,8 +111,8 @@ def test_a_check_that_cannot_read_its_input_is_unknown_and_warned(run_module, fi
                                 check_listening=True)
     assert not failed
     assert [(item["check"], item["services"]) for item in result["unknown"]] == [("process", ["web"])]
-    warn.assert_called_once_with("unknown: the owner of tcp 0.0.0.0:443 cannot be read (run as root to see it): that "
-                                 "web is nginx is unknown")
+    warn.assert_called_once_with("unknown: the owner of tcp 0.0.0.0:443 is not visible here (without root, or held "
+                                 "outside this PID namespace): that web is nginx is unknown")
 
 
 def test_an_unreadable_ephemeral_range_is_unknown(run_module, mocker):
@@ -128,3 +129,14 @@ def test_a_private_service_listening_on_a_wildcard_fails(run_module, fixed_host)
     assert failed
     assert [item["kind"] for item in result["conflicts"]] == ["exposure", "undeclared"]
     assert "[exposure] web is declared private, but python3 (pid 2) listens on tcp 0.0.0.0:443" in result["msg"]
+
+
+def test_a_port_published_by_dnat_and_not_declared_fails(run_module, mocker):
+    mocker.patch.object(port_conflicts._published, "read", return_value=(
+        [{"protocol": "tcp", "port": 8084, "end": 8084, "to": "172.17.0.5:80", "chain": "DOCKER", "family": "ipv4",
+          "address": None}], []))
+    failed, result = run_module(port_conflicts, services=CLEAN + [{"name": "app", "port": 443, "publish": "dnat"}],
+                                check_listening=True, fail_on_conflict=True)
+    assert failed
+    assert "[published] tcp port 8084 is published by DNAT (to 172.17.0.5:80), which no service declares" in result["msg"]
+    assert result["published"][0]["port"] == 8084

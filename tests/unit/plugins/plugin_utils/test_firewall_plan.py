@@ -77,3 +77,21 @@ def test_range_names_resolve_with_the_policy():
     assert rules == [{"port": "batch", "protocol": "tcp", "comment": "batch public"}]
     with pytest.raises(RegistryError, match="unknown port 'batch'"):
         registry_rules([{"name": "batch", "port": "batch", "expose": "public"}], INVENTORY)
+
+
+def test_without_admin_sources_the_registrys_ssh_entry_decides():
+    # The role's old default [0.0.0.0/0, ::/0] opened SSH to everyone ahead of the registry's allow_from.
+    rules = registry_rules([{"name": "ssh", "port": "ssh", "allow_from": ["203.0.113.0/24"]}], INVENTORY, admin_sources=[])
+    assert rules == [{"port": "ssh", "protocol": "tcp", "source": ["203.0.113.0/24"], "comment": "ssh internal"}]
+
+
+def test_a_published_container_port_gets_its_forwarded_path_too():
+    rules = registry_rules([{"name": "web", "port": 8081, "expose": "public", "publish": "dnat"},
+                            {"name": "api", "port": 8082, "allow_from": ["edge"], "publish": "dnat"},
+                            {"name": "priv", "port": 8083, "expose": "private", "publish": "dnat"}], INVENTORY)
+    assert rules == [
+        {"port": 8081, "protocol": "tcp", "comment": "web public"},
+        {"port": 8081, "protocol": "tcp", "comment": "web public", "direction": "forward"},
+        {"port": 8082, "protocol": "tcp", "source": ["172.30.0.10/32"], "comment": "api internal"},
+        {"port": 8082, "protocol": "tcp", "source": ["172.30.0.10/32"], "comment": "api internal", "direction": "forward"},
+    ]

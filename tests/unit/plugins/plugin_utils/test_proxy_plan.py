@@ -176,3 +176,12 @@ def test_the_registry_must_be_where_other_hosts_read_it():
     hostvars["edge"]["portcullis_services"] = registry
     assert len(_proxy_plan.sites_from_registry(Inventory(hostvars, {}), ["edge"], "edge", seen=registry)) == 1
     assert _proxy_plan.sites_from_registry(Inventory({"edge": {}}, {}), ["edge"], "edge", seen=None) == []
+
+
+def test_a_site_on_the_proxys_own_https_port_is_refused():
+    # The README's quick start made nginx proxy to itself (127.0.0.1:443 over http).
+    with pytest.raises(ProxyPlanError, match="port 443 is where nginx on edge listens itself"):
+        sites({"edge": [{"name": "web", "port": "https", "expose": "public", "domain": "app.example.com"}]})
+    upstream = sites({"edge": [{"name": "web", "port": "https", "expose": "public", "domain": "app.example.com",
+                                "upstream": "10.0.0.5:8443"}]})
+    assert upstream[0]["upstreams"] == ["10.0.0.5:8443"]

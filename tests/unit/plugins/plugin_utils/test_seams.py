@@ -42,7 +42,7 @@ def inventory(registries):
 
 def nft_text(rules):
     policy = _rules.normalize_policy({})
-    return backends.Nftables(_Runner()).render(_rules.normalize_rules(rules), policy, backends.Defaults())
+    return backends.Nftables(_Runner()).render(_rules.normalize_rules(rules), policy, _rules.Defaults())
 
 
 def test_registry_to_rules_to_nft():

@@ -138,7 +138,8 @@ class TestLive:
         assert conflicts(registry, listeners=live) == []
         found = unknowns(registry, listeners=live)
         assert [(item["check"], item["services"], item["port"]) for item in found] == [("process", ["web"], 80)]
-        assert found[0]["message"] == ("the owner of tcp 0.0.0.0:80 cannot be read (run as root to see it): that web is "
+        assert found[0]["message"] == ("the owner of tcp 0.0.0.0:80 is not visible here (without root, or held outside "
+                                       "this PID namespace): that web is "
                                        "nginx is unknown")
 
     def test_a_private_service_on_a_wildcard_is_an_exposure(self):

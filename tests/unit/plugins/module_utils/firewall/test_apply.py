@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, portcullis.ports contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The firewall orchestrator and both backends against fake nft/iptables
-commands that keep a ruleset in memory."""
+"""The firewall orchestrator and both backends against a fake host: nft and
+iptables commands that keep their rulesets in memory, and optionally
+systemctl, ufw, firewalld and iptables-legacy."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -18,24 +19,79 @@ from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules as fw
 
 
-class FakeNft:
-    """nft with one table: its text as applied, plus foreign tables we must not touch."""
+class FakeHost:
+    """A host with nft (one table of ours plus foreign ones), and optionally
+    iptables, systemctl, ufw, firewalld and iptables-legacy."""
 
-    def __init__(self):
+    def __init__(self, tools=("nft",)):
+        self.tools = set(tools)
         self.table = None
-        self.foreign = "table ip docker { }"
+        self.foreign_chains = []  # nft JSON chain objects of other tables
+        self.foreign_rules = []
         self.calls = []
         self.fail_apply = False
         self.handle = 0
+        self.saved = {4: self._base(), 6: self._base()}
+        self.legacy = None
+        self.ufw_active = False
+        self.firewalld_running = False
+        self.enabled = set()
+
+    @staticmethod
+    def _base():
+        return ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", "COMMIT"]
 
     def which(self, name):
-        return "/usr/sbin/" + name if name in ("nft",) else None
+        known = {"nft", "iptables-save", "iptables-restore", "ip6tables-save", "ip6tables-restore", "systemctl",
+                 "systemd-run", "ufw", "firewall-cmd", "iptables-legacy-save", "ip6tables-legacy-save"}
+        if name in self.tools and name in known:
+            return "/usr/sbin/" + name
+        if name.startswith("ip") and "iptables" in self.tools and name in known and "legacy" not in name:
+            return "/usr/sbin/" + name
+        return None
 
     def run(self, argv, data=None):
         self.calls.append((argv, data))
-        args = argv[1:]
+        tool = os.path.basename(argv[0])
+        if tool == "nft":
+            return self._nft(argv[1:], data)
+        if tool in ("iptables-legacy-save", "ip6tables-legacy-save"):
+            return 0, self.legacy or "", ""
+        if "tables" in tool:
+            return self._iptables(tool, argv, data)
+        if tool == "systemctl":
+            return self._systemctl(argv[1:])
+        if tool == "systemd-run":
+            return 0, "", ""
+        if tool == "ufw":
+            if argv[1:] == ["status"]:
+                return 0, "Status: %s\n" % ("active" if self.ufw_active else "inactive"), ""
+            self.ufw_active = argv[-1] == "enable"
+            return 0, "", ""
+        if tool == "firewall-cmd":
+            return (0, "running\n", "") if self.firewalld_running else (252, "not running\n", "")
+        raise AssertionError("unexpected command %r" % argv)
+
+    def _systemctl(self, args):
+        if args[0] == "is-enabled":
+            return (0, "enabled\n", "") if args[1] in self.enabled else (1, "disabled\n", "")
+        if args[0] == "enable":
+            self.enabled.add(args[-1])
+        elif args[0] == "disable":
+            self.enabled.discard(args[-1])
+            if args[-1] == "firewalld.service" and "--now" in args:
+                self.firewalld_running = False
+        if args[:2] == ["enable", "--now"] and args[-1] == "firewalld.service":
+            self.firewalld_running = True
+        return 0, "", ""
+
+    def _nft(self, args, data):
         if args == ["list", "tables"]:
             return 0, "", ""
+        if args == ["-j", "list", "ruleset"]:
+            items = [{"metainfo": {"version": "1"}}] + [{"chain": chain} for chain in self.foreign_chains]
+            items += [{"rule": rule} for rule in self.foreign_rules]
+            return 0, json.dumps({"nftables": items}), ""
         if args[:3] == ["-j", "list", "table"]:
             if self.table is None:
                 return 1, "", "Error: No such file or directory"
@@ -51,10 +107,57 @@ class FakeNft:
             if self.fail_apply:
                 return 1, "", "Error: Could not process rule"
             assert data.startswith("table inet portcullis\ndelete table inet portcullis\n")
-            remainder = data.split("\n", 2)[2]
-            self.table = remainder or None
+            self.table = data.split("\n", 2)[2] or None
             return 0, "", ""
-        raise AssertionError("unexpected command %r" % argv)
+        raise AssertionError("unexpected nft command %r" % args)
+
+    def _iptables(self, tool, argv, data):
+        version = 6 if tool.startswith("ip6") else 4
+        if tool.endswith("-save"):
+            return 0, "\n".join(self.saved[version]) + "\n", ""
+        if "--test" in argv:
+            return 0, "", ""
+        if self.fail_apply:
+            return 1, "", "iptables-restore: line 3 failed"
+        lines = [line for line in self.saved[version] if line != "COMMIT"]
+        for line in data.splitlines():
+            if line in ("*filter", "COMMIT"):
+                continue
+            if line.startswith(":"):
+                name = line.split()[0]
+                lines = [item for item in lines if not item.startswith("-A %s " % name[1:])]
+                if name not in [item.split()[0] for item in lines]:
+                    lines.append(line)
+            elif line.startswith("-I "):
+                parts = line.split()
+                position = next((number for number, item in enumerate(lines) if item.startswith("-A %s " % parts[1])),
+                                len(lines))
+                lines.insert(position, "-A %s %s" % (parts[1], " ".join(parts[3:])))
+            elif line.startswith("-D "):
+                lines.remove("-A" + line[2:])
+            elif line.startswith("-F "):
+                lines = [item for item in lines if not item.startswith("-A %s " % line.split()[1])]
+            elif line.startswith("-X "):
+                lines = [item for item in lines if not item.startswith(":%s " % line.split()[1])]
+            else:
+                lines.append(line)
+        self.saved[version] = lines + ["COMMIT"]
+        return 0, "", ""
+
+
+class _Sleeper:
+    """Stands in for the detached rollback sleeper: a unit test must never
+    leave a process that later runs a rollback script on this machine."""
+    started = []
+
+    def __init__(self, argv, **_options):
+        self.pid = 999999
+        _Sleeper.started.append(argv)
+
+
+@pytest.fixture(autouse=True)
+def no_real_sleeper(monkeypatch):
+    monkeypatch.setattr(_firewall.subprocess, "Popen", _Sleeper)
 
 
 def make(runner, tmp_path, **params):
@@ -62,16 +165,19 @@ def make(runner, tmp_path, **params):
     return _firewall.Firewall(runner, params, state_dir=str(tmp_path / "state"), root=str(tmp_path / "root"))
 
 
+def with_systemd(tmp_path):
+    (tmp_path / "root" / "run" / "systemd" / "system").mkdir(parents=True)
+
+
 RULES = [{"port": "ssh", "source": "203.0.113.0/24", "comment": "admin"}, {"port": ["http", "https"]}]
 
 
 def test_apply_then_unchanged_then_drift(tmp_path):
-    nft = FakeNft()
+    nft = FakeHost()
     first = make(nft, tmp_path, rules=RULES).run(check_mode=False)
     assert first["changed"] and first["ruleset_changed"] and first["backend"] == "nftables"
     assert 'ip saddr 203.0.113.0/24 tcp dport 22 accept comment "admin"' in nft.table
     assert "tcp dport { 80, 443 } accept" in nft.table
-    assert nft.foreign == "table ip docker { }"
     applies = [call for call in nft.calls if call[0][1:] == ["-f", "-"]]
     checks = [call for call in nft.calls if call[0][1:] == ["-c", "-f", "-"]]
     assert len(applies) == 1 and len(checks) == 1 and checks[0][1] == applies[0][1]
@@ -90,39 +196,41 @@ def test_apply_then_unchanged_then_drift(tmp_path):
 
 
 def test_check_mode_on_a_new_host_writes_nothing(tmp_path):
-    nft = FakeNft()
+    nft = FakeHost(tools=("nft", "systemctl"))
+    with_systemd(tmp_path)
     result = make(nft, tmp_path, rules=RULES, persist=True).run(check_mode=True)
     assert result["changed"] and result["diff"]["before"] == ""
-    assert nft.table is None
-    assert not os.path.exists(str(tmp_path / "state")) and not os.path.exists(str(tmp_path / "root"))
+    assert nft.table is None and not os.path.exists(str(tmp_path / "state"))
+    assert not os.path.exists(str(tmp_path / "root" / "etc"))
+    assert not [call for call in nft.calls if call[0][-2:] == ["enable", backends.BOOT_UNIT]]
 
 
 def test_changed_rules_replace_the_table(tmp_path):
-    nft = FakeNft()
+    nft = FakeHost()
     make(nft, tmp_path, rules=RULES).run(check_mode=False)
     result = make(nft, tmp_path, rules=RULES[:1]).run(check_mode=False)
     assert result["changed"] and "80, 443" not in nft.table
 
 
 def test_bad_input_runs_no_command(tmp_path):
-    nft = FakeNft()
+    nft = FakeHost()
     with pytest.raises(fw.RuleError, match="port 70000"):
         make(nft, tmp_path, rules=[{"port": 70000}]).run(check_mode=False)
     assert nft.calls == []
 
 
 def test_failed_apply_leaves_previous(tmp_path):
-    nft = FakeNft()
+    nft = FakeHost()
     make(nft, tmp_path, rules=RULES).run(check_mode=False)
     before = nft.table
     nft.fail_apply = True
-    with pytest.raises(_firewall.FirewallError, match="previous ruleset was put back"):
+    with pytest.raises(_firewall.FirewallError, match="previous ruleset was put back") as caught:
         make(nft, tmp_path, rules=RULES[:1]).run(check_mode=False)
-    assert nft.table == before
+    assert nft.table == before and caught.value.changed is False
 
 
 def test_validation_failure_stops_before_apply(tmp_path, monkeypatch):
-    nft = FakeNft()
+    nft = FakeHost()
     monkeypatch.setattr(backends.Nftables, "render", lambda self, rules, policy, defaults: "BROKEN\n")
     with pytest.raises(backends.BackendError, match="did not validate"):
         make(nft, tmp_path, rules=RULES).run(check_mode=False)
@@ -131,121 +239,335 @@ def test_validation_failure_stops_before_apply(tmp_path, monkeypatch):
 
 def test_protect_ssh_refuses_and_names_the_connection(tmp_path, monkeypatch):
     monkeypatch.setenv("SSH_CONNECTION", "198.51.100.9 40000 10.0.0.2 22")
-    nft = FakeNft()
+    nft = FakeHost()
     with pytest.raises(_firewall.FirewallError, match="from 198.51.100.9 to 10.0.0.2 port 22"):
         make(nft, tmp_path, rules=RULES).run(check_mode=False)
     assert nft.table is None
     assert make(nft, tmp_path, rules=RULES, protect_ssh=False).run(check_mode=False)["changed"]
 
 
-def test_persist_writes_boot_files_once(tmp_path):
-    nft = FakeNft()
+def test_protect_ssh_models_the_output_chain(tmp_path, monkeypatch):
+    # Tried as a new user would: this passed the guard and the SSH session hung.
+    monkeypatch.setenv("SSH_CONNECTION", "203.0.113.9 40000 10.0.0.2 22")
+    nft = FakeHost()
+    with pytest.raises(_firewall.FirewallError, match="the reply from 10.0.0.2 port 22 to 203.0.113.9 .* output chain"):
+        make(nft, tmp_path, rules=RULES, allow_established=False, policy={"output": "drop"}).run(check_mode=False)
+    assert nft.table is None
+
+
+# Forwarded traffic: published container ports
+
+FORWARD_RULES = [{"port": 8081, "direction": "forward", "comment": "web public"},
+                 {"port": 8082, "direction": "forward", "source": "172.30.5.20", "comment": "api internal"}]
+
+
+def test_forward_rules_match_the_original_destination_of_dnat(tmp_path):
+    nft = FakeHost()
+    make(nft, tmp_path, rules=RULES + FORWARD_RULES).run(check_mode=False)
+    forward = nft.table[nft.table.index("chain forward"):nft.table.index("chain output")]
+    assert "policy accept;" in forward and "ct state established,related accept" in forward
+    assert 'ct status dnat meta l4proto tcp ct original proto-dst 8081 accept comment "web public"' in forward
+    assert 'ct status dnat ip saddr 172.30.5.20/32 meta l4proto tcp ct original proto-dst 8082 accept' in forward
+    assert forward.rstrip().splitlines()[-2].strip() == 'ct status dnat drop comment "published ports no rule opens"'
+    accepting = make(nft, tmp_path, rules=RULES, policy={"dnat": "accept"})
+    accepting.run(check_mode=False)
+    assert "ct status dnat drop" not in nft.table
+
+
+def test_iptables_forward_rules_go_through_docker_user(tmp_path):
+    ipt = FakeHost(tools=("iptables",))
+    make(ipt, tmp_path, rules=RULES + FORWARD_RULES, backend="iptables").run(check_mode=False)
+    v4 = ipt.saved[4]
+    # DOCKER-USER made and hooked from FORWARD (Docker keeps it, and its contents, when it starts).
+    assert ":DOCKER-USER - [0:0]" in v4 and "-A FORWARD -j DOCKER-USER" in v4
+    assert "-A DOCKER-USER -j PORTCULLIS-FORWARD" in v4
+    assert ('-A PORTCULLIS-FORWARD -m conntrack --ctstate DNAT --ctproto tcp --ctorigdstport 8081 -m comment '
+            '--comment "web public" -j RETURN') in v4
+    assert ('-A PORTCULLIS-FORWARD -s 172.30.5.20/32 -m conntrack --ctstate DNAT --ctproto tcp --ctorigdstport 8082 '
+            '-m comment --comment "api internal" -j RETURN') in v4
+    assert v4.index("-A PORTCULLIS-FORWARD -m conntrack --ctstate DNAT -m comment --comment \"published ports no "
+                    "rule opens\" -j DROP") > v4.index("-A PORTCULLIS-FORWARD -s 172.30.5.20/32 -m conntrack --ctstate "
+                                                       "DNAT --ctproto tcp --ctorigdstport 8082 -m comment --comment "
+                                                       "\"api internal\" -j RETURN")
+    assert make(ipt, tmp_path, rules=RULES + FORWARD_RULES, backend="iptables").run(check_mode=False)["changed"] is False
+    assert v4.count("-A FORWARD -j DOCKER-USER") == 1
+
+
+def test_iptables_keeps_an_existing_docker_user_chain(tmp_path):
+    ipt = FakeHost(tools=("iptables",))
+    for version in (4, 6):
+        ipt.saved[version][-1:-1] = [":DOCKER-USER - [0:0]", "-A FORWARD -j DOCKER-USER", "-A DOCKER-USER -j RETURN"]
+    make(ipt, tmp_path, rules=FORWARD_RULES, backend="iptables").run(check_mode=False)
+    plan = [call[1] for call in ipt.calls if call[0][0].endswith("iptables-restore") and "--test" not in call[0]][0]
+    assert ":DOCKER-USER" not in plan  # declaring it would flush Docker's chain
+    assert "-A DOCKER-USER -j RETURN" in ipt.saved[4]
+    assert ipt.saved[4].index("-A DOCKER-USER -j PORTCULLIS-FORWARD") < ipt.saved[4].index("-A DOCKER-USER -j RETURN")
+
+
+def test_iptables_accept_returns_so_a_ban_still_applies(tmp_path):
+    # Tried as a new user would: our chain ended in ACCEPT ahead of fail2ban's, so a banned client got in.
+    ipt = FakeHost(tools=("iptables",))
+    make(ipt, tmp_path, rules=RULES, backend="iptables").run(check_mode=False)
+    ours = [line for line in ipt.saved[4] if line.startswith("-A PORTCULLIS-")]
+    assert ours and not [line for line in ours if line.endswith("-j ACCEPT")]
+    assert '-A PORTCULLIS-INPUT -s 203.0.113.0/24 -p tcp -m tcp --dport 22 -m comment --comment "admin" -j RETURN' in ours
+    assert "-A PORTCULLIS-INPUT -j DROP" in ours
+
+
+# Other firewalls
+
+def test_ufw_active_is_refused_naming_it_and_the_way_out(tmp_path):
+    host = FakeHost(tools=("nft", "ufw"))
+    host.ufw_active = True
+    with pytest.raises(_firewall.FirewallError, match="ufw: ufw is active .* run 'ufw disable', or set other_firewalls: "
+                                                      "takeover"):
+        make(host, tmp_path, rules=RULES).run(check_mode=True)
+    assert host.table is None
+
+
+def test_takeover_disables_ufw_in_the_same_change_and_restores_it_on_failure(tmp_path):
+    host = FakeHost(tools=("nft", "ufw"))
+    host.ufw_active = True
+    host.fail_apply = True
+    with pytest.raises(_firewall.FirewallError, match="previous ruleset was put back and ufw enabled again"):
+        make(host, tmp_path, rules=RULES, other_firewalls="takeover").run(check_mode=False)
+    assert host.ufw_active is True
+    host.fail_apply = False
+    result = make(host, tmp_path, rules=RULES, other_firewalls="takeover").run(check_mode=False)
+    assert result["took_over"] == ["ufw"] and host.ufw_active is False and host.table
+
+
+def test_takeover_of_firewalld_is_undone_by_the_rollback(tmp_path):
+    host = FakeHost(tools=("nft", "firewall-cmd", "systemctl"))
+    host.firewalld_running = True
+    result = make(host, tmp_path, rules=RULES, other_firewalls="takeover", rollback_timeout=600).run(check_mode=False)
+    assert host.firewalld_running is False
+    script = (tmp_path / "state" / ("rollback-%s.sh" % result["rollback_token"])).read_text()
+    assert "/usr/sbin/systemctl enable --now firewalld.service" in script
+
+
+def _chain(table, name, hook, policy="accept", family="ip"):
+    return {"family": family, "table": table, "name": name, "type": "filter", "hook": hook, "prio": 0, "policy": policy}
+
+
+def _rule(table, chain, expr, family="ip"):
+    return {"family": family, "table": table, "chain": chain, "expr": expr}
+
+
+def test_another_nftables_chain_that_drops_everything_is_refused(tmp_path):
+    host = FakeHost()
+    host.foreign_chains = [_chain("filter", "INPUT", "input", "drop")]
+    with pytest.raises(_firewall.FirewallError, match="nftables: the input chain INPUT of table ip filter has policy drop"):
+        make(host, tmp_path, rules=RULES).run(check_mode=False)
+    host.foreign_chains = [_chain("mine", "in", "input", family="inet")]
+    host.foreign_rules = [_rule("mine", "in", [{"counter": {"packets": 0, "bytes": 0}}, {"reject": None}], "inet")]
+    with pytest.raises(_firewall.FirewallError, match="has a rule that rejects everything"):
+        make(host, tmp_path, rules=RULES).run(check_mode=False)
+    result = make(host, tmp_path, rules=RULES, other_firewalls="warn").run(check_mode=False)
+    assert result["changed"] and host.table
+
+
+def test_ban_tools_and_docker_are_not_other_firewalls(tmp_path):
+    host = FakeHost()
+    host.foreign_chains = [_chain("f2b-table", "f2b-chain", "input", family="inet"),
+                           _chain("filter", "FORWARD", "forward", "drop"), _chain("filter", "INPUT", "input")]
+    host.foreign_rules = [
+        _rule("f2b-table", "f2b-chain", [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}},
+                                                    "right": "@addr-set-sshd"}}, {"reject": None}], "inet"),
+        _rule("filter", "INPUT", [{"jump": {"target": "f2b-sshd"}}])]
+    assert make(host, tmp_path, rules=RULES).run(check_mode=False)["changed"]
+
+
+def test_iptables_legacy_rules_beside_nftables_are_refused(tmp_path):
+    host = FakeHost(tools=("nft", "iptables-legacy-save"))
+    host.legacy = "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+    with pytest.raises(_firewall.FirewallError, match="iptables-legacy: IPv4 iptables-legacy rules run beside nftables "
+                                                      "and drop: INPUT policy DROP"):
+        make(host, tmp_path, rules=RULES).run(check_mode=False)
+    host.legacy = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 192.0.2.9/32 -j DROP\nCOMMIT\n"  # a ban: fine
+    assert make(host, tmp_path, rules=RULES).run(check_mode=False)["changed"]
+
+
+# Switching backend, and state: absent
+
+def test_switching_backend_removes_the_other_scope_in_the_same_run(tmp_path):
+    host = FakeHost(tools=("nft", "iptables"))
+    make(host, tmp_path, rules=RULES, backend="nftables").run(check_mode=False)
+    assert host.table
+    switched = make(host, tmp_path, rules=RULES, backend="iptables").run(check_mode=False)
+    assert switched["removed_scope"] == "nftables" and host.table is None
+    assert "-A INPUT -j PORTCULLIS-INPUT" in host.saved[4]
+    back = make(host, tmp_path, rules=RULES, backend="nftables").run(check_mode=False)
+    assert back["removed_scope"] == "iptables" and host.table
+    assert not [line for line in host.saved[4] if "PORTCULLIS" in line]
+    assert make(host, tmp_path, rules=RULES, backend="nftables").run(check_mode=False)["changed"] is False
+
+
+def test_absent_removes_both_scopes_and_only_ours(tmp_path):
+    host = FakeHost(tools=("nft", "iptables"))
+    make(host, tmp_path, rules=RULES, backend="iptables").run(check_mode=False)
+    make(host, tmp_path, rules=RULES, backend="nftables", other_firewalls="warn").run(check_mode=False)
+    host.table = host.table  # nftables scope present
+    for version in (4, 6):  # an iptables scope left behind as well
+        host.saved[version][-1:-1] = [":PORTCULLIS-INPUT - [0:0]", "-A INPUT -j PORTCULLIS-INPUT"]
+    result = make(host, tmp_path, state="absent").run(check_mode=False)
+    assert result["changed"] and host.table is None
+    assert not [line for line in host.saved[4] if "PORTCULLIS" in line]
+    assert make(host, tmp_path, state="absent").run(check_mode=False)["changed"] is False
+
+
+# Boot: the module's own unit loads only its scope
+
+def test_persist_writes_its_own_unit_and_never_enables_nftables_service(tmp_path):
+    host = FakeHost(tools=("nft", "systemctl"))
+    with_systemd(tmp_path)
     root = tmp_path / "root"
-    (root / "etc").mkdir(parents=True)
-    (root / "etc" / "nftables.conf").write_text("#!/usr/sbin/nft -f\nflush ruleset\n")
-    first = make(nft, tmp_path, rules=RULES, persist=True).run(check_mode=False)
-    assert sorted(first["boot_changed"]) == ["/etc/nftables.conf", "/etc/nftables.d/portcullis.nft"]
-    assert (root / "etc" / "nftables.conf").read_text().endswith('include "/etc/nftables.d/*.nft"\n')
-    assert "tcp dport { 80, 443 } accept" in (root / "etc" / "nftables.d" / "portcullis.nft").read_text()
-    again = make(nft, tmp_path, rules=RULES, persist=True).run(check_mode=False)
+    first = make(host, tmp_path, rules=RULES, persist=True).run(check_mode=False)
+    assert first["boot_changed"] == ["/etc/portcullis/firewall.nft", "/etc/systemd/system/portcullis-firewall.service",
+                                     "daemon-reload", "service:portcullis-firewall.service"]
+    unit = (root / "etc" / "systemd" / "system" / "portcullis-firewall.service").read_text()
+    assert "ExecStart=/usr/sbin/nft -f /etc/portcullis/firewall.nft" in unit and "flush" not in unit
+    boot = (root / "etc" / "portcullis" / "firewall.nft").read_text()
+    assert "table inet portcullis\ndelete table inet portcullis\n" in boot and "flush ruleset" not in boot
+    assert "tcp dport { 80, 443 } accept" in boot
+    assert host.enabled == {backends.BOOT_UNIT}
+    again = make(host, tmp_path, rules=RULES, persist=True).run(check_mode=False)
     assert again["changed"] is False and again["boot_changed"] == []
 
 
-def test_absent_removes_only_ours(tmp_path):
-    nft = FakeNft()
-    make(nft, tmp_path, rules=RULES).run(check_mode=False)
-    result = make(nft, tmp_path, state="absent").run(check_mode=False)
-    assert result["changed"] and nft.table is None and nft.foreign
-    assert make(nft, tmp_path, state="absent").run(check_mode=False)["changed"] is False
+def test_persist_removes_what_earlier_versions_wrote(tmp_path):
+    host = FakeHost(tools=("nft", "systemctl"))
+    with_systemd(tmp_path)
+    etc = tmp_path / "root" / "etc"
+    (etc / "nftables.d").mkdir(parents=True)
+    (etc / "nftables.d" / "portcullis.nft").write_text("table inet portcullis { }\n")
+    (etc / "nftables.conf").write_text('#!/usr/sbin/nft -f\nflush ruleset\ninclude "/etc/nftables.d/*.nft"\n')
+    make(host, tmp_path, rules=RULES, persist=True).run(check_mode=False)
+    assert not (etc / "nftables.d" / "portcullis.nft").exists()
+    assert (etc / "nftables.conf").read_text() == "#!/usr/sbin/nft -f\nflush ruleset\n"
 
 
-class FakeIptables:
-    def __init__(self):
-        self.saved = {4: self._base(), 6: self._base()}
-        self.calls = []
+NFTABLES_CONF = """#!/usr/sbin/nft -f
 
-    @staticmethod
-    def _base():
-        return ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
-                ":DOCKER-USER - [0:0]", "-A FORWARD -j DOCKER-USER", "COMMIT"]
+flush ruleset
 
-    def which(self, name):
-        return "/usr/sbin/" + name if "tables" in name else None
+table inet filter {
+\tchain input {
+\t\ttype filter hook input priority filter;
+\t}
+}
+include "nftables.d/*.conf"
+"""
 
-    def run(self, argv, data=None):
-        self.calls.append((argv, data))
-        tool = os.path.basename(argv[0])
-        version = 6 if tool.startswith("ip6") else 4
-        if tool.endswith("-save"):
-            return 0, "\n".join(self.saved[version]) + "\n", ""
-        if "--test" in argv:
-            return 0, "", ""
-        lines = [line for line in self.saved[version] if line != "COMMIT"]
-        for line in data.splitlines():
-            if line in ("*filter", "COMMIT"):
-                continue
-            if line.startswith(":"):
-                name = line.split()[0]
-                lines = [item for item in lines if not item.startswith("-A %s " % name[1:])]
-                if name not in [item.split()[0] for item in lines]:
-                    lines.append(line)
-            elif line.startswith("-I "):
-                parts = line.split()
-                lines.append("-A %s %s" % (parts[1], " ".join(parts[3:])))
-            elif line.startswith("-D "):
-                lines.remove("-A" + line[2:])
-            elif line.startswith("-F "):
-                lines = [item for item in lines if not item.startswith("-A %s " % line.split()[1])]
-            elif line.startswith("-X "):
-                lines = [item for item in lines if not item.startswith(":%s " % line.split()[1])]
-            else:
-                lines.append(line)
-        self.saved[version] = lines + ["COMMIT"]
-        return 0, "", ""
 
+def test_nftables_service_is_scoped_to_its_own_tables(tmp_path):
+    # Tried as a new user would: systemctl restart nftables deleted Docker's and fail2ban's tables.
+    host = FakeHost(tools=("nft", "systemctl"))
+    with_systemd(tmp_path)
+    root = tmp_path / "root"
+    (root / "lib" / "systemd" / "system").mkdir(parents=True)
+    (root / "lib" / "systemd" / "system" / "nftables.service").write_text("[Service]\nExecStop=/usr/sbin/nft flush ruleset\n")
+    (root / "etc" / "nftables.d").mkdir(parents=True)
+    (root / "etc" / "nftables.conf").write_text(NFTABLES_CONF)
+    (root / "etc" / "nftables.d" / "site.conf").write_text("table ip site_nat {\n}\n")
+    make(host, tmp_path, rules=RULES, persist=True).run(check_mode=False)
+    scoped = (root / "etc" / "portcullis" / "nftables-service.nft").read_text()
+    assert "flush ruleset\n" not in scoped
+    assert "table inet filter\ndelete table inet filter\ntable ip site_nat\ndelete table ip site_nat\n" in scoped
+    assert "table inet filter {" in scoped and 'include "nftables.d/*.conf"' in scoped
+    stop = (root / "etc" / "portcullis" / "nftables-service-stop.nft").read_text()
+    assert stop.endswith("table inet filter\ndelete table inet filter\ntable ip site_nat\ndelete table ip site_nat\n")
+    dropin = (root / "etc" / "systemd" / "system" / "nftables.service.d" / "50-portcullis-scoped.conf").read_text()
+    assert "ExecStop=\nExecStop=/usr/sbin/nft -f /etc/portcullis/nftables-service-stop.nft" in dropin
+    assert "ExecStart=\nExecStart=/usr/sbin/nft -f /etc/portcullis/nftables-service.nft" in dropin
+    assert "sha256sum --check" in dropin
+    assert (root / "etc" / "nftables.conf").read_text() == NFTABLES_CONF  # the distribution's file is not edited
+
+
+def test_iptables_boot_restores_only_our_chains(tmp_path):
+    host = FakeHost(tools=("iptables", "systemctl"))
+    with_systemd(tmp_path)
+    make(host, tmp_path, rules=RULES + FORWARD_RULES, backend="iptables", persist=True).run(check_mode=False)
+    root = tmp_path / "root"
+    v4 = (root / "etc" / "portcullis" / "firewall.v4").read_text()
+    assert ":INPUT" not in v4 and ":PORTCULLIS-INPUT - [0:0]" in v4 and "-A INPUT -j PORTCULLIS-INPUT" in v4
+    unit = (root / "etc" / "systemd" / "system" / "portcullis-firewall.service").read_text()
+    assert "ExecStart=/usr/sbin/iptables-restore --noflush /etc/portcullis/firewall.v4" in unit
+    assert "ExecStop=-/usr/sbin/iptables -D INPUT -j PORTCULLIS-INPUT" in unit
+    assert "ExecStart=/usr/sbin/iptables -I DOCKER-USER 1 -j PORTCULLIS-FORWARD" in unit
+
+
+# Failures after the ruleset is live, and a state file that cannot be read
+
+def test_a_failure_after_the_ruleset_is_live_reports_a_change(tmp_path, monkeypatch):
+    host = FakeHost()
+
+    def full(path, data, mode=0o600):
+        raise OSError(28, "No space left on device")  # the state directory's disk is full
+
+    monkeypatch.setattr(_firewall, "_write_atomic", full)
+    with pytest.raises(_firewall.FirewallError, match="the new ruleset is live, but .*No space left on device.*What "
+                                                      "boots is as it was before this run") as caught:
+        make(host, tmp_path, rules=RULES).run(check_mode=False)
+    assert caught.value.changed is True and host.table
+
+
+def test_a_corrupted_state_file_is_rebuilt_with_a_warning(tmp_path):
+    host = FakeHost()
+    make(host, tmp_path, rules=RULES).run(check_mode=False)
+    (tmp_path / "state" / "firewall-nftables.json").write_text("{not json")
+    firewall = make(host, tmp_path, rules=RULES)
+    result = firewall.run(check_mode=False)
+    assert result["changed"] and "could not be read" in firewall.warnings[0]
+    assert make(host, tmp_path, rules=RULES).run(check_mode=False)["changed"] is False
+
+
+# Backends and rollback
 
 def test_iptables_backend_round_trip(tmp_path):
-    ipt = FakeIptables()
+    ipt = FakeHost(tools=("iptables",))
     rules = RULES + [{"port": "5432", "source": "2001:db8::5"}, {"port": "dns", "protocol": "both", "direction": "out"}]
     first = make(ipt, tmp_path, rules=rules, backend="iptables").run(check_mode=False)
     assert first["changed"] and first["backend"] == "iptables"
     v4, v6 = ipt.saved[4], ipt.saved[6]
-    assert "-A INPUT -j PORTCULLIS-INPUT" in v4 and "-A FORWARD -j DOCKER-USER" in v4
-    assert '-A PORTCULLIS-INPUT -s 203.0.113.0/24 -p tcp -m tcp --dport 22 -m comment --comment "admin" -j ACCEPT' in v4
-    assert "-A PORTCULLIS-INPUT -p tcp -m multiport --dports 80,443 -j ACCEPT" in v4
-    assert "-A PORTCULLIS-INPUT -s 2001:db8::5/128 -p tcp -m tcp --dport 5432 -j ACCEPT" in v6
+    assert "-A INPUT -j PORTCULLIS-INPUT" in v4
+    assert "-A PORTCULLIS-INPUT -p tcp -m multiport --dports 80,443 -j RETURN" in v4
+    assert "-A PORTCULLIS-INPUT -s 2001:db8::5/128 -p tcp -m tcp --dport 5432 -j RETURN" in v6
     assert not [line for line in v4 if "5432" in line]
-    assert "-A PORTCULLIS-OUTPUT -p udp -m udp --dport 53 -j ACCEPT" in v4
+    assert "-A PORTCULLIS-OUTPUT -p udp -m udp --dport 53 -j RETURN" in v4
     assert "-A PORTCULLIS-INPUT -j DROP" in v4 and "-A PORTCULLIS-OUTPUT -j DROP" not in v4
     assert make(ipt, tmp_path, rules=rules, backend="iptables").run(check_mode=False)["changed"] is False
     assert v4.count("-A INPUT -j PORTCULLIS-INPUT") == 1
 
     removed = make(ipt, tmp_path, backend="iptables", state="absent").run(check_mode=False)
     assert removed["changed"]
-    assert ipt.saved[4] == FakeIptables._base() and ipt.saved[6] == FakeIptables._base()
+    assert not [line for line in ipt.saved[4] + ipt.saved[6] if "PORTCULLIS" in line]
 
 
 def test_iptables_multiport_splits_long_lists():
     rules = fw.normalize_rules([{"port": list(range(1000, 1040, 2))}])
-    lines = backends.Iptables(FakeIptables()).chain_lines(rules, fw.DEFAULT_POLICY, backends.Defaults(False, False, False), 4)
+    backend = backends.Iptables(FakeHost(tools=("iptables",)))
+    lines = backend.chain_lines(rules, fw.DEFAULT_POLICY, fw.Defaults(False, False, False), 4)
     ports = [line for line in lines if "multiport" in line]
     assert len(ports) == 2 and all(len(line.split("--dports ")[1].split()[0].split(",")) <= 15 for line in ports)
 
 
 def test_select_backend(tmp_path):
-    assert backends.select_backend(FakeNft()).name == "nftables"
-    assert backends.select_backend(FakeIptables()).name == "iptables"
-
-    class Nothing:
-        def which(self, name):
-            return None
-
+    assert backends.select_backend(FakeHost()).name == "nftables"
+    assert backends.select_backend(FakeHost(tools=("iptables",))).name == "iptables"
     with pytest.raises(backends.BackendError, match="no usable firewall backend: nftables needs nft"):
-        backends.select_backend(Nothing())
+        backends.select_backend(FakeHost(tools=()))
+
+
+def test_the_backend_contract_is_declared():
+    with pytest.raises(TypeError, match="abstract"):
+        backends.Backend(FakeHost())  # pylint: disable=abstract-class-instantiated
+    assert {"usable", "render", "live", "listing", "apply_plan", "remove_plan", "rollback_plan", "check", "apply",
+            "boot_files", "boot_unit", "restore_script"} <= backends.Backend.__abstractmethods__
 
 
 def test_rollback_armed_and_confirmed(tmp_path):
-    nft = FakeNft()
+    nft = FakeHost()
     make(nft, tmp_path, rules=RULES).run(check_mode=False)
     previous = nft.table
 
@@ -264,22 +586,33 @@ def test_rollback_armed_and_confirmed(tmp_path):
 
 
 def test_boot_files_wait_for_the_confirmation(tmp_path):
-    nft = FakeNft()
-    root = tmp_path / "root"
-    boot = root / "etc" / "nftables.d" / "portcullis.nft"
+    nft = FakeHost(tools=("nft", "systemctl", "systemd-run"))
+    with_systemd(tmp_path)
+    boot = tmp_path / "root" / "etc" / "portcullis" / "firewall.nft"
     result = make(nft, tmp_path, rules=RULES, persist=True, rollback_timeout=3600).run(check_mode=False)
-    assert nft.table is not None and not boot.exists()
+    assert nft.table is not None and not boot.exists() and backends.BOOT_UNIT not in nft.enabled
     make(nft, tmp_path, confirm=result["rollback_token"]).run(check_mode=False)
-    assert "tcp dport { 80, 443 } accept" in boot.read_text()
+    assert "tcp dport { 80, 443 } accept" in boot.read_text() and backends.BOOT_UNIT in nft.enabled
+
+
+def test_absent_removes_the_unit_and_boot_files_it_wrote(tmp_path):
+    host = FakeHost(tools=("nft", "systemctl"))
+    with_systemd(tmp_path)
+    make(host, tmp_path, rules=RULES, persist=True).run(check_mode=False)
+    root = tmp_path / "root"
+    assert (root / "etc" / "portcullis" / "firewall.nft").exists()
+    result = make(host, tmp_path, state="absent").run(check_mode=False)
+    assert "/etc/portcullis/firewall.nft" in result["boot_changed"]
+    assert not (root / "etc" / "portcullis").exists()
+    assert not (root / "etc" / "systemd" / "system" / "portcullis-firewall.service").exists()
+    assert backends.BOOT_UNIT not in host.enabled
 
 
 def test_absent_keeps_boot_files_it_did_not_write(tmp_path):
-    ipt = FakeIptables()
+    ipt = FakeHost(tools=("iptables",))
     foreign = tmp_path / "root" / "etc" / "iptables" / "rules.v4"
     foreign.parent.mkdir(parents=True)
     foreign.write_text("*filter\n-A INPUT -s 192.0.2.0/24 -j DROP\nCOMMIT\n")
-    with pytest.raises(_firewall.FirewallError, match="refusing to replace /etc/iptables/rules.v4"):
-        make(ipt, tmp_path, rules=RULES, backend="iptables", persist=True).run(check_mode=False)
-    make(ipt, tmp_path, rules=RULES, backend="iptables").run(check_mode=False)
+    make(ipt, tmp_path, rules=RULES, backend="iptables", persist=True).run(check_mode=False)
     make(ipt, tmp_path, backend="iptables", state="absent").run(check_mode=False)
     assert foreign.read_text().startswith("*filter\n-A INPUT -s 192.0.2.0/24")

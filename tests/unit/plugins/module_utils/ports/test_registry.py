@@ -9,6 +9,8 @@ __metaclass__ = type
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports._registry import Bind, RegistryError
@@ -199,3 +201,76 @@ def test_every_documented_key_is_checked(key):
 
 def test_site_options_have_types():
     assert set(_registry.SITE_OPTION_TYPES) == set(_registry.SITE_OPTIONS)
+
+
+class TestFoundOnReview:
+    """Cases a reviewer found, trying the change as a new user would: values the
+    audit accepted and a later play refused, or read another way than meant."""
+
+    @pytest.mark.parametrize("name", ["caf\u00e9", "my api", "a" * 101, "web;", 'x"y', "-web"])
+    def test_a_name_must_label_rules_and_sites(self, name):
+        # A name like "café" passed the audit, then the firewall refused the comment made of it.
+        with pytest.raises(RegistryError, match="invalid name"):
+            validate([{"name": name, "port": 80}])
+
+    @pytest.mark.parametrize("entry, message", [
+        ({"protocol": ["tcp", "udp"]}, "invalid protocol"),
+        ({"expose": ["public"]}, "invalid expose"),
+        ({"publish": {"dnat": True}}, "invalid publish"),
+        ({"domain": "a.example.com", "proxy": {"headers": {1: "v"}}}, "header name 1 is not valid"),
+    ])
+    def test_a_value_of_the_wrong_type_is_named_not_a_crash(self, entry, message):
+        with pytest.raises(RegistryError, match=message):
+            validate([dict({"name": "svc", "port": 80}, **entry)])
+
+    @pytest.mark.parametrize("key", ["allow", "deny"])
+    def test_all_in_a_proxy_list_is_refused(self, key):
+        # "deny: [all]" was read as the inventory group all, leaving the site open to the world.
+        with pytest.raises(RegistryError, match="'all' would mean the inventory group all"):
+            validate([{"name": "blog", "port": 80, "domain": "blog.example.com", "proxy": {key: ["all"]}}])
+
+    @pytest.mark.parametrize("upstream", ["10.0.0.300:80", "010.0.0.1:80", "1.2.3:80"])
+    def test_an_upstream_that_looks_like_ipv4_must_be_ipv4(self, upstream):
+        with pytest.raises(RegistryError, match="is not an IPv4 address"):
+            validate([{"name": "api", "port": 80, "domain": "api.example.com", "upstream": upstream}])
+
+    def test_a_range_starting_at_port_0_is_refused(self):
+        with pytest.raises(RegistryError, match="range '0-10' starts at port 0"):
+            validate([{"name": "low", "port": "0-10"}])
+
+    def test_allow_from_on_a_public_service_is_refused(self):
+        with pytest.raises(RegistryError, match="allow_from has no effect on a public service"):
+            validate([{"name": "web", "port": 443, "expose": "public", "allow_from": ["10.0.0.0/8"]}])
+
+    def test_a_policy_range_named_like_a_service_is_refused(self):
+        with pytest.raises(_registry.resolver.PortSpecError, match="policy range 'mail' has the name of a service"):
+            _registry.resolver.build_policy({"mail": "2500-2599"})
+
+    def test_ssh_endpoint_reads_binds_and_names_as_the_model_does(self):
+        assert _registry.ssh_endpoint([{"name": "ssh", "port": 22, "bind": "0.0.0.0"}])["addresses"] == []
+        assert _registry.ssh_endpoint([{"name": "SSH", "port": 2222}])["port"] == 2222
+        with pytest.raises(_registry.resolver.PortSpecError, match="SSH is TCP"):
+            _registry.ssh_endpoint([{"name": "ssh", "port": 22, "protocol": "udp"}])
+        with pytest.raises(_registry.resolver.PortSpecError, match="must be a list"):
+            _registry.ssh_endpoint({"name": "ssh", "port": 2222})
+
+    def test_type_names_are_plain(self):
+        class _TaggedInt(int):
+            pass
+
+        assert _registry._values.describe(_TaggedInt(70000)) == "70000 (int)"
+
+
+_SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
+_ANY = st.recursive(_SCALARS, lambda children: st.lists(children, max_size=3)
+                    | st.dictionaries(st.text(max_size=6), children, max_size=3), max_leaves=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_registry.KEY_NAMES), _ANY)
+def test_any_value_of_any_key_is_accepted_or_named_never_a_crash(key, value):
+    entry = {"name": "svc", "port": 80, "domain": "svc.example.com", key: value}
+    try:
+        validate([entry])
+    except RegistryError as error:
+        assert error.errors

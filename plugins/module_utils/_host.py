@@ -2,8 +2,10 @@
 # Copyright: (c) 2026, portcullis.ports contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What every host-side feature shares: reading and atomically replacing the
-files a module owns, running commands (argument lists, never a shell), and
-finding the SSH session Ansible runs in.
+files a module owns, running commands (argument lists, never a shell),
+finding the SSH session Ansible runs in, and the commit-confirmed rollback
+(a timer on the host that undoes a change unless the controller confirms it
+over a new connection).
 
 The features (firewall, nginx, sshd, audit) import from here and from
 ``ports``; never from each other.
@@ -14,7 +16,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import subprocess
 import tempfile
+import uuid
 
 
 def read(path, binary=False):
@@ -89,3 +93,74 @@ def find_ssh_connection(environ=None, proc_root="/proc"):
     """SSH_CONNECTION of the session the module runs in, or None."""
     session = find_ssh_session(environ, proc_root)
     return session["SSH_CONNECTION"] if session else None
+
+
+class Rollback:
+    """A rollback armed on the host: ``script`` runs after ``timeout`` seconds
+    unless ``confirm`` is called with the token first. The files of one token
+    are ``STATE_DIR/rollback-TOKEN.*``; the script removes them when it runs.
+
+    ``runner`` provides run/which; ``systemd`` says whether systemd runs here
+    (a transient timer), else a detached sleeper in its own session is used.
+    """
+
+    def __init__(self, runner, state_dir, systemd):
+        self.runner = runner
+        self.state_dir = state_dir
+        self.systemd = systemd
+
+    def path(self, token, suffix):
+        return os.path.join(self.state_dir, "rollback-%s.%s" % (token, suffix))
+
+    @staticmethod
+    def new_token():
+        return uuid.uuid4().hex[:12]
+
+    def arm(self, token, script, timeout, what, files=None):
+        """Write ``files`` ({path: content}, named rollback-TOKEN.* in the state
+        directory) and the script, and start the timer. ``what`` says what the
+        script restores."""
+        for path, content in (files or {}).items():
+            write_atomic(path, content)
+        script_path = self.path(token, "sh")
+        write_atomic(script_path, "#!/bin/sh\n# portcullis.ports: %s, unless the controller confirmed in time\n%s"
+                     "rm -f %s/rollback-%s.*\n" % (what, script, self.state_dir, token), 0o700)
+        systemd_run = self.runner.which("systemd-run") if self.systemd else None
+        if systemd_run:
+            # Timers may fire up to a minute late by default (AccuracySec); a rollback must not.
+            rc, _out, err = self.runner.run([systemd_run, "--unit=portcullis-rollback-%s" % token,
+                                             "--on-active=%ds" % timeout, "--timer-property=AccuracySec=1s",
+                                             "/bin/sh", script_path])
+            if rc != 0:
+                raise OSError("could not arm the rollback timer: %s" % err.strip())
+        else:
+            # No systemd: a detached sleeper in its own session outlives this connection.
+            process = subprocess.Popen(["/bin/sh", "-c", 'sleep "$1" && exec /bin/sh "$2"', "rollback", str(timeout),
+                                        script_path], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+            write_atomic(self.path(token, "pid"), str(process.pid))
+        return token
+
+    def confirm(self, token, keep=()):
+        """Stop the timer and remove the token's files; returns {suffix: content}
+        of the ``keep`` files (read before removal). Raises ValueError when
+        nothing is armed under ``token``."""
+        if not isinstance(token, str) or len(token) != 12 or any(char not in "0123456789abcdef" for char in token):
+            raise ValueError("invalid confirm token %r" % (token,))
+        if not os.path.exists(self.path(token, "sh")):
+            raise ValueError("nothing to confirm for token %s: the rollback already ran or never was armed" % token)
+        if self.systemd:
+            systemctl = self.runner.which("systemctl")
+            if systemctl:
+                self.runner.run([systemctl, "stop", "portcullis-rollback-%s.timer" % token])
+        pid = read(self.path(token, "pid"))
+        if pid:
+            try:
+                os.killpg(int(pid), 15)
+            except (OSError, ValueError):
+                pass
+        kept = dict((suffix, read(self.path(token, suffix))) for suffix in keep)
+        for name in os.listdir(self.state_dir):
+            if name.startswith("rollback-%s." % token):
+                os.unlink(os.path.join(self.state_dir, name))
+        return kept

@@ -25,9 +25,8 @@ import glob
 import hashlib
 import json
 import os
-import subprocess
-import uuid
 
+from ansible_collections.portcullis.ports.plugins.module_utils import _host
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
 from ansible_collections.portcullis.ports.plugins.module_utils._host import find_ssh_connection
 from ansible_collections.portcullis.ports.plugins.module_utils._host import read as _read
@@ -38,7 +37,6 @@ from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
 
 STATE_DIR = "/var/lib/portcullis"
-_TOKEN = _values.pattern(r"[0-9a-f]{12}")
 OTHER_FIREWALLS = ("fail", "takeover", "warn")
 
 # nftables.service as Debian ships it flushes the whole ruleset when it starts
@@ -268,7 +266,7 @@ class Firewall:
             if boot_changes:
                 # Made permanent only once the controller confirms: a rolled back
                 # rule set must not come back at the next boot.
-                _write_atomic(os.path.join(self.state_dir, "rollback-%s.boot.json" % result["rollback_token"]),
+                _write_atomic(self._rollback().path(result["rollback_token"], "boot.json"),
                               json.dumps(self._boot_entries(boot_changes)))
                 boot_changes = {}
         self._take_over(takeovers)
@@ -439,56 +437,28 @@ class Firewall:
 
     # Commit-confirmed rollback
 
+    def _rollback(self):
+        return _host.Rollback(self.runner, self.state_dir, self._systemctl() is not None)
+
     def arm_rollback(self, backend, previous_plan, timeout, takeovers=(), other=None, other_previous=None):
-        token = uuid.uuid4().hex[:12]
+        rollback = self._rollback()
+        token = rollback.new_token()
         files, script = backend.restore_script(previous_plan, self.state_dir, token)
         if other_previous is not None:
-            other_files, other_script = other.restore_script(other_previous, self.state_dir, token + "-" + other.name)
+            other_files, other_script = other.restore_script(other_previous, self.state_dir, token + "." + other.name)
             files.update(other_files)
             script += other_script
         script += "".join("%s\n" % " ".join(finding.takeover[1]) for finding in takeovers)
-        for path, text in files.items():
-            _write_atomic(path, text)
-        script_path = os.path.join(self.state_dir, "rollback-%s.sh" % token)
-        _write_atomic(script_path, "#!/bin/sh\n# portcullis.ports: restore the ruleset from before an unconfirmed apply\n"
-                      + script + "rm -f %s/rollback-%s.* %s/rollback-%s-*\n" % (self.state_dir, token, self.state_dir, token),
-                      0o700)
-        systemd_run = self.runner.which("systemd-run") if self._systemctl() else None
-        if systemd_run:
-            # Timers may fire up to a minute late by default (AccuracySec); a rollback must not.
-            rc, _out, err = self.runner.run([systemd_run, "--unit=portcullis-rollback-%s" % token,
-                                             "--on-active=%ds" % timeout, "--timer-property=AccuracySec=1s",
-                                             "/bin/sh", script_path])
-            if rc != 0:
-                raise FirewallError("could not arm the rollback timer: %s" % err.strip())
-        else:
-            # No systemd: a detached sleeper in its own session outlives this connection.
-            process = subprocess.Popen(["/bin/sh", "-c", 'sleep "$1" && exec /bin/sh "$2"', "rollback", str(timeout), script_path],
-                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                       start_new_session=True, close_fds=True)
-            _write_atomic(os.path.join(self.state_dir, "rollback-%s.pid" % token), str(process.pid))
-        return token
+        try:
+            return rollback.arm(token, script, timeout, "restore the ruleset from before an unconfirmed apply", files)
+        except OSError as error:
+            raise FirewallError(str(error))
 
     def confirm(self, token):
-        if not _values.matches(_TOKEN, token or ""):
-            raise FirewallError("invalid confirm token %r" % token)
-        script = os.path.join(self.state_dir, "rollback-%s.sh" % token)
-        if not os.path.exists(script):
-            raise FirewallError("nothing to confirm for token %s: the rollback already ran or never was armed" % token)
-        systemctl = self._systemctl()
-        if systemctl:
-            self.runner.run([systemctl, "stop", "portcullis-rollback-%s.timer" % token])
-        pid_file = os.path.join(self.state_dir, "rollback-%s.pid" % token)
-        pid = _read(pid_file)
-        if pid:
-            try:
-                os.killpg(int(pid), 15)
-            except (OSError, ValueError):
-                pass
-        pending = _read(os.path.join(self.state_dir, "rollback-%s.boot.json" % token))
-        for name in os.listdir(self.state_dir):
-            if name.startswith("rollback-%s." % token) or name.startswith("rollback-%s-" % token):
-                os.unlink(os.path.join(self.state_dir, name))
-        if pending:
-            self._write_boot_entries(json.loads(pending))
+        try:
+            kept = self._rollback().confirm(token, keep=("boot.json",))
+        except ValueError as error:
+            raise FirewallError(str(error))
+        if kept.get("boot.json"):
+            self._write_boot_entries(json.loads(kept["boot.json"]))
         return {"changed": False, "confirmed": token}

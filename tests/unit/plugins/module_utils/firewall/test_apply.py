@@ -14,6 +14,7 @@ import os
 
 import pytest
 
+from ansible_collections.portcullis.ports.plugins.module_utils import _host
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _apply as _firewall
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends as backends
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules as fw
@@ -157,7 +158,7 @@ class _Sleeper:
 
 @pytest.fixture(autouse=True)
 def no_real_sleeper(monkeypatch):
-    monkeypatch.setattr(_firewall.subprocess, "Popen", _Sleeper)
+    monkeypatch.setattr(_host.subprocess, "Popen", _Sleeper)
 
 
 def make(runner, tmp_path, **params):

@@ -102,10 +102,13 @@ def port_map(hosts, hostvars=None, groups=None, policy=None, listening_var="port
         raise _filter_error("port_map", error)
 
 
-def ssh_endpoint(services, default_port=_registry.DEFAULT_SSH_PORT):
+def ssh_endpoint(services, default_port=_registry.DEFAULT_SSH_PORT, hostvars=None, groups=None):
     try:
-        return _registry.ssh_endpoint(services, default_port)
-    except (resolver.PortSpecError, _values.BadValue) as error:
+        endpoint = _registry.ssh_endpoint(services, default_port)
+        if hostvars is not None:
+            endpoint["sources"] = _inventory(hostvars, groups).sources(endpoint["allow_from"], "ssh allow_from")
+        return endpoint
+    except _PLAN_ERRORS as error:
         raise _filter_error("ssh_endpoint", error)
 
 

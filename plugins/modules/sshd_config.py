@@ -22,12 +22,25 @@ description:
   - Before anything is written, the candidate files are checked in a staging copy with C(sshd -t), and their
     effective result for the connecting user with C(sshd -T -C user=,host=,addr=,lport=) must show every
     hardening, crypto and access setting as asked; otherwise the task fails and names the file that wins.
-  - The lockout guard refuses a configuration under which the user Ansible connects as (found from the SSH
-    session, or O(connect_user)) could not log in again with a key, and says why.
+  - The lockout guard evaluates the candidate for the session that is running (C(sshd -T -C) with its user, the
+    controller's address and the local address and port) and refuses, naming the keyword and value, when the next
+    session would fail - no listener covers the session's local address, port and family (sshd binds V(::) for IPv6
+    only and V(0.0.0.0) for IPv4 only); the user is denied (C(AllowUsers), C(DenyUsers), C(AllowGroups),
+    C(DenyGroups), in Match blocks too) or is root under C(PermitRootLogin no); C(ForceCommand) is set;
+    C(ChrootDirectory) holds no login shell or python; C(MaxSessions 0); no C(AuthenticationMethods) chain one
+    public key satisfies; C(PubkeyAuthentication no); the key the session logged in with (found in sshd's log) is no
+    longer in C(AuthorizedKeysFile) or of a type C(PubkeyAcceptedAlgorithms) allows.
+  - With O(rollback_timeout) the change is commit-confirmed - the module reloads sshd, the controller must log in
+    over a new connection within that many seconds (the action plugin does it), or the host puts back every file it
+    replaced and reloads sshd by itself. This catches what no static check foresees.
+  - On OpenSSH 9.8 and later, O(penalty_exempt) becomes C(PerSourcePenaltyExemptList), so the admin sources are not
+    penalised after unauthenticated connections (a scanner run from them, say).
   - Host keys of O(host_keys) are generated when missing; an RSA key shorter than O(rsa_min_bits) is replaced.
     DH groups smaller than O(moduli_min_bits) are removed from the moduli file.
-  - Files are replaced atomically; if C(sshd -t) on the written configuration fails, every file is put back.
-  - The module does not reload sshd; it returns what changed and which unit runs sshd, for a handler.
+  - Files are replaced atomically, keeping the mode of a file that exists (a 0600 C(sshd_config) stays 0600); if
+    C(sshd -t) on the written configuration fails, every file is put back.
+  - Without O(rollback_timeout) the module does not reload sshd; it returns what changed and which unit runs sshd,
+    for a handler.
 extends_documentation_fragment:
   - portcullis.ports.attributes
   - portcullis.ports.attributes.CHANGES
@@ -133,8 +146,25 @@ options:
   connect_address:
     description: The address that user connects from; by default that of the SSH session.
     type: str
+  rollback_timeout:
+    description:
+      - Seconds within which the controller must log in again over a new connection after the module reloaded sshd,
+        or the host restores the previous files and reloads sshd. V(0) turns it off (and the module does not reload).
+    type: int
+    default: 0
+  penalty_exempt:
+    description:
+      - Addresses or CIDRs (no host bits) for C(PerSourcePenaltyExemptList) where sshd is OpenSSH 9.8 or later;
+        ignored on older sshd, which has no per-source penalties.
+    type: list
+    elements: str
+    default: []
+  confirm:
+    description: Internal, set by the action plugin to confirm a change armed with O(rollback_timeout).
+    type: str
 notes:
-  - Check mode validates the candidate and runs the lockout guard too. The diff shows the drop-in (and the main file
+  - Check mode validates the candidate and runs the lockout guard too, and leaves nothing behind (not even the
+    C(/run/sshd) directory C(sshd -t) needs). The diff shows the drop-in (and the main file
     when it changes); the moduli file is summarized.
   - Replacing a weak RSA host key changes the host's fingerprint; clients that pinned it will warn.
   - The role P(portcullis.ports.sshd_hardening#role) wraps it with variables for every setting and the reload.
@@ -157,6 +187,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+rollback_token:
+  description: The token of the armed rollback, confirmed by the action plugin.
+  returned: when rollback_timeout is set and something changed
+  type: str
+reloaded:
+  description: Whether the module reloaded sshd itself (with rollback_timeout).
+  returned: when rollback_timeout is set and something changed
+  type: bool
 changed_files:
   description: Files replaced (or, in check mode, that would be).
   returned: always

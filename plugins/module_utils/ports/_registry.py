@@ -489,7 +489,8 @@ def ssh_endpoint(services, default_port=DEFAULT_SSH_PORT):
             if "bind" in entry:
                 bind = _values.address(entry["bind"], "ssh bind")
                 addresses = [] if bind.is_unspecified else [str(bind)]
-            return {"port": port, "addresses": addresses}
+            return {"port": port, "addresses": addresses, "allow_from": sources(entry.get("allow_from") or [],
+                                                                                "ssh allow_from")}
     if services is not None and not isinstance(services, list):
         raise resolver.PortSpecError("the registry must be a list of service entries, got %s" % _values.type_name(services))
-    return {"port": resolver.service_port(default_port, "tcp"), "addresses": []}
+    return {"port": resolver.service_port(default_port, "tcp"), "addresses": [], "allow_from": []}

@@ -19,12 +19,17 @@ import pwd
 import shutil
 import tempfile
 
+from ansible_collections.portcullis.ports.plugins.module_utils import _host
+from ansible_collections.portcullis.ports.plugins.module_utils import _values
 from ansible_collections.portcullis.ports.plugins.module_utils.sshd import _config as conf
 from ansible_collections.portcullis.ports.plugins.module_utils._host import read as _read
 from ansible_collections.portcullis.ports.plugins.module_utils._host import write_atomic as _write_atomic
 from ansible_collections.portcullis.ports.plugins.module_utils._host import find_ssh_session
 
 INCLUDE_SINCE = (8, 2)
+# PerSourcePenalties (and its exempt list) since OpenSSH 9.8.
+PENALTIES_SINCE = (9, 8)
+STATE_DIR = "/var/lib/portcullis"
 
 
 class SshdError(Exception):
@@ -59,19 +64,22 @@ def argument_spec():
         lockout_guard=dict(type="bool", default=True),
         connect_user=dict(type="str"),
         connect_address=dict(type="str"),
+        rollback_timeout=dict(type="int", default=0),
+        penalty_exempt=dict(type="list", elements="str", default=[]),
+        confirm=dict(type="str"),
     )
 
 
 def find_login(environ=None, proc_root="/proc"):
-    """(user, client address, server port, server address) of the SSH session
-    Ansible runs in, or None. Under sudo USER is root, so the user comes from
-    the session's own environment."""
+    """(user, client address, server port, server address, client port) of the
+    SSH session Ansible runs in, or None. Under sudo USER is root, so the user
+    comes from the session's own environment."""
     session = find_ssh_session(environ, proc_root)
     parts = session["SSH_CONNECTION"].split() if session else []
     if len(parts) != 4:
         return None
     user = session.get("LOGNAME") or session.get("USER") or (environ or os.environ).get("SUDO_USER")
-    return user, parts[0], parts[3], parts[2]
+    return user, parts[0], parts[3], parts[2], parts[1]
 
 
 class Sshd:
@@ -112,9 +120,12 @@ class Sshd:
         self.supported = supported
         # sshd -t insists on its privilege separation directory, which systemd creates
         # only while ssh.service runs (not under socket activation between connections).
+        # Made for the checks; removed again afterwards in check mode, which leaves no trace.
         privsep = self.path("/run/sshd")
-        if self.root == "/" and not os.path.isdir(privsep):
+        self.made_privsep = None
+        if not os.path.isdir(privsep):
             os.makedirs(privsep, 0o755)
+            self.made_privsep = privsep
 
     def layout(self):
         wanted = self.params["layout"]
@@ -145,6 +156,15 @@ class Sshd:
             settings["HostKey"] = host_keys
         if self.params["banner"]:
             settings["Banner"] = self.params["banner_path"]
+        exempt = self.params.get("penalty_exempt") or []
+        if exempt and self.version >= PENALTIES_SINCE:
+            # OpenSSH 9.8+ penalises a source after failed or unauthenticated connections
+            # (PerSourcePenalties); the admin sources must not lock themselves out that way.
+            try:
+                settings["PerSourcePenaltyExemptList"] = ",".join(str(_values.network(item, "penalty_exempt"))
+                                                                  for item in exempt)
+            except _values.BadValue as error:
+                raise SshdError(str(error))
         return settings
 
     def host_key_path(self, kind):
@@ -290,31 +310,76 @@ class Sshd:
         detected = find_login()
         user = self.params["connect_user"] or (detected[0] if detected else None)
         address = self.params["connect_address"] or (detected[1] if detected else None) or "127.0.0.1"
-        # The local end is only known from the session itself.
-        port, server_address = (detected[2], detected[3]) if detected and not self.params["connect_address"] \
-            else (None, None)
-        return user, address, port, server_address
+        # The local end and the client's port are only known from the session itself.
+        if detected and not self.params["connect_address"]:
+            self.client_port = detected[4]
+            return user, address, detected[2], detected[3]
+        self.client_port = None
+        return user, address, None, None
 
     def user_facts(self, user, effective):
+        """(groups, key types, account): the user's groups, the types of the keys
+        the effective AuthorizedKeysFile holds (None with an AuthorizedKeysCommand),
+        and the account's shell, home and key fingerprints."""
         try:
             entry = pwd.getpwnam(user)
         except KeyError:
             raise SshdError("the connecting user %r does not exist on the host" % user)
         groups = sorted(set([grp.getgrgid(entry.pw_gid).gr_name] +
                             [group.gr_name for group in grp.getgrall() if user in group.gr_mem]))
+        account = {"user": user, "shell": entry.pw_shell, "home": entry.pw_dir, "fingerprints": None}
         if " ".join(effective.get("authorizedkeyscommand", ["none"])) not in ("none", ""):
-            return groups, None
+            return groups, None, account
         key_types = []
+        fingerprints = []
         for pattern in " ".join(effective.get("authorizedkeysfile", [])).split():
             if pattern.lower() == "none":
                 continue
-            text = _read(self.path(conf.expand_keys_path(pattern, user, entry.pw_dir)))
-            key_types += conf.authorized_key_types(text)
-        return groups, key_types
+            path = self.path(conf.expand_keys_path(pattern, user, entry.pw_dir))
+            key_types += conf.authorized_key_types(_read(path))
+            if os.path.isfile(path):
+                rc, out, _err = self.runner.run([self.keygen, "-l", "-f", path])
+                fingerprints += [line.split()[1] for line in out.splitlines() if rc == 0 and len(line.split()) > 1]
+        account["fingerprints"] = fingerprints
+        return groups, key_types, account
+
+    def session_key(self, user, address):
+        """(type, fingerprint) of the key this session logged in with, from
+        sshd's log (journal, or auth.log), or None when it is not there."""
+        if not self.client_port:
+            return None
+        lines = []
+        journalctl = self.runner.which("journalctl")
+        if journalctl:
+            rc, out, _err = self.runner.run([journalctl, "-q", "-o", "cat", "--no-pager", "-n", "20000",
+                                             "-t", "sshd", "-t", "sshd-session"])
+            lines = out.splitlines() if rc == 0 else []
+        if not lines:
+            lines = (_read(self.path("/var/log/auth.log")) or "").splitlines()
+        return conf.session_key(lines, user, address, self.client_port)
 
     def run(self, check_mode):
-        params = self.params
+        if self.params.get("confirm"):
+            try:
+                self.rollback().confirm(self.params["confirm"])
+            except ValueError as error:
+                raise SshdError(str(error))
+            return {"changed": False, "confirmed": self.params["confirm"]}
+        timeout = self.params.get("rollback_timeout") or 0
+        if not 0 <= timeout <= 3600:
+            raise SshdError("rollback_timeout %r must be from 0 (off) to 3600 seconds" % timeout)
         self.probe()
+        try:
+            return self._run_checked(check_mode, timeout)
+        finally:
+            if check_mode and self.made_privsep and os.path.isdir(self.made_privsep):
+                os.rmdir(self.made_privsep)
+
+    def rollback(self):
+        return _host.Rollback(self.runner, self.path(STATE_DIR), os.path.isdir(self.path("/run/systemd/system")))
+
+    def _run_checked(self, check_mode, timeout):
+        params = self.params
         layout, main_text = self.layout()
         settings = self.settings()
         blocks = params["match_blocks"] or []
@@ -365,9 +430,11 @@ class Sshd:
                                                            " (set first by %s)" % setter if setter else ""))
                 raise SshdError("the new configuration would not take effect: " + "; ".join(details))
             if params["lockout_guard"] and login[0]:
-                groups, key_types = self.user_facts(login[0], effective)
+                groups, key_types, account = self.user_facts(login[0], effective)
                 reasons = conf.lockout_reasons(effective, login[0], groups, login[1], key_types=key_types,
-                                               server=(login[3], login[2]) if login[2] else None)
+                                               server=(login[3], login[2]) if login[2] else None,
+                                               session_key=self.session_key(login[0], login[1]), account=account,
+                                               exists=lambda path: os.path.exists(self.path(path)))
                 if reasons:
                     raise SshdError("refusing to apply: %s connecting from %s would be locked out: %s. "
                                     "The current configuration is left in place."
@@ -386,7 +453,9 @@ class Sshd:
         if layout == "dropin" and old_dropin != dropin_text:
             writes.append((params["dropin_path"], dropin_path, dropin_text, 0o600))
         if new_main != main_text:
-            writes.append((params["config_path"], self.path(params["config_path"]), new_main, 0o644))
+            # The main file keeps its mode (a 0600 sshd_config stays 0600).
+            main_path = self.path(params["config_path"])
+            writes.append((params["config_path"], main_path, new_main, os.stat(main_path).st_mode & 0o7777))
         changes = [shown for shown, _path, _data, _mode in writes]
         for kind, path, reason in key_plan:
             changes.append(self.host_key_path(kind))
@@ -418,8 +487,62 @@ class Sshd:
         if check_mode or not changes:
             return result
 
-        self.apply(writes, key_plan)
+        backups = self.apply(writes, key_plan)
+        if timeout:
+            result["rollback_token"] = self.commit_confirmed(backups, timeout)
+            result["reloaded"] = True
         return result
+
+    def reload(self):
+        """The command that makes the running sshd read the configuration now:
+        reload a standalone service; restart one that systemd hands a socket
+        (on SIGHUP it would re-execute and try to bind the port systemd holds;
+        a restart keeps running sessions, the unit kills only its main
+        process); nothing when the socket is held but no sshd runs behind it
+        (the next connection starts one on the new files)."""
+        unit, active, socket = service_state(self.runner)
+        systemctl = self.runner.which("systemctl")
+        if unit and active and systemctl:
+            return [systemctl, "restart" if socket else "reload", unit]
+        if socket:
+            return None
+        raise SshdError("sshd is not running as a systemd service here, so it cannot be reloaded for "
+                        "rollback_timeout")
+
+    def commit_confirmed(self, backups, timeout):
+        """Reload sshd on the new files and arm the host to put the old ones
+        back (and reload) unless the controller confirms over a new connection."""
+        reload_argv = self.reload()
+        rollback = self.rollback()
+        token = rollback.new_token()
+        files = {}
+        script = []
+        for number, (path, old, mode) in enumerate(backups):
+            if old is None:
+                script.append("rm -f '%s'" % path)
+                continue
+            saved = rollback.path(token, "file%d" % number)
+            files[saved] = old
+            script.append("cp '%s' '%s.portcullis-rollback' && chmod %o '%s.portcullis-rollback' && "
+                          "mv '%s.portcullis-rollback' '%s'" % (saved, path, mode, path, path, path))
+        if reload_argv:
+            script.append(" ".join(reload_argv))
+        if reload_argv:
+            rc, out, err = self.runner.run(reload_argv)
+            if rc != 0:
+                _restore(backups)
+                rc_back, out_back, err_back = self.runner.run(reload_argv)
+                back = ("the previous files are back and sshd runs on them" if rc_back == 0 else
+                        "the previous files are back, but sshd did not start on them either: %s"
+                        % (err_back or out_back).strip())
+                raise SshdError("reloading sshd failed (%s): %s; %s"
+                                % (" ".join(reload_argv), (err or out).strip(), back))
+        try:
+            rollback.arm(token, "\n".join(script) + "\n", timeout,
+                         "put back the sshd configuration from before an unconfirmed change and reload sshd", files)
+        except OSError as error:
+            raise SshdError(str(error))
+        return token
 
     def apply(self, writes, key_plan):
         """Generate the host keys, replace the files, then check the live configuration;
@@ -442,16 +565,22 @@ class Sshd:
                 replace(path, data, mode)
             self.sshd_test(self.path(self.params["config_path"]), "the configuration as written")
         except Exception:
-            for path, old, mode in reversed(backups):
-                if old is None:
-                    if os.path.exists(path):
-                        os.unlink(path)
-                else:
-                    _write_atomic(path, old, mode)
+            _restore(backups)
             raise
         finally:
             for staging in staging_dirs:
                 shutil.rmtree(staging, ignore_errors=True)
+        return backups
+
+
+def _restore(backups):
+    """Put back what ``apply`` replaced: [(path, old bytes or None, mode)], last first."""
+    for path, old, mode in reversed(backups):
+        if old is None:
+            if os.path.exists(path):
+                os.unlink(path)
+        else:
+            _write_atomic(path, old, mode)
 
 
 # The settings whose effect is checked through sshd -T before anything is written:

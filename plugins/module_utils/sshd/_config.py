@@ -439,13 +439,21 @@ def _host_matches(pattern, host, address):
     return any(fnmatch.fnmatchcase(candidate, pattern) for candidate in (host, address) if candidate)
 
 
-def lockout_reasons(effective, user, groups, address, host=None, key_types=None, server=None):
-    """Why `user` (in `groups`, connecting from `address`) could no longer log in
-    with a key under the effective configuration; empty when nothing stops it.
+def lockout_reasons(effective, user, groups, address, host=None, key_types=None, server=None, session_key=None,
+                    account=None, exists=None):
+    """Why the next session of ``user`` (in ``groups``, connecting from
+    ``address``) would fail under the effective configuration for that very
+    session (``sshd -T -C`` with the user, the address and the local end);
+    empty when nothing stops it.
 
-    ``key_types`` is the list of key types in the user's authorized keys, or
-    None when sshd finds keys another way (AuthorizedKeysCommand).
-    ``server`` is (address, port) the session reached sshd on, when known.
+    ``key_types`` are the types of the keys the user's AuthorizedKeysFile
+    holds under the new configuration, or None when sshd finds keys another
+    way (AuthorizedKeysCommand). ``server`` is (address, port) the session
+    reached sshd on, when known. ``session_key`` is (type, fingerprint) of the
+    key the session logged in with, from sshd's log, when known; ``account``
+    holds the user's ``shell``, ``home`` and the ``fingerprints`` of the keys
+    the new AuthorizedKeysFile holds; ``exists(path)`` tells whether a file
+    exists on the host.
     """
     reasons = []
     host = host or address
@@ -472,42 +480,132 @@ def lockout_reasons(effective, user, groups, address, host=None, key_types=None,
     root_login = (effective_value(effective, "PermitRootLogin") or "")
     if user == "root" and root_login in ("no", "forced-commands-only"):
         reasons.append("PermitRootLogin is %s and Ansible connects as root" % root_login)
+    reasons += _session_reasons(effective, account, exists)
     pubkey = effective_value(effective, "PubkeyAuthentication") == "yes"
     password = effective_value(effective, "PasswordAuthentication") == "yes"
     methods = values("authenticationmethods")
     if methods and methods != ["any"]:
-        usable = [chain for chain in methods if all(step.split(":")[0] == "publickey" for step in chain.split(","))]
+        # The session proves one key; a chain asking for publickey twice needs a second one.
+        usable = [chain for chain in methods if [step.split(":")[0] for step in chain.split(",")] == ["publickey"]]
         if not usable:
-            reasons.append("AuthenticationMethods (%s) has no chain of public keys alone" % " ".join(methods))
+            reasons.append("AuthenticationMethods %s has no chain one public key satisfies (the session logged in "
+                           "with one key)" % " ".join(methods))
     if not pubkey:
         reasons.append("PubkeyAuthentication is no" + ("" if password else " and so is PasswordAuthentication"))
-    elif key_types is not None and not password:
-        accepted = set((effective_value(effective, "PubkeyAcceptedAlgorithms") or "").split(","))
-        if not key_types:
-            reasons.append("%s has no authorized key and password logins are off" % user)
-        elif accepted != {""} and not any(_key_accepted(key_type, accepted) for key_type in key_types):
-            reasons.append("none of %s's authorized keys (%s) is of a type PubkeyAcceptedAlgorithms allows"
-                           % (user, ", ".join(sorted(set(key_types)))))
+    elif not password:
+        reasons += _key_reasons(effective, user, key_types, session_key, account)
     return reasons
 
 
+def _session_reasons(effective, account, exists):
+    """What would end the session right after the login."""
+    reasons = []
+    force = effective_value(effective, "ForceCommand")
+    if force and force.lower() != "none":
+        reasons.append("ForceCommand %s would run instead of every command Ansible sends" % force)
+    sessions = effective_value(effective, "MaxSessions")
+    if sessions is not None and sessions.strip() == "0":
+        reasons.append("MaxSessions 0 allows no session at all")
+    chroot = effective_value(effective, "ChrootDirectory")
+    if chroot and chroot.lower() != "none" and account:
+        root = chroot.replace("%h", account.get("home", "")).replace("%u", account.get("user", "")).replace("%%", "%")
+        missing = [path for path in (account.get("shell"), "/usr/bin/python3")
+                   if path and not (exists and exists(root.rstrip("/") + path))]
+        if missing:
+            reasons.append("ChrootDirectory %s has no %s inside, so neither the login shell nor Ansible's modules "
+                           "would run" % (chroot, " or ".join(missing)))
+    return reasons
+
+
+def _key_reasons(effective, user, key_types, session_key, account):
+    """The key the session used must still be found and accepted."""
+    accepted = set((effective_value(effective, "PubkeyAcceptedAlgorithms") or "").split(","))
+    if session_key is not None:
+        key_type, fingerprint = session_key
+        fingerprints = (account or {}).get("fingerprints")
+        if fingerprints is not None and key_types is not None and fingerprint not in fingerprints:
+            files = " ".join(effective.get("authorizedkeysfile", []))
+            return ["the key this session logged in with (%s %s) is not in AuthorizedKeysFile (%s)"
+                    % (key_type, fingerprint, files)]
+        if accepted != {""} and not _key_accepted(LOG_KEY_TYPES.get(key_type, key_type), accepted):
+            return ["the key this session logged in with is %s, which PubkeyAcceptedAlgorithms (%s) no longer allows"
+                    % (key_type, ",".join(sorted(accepted)))]
+        return []
+    if key_types is None:
+        return []
+    if not key_types:
+        return ["%s has no authorized key in AuthorizedKeysFile (%s) and password logins are off"
+                % (user, " ".join(effective.get("authorizedkeysfile", [])))]
+    if accepted != {""} and not any(_key_accepted(key_type, accepted) for key_type in key_types):
+        return ["none of %s's authorized keys (%s) is of a type PubkeyAcceptedAlgorithms allows"
+                % (user, ", ".join(sorted(set(key_types))))]
+    return []
+
+
+# How sshd's log names a key's type ("Accepted publickey for u from a port p ssh2: ED25519 SHA256:...").
+LOG_KEY_TYPES = {"ED25519": "ssh-ed25519", "RSA": "ssh-rsa", "ECDSA": "ecdsa-sha2-", "DSA": "ssh-dss",
+                 "ED25519-SK": "sk-ssh-ed25519@openssh.com", "ECDSA-SK": "sk-ecdsa-sha2-nistp256@openssh.com"}
+_ACCEPTED = _values.pattern(r".*Accepted publickey for (\S+) from (\S+) port ([0-9]+) ssh2: (\S+) (SHA256:\S+).*")
+
+
+def session_key(log_lines, user, address, port):
+    """(type, fingerprint) of the key a session (user from address:port)
+    logged in with, from sshd's log lines; None when not found."""
+    found = None
+    for line in log_lines:
+        match = _ACCEPTED.fullmatch(line.strip())
+        if match and match.group(1) == user and match.group(2) == address and match.group(3) == str(port):
+            found = (match.group(4), match.group(5))
+    return found
+
+
 def _listen_reasons(effective, address, port):
-    """sshd must keep listening where the session came in."""
+    """sshd must keep listening where the session came in: the same port, and
+    an address of the session's family that covers its local address (sshd
+    binds :: for IPv6 only, 0.0.0.0 for IPv4 only)."""
     ports = effective.get("port", [])
     if ports and port not in ports:
         return ["sshd would stop listening on port %s, the one Ansible is connected to (new: %s); listen on both "
                 "during the move, then point ansible_port at the new one" % (port, ", ".join(ports))]
-    listening = [_strip_port(item) for item in effective.get("listenaddress", [])]
-    if listening and address and not any(item in ("0.0.0.0", "::", address) for item in listening):
-        return ["sshd would stop listening on %s, the address Ansible is connected to (new: %s)"
-                % (address, ", ".join(listening))]
-    return []
+    listening = effective.get("listenaddress", [])
+    if not listening or not address:
+        return []
+    try:
+        local = ipaddress.ip_address(_strip_brackets(address))
+    except ValueError:
+        return []
+    for item in listening:
+        bound, bound_port = _split_listen(item)
+        if bound_port not in (None, port):
+            continue
+        try:
+            bound = ipaddress.ip_address(bound)
+        except ValueError:
+            continue
+        if bound.version == local.version and (bound.is_unspecified or bound == local):
+            return []
+    return ["sshd would no longer listen on %s port %s, where Ansible is connected (it would listen on %s; :: is "
+            "IPv6 only and 0.0.0.0 IPv4 only for sshd)" % (local, port, ", ".join(listening))]
+
+
+def _split_listen(item):
+    """``sshd -T`` listenaddress (``0.0.0.0:22``, ``[::]:22``, ``10.0.0.5``) to (address, port or None)."""
+    item = item.split()[0]
+    if item.startswith("["):
+        address, _sep, rest = item[1:].partition("]")
+        return address, rest[1:] or None
+    if item.count(":") == 1:
+        address, port = item.split(":")
+        return address, port
+    return item, None
 
 
 def _key_accepted(key_type, accepted):
     # An ssh-rsa key signs with rsa-sha2-256/512 when those are allowed.
     if key_type == "ssh-rsa":
         return bool({"ssh-rsa", "rsa-sha2-256", "rsa-sha2-512"} & accepted)
+    if key_type.endswith("-"):  # a family the log names without its curve (ECDSA)
+        return any(item.startswith(key_type) for item in accepted)
     return key_type in accepted
 
 

@@ -2,6 +2,8 @@
 """On each target: what sshd really runs with, read through sshd -T for the
 connecting user, and the files the role owns."""
 
+import re
+
 import pytest
 
 testinfra_hosts = ["portcullis-sshd-bullseye", "portcullis-sshd-bookworm", "portcullis-sshd-trixie"]
@@ -13,6 +15,9 @@ HARDENED = {
     "pubkeyauthentication": "yes",
     "permitemptypasswords": "no",
     "hostbasedauthentication": "no",
+    # Every login method is stated, so a distribution drop-in (40-distribution.conf turns GSSAPI on) cannot add one.
+    "gssapiauthentication": "no",
+    "kerberosauthentication": "no",
     "ignorerhosts": "yes",
     "x11forwarding": "no",
     "allowtcpforwarding": "no",
@@ -109,3 +114,12 @@ def test_sshd_runs_the_way_the_host_started_it(host):
         assert not host.service("ssh.service").is_enabled
     else:
         assert host.service("ssh.service").is_running
+
+
+def test_the_admin_sources_are_exempt_from_penalties_where_sshd_has_them(host):
+    major, minor = re.search(r"OpenSSH_([0-9]+)\.([0-9]+)", host.check_output("ssh -V 2>&1")).groups()
+    values = effective(host)
+    if (int(major), int(minor)) >= (9, 8):
+        assert values["persourcepenaltyexemptlist"] == ["172.30.79.0/24"]
+    else:
+        assert "persourcepenaltyexemptlist" not in values

@@ -100,3 +100,13 @@ def test_sftp_only_user_gets_sftp_in_its_chroot_and_no_shell(host, suite):
     assert listing.rc == 0, listing.stderr
     # The chroot: / is the user's home, which holds only upload and .ssh.
     assert "/upload" in listing.stdout and "/etc" not in listing.stdout
+
+
+def test_unauthenticated_connections_from_an_admin_source_do_not_lock_it_out(host):
+    # OpenSSH 9.8+ (trixie) penalises a source after unauthenticated connections; this auditor is in the
+    # admin range the registry's ssh service allows, so it is exempt (PerSourcePenaltyExemptList).
+    address = TARGETS["trixie"]
+    for _attempt in range(30):
+        host.run("nc -w 1 %s 22 </dev/null" % address)
+    login = host.run(SSH + "-i /root/.ssh/id_ed25519 deploy@%s true" % address)
+    assert login.rc == 0, login.stderr

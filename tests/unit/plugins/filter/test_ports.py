@@ -130,8 +130,13 @@ def test_proxy_sites_refuses_a_registry_other_hosts_cannot_read():
 
 
 def test_ssh_endpoint():
-    assert FILTERS["ssh_endpoint"]([{"name": "ssh", "port": "ssh", "bind": "10.0.0.5"}]) == {"port": 22,
-                                                                                             "addresses": ["10.0.0.5"]}
-    assert FILTERS["ssh_endpoint"]([], 2222) == {"port": 2222, "addresses": []}
+    assert FILTERS["ssh_endpoint"]([{"name": "ssh", "port": "ssh", "bind": "10.0.0.5"}]) == {
+        "port": 22, "addresses": ["10.0.0.5"], "allow_from": []}
+    assert FILTERS["ssh_endpoint"]([], 2222) == {"port": 2222, "addresses": [], "allow_from": []}
+    # With the inventory, allow_from becomes networks (the sshd role's penalty exemption).
+    resolved = FILTERS["ssh_endpoint"]([{"name": "ssh", "port": 22, "allow_from": ["admins", "203.0.113.0/24"]}],
+                                       hostvars={"bastion": {"portcullis_address": "10.0.0.9"}},
+                                       groups={"admins": ["bastion"]})
+    assert resolved["sources"] == ["10.0.0.9/32", "203.0.113.0/24"]
     with pytest.raises(AnsibleFilterError, match="portcullis.ports.ssh_endpoint: .*'2200-2210' is a range"):
         FILTERS["ssh_endpoint"]([{"name": "ssh", "port": "2200-2210"}])

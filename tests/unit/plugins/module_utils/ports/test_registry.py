@@ -177,12 +177,13 @@ class TestBinds:
 class TestSshEndpoint:
     def test_the_ssh_service_gives_port_and_addresses(self):
         assert _registry.ssh_endpoint([{"name": "web", "port": 80}, {"name": "ssh", "port": 2222, "bind": "10.0.0.5"}]) == {
-            "port": 2222, "addresses": ["10.0.0.5"]}
-        assert _registry.ssh_endpoint([{"name": "ssh", "port": "ssh"}]) == {"port": 22, "addresses": []}
+            "port": 2222, "addresses": ["10.0.0.5"], "allow_from": []}
+        assert _registry.ssh_endpoint([{"name": "ssh", "port": "ssh", "allow_from": ["admins", "10.0.0.0/8"]}]) == {
+            "port": 22, "addresses": [], "allow_from": ["admins", "10.0.0.0/8"]}
 
     def test_without_one_the_default(self):
-        assert _registry.ssh_endpoint([]) == {"port": 22, "addresses": []}
-        assert _registry.ssh_endpoint(None, 2200) == {"port": 2200, "addresses": []}
+        assert _registry.ssh_endpoint([]) == {"port": 22, "addresses": [], "allow_from": []}
+        assert _registry.ssh_endpoint(None, 2200) == {"port": 2200, "addresses": [], "allow_from": []}
 
     def test_a_range_is_refused(self):
         with pytest.raises(_registry.resolver.PortSpecError, match="range"):

@@ -21,7 +21,8 @@ KNOWN = set(keyword.lower() for keyword in (
     "Include", "Match", "Port", "ListenAddress", "PermitRootLogin", "PasswordAuthentication", "PubkeyAuthentication",
     "KbdInteractiveAuthentication", "UsePAM", "X11Forwarding", "PrintMotd", "AcceptEnv", "Subsystem",
     "AllowUsers", "AllowGroups", "DenyUsers", "DenyGroups", "HostKey", "KexAlgorithms", "Ciphers", "MACs",
-    "HostKeyAlgorithms", "Banner", "LogLevel", "MaxAuthTries", "ForceCommand", "ChrootDirectory", "LoginGraceTime"))
+    "HostKeyAlgorithms", "Banner", "LogLevel", "MaxAuthTries", "ForceCommand", "ChrootDirectory", "LoginGraceTime",
+    "PerSourcePenaltyExemptList"))
 DEFAULTS = {"permitrootlogin": "without-password", "passwordauthentication": "yes", "pubkeyauthentication": "yes",
             "authorizedkeysfile": ".ssh/authorized_keys", "authenticationmethods": "any",
             "pubkeyacceptedalgorithms": "ssh-ed25519,rsa-sha2-512,rsa-sha2-256", "port": "22"}
@@ -40,6 +41,8 @@ class FakeHost:
         self.version = version
         self.calls = []
         self.fail_live_test = False
+        self.socket_active = False
+        self.fail_reload = 0
 
     def file(self, path):
         return os.path.join(self.root, path.lstrip("/"))
@@ -85,7 +88,8 @@ class FakeHost:
             spec = dict(item.split("=", 1) for item in args[4].split(","))
             effective = {}
             for _path, _number, keyword, values, match in self._lines(args[2]):
-                if match and match != "User " + spec["user"] and match != "Group sftponly":
+                # The test user is in no Match group (sftponly blocks do not apply to it).
+                if match and match != "User " + spec["user"]:
                     continue
                 key = keyword.lower()
                 if key in conf.MULTI_KEYWORDS:
@@ -95,6 +99,16 @@ class FakeHost:
             for key, value in DEFAULTS.items():
                 effective.setdefault(key, [value])
             return 0, "".join("%s %s\n" % (key, value) for key, values in effective.items() for value in values), ""
+        if name == "systemctl" and args[0] == "show":
+            units = {"ssh.service", "ssh.socket"} if self.socket_active else {"ssh.service"}
+            active = "active" if args[-1] in units else "inactive"
+            loaded = "loaded" if args[-1] in units else "not-found"
+            return 0, "LoadState=%s\nActiveState=%s\n" % (loaded, active), ""
+        if name == "systemctl" and args[0] in ("reload", "restart") and self.fail_reload:
+            self.fail_reload -= 1
+            return 1, "", "Job for ssh.service failed because the control process exited with error code."
+        if name in ("systemctl", "systemd-run"):
+            return 0, "", ""
         if name == "ssh-keygen" and args[0] == "-l":
             with open(args[2]) as handle:
                 return 0, "%s SHA256:x root@host (RSA)\n" % handle.read().split()[1], ""
@@ -229,7 +243,7 @@ def test_lockout_is_refused_before_anything_is_written(host):
 
 def test_no_authorized_key_with_passwords_off_is_a_lockout(host):
     write(host, "/root/.ssh/authorized_keys", "# nothing\n")
-    with pytest.raises(_sshd.SshdError, match="root has no authorized key and password logins are off"):
+    with pytest.raises(_sshd.SshdError, match="root has no authorized key in AuthorizedKeysFile"):
         run(host)
 
 
@@ -275,4 +289,77 @@ def test_find_login_reads_the_session_above_sudo(tmp_path):
         (proc / str(pid)).mkdir(parents=True)
         (proc / str(pid) / "status").write_text(u"Name:\tx\nPPid:\t%d\n" % parent)
         (proc / str(pid) / "environ").write_bytes(environ)
-    assert _sshd.find_login({"USER": "root"}, str(proc)) == ("deploy", "192.0.2.5", "22", "192.0.2.9")
+    assert _sshd.find_login({"USER": "root"}, str(proc)) == ("deploy", "192.0.2.5", "22", "192.0.2.9", "50000")
+
+
+def test_check_mode_leaves_no_privilege_separation_directory(host):
+    # Tried as a new user would: check mode created /run/sshd.
+    assert not os.path.exists(host.file("/run/sshd"))
+    run(host, check_mode=True)
+    assert not os.path.exists(host.file("/run/sshd"))
+
+
+def test_a_main_file_that_was_0600_stays_0600(host):
+    os.chmod(host.file("/etc/ssh/sshd_config"), 0o600)
+    write(host, "/etc/ssh/sshd_config", "# no include yet\nUsePAM yes\n")
+    os.chmod(host.file("/etc/ssh/sshd_config"), 0o600)
+    result, _warnings = run(host)
+    assert "/etc/ssh/sshd_config" in result["changed_files"]
+    assert os.stat(host.file("/etc/ssh/sshd_config")).st_mode & 0o777 == 0o600
+
+
+def test_commit_confirmed_reloads_and_arms_a_rollback_of_every_file(host):
+    os.makedirs(host.file("/run/systemd/system"))
+    before = read(host, "/etc/ssh/moduli")
+    result, _warnings = run(host, rollback_timeout=30)
+    token = result["rollback_token"]
+    assert result["reloaded"] and ["/usr/bin/systemctl", "reload", "ssh.service"] in host.calls
+    state = host.file("/var/lib/portcullis")
+    script = read(host, "/var/lib/portcullis/rollback-%s.sh" % token)
+    assert "rm -f '%s'" % host.file("/etc/ssh/sshd_config.d/00-portcullis-hardening.conf") in script
+    assert "mv '%s.portcullis-rollback' '%s'" % (host.file("/etc/ssh/moduli"), host.file("/etc/ssh/moduli")) in script
+    assert script.rstrip().splitlines()[-2] == "/usr/bin/systemctl reload ssh.service"
+    saved = [name for name in os.listdir(state) if name.startswith("rollback-%s.file" % token)]
+    assert before in [read(host, "/var/lib/portcullis/" + name) for name in saved]
+    assert any(call[0] == "/usr/bin/systemd-run" and "--on-active=30s" in call for call in host.calls)
+    confirmed = _sshd.Sshd(host, params(confirm=token), root=host.root).run(False)
+    assert confirmed == {"changed": False, "confirmed": token}
+    assert not [name for name in os.listdir(state) if name.startswith("rollback-")]
+
+
+def test_commit_confirmed_restarts_an_sshd_that_systemd_hands_a_socket(host):
+    # On trixie a SIGHUP made the socket-activated sshd exit and "systemctl reload" fail.
+    os.makedirs(host.file("/run/systemd/system"))
+    host.socket_active = True
+    result, _warnings = run(host, rollback_timeout=30)
+    assert ["/usr/bin/systemctl", "restart", "ssh.service"] in host.calls
+    assert ["/usr/bin/systemctl", "reload", "ssh.service"] not in host.calls
+    script = read(host, "/var/lib/portcullis/rollback-%s.sh" % result["rollback_token"])
+    assert script.rstrip().splitlines()[-2] == "/usr/bin/systemctl restart ssh.service"
+
+
+def test_a_reload_that_fails_puts_the_old_files_back_and_arms_nothing(host):
+    # Tried as a new user would: the reload failed and the locking drop-in stayed behind.
+    os.makedirs(host.file("/run/systemd/system"))
+    run(host)
+    before = snapshot(host)
+    host.fail_reload = 1
+    host.calls.clear()
+    with pytest.raises(_sshd.SshdError, match="reloading sshd failed .*the previous files are back and sshd runs"):
+        run(host, rollback_timeout=30, lockout_guard=False, settings={"AllowUsers": ["nobody-at-all"]})
+    assert snapshot(host) == before
+    assert not any(call[0] == "/usr/bin/systemd-run" for call in host.calls)
+    assert [call for call in host.calls if call[1:2] == ["reload"]] == [["/usr/bin/systemctl", "reload", "ssh.service"]] * 2
+
+
+def test_per_source_penalties_exempt_the_admin_sources_where_sshd_has_them(host):
+    host.version = "OpenSSH_9.9p1"
+    result, _warnings = run(host, penalty_exempt=["172.30.79.0/24"])
+    assert "PerSourcePenaltyExemptList 172.30.79.0/24\n" in read(host, "/etc/ssh/sshd_config.d/00-portcullis-hardening.conf")
+    with pytest.raises(_sshd.SshdError, match="has host bits set"):
+        run(host, penalty_exempt=["172.30.79.5/24"])
+
+
+def test_no_penalty_setting_before_openssh_9_8(host):
+    run(host, penalty_exempt=["172.30.79.0/24"])
+    assert "PerSourcePenalty" not in read(host, "/etc/ssh/sshd_config.d/00-portcullis-hardening.conf")

@@ -206,9 +206,14 @@ def test_lockout_nothing_stops_a_user_with_a_key():
     ({"denyusers": "dep*"}, ["sudo"], ["ssh-ed25519"], "DenyUsers (dep*) matches deploy"),
     ({"denygroups": "sudo"}, ["sudo"], ["ssh-ed25519"], "DenyGroups (sudo) matches deploy's group sudo"),
     ({}, ["users"], ["ssh-ed25519"], "AllowGroups (sudo sftponly) matches none of deploy's groups (users)"),
-    ({"authenticationmethods": "publickey,password"}, ["sudo"], ["ssh-ed25519"], "has no chain of public keys alone"),
+    ({"authenticationmethods": "publickey,password"}, ["sudo"], ["ssh-ed25519"], "has no chain one public key satisfies"),
+    # Tried as a new user would: two keys asked for, the controller has one.
+    ({"authenticationmethods": "publickey,publickey"}, ["sudo"], ["ssh-ed25519"], "has no chain one public key satisfies"),
+    ({"forcecommand": "/bin/false"}, ["sudo"], ["ssh-ed25519"], "ForceCommand /bin/false would run instead"),
+    ({"maxsessions": "0"}, ["sudo"], ["ssh-ed25519"], "MaxSessions 0 allows no session at all"),
     ({"pubkeyauthentication": "no"}, ["sudo"], ["ssh-ed25519"], "PubkeyAuthentication is no and so is PasswordAuthentication"),
-    ({}, ["sudo"], [], "deploy has no authorized key and password logins are off"),
+    ({}, ["sudo"], [], "deploy has no authorized key in AuthorizedKeysFile (.ssh/authorized_keys .ssh/authorized_keys2) "
+                       "and password logins are off"),
     ({}, ["sudo"], ["ssh-dss"], "none of deploy's authorized keys (ssh-dss) is of a type"),
 ])
 def test_lockout_reasons(changes, groups, keys, reason):
@@ -294,6 +299,59 @@ def test_lockout_moving_sshd_off_the_connected_port_or_address():
     narrowed = effective(listenaddress="127.0.0.1:22")
     assert conf.lockout_reasons(narrowed, "deploy", ["sudo"], "10.0.0.1", key_types=["ssh-ed25519"],
                                 server=("10.0.0.9", "22")) == [
-        "sshd would stop listening on 10.0.0.9, the address Ansible is connected to (new: 127.0.0.1)"]
+        "sshd would no longer listen on 10.0.0.9 port 22, where Ansible is connected (it would listen on 127.0.0.1:22; "
+        ":: is IPv6 only and 0.0.0.0 IPv4 only for sshd)"]
     assert conf.lockout_reasons(effective(listenaddress="10.0.0.9:22"), "deploy", ["sudo"], "10.0.0.1",
                                 key_types=["ssh-ed25519"], server=("10.0.0.9", "22")) == []
+
+
+@pytest.mark.parametrize("listen, server, locked", [
+    # Tried as a new user would: :: while Ansible came over IPv4, 0.0.0.0 while it came over IPv6.
+    ("[::]:22", ("10.0.0.9", "22"), True),
+    ("0.0.0.0:22", ("2001:db8::9", "22"), True),
+    ("0.0.0.0:22", ("10.0.0.9", "22"), False),
+    ("[::]:22", ("2001:db8::9", "22"), False),
+    ("[2001:db8::9]:22", ("2001:db8::9", "22"), False),
+    ("0.0.0.0:2222", ("10.0.0.9", "22"), True),
+])
+def test_lockout_listening_needs_the_sessions_family(listen, server, locked):
+    values = conf.parse_effective(EFFECTIVE.replace("listenaddress", "#") + "listenaddress %s\n" % listen)
+    reasons = conf.lockout_reasons(values, "deploy", ["sudo"], "10.0.0.1", key_types=["ssh-ed25519"], server=server)
+    assert bool(reasons) is locked, reasons
+
+
+def test_lockout_the_sessions_own_key():
+    account = {"user": "deploy", "shell": "/bin/bash", "home": "/home/deploy", "fingerprints": ["SHA256:aaa"]}
+    key = ("ED25519", "SHA256:aaa")
+    assert conf.lockout_reasons(effective(), "deploy", ["sudo"], "10.0.0.1", key_types=["ssh-ed25519"],
+                                session_key=key, account=account) == []
+    # AuthorizedKeysFile moved to a file without the session's key.
+    assert conf.lockout_reasons(effective(), "deploy", ["sudo"], "10.0.0.1", key_types=["ssh-ed25519"],
+                                session_key=key, account=dict(account, fingerprints=["SHA256:bbb"])) == [
+        "the key this session logged in with (ED25519 SHA256:aaa) is not in AuthorizedKeysFile "
+        "(.ssh/authorized_keys .ssh/authorized_keys2)"]
+    # An ECDSA key after hardening dropped ECDSA.
+    hardened = effective(pubkeyacceptedalgorithms="ssh-ed25519,rsa-sha2-512,rsa-sha2-256")
+    reasons = conf.lockout_reasons(hardened, "deploy", ["sudo"], "10.0.0.1", key_types=["ecdsa-sha2-nistp256"],
+                                   session_key=("ECDSA", "SHA256:aaa"), account=account)
+    assert reasons and "the key this session logged in with is ECDSA, which PubkeyAcceptedAlgorithms" in reasons[0]
+
+
+def test_lockout_chroot_without_a_shell():
+    account = {"user": "deploy", "shell": "/bin/bash", "home": "/home/deploy", "fingerprints": None}
+    values = effective(chrootdirectory="%h")
+    reasons = conf.lockout_reasons(values, "deploy", ["sudo"], "10.0.0.1", key_types=["ssh-ed25519"], account=account,
+                                   exists=lambda path: False)
+    assert reasons == ["ChrootDirectory %h has no /bin/bash or /usr/bin/python3 inside, so neither the login shell nor "
+                       "Ansible's modules would run"]
+    assert conf.lockout_reasons(values, "deploy", ["sudo"], "10.0.0.1", key_types=["ssh-ed25519"], account=account,
+                                exists=lambda path: path in ("/home/deploy/bin/bash", "/home/deploy/usr/bin/python3")) == []
+
+
+def test_session_key_from_the_log():
+    lines = ["Accepted publickey for deploy from 10.0.0.1 port 50000 ssh2: ED25519 SHA256:aaa",
+             "Accepted publickey for deploy from 10.0.0.1 port 50001 ssh2: RSA SHA256:bbb",
+             "sshd-session[12]: Accepted publickey for other from 10.0.0.1 port 50000 ssh2: ECDSA SHA256:ccc"]
+    assert conf.session_key(lines, "deploy", "10.0.0.1", "50000") == ("ED25519", "SHA256:aaa")
+    assert conf.session_key(lines, "deploy", "10.0.0.1", 50001) == ("RSA", "SHA256:bbb")
+    assert conf.session_key(lines, "deploy", "10.0.0.2", "50000") is None

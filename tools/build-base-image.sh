@@ -17,7 +17,7 @@ image="localhost/portcullis-debian:${suite}${flavour:+-$flavour}"
 packages=(
   python3 python3-apt systemd systemd-sysv dbus sudo iproute2 procps
   openssh-server openssh-client nftables iptables ca-certificates
-  curl netcat-openbsd
+  curl netcat-openbsd dnsmasq-base
 )
 extra=()
 disabled=()

@@ -14,7 +14,7 @@ subnet=172.30.90.0/24
 work=build/demo
 key=$work/id_ed25519
 declare -A address=([nginx]=172.30.90.10 [sevastopol]=172.30.90.11 [orchestrator]=172.30.90.12
-                    [mother]=172.30.90.13 [etl]=172.30.90.14 [outsider]=172.30.90.50)
+                    [mother]=172.30.90.13 [etl]=172.30.90.14 [outsider]=172.30.90.50 [internet]=172.30.90.60)
 # The applications the registry describes, as stand-ins answering HTTP on their ports.
 declare -A stand_in=([sevastopol]=4321 [orchestrator]=8000 [mother]=5432 [etl]=9999)
 servers=(nginx sevastopol orchestrator mother etl)
@@ -52,6 +52,20 @@ for name in "${servers[@]}"; do
   echo "  $name.internal  ${address[$name]}${stand_in[$name]:+  (stand-in app on ${stand_in[$name]})}"
 done
 echo "  outsider        ${address[outsider]}  (in no registry: probes from outside)"
+# The Internet as the servers see it: a DNS server (sii.cl is this container;
+# other names are forwarded) and web servers on 80, 443 and 8080, plus 5432.
+docker rm -f nostromo-demo-internet >/dev/null 2>&1 || true
+docker run -d --name nostromo-demo-internet --hostname internet --network "$network" --ip "${address[internet]}" \
+  --entrypoint /bin/sh "$image" -c "
+    dnsmasq --listen-address=${address[internet]} --bind-interfaces --address=/sii.cl/${address[internet]} \
+      --server=127.0.0.11 --no-resolv --no-hosts
+    cd /srv && echo 'the internet' >index.html
+    for port in 80 443 8080 5432; do python3 -m http.server \$port >/dev/null 2>&1 & done
+    wait" >/dev/null
+for name in "${servers[@]}"; do
+  in_container "$name" "echo 'nameserver ${address[internet]}' >/etc/resolv.conf"
+done
+echo "  internet        ${address[internet]}  (DNS for the servers, sii.cl, web servers on 80, 443, 8080, 5432)"
 echo "  etl.internal's stand-in on 9999 is in no table: drift for the port map to find"
 
 # The example inventory as it is, plus how this controller reaches the containers.
@@ -109,6 +123,7 @@ probe sevastopol orchestrator 8000 open
 probe nginx sevastopol 4321 open
 probe sevastopol mother 5432 refused
 probe etl orchestrator 8000 refused
+
 # SSH answers the admin network only (this controller); ask it which logins it offers.
 methods=$(ssh -v -o BatchMode=yes -o PubkeyAuthentication=no -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
             -o ConnectTimeout=5 "deploy@${address[nginx]}" true 2>&1 |
@@ -116,6 +131,18 @@ methods=$(ssh -v -o BatchMode=yes -o PubkeyAuthentication=no -o StrictHostKeyChe
 mark=ok
 [[ $methods == publickey ]] || { mark=UNEXPECTED; failures=$((failures + 1)); }
 printf '  sshd on nginx offers the controller: %-20s %s\n' "${methods:-nothing}" "$mark"
+step "5b/6 out of the network: the outbound table, output drop on every server"
+probe orchestrator internet 443 open      # Orchestrator -> SII websites (sii.cl), 443
+probe orchestrator internet 8080 refused  # no row for 8080
+probe mother internet 80 open             # every server -> Internet 80/443, package downloads
+probe mother internet 443 open
+probe sevastopol internet 5432 refused    # stopped by sevastopol's own output rules
+for name in "${servers[@]}"; do
+  answer=$(in_container "$name" "getent hosts sii.cl | cut -d' ' -f1" || true)
+  mark=ok
+  [[ $answer == "${address[internet]}" ]] || { mark=UNEXPECTED; failures=$((failures + 1)); }
+  printf '  %-12s resolves sii.cl: %-16s %s\n' "$name" "${answer:-nothing}" "$mark"
+done
 ((failures == 0)) || { echo "$failures reachability checks did not match the plan" >&2; exit 1; }
 
 step "6/6 the second run changes nothing"
@@ -129,4 +156,4 @@ fi
 echo "changed=0 on every host"
 
 printf '\nThe containers keep running (nostromo-demo-*); remove them with:\n'
-printf '  docker rm -f %s; docker network rm %s\n' "$(printf 'nostromo-demo-%s ' "${servers[@]}" outsider)" "$network"
+printf '  docker rm -f %s; docker network rm %s\n' "$(printf 'nostromo-demo-%s ' "${servers[@]}" outsider internet)" "$network"

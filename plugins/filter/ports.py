@@ -22,7 +22,7 @@ from ansible_collections.portcullis.ports.plugins.plugin_utils import _proxy_pla
 
 SYNTAXES = ("list", "nft", "iptables", "firewalld")
 _PLAN_ERRORS = (_registry.RegistryError, _inventory_mod.InventoryError, _proxy_plan.ProxyPlanError, resolver.PortSpecError,
-                _values.BadValue)
+                _values.BadValue, _firewall_plan.FirewallPlanError)
 
 
 def _filter_error(name, error):
@@ -72,10 +72,10 @@ def _inventory(hostvars, groups):
 
 
 def firewall_rules(services, hostvars=None, groups=None, admin_sources=None, ssh_port=_registry.DEFAULT_SSH_PORT,
-                   policy=None):
+                   policy=None, host=None):
     try:
         return _firewall_plan.registry_rules(services, _inventory(hostvars, groups), admin_sources,
-                                             resolver.service_port(ssh_port), resolver.build_policy(policy))
+                                             resolver.service_port(ssh_port), resolver.build_policy(policy), host)
     except _PLAN_ERRORS as error:
         raise _filter_error("firewall_rules", error)
 

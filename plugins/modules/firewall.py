@@ -37,6 +37,10 @@ description:
   - Switching O(backend) removes the other backend's scope (and boot files) in the same run.
   - Established and related connections, loopback and essential ICMP and ICMPv6 are accepted before the rules
     unless switched off.
+  - "With the output policy V(drop), what every host needs keeps working: loopback, replies on established
+    connections (the SSH session, the rollback confirmation, which arrives over a new inbound SSH connection), DNS
+    to the host's resolvers (O(allow_dns)), and DHCP renewals (O(allow_dhcp)). Anything else the host connects to
+    (package mirrors, NTP servers, other hosts' services) needs an output rule: O(rules[].direction=out)."
   - Every value is validated before anything runs on the host; a failed apply leaves the previous ruleset.
   - Idempotent - after each apply the module records what it rendered and what the kernel then listed, in
     C(/var/lib/portcullis/). A run is unchanged only when both still match, so drift made by hand shows as a change
@@ -80,6 +84,14 @@ options:
       destination:
         description: Destination address or CIDR, or a list of them, as for O(rules[].source).
         type: raw
+      destination_name:
+        description:
+          - A DNS name, or a list of them, resolved on the host (its own resolver, C(getaddrinfo), both families) at
+            every run; the addresses join O(rules[].destination) and are returned in RV(resolved).
+          - A name that does not resolve fails the run before anything changes, naming it. When the answer changes
+            (a CDN, a round-robin name) the next run replaces the rule set, so run the role regularly (or give
+            CIDRs) for destinations whose addresses move.
+        type: raw
       direction:
         description:
           - V(in) for the input chain, V(out) for the output chain.
@@ -109,7 +121,9 @@ options:
       - The forward default is V(accept) because Docker and kube-proxy route their containers' traffic through it;
         set V(forward=drop) on hosts that route nothing.
       - C(dnat) is for forwarded connections DNATed to a container (published ports) that no forward rule accepts;
-        V(drop) closes every published port the rules do not open.
+        V(drop) closes every published port the rules do not open. It applies to connections leaving through a
+        container runtime's bridge (C(docker0), C(br-*), C(podman*)) only; other DNATed traffic (kube-proxy services,
+        a router's port forwards) follows C(forward).
     type: dict
     default: {}
   port_policy:
@@ -130,9 +144,13 @@ options:
         C(/etc/nftables.conf) declares (its C(flush ruleset) and its stop would delete Docker's, fail2ban's and the
         module's tables). C(/etc/nftables.conf) itself is not edited; after an edit, C(nftables.service) refuses to
         start until the module runs again.
-      - Files earlier versions wrote (C(/etc/nftables.d/portcullis.nft) and its include line, C(/etc/iptables/rules.v4)
-        and C(rules.v6) when marked as written by this module) are removed; files not written by the module are never
-        touched.
+      - Files earlier versions wrote (C(/etc/nftables.d/portcullis.nft), C(/etc/iptables/rules.v4) and C(rules.v6)
+        when marked as written by this module) are removed; files not written by the module are never touched (the
+        include line earlier versions added to C(/etc/nftables.conf) stays, since a user may include that directory too).
+      - A table C(/etc/nftables.conf) declares that iptables-nft also uses (C(ip nat), C(ip filter), ...) is never
+        deleted by the scoped C(nftables.service) (that would delete Docker's rules); the run warns, naming it.
+      - V(false) removes what an earlier run set up for boot (the unit is disabled), so a reboot does not bring back
+        an older rule set.
     type: bool
     default: true
   other_firewalls:
@@ -166,6 +184,20 @@ options:
     default: true
   allow_icmp:
     description: Accept the ICMP and ICMPv6 messages networks need (unreachable, too big, time exceeded, echo, neighbour discovery).
+    type: bool
+    default: true
+  allow_dns:
+    description:
+      - With the output policy V(drop), accept DNS (TCP and UDP port 53) to the resolvers the host uses, before the
+        rules. They are read from C(/etc/resolv.conf) at every run; behind systemd-resolved's stub (V(127.0.0.53)) the
+        servers it forwards to, from C(/run/systemd/resolve/resolv.conf). Another local resolver's upstreams are not
+        known and are reported; declare them with a rule. Returned in RV(resolvers).
+    type: bool
+    default: true
+  allow_dhcp:
+    description:
+      - With the output policy V(drop), accept DHCP client traffic (UDP to port 67, and 547 for DHCPv6), so a lease
+        can still be renewed.
     type: bool
     default: true
   state:
@@ -225,7 +257,8 @@ ruleset_changed:
   returned: always
   type: bool
 boot_changed:
-  description: Boot files written or removed, C(daemon-reload), and C(service:NAME) for a service enabled.
+  description: Boot files written or removed, C(daemon-reload), C(service:NAME) for a unit enabled and
+    C(disable:NAME) for one disabled.
   returned: always
   type: list
   elements: str
@@ -242,6 +275,17 @@ took_over:
   type: list
   elements: str
   sample: [ufw]
+resolved:
+  description: The addresses each O(rules[].destination_name) resolved to in this run.
+  returned: always
+  type: dict
+  sample: {"sii.cl": ["200.10.252.55"]}
+resolvers:
+  description: The DNS servers accepted out with the output policy V(drop) and O(allow_dns).
+  returned: always
+  type: list
+  elements: str
+  sample: ["10.0.0.2"]
 rollback_token:
   description: The token of the armed rollback, confirmed by the action plugin.
   returned: when rollback_timeout is set and the ruleset changed
@@ -270,10 +314,11 @@ def main():
     firewall = _firewall.Firewall(_host.Runner(module, binary_data=True, encoding="utf-8"), params)
     try:
         result = firewall.run(module.check_mode)
-    except (RuleError, BackendError) as error:
-        module.fail_json(msg=str(error))
-    except _firewall.FirewallError as error:
-        module.fail_json(msg=str(error), changed=error.changed)
+    except (RuleError, BackendError, _firewall.FirewallError) as error:
+        # What was found before the failure is still said.
+        for warning in firewall.warnings:
+            module.warn(warning)
+        module.fail_json(msg=str(error), changed=getattr(error, "changed", False))
     for warning in firewall.warnings:
         module.warn(warning)
     if not module._diff:

@@ -20,14 +20,14 @@ from ansible_collections.portcullis.ports.plugins.module_utils.audit import _con
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
 from ansible_collections.portcullis.ports.plugins.module_utils.ports._registry import Bind
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _dependencies
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _graph
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _proxy_plan
 from ansible_collections.portcullis.ports.plugins.plugin_utils._inventory import InventoryError
 
 # Kinds that are errors in the plan itself; live drift (occupied, exposure, undeclared) is reported, not an error.
 PLAN_KINDS = ("invalid", "duplicate", "out_of_range", "ephemeral", "unknown_source", "unknown_address", "duplicate_domain",
-              "shared_public_port", "unreachable_upstream", "self_proxy")
-# The group whose hosts run the reverse proxy (site.yml's nginx play).
-PROXY_GROUP = "proxies"
+              "shared_public_port", "unreachable_upstream", "self_proxy") + _dependencies.KINDS
 
 
 def _ports_text(ranges):
@@ -127,15 +127,26 @@ def audit_inventory(inventory, hosts, policy=None, listening_var="portcullis_aud
     return audit(data, policy, inventory)
 
 
-def audit(hosts, policy=None, inventory=None, proxy_group=PROXY_GROUP):
+def audit(hosts, policy=None, inventory=None, proxy_group=_proxy_plan.PROXY_GROUP):
     """``hosts`` maps a host name to a mapping with ``services`` (the registry),
     and when the host was checked in this run ``listening`` (listening_ports),
     ``conflicts`` and ``unknown`` (port_conflicts). ``inventory`` (an
     Inventory) gives groups and addresses for the checks across hosts; the
     hosts of ``proxy_group`` are the reverse proxies that publish domains.
-    Returns hosts with rows, conflicts, unknowns and the range table."""
+    Returns hosts with rows, conflicts, unknowns, the range table and the
+    dependency graph (``graph``, and drawn as ``mermaid`` and ``svg``)."""
     full_policy = resolver.build_policy(policy)
     report = {"hosts": [], "conflicts": [], "ranges": [], "unknown": []}
+    edges, dependency_problems = [], []
+    if inventory is not None:
+        overrides = dict((host, (hosts[host] or {}).get("services") or []) for host in hosts)
+        edges, dependency_problems = _dependencies.plan(inventory, full_policy, proxy_group, overrides=overrides)
+    flows_out, flows_in = {}, {}
+    for edge in edges:
+        flows_out.setdefault((edge.client_host, edge.client_service), []).append(
+            "%s %s" % (edge.target_label(), edge.ports_text()))
+        if edge.server_host is not None:
+            flows_in.setdefault((edge.server_host, edge.server_service), []).append(edge.client_label())
     validated = {}
     for host in sorted(hosts):
         data = hosts[host] or {}
@@ -151,20 +162,27 @@ def audit(hosts, policy=None, inventory=None, proxy_group=PROXY_GROUP):
         validated[host] = services
         listeners = data.get("listening") or []
         for service in services:
-            status, processes, detail = _live_status(service, listeners) if checked else ("not checked", [], "")
+            if not service.listens:
+                status, processes, detail = "client", [], ""
+            elif checked:
+                status, processes, detail = _live_status(service, listeners)
+            else:
+                status, processes, detail = "not checked", [], ""
             entry["rows"].append({
                 "port": service.ports_text(),
                 "protocol": "/".join(sorted(service.ranges)),
                 "service": service.name,
-                "bind": service.bind.address,
+                "bind": service.bind.address if service.listens else "",
                 "environment": service.environment or "",
                 "domain": service.domain or "",
-                "expose": service.expose,
+                "expose": service.expose if service.listens else "",
                 "allow_from": ", ".join(service.allow_from),
+                "clients": ", ".join(sorted(set(flows_in.get((host, service.name), [])))),
+                "connects_to": ", ".join(flows_out.get((host, service.name), [])),
                 "status": status,
                 "processes": processes,
                 "detail": detail,
-                "first_port": service.first_port,
+                "first_port": service.first_port if service.listens else resolver.MAX_PORT + 1,
             })
         # Live drift from the listeners themselves, so the map alone (no port_conflicts run) shows it too.
         live, live_unknown = _conflicts.check_live(services, listeners) if checked else ([], [])
@@ -173,6 +191,7 @@ def audit(hosts, policy=None, inventory=None, proxy_group=PROXY_GROUP):
                 entry["rows"].append({
                     "port": str(conflict["port"]), "protocol": conflict["protocol"], "service": "",
                     "bind": conflict.get("address", ""), "environment": "", "domain": "", "expose": "", "allow_from": "",
+                    "clients": "", "connects_to": "",
                     "status": "undeclared", "processes": [conflict.get("process") or "unknown process"],
                     "detail": "", "first_port": conflict["port"],
                 })
@@ -194,8 +213,13 @@ def audit(hosts, policy=None, inventory=None, proxy_group=PROXY_GROUP):
                 report["unknown"].append(dict(item, host=host, message=message))
         entry["rows"].sort(key=lambda row: (row["first_port"], row["protocol"], row["service"]))
         report["hosts"].append(entry)
-    report["conflicts"] = _cross_host(validated, inventory, proxy_group)
+    report["conflicts"] = _cross_host(validated, inventory, proxy_group) + [
+        _conflict(problem["kind"], problem["message"], host=problem["host"], services=problem["services"])
+        for problem in dependency_problems]
     report["ranges"] = _range_fill(validated, full_policy)
+    report["graph"] = _graph.build(validated, edges)
+    report["mermaid"] = _graph.mermaid(report["graph"])
+    report["svg"] = _graph.svg(report["graph"])
     all_conflicts = report["conflicts"] + [item for entry in report["hosts"] for item in entry["conflicts"]]
     report["plan_conflicts"] = [item for item in all_conflicts if item["kind"] in PLAN_KINDS]
     report["drift"] = [item for item in all_conflicts if item["kind"] not in PLAN_KINDS]

@@ -34,10 +34,14 @@ def run_confirmed(action, module_name, task_vars, what):
     if confirmed.get("failed") or confirmed.get("unreachable"):
         # The host cannot be reached: leave no remote temp dir for the task's cleanup to try.
         action._connection._shell.tmpdir = None
-        result.update(
-            failed=True, changed=True,
-            msg="applied, but could not reconnect to confirm it (%s); the host restores %s within %s seconds of "
-                "the apply" % (str(confirmed.get("msg", "unreachable")).strip(), what, timeout))
+        reason = str(confirmed.get("msg", "unreachable")).strip()
+        if "the rollback already ran" in reason:
+            # Reached, but too late: the host had already undone the change.
+            after = "the host already restored %s (the rollback_timeout of %s seconds had passed)" % (what, timeout)
+        else:
+            after = "the host restores %s within %s seconds of the apply" % (what, timeout)
+        result.update(failed=True, changed=True,
+                      msg="applied, but could not reconnect to confirm it (%s); %s" % (reason, after))
     else:
         result["rollback_confirmed"] = True
     return result

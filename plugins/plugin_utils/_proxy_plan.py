@@ -16,6 +16,9 @@ from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _con
 from ansible_collections.portcullis.ports.plugins.plugin_utils._inventory import UNSET
 
 LETSENCRYPT_LIVE = "/etc/letsencrypt/live"
+# The group whose hosts run the reverse proxy (site.yml's nginx play): they
+# connect to the backend of every service with a domain.
+PROXY_GROUP = "proxies"
 # The ports nginx itself listens on for the sites it publishes.
 PROXY_PORTS = (80, 443)
 

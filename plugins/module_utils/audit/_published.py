@@ -16,6 +16,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
+
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
 
 _DNAT = _values.pattern(r"-A (\S+) (?:.* )?-p (tcp|udp) (?:.* )?--dport ([0-9]+)(?::([0-9]+))? (?:.* )?-j DNAT "
@@ -31,11 +33,20 @@ def parse_nat(saved, family):
         if not match:
             continue
         destination = _DESTINATION.fullmatch(line.strip())
+        if _loopback(match.group(5).rsplit(":", 1)[0].strip("[]")):
+            continue  # to loopback: a redirect inside the host (Docker's embedded DNS in a container), not a container
         start = int(match.group(3))
         found.append({"protocol": match.group(2), "port": start, "end": int(match.group(4) or start),
                       "to": match.group(5), "chain": match.group(1), "family": family,
                       "address": destination.group(1) if destination else None})
     return found
+
+
+def _loopback(text):
+    try:
+        return ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        return False
 
 
 def read(run, which):

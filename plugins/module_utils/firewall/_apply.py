@@ -23,8 +23,10 @@ __metaclass__ = type
 
 import glob
 import hashlib
+import ipaddress
 import json
 import os
+import socket
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _host
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
@@ -39,6 +41,14 @@ from ansible_collections.portcullis.ports.plugins.module_utils.ports import _res
 STATE_DIR = "/var/lib/portcullis"
 OTHER_FIREWALLS = ("fail", "takeover", "warn")
 
+# The resolvers a host uses: resolv.conf, and behind systemd-resolved's stub
+# (127.0.0.53) the servers it forwards to. Docker's embedded DNS
+# (127.0.0.11 in a container) forwards from outside the container.
+RESOLV_CONF = "/etc/resolv.conf"
+RESOLVED_UPSTREAMS = "/run/systemd/resolve/resolv.conf"
+RESOLVED_STUB = ipaddress.ip_address("127.0.0.53")
+DOCKER_EMBEDDED_DNS = ipaddress.ip_address("127.0.0.11")
+
 # nftables.service as Debian ships it flushes the whole ruleset when it starts
 # (its /etc/nftables.conf begins with "flush ruleset") and when it stops. With
 # persistence on, a drop-in makes it load and remove only the tables its
@@ -48,6 +58,10 @@ NFTABLES_UNITS = ("/lib/systemd/system/nftables.service", "/usr/lib/systemd/syst
 NFTABLES_DROPIN = "/etc/systemd/system/nftables.service.d/50-portcullis-scoped.conf"
 NFTABLES_SCOPED = backends.BOOT_DIR + "/nftables-service.nft"
 NFTABLES_SCOPED_STOP = backends.BOOT_DIR + "/nftables-service-stop.nft"
+# The tables iptables-nft writes (iptables, ip6tables, ebtables, arptables over nftables).
+_IPTABLES_NFT_NAMES = ("filter", "nat", "mangle", "raw", "security")
+IPTABLES_NFT_TABLES = set((family, name) for family in ("ip", "ip6") for name in _IPTABLES_NFT_NAMES) | {
+    ("bridge", "filter"), ("bridge", "nat"), ("arp", "filter")}
 _TABLE = _values.pattern(r"\s*table\s+(?:(ip|ip6|inet|arp|bridge|netdev)\s+)?([A-Za-z0-9_.-]+)\b.*")
 _INCLUDE = _values.pattern(r'\s*include\s+"([^"]+)"\s*')
 _FLUSH = _values.pattern(r"\s*flush\s+ruleset\s*;?\s*")
@@ -69,6 +83,7 @@ def argument_spec():
         protocol=dict(type="str", choices=list(rules_mod.PROTOCOLS), default=rules_mod.RULE_DEFAULTS["protocol"]),
         source=dict(type="raw"),
         destination=dict(type="raw"),
+        destination_name=dict(type="raw"),
         direction=dict(type="str", choices=sorted(rules_mod.DIRECTIONS), default=rules_mod.RULE_DEFAULTS["direction"]),
         action=dict(type="str", choices=list(rules_mod.ACTIONS), default=rules_mod.RULE_DEFAULTS["action"]),
         rate_limit=dict(type="str"),
@@ -86,10 +101,33 @@ def argument_spec():
         allow_established=dict(type="bool", default=True),
         allow_loopback=dict(type="bool", default=True),
         allow_icmp=dict(type="bool", default=True),
+        allow_dns=dict(type="bool", default=True),
+        allow_dhcp=dict(type="bool", default=True),
         other_firewalls=dict(type="str", choices=list(OTHER_FIREWALLS), default="fail"),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         confirm=dict(type="str"),
     )
+
+
+def nameservers(text):
+    """The addresses of resolv.conf's nameserver lines (a zone id is dropped:
+    a rule cannot carry it; the link-local address stays)."""
+    found = []
+    for line in (text or "").splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "nameserver":
+            try:
+                found.append(ipaddress.ip_address(parts[1].split("%", 1)[0]))
+            except ValueError:
+                continue
+    return found
+
+
+def resolve_name(name):
+    """The addresses ``name`` resolves to on this host (both families), sorted."""
+    infos = socket.getaddrinfo(name, None, 0, socket.SOCK_STREAM)
+    return sorted(set(info[4][0].split("%", 1)[0] for info in infos),
+                  key=lambda text: (ipaddress.ip_address(text).version, ipaddress.ip_address(text)))
 
 
 def nftables_tables(text, read, root="/"):
@@ -150,6 +188,8 @@ class Firewall:
         self.state_dir = state_dir
         self.root = root
         self.warnings = []
+        self.resolved = {}
+        self.resolvers = []
 
     def _path(self, path):
         return os.path.join(self.root, path.lstrip("/"))
@@ -168,13 +208,51 @@ class Firewall:
             port_policy = resolver.build_policy(params.get("port_policy"))
         except resolver.PortSpecError as error:
             raise rules_mod.RuleError(["port_policy: %s" % error])
-        rules = rules_mod.normalize_rules(params.get("rules") or [], port_policy)
+        self.resolved = {}
+
+        def resolve(name):
+            self.resolved[name] = self.resolve(name)
+            return self.resolved[name]
+
+        rules = rules_mod.normalize_rules(params.get("rules") or [], port_policy, resolve)
         timeout = params.get("rollback_timeout") or 0
         if timeout < 0 or timeout > 3600:
             raise rules_mod.RuleError(["rollback_timeout %r must be from 0 (off) to 3600 seconds" % timeout])
         defaults = rules_mod.Defaults(params.get("allow_established", True), params.get("allow_loopback", True),
                                       params.get("allow_icmp", True))
+        self.resolvers = []
+        if policy["output"] == "drop" and params.get("state", "present") == "present":
+            if params.get("allow_dns", True):
+                self.resolvers = self.read_resolvers()
+            rules = rules_mod.essential_output_rules(self.resolvers, params.get("allow_dhcp", True)) + rules
         return rules, policy, defaults
+
+    def resolve(self, name):
+        return resolve_name(name)
+
+    def read_resolvers(self):
+        """The DNS servers the host sends queries to, for the output policy drop."""
+        text = self._read(RESOLV_CONF)
+        if text is None:
+            self.warnings.append("unknown: %s could not be read, so no DNS server is allowed out and name lookups "
+                                 "will fail under the output policy drop" % RESOLV_CONF)
+            return []
+        found = []
+        for server in nameservers(text):
+            if server == RESOLVED_STUB:
+                upstream = nameservers(self._read(RESOLVED_UPSTREAMS))
+                if not upstream:
+                    self.warnings.append("unknown: systemd-resolved's upstream servers (%s) could not be read; "
+                                         "declare them with a rule for port 53" % RESOLVED_UPSTREAMS)
+                found += upstream
+            elif server.is_loopback and server != DOCKER_EMBEDDED_DNS:
+                self.warnings.append("the local resolver %s forwards to servers this module does not know: declare "
+                                     "them (port 53) so lookups keep working under the output policy drop" % server)
+            found.append(server)
+        if not found:
+            self.warnings.append("%s names no nameserver: no DNS server is allowed out" % RESOLV_CONF)
+        return sorted(set(str(server) for server in found),
+                      key=lambda text: (ipaddress.ip_address(text).version, ipaddress.ip_address(text)))
 
     def guard_ssh(self, rules, policy, defaults):
         if not self.params.get("protect_ssh", True):
@@ -187,13 +265,13 @@ class Firewall:
             client, _client_port, server, port = connection.split()
             raise FirewallError(
                 "refusing to apply: the SSH session Ansible uses (from %s to %s port %s) would be cut: %s. "
-                "Add a rule that accepts it, or set protect_ssh: false (with rollback_timeout) if you mean it."
+                "Add a rule that accepts it, or set protect_ssh: false (role: portcullis_firewall_protect_ssh), with rollback_timeout, if you mean it."
                 % (client, server, port, reason))
         return connection
 
     def other_firewalls(self, backend):
         """Findings that stop the run, and the takeovers to make (fail, takeover, warn)."""
-        findings = _others.detect(self.runner, backend.name)
+        findings = _others.detect(self.runner, backend.name, read=self._read)
         mode = self.params.get("other_firewalls", "fail")
         if not findings:
             return []
@@ -219,8 +297,8 @@ class Firewall:
                 raise ValueError("not a mapping")
             return saved
         except ValueError as error:
-            self.warnings.append("the state file %s could not be read (%s): it is rebuilt by applying the rules "
-                                 "again" % (path, error))
+            self.warnings.append("the state file %s could not be read (%s): the rules are applied again (not in "
+                                 "check mode), which rebuilds it" % (path, error))
             return {}
 
     def run(self, check_mode):
@@ -239,14 +317,18 @@ class Firewall:
         saved = self._load_state(backend)
         ruleset_changed = not (saved.get("desired") == desired and saved.get("live") == live and live is not None)
         other_live = other.live() if other else None
-        boot_changes = self.boot_changes(backend, other, rules, policy, defaults, desired) if self.params.get(
-            "persist", True) else {}
+        if self.params.get("persist", True):
+            boot_changes = self.boot_changes(backend, other, rules, policy, defaults, desired)
+        else:
+            # Not persisting: what an earlier run set up for boot would load an older rule set; it goes.
+            boot_changes = self.boot_removal([backend] + ([other] if other else []))
         changed = ruleset_changed or bool(boot_changes) or other_live is not None or bool(takeovers)
         result = {"changed": changed, "backend": backend.name,
                   "rules": len(self.params.get("rules") or []), "ruleset_changed": ruleset_changed,
                   "boot_changed": sorted(boot_changes),
                   "removed_scope": other.name if other_live is not None else None,
-                  "took_over": [finding.manager for finding in takeovers]}
+                  "took_over": [finding.manager for finding in takeovers],
+                  "resolved": dict(self.resolved), "resolvers": list(self.resolvers)}
         if ruleset_changed or other_live is not None:
             before = listing + ("\n# the %s scope, removed:\n%s" % (other.name, other.listing(other_live))
                                 if other_live is not None else "")
@@ -358,7 +440,14 @@ class Firewall:
         if nft is None or config is None or not any(os.path.exists(self._path(unit)) for unit in NFTABLES_UNITS):
             return {}
         tables = nftables_tables(config, self._read, self.root)
-        files = scoped_nftables_files(config, tables, nft)
+        shared = [table for table in tables if table in IPTABLES_NFT_TABLES]
+        if shared:
+            self.warnings.append(
+                "%s declares %s, which iptables-nft (Docker, kube-proxy, fail2ban's iptables actions) also uses: "
+                "restarting nftables.service cannot remove that table without removing their rules, so it is only "
+                "added to (a restart repeats its rules). Give your table a name of its own, such as 'table ip "
+                "my%s'" % (NFTABLES_CONF, ", ".join("table %s %s" % table for table in shared), shared[0][1]))
+        files = scoped_nftables_files(config, [table for table in tables if table not in shared], nft)
         if self._read(NFTABLES_SCOPED) == files[NFTABLES_SCOPED]:
             return files
         rc, _out, err = self.runner.run([nft, "-c", "-f", "-"], files[NFTABLES_SCOPED])
@@ -368,25 +457,49 @@ class Firewall:
             return {}
         return files
 
+    def boot_removal(self, scopes):
+        """``{path: None}`` for every boot file the module wrote (marked) or an
+        earlier version left, with the unit disabled first."""
+        owned = [backends.BOOT_UNIT_PATH, NFTABLES_DROPIN, NFTABLES_SCOPED, NFTABLES_SCOPED_STOP]
+        for backend in scopes:
+            owned += list(backend.boot_files([], dict(rules_mod.DEFAULT_POLICY), rules_mod.Defaults(), ""))
+        changes = dict((path, None) for path in owned if backends.MARKER in (self._read(path) or ""))
+        for backend in scopes:
+            changes.update(backend.legacy_boot(self._read))
+        if backends.BOOT_UNIT_PATH in changes and self._systemctl():
+            changes["disable:" + backends.BOOT_UNIT] = None
+            changes["daemon-reload"] = None
+        return changes
+
     @staticmethod
     def _boot_entries(changes):
-        """(path or step, content, mode) in writing order: files, then daemon-reload, then services."""
+        """(path or step, content, mode) in writing order: a unit disabled,
+        files, then daemon-reload, then services enabled."""
         def order(path):
-            return (path.startswith("service:"), path == "daemon-reload", path)
+            return (not path.startswith("disable:"), path.startswith("service:"), path == "daemon-reload", path)
         return [(path, content, 0o644 if path.startswith("/etc/systemd/") else 0o600)
                 for path, content in sorted(changes.items(), key=lambda item: order(item[0]))]
 
     def write_boot(self, changes):
         self._write_boot_entries(self._boot_entries(changes))
+        boot_dir = self._path(backends.BOOT_DIR)
+        if os.path.isdir(boot_dir) and not os.listdir(boot_dir):
+            os.rmdir(boot_dir)
+        dropin_dir = os.path.dirname(self._path(NFTABLES_DROPIN))
+        if os.path.isdir(dropin_dir) and not os.listdir(dropin_dir):
+            os.rmdir(dropin_dir)
 
     def _write_boot_entries(self, entries):
         systemctl = self._systemctl()
         for path, content, mode in entries:
-            if path == "daemon-reload" or path.startswith("service:"):
+            if path == "daemon-reload" or path.startswith("service:") or path.startswith("disable:"):
                 if not systemctl:
                     continue
-                argv = [systemctl, "daemon-reload"] if path == "daemon-reload" else \
-                    [systemctl, "enable", path[len("service:"):]]
+                if path == "daemon-reload":
+                    argv = [systemctl, "daemon-reload"]
+                else:
+                    verb, unit = path.split(":", 1)
+                    argv = [systemctl, "enable" if verb == "service" else "disable", unit]
                 rc, _out, err = self.runner.run(argv)
                 if rc != 0:
                     raise FirewallError("%s failed: %s" % (" ".join(argv[1:]), err.strip()))
@@ -403,36 +516,22 @@ class Firewall:
     def remove(self, scopes, check_mode):
         """Both backends' scopes, the boot unit and files, the state."""
         live = dict((backend.name, backend.live()) for backend in scopes)
-        owned = [backends.BOOT_UNIT_PATH, NFTABLES_DROPIN, NFTABLES_SCOPED, NFTABLES_SCOPED_STOP]
-        for backend in scopes:
-            owned += list(backend.boot_files([], dict(rules_mod.DEFAULT_POLICY), rules_mod.Defaults(), ""))
-        ours = [path for path in owned if backends.MARKER in (self._read(path) or "")]
-        legacy = {}
-        for backend in scopes:
-            legacy.update(backend.legacy_boot(self._read))
+        removal = self.boot_removal(scopes)
         ruleset_changed = any(value is not None for value in live.values())
-        boot = sorted(set(ours) | set(legacy))
+        boot = sorted(path for path in removal if path.startswith("/"))
         result = {"changed": ruleset_changed or bool(boot), "backend": scopes[0].name, "rules": 0,
                   "ruleset_changed": ruleset_changed, "boot_changed": boot}
         if ruleset_changed:
             result["diff"] = {"before": "".join(backend.listing(live[backend.name]) for backend in scopes), "after": ""}
         if check_mode or not result["changed"]:
             return result
-        systemctl = self._systemctl()
-        if systemctl and backends.BOOT_UNIT_PATH in ours:
-            self.runner.run([systemctl, "disable", backends.BOOT_UNIT])
         for backend in scopes:
             if live[backend.name] is not None:
                 plan = backend.remove_plan()
                 backend.check(plan)
                 backend.apply(plan)
             self._forget(backend)
-        self._write_boot_entries(self._boot_entries(dict([(path, None) for path in ours] + list(legacy.items()))))
-        boot_dir = self._path(backends.BOOT_DIR)
-        if os.path.isdir(boot_dir) and not os.listdir(boot_dir):
-            os.rmdir(boot_dir)
-        if systemctl:
-            self.runner.run([systemctl, "daemon-reload"])
+        self.write_boot(removal)
         return result
 
     # Commit-confirmed rollback

@@ -37,13 +37,19 @@ ICMP_ESSENTIAL = ("destination-unreachable", "echo-request", "parameter-problem"
 ICMPV6_ESSENTIAL = ("destination-unreachable", "packet-too-big", "time-exceeded", "parameter-problem", "echo-request",
                     "nd-router-solicit", "nd-router-advert", "nd-neighbor-solicit", "nd-neighbor-advert")
 CHAINS = ("input", "forward", "output")
+# Where a container runtime sends the connections it DNATs to a published
+# port: Docker's default and user-defined bridges, Podman's. The policy
+# ``dnat: drop`` applies there only; other DNATed traffic (kube-proxy
+# services, a router's port forwards) follows ``forward``.
+CONTAINER_BRIDGES = ("docker0", "br-*", "podman*")
 BOOT_DIR = "/etc/portcullis"
 BOOT_UNIT = "portcullis-firewall.service"
 BOOT_UNIT_PATH = "/etc/systemd/system/" + BOOT_UNIT
 MARKER = "# Written by portcullis.ports firewall; the whole file is replaced on every run."
-# Where versions before 0.1.0's release kept the boot files (removed when found).
+# Where versions before 0.1.0's release kept the boot files (removed when
+# found). The include line they added to /etc/nftables.conf is left: the
+# file is not ours, and a user may include that directory too.
 LEGACY_BOOT = {"nftables": ("/etc/nftables.d/portcullis.nft",), "iptables": ("/etc/iptables/rules.v4", "/etc/iptables/rules.v6")}
-LEGACY_NFT_INCLUDE = 'include "/etc/nftables.d/*.nft"'
 
 
 class BackendError(Exception):
@@ -157,7 +163,10 @@ class Nftables(Backend):
 
     @staticmethod
     def _addresses(networks):
-        return networks[0] if len(networks) == 1 else "{ %s }" % ", ".join(networks)
+        # One address is written as nft lists it (no /32 or /128), so a diff shows only real changes.
+        items = [network[:-3] if network.endswith("/32") else network[:-4] if network.endswith("/128") else network
+                 for network in networks]
+        return items[0] if len(items) == 1 else "{ %s }" % ", ".join(items)
 
     def _rule(self, rule):
         parts = []
@@ -214,7 +223,8 @@ class Nftables(Backend):
             out.append("\t\ttype filter hook %s priority filter; policy %s;" % (chain, policy[chain]))
             lines = self._defaults(chain, defaults) + [self._rule(rule) for rule in rules if rule.chain == chain]
             if chain == "forward" and policy["dnat"] == "drop":
-                lines.append('ct status dnat drop comment "published ports no rule opens"')
+                lines += ['ct status dnat oifname "%s" drop comment "published ports no rule opens"' % bridge
+                          for bridge in CONTAINER_BRIDGES]
             for line in lines:
                 out.append("\t\t" + line)
             out.append("\t}")
@@ -272,14 +282,6 @@ class Nftables(Backend):
         return self.unit("portcullis.ports firewall: table inet portcullis only (other tables are left alone)",
                          ["%s -f %s" % (self.paths["nft"], self.boot_path)])
 
-    def legacy_boot(self, read):
-        changes = super(Nftables, self).legacy_boot(read)
-        config = read("/etc/nftables.conf")
-        if config is not None and LEGACY_NFT_INCLUDE in config.splitlines():
-            changes["/etc/nftables.conf"] = "".join(line for line in config.splitlines(True)
-                                                    if line.rstrip("\n") != LEGACY_NFT_INCLUDE)
-        return changes
-
     def restore_script(self, plan, directory, token):
         """Files and a shell script that put ``plan`` in place, for the rollback timer."""
         path = "%s/rollback-%s.nft" % (directory, token)
@@ -335,7 +337,13 @@ class Iptables(Backend):
             base += ["-d", ",".join(rule.destinations)]
         variants = []
         if rule.protocol == "icmp":
-            variants.append(["-p", "icmp" if version == 4 else "ipv6-icmp"])
+            icmp = ["-p", "icmp" if version == 4 else "ipv6-icmp"]
+            if not forward:
+                variants.append(icmp)
+            for destination in ((rule.destinations or [None]) if forward else ()):
+                # As in nftables: only connections DNATed to a container, by their original destination.
+                where = ["--ctorigdst", destination] if destination else []
+                variants.append(["-m", "conntrack", "--ctstate", "DNAT"] + where + icmp)
         elif forward:
             # Original destination of a DNATed connection: one rule per protocol and port range.
             for protocol in (("tcp", "udp") if rule.protocol == "both" else (rule.protocol,)):
@@ -402,8 +410,8 @@ class Iptables(Backend):
                         lines.append(" ".join(["-A", name] + match + ["-j", "LOG", "--log-prefix", self._quote(rule.log)]))
                     lines.append(" ".join(["-A", name] + match + ["-j", verdict]))
             if chain == "forward" and policy["dnat"] == "drop":
-                lines.append('-A %s -m conntrack --ctstate DNAT -m comment --comment "published ports no rule opens" '
-                             '-j DROP' % name)
+                lines += ['-A %s -o %s -m conntrack --ctstate DNAT -m comment --comment "published ports no rule '
+                          'opens" -j DROP' % (name, bridge.replace("*", "+")) for bridge in CONTAINER_BRIDGES]
             if policy[chain] == "drop":
                 lines.append("-A %s -j DROP" % name)
         return lines

@@ -10,14 +10,18 @@ So a port the registry opens stays closed when
 
 - ufw is active (its chains drop what it does not allow),
 - firewalld is running (its zones reject what they do not allow),
-- another nftables base chain on the input or output hook has a drop policy
-  or ends in a drop or reject that matches everything,
-- iptables-legacy holds such rules while the module writes nftables (the
-  legacy hooks run beside nftables).
+- another nftables base chain on the input or output hook (or a chain it
+  jumps to) has a drop policy, or a drop or reject that is not a ban,
+- iptables-legacy holds such rules beside the module's nftables or
+  iptables-nft rules (the legacy hooks run too),
+- with the iptables backend, INPUT or OUTPUT itself has policy DROP or such a
+  rule: the module's chains end an accepted packet with RETURN (so bans
+  keep precedence), and the built-in chain then decides.
 
 Ban tools (fail2ban, sshguard, crowdsec) drop only the addresses they ban:
-their drops match a set or an address, never everything, so they are not
-reported. Docker's chains are on the forward hook, which is not examined here
+their drops match source addresses (an address or a set of them), so they
+are not reported; nor is a drop of invalid packets (the module drops those
+too). Docker's chains are on the forward hook, which is not examined here
 (the module's forward rules only narrow what Docker accepts).
 
 Each finding names the manager and the way out; ufw and firewalld can be
@@ -32,8 +36,15 @@ __metaclass__ = type
 import json
 
 HOOKS = ("input", "output")
-# Statements that do not narrow what a rule matches.
-_NON_MATCHING = ("counter", "log", "limit", "comment")
+# The chains of the iptables backend, never reported as another firewall.
+OWN_CHAIN_PREFIX = "PORTCULLIS-"
+# The tables iptables-nft writes: with the iptables backend they are read
+# through iptables-save (the module's own chains are there).
+IPTABLES_NFT = set((family, "filter") for family in ("ip", "ip6"))
+# Where the kernel lists the legacy iptables tables that exist (reading it
+# creates none, unlike running iptables-legacy-save).
+LEGACY_TABLES = {"IPv4": ("/proc/net/ip_tables_names", "iptables-legacy-save"),
+                 "IPv6": ("/proc/net/ip6_tables_names", "ip6tables-legacy-save")}
 
 
 class Finding:
@@ -69,7 +80,7 @@ def find_ufw(runner):
         return []
     ufw = runner.which("ufw")
     return [Finding("ufw", "ufw is active (ufw status), and its chains drop what it does not allow",
-                    "run 'ufw disable', or set other_firewalls: takeover to hand the host to the registry",
+                    "run 'ufw disable', or set other_firewalls: takeover (role: portcullis_firewall_other_firewalls) to hand the host to the registry",
                     ([ufw, "--force", "disable"], [ufw, "--force", "enable"]))]
 
 
@@ -81,27 +92,45 @@ def find_firewalld(runner):
     takeover = ([systemctl, "disable", "--now", "firewalld.service"],
                 [systemctl, "enable", "--now", "firewalld.service"]) if systemctl else None
     return [Finding("firewalld", "firewalld is running, and its zones reject what they do not allow",
-                    "run 'systemctl disable --now firewalld', or set other_firewalls: takeover to hand the host to "
+                    "run 'systemctl disable --now firewalld', or set other_firewalls: takeover (role: portcullis_firewall_other_firewalls) to hand the host to "
                     "the registry", takeover)]
 
 
-def _catch_all_drop(rule):
-    """Whether a rule (nft JSON) drops or rejects every packet it sees."""
+def _broad_drop(rule):
+    """"drop" or "reject" when a rule (nft JSON) drops or rejects more than
+    banned addresses: no match on the source address, and not only invalid
+    packets. None otherwise."""
     verdict = None
     for statement in rule.get("expr", []):
         kind = next(iter(statement))
         if kind in ("drop", "reject"):
             verdict = kind
-        elif kind not in _NON_MATCHING:
-            return None
+        elif kind == "match":
+            left = statement["match"].get("left", {})
+            payload = left.get("payload", {}) if isinstance(left, dict) else {}
+            if payload.get("field") == "saddr":
+                return None  # a ban: it names the addresses it drops
+            ct = left.get("ct", {}) if isinstance(left, dict) else {}
+            if ct.get("key") == "state" and statement["match"].get("right") == "invalid":
+                return None
     return verdict
 
 
-def foreign_base_chains(ruleset, own_table, own_chains=()):
-    """Findings for base chains of other tables (or of the iptables-nft tables,
-    beside the module's own chains) on the input and output hooks whose policy
-    is drop or that end in a drop or reject matching everything. ``ruleset`` is
-    ``nft -j list ruleset`` output."""
+def _jumps(rule):
+    """Names of the chains a rule jumps or goes to."""
+    found = []
+    for statement in rule.get("expr", []):
+        for kind in ("jump", "goto"):
+            if kind in statement:
+                found.append(statement[kind]["target"])
+    return found
+
+
+def foreign_base_chains(ruleset, own_table, skip_tables=()):
+    """Findings for base chains of other tables on the input and output hooks
+    whose policy is drop, or that hold (or jump to a chain that holds) a drop
+    or reject that is not a ban. ``ruleset`` is ``nft -j list ruleset``
+    output; ``skip_tables`` are (family, table) examined another way."""
     items = json.loads(ruleset).get("nftables", []) if ruleset else []
     chains = {}
     rules = {}
@@ -115,29 +144,39 @@ def foreign_base_chains(ruleset, own_table, own_chains=()):
     findings = []
     for key, chain in sorted(chains.items()):
         family, table, name = key
-        if (family, table) == ("inet", own_table) or chain.get("hook") not in HOOKS or chain.get("type") != "filter":
+        if (family, table) == ("inet", own_table) or (family, table) in skip_tables or \
+                chain.get("hook") not in HOOKS or chain.get("type") != "filter":
             continue
         manager = "ufw" if any(other[2].startswith("ufw") for other in chains if other[:2] == (family, table)) else \
             "firewalld" if table == "firewalld" else "nftables"
         reasons = []
         if chain.get("policy") == "drop":
             reasons.append("policy drop")
-        for rule in rules.get(key, []):
-            verdict = _catch_all_drop(rule)
-            if verdict:
-                reasons.append("a rule that %ss everything" % verdict)
-                break
+        todo, seen = [name], set()
+        while todo and len(reasons) < 2:
+            current = todo.pop(0)
+            if current in seen or current.startswith(OWN_CHAIN_PREFIX):
+                continue
+            seen.add(current)
+            for position, rule in enumerate(rules.get((family, table, current), [])):
+                verdict = _broad_drop(rule)
+                if verdict:
+                    reasons.append("a rule that %ss more than banned addresses (rule %d of chain %s)"
+                                   % (verdict, position + 1, current))
+                    break
+                todo += _jumps(rule)
         if reasons:
             findings.append(Finding(
-                manager, "the %s chain %s of table %s %s has %s, so it drops what the module accepts"
+                manager, "the %s chain %s of table %s %s has %s, so it may drop what the module accepts"
                 % (chain["hook"], name, family, table, " and ".join(reasons)),
                 "remove that table or chain (or its drop), or manage those rules through the registry"))
     return findings
 
 
-def legacy_rules(saved):
-    """Findings for iptables-legacy filter rules that drop on input or output
-    (``iptables-legacy-save -t filter`` output) while the module uses nftables."""
+def iptables_drops(saved):
+    """What drops in INPUT and OUTPUT of an ``iptables-save -t filter``
+    output, besides bans (``-s``) and invalid packets: their policies DROP,
+    and DROP or REJECT rules (the module's own chains are not looked at)."""
     findings = []
     for line in saved.splitlines():
         parts = line.split()
@@ -145,30 +184,60 @@ def legacy_rules(saved):
             if len(parts) > 1 and parts[1] == "DROP":
                 findings.append("%s policy DROP" % parts[0][1:])
         elif parts[:1] == ["-A"] and parts[1:2] in (["INPUT"], ["OUTPUT"]):
-            # Only a rule that matches everything: "-A INPUT -j DROP", "-A INPUT -j REJECT --reject-with ...".
-            if parts[2:3] == ["-j"] and parts[3:4] in (["DROP"], ["REJECT"]):
-                findings.append("'%s'" % line)
+            verdict = parts[parts.index("-j") + 1] if "-j" in parts[:-1] else None
+            if verdict not in ("DROP", "REJECT") or "-s" in parts or "--src" in parts or "INVALID" in parts:
+                continue
+            findings.append("'%s'" % line)
     return findings
 
 
-def detect(runner, backend_name, own_table="portcullis"):
-    """Every other firewall that would make the module's rules ineffective."""
+def _legacy_tables_exist(read, names_file):
+    text = read(names_file)
+    return bool(text and "filter" in text.split())
+
+
+def _iptables_variant(runner):
+    """"legacy" or "nf_tables": what the host's iptables command writes."""
+    result = _run(runner, ["iptables", "--version"])
+    return "legacy" if result is not None and "legacy" in result[1] else "nf_tables"
+
+
+def detect(runner, backend_name, own_table="portcullis", read=None):
+    """Every other firewall that would make the module's rules ineffective.
+    ``read(path)`` reads a file (for the legacy tables list), None when missing."""
     findings = find_ufw(runner) + find_firewalld(runner)
     managed = set(finding.manager for finding in findings)
+    variant = _iptables_variant(runner) if backend_name == "iptables" else None
     nft = _run(runner, ["nft", "-j", "list", "ruleset"])
     if nft is not None and nft[0] == 0:
-        for finding in foreign_base_chains(nft[1], own_table):
+        skip = IPTABLES_NFT if variant == "nf_tables" else ()
+        for finding in foreign_base_chains(nft[1], own_table, skip):
             if finding.manager not in managed:
                 findings.append(finding)
-    if backend_name == "nftables":
-        for command, family in (("iptables-legacy-save", "IPv4"), ("ip6tables-legacy-save", "IPv6")):
+    if backend_name == "iptables" and "ufw" not in managed:
+        # The module's chains RETURN what they accept into INPUT and OUTPUT, whose own rules then decide.
+        for command, family in (("iptables-save", "IPv4"), ("ip6tables-save", "IPv6")):
+            saved = _run(runner, [command, "-t", "filter"])
+            found = iptables_drops(saved[1]) if saved is not None and saved[0] == 0 else []
+            if found:
+                findings.append(Finding(
+                    "iptables", "%s %s: %s, and the module's chains return what they accept to the built-in chain "
+                    "(so that bans keep precedence), where it is then dropped"
+                    % (family, command.replace("-save", ""), ", ".join(found)),
+                    "set the policy to ACCEPT (%s -P INPUT ACCEPT; the module's own chain drops what it does not "
+                    "accept) and remove those rules, or manage them through the registry"
+                    % command.replace("-save", "")))
+    if variant != "legacy":
+        for family, (names_file, command) in sorted(LEGACY_TABLES.items()):
+            if read is not None and not _legacy_tables_exist(read, names_file):
+                continue  # no legacy filter table: nothing to read (and reading would create one)
             saved = _run(runner, [command, "-t", "filter"])
             if saved is None or saved[0] != 0:
                 continue
-            found = legacy_rules(saved[1])
+            found = iptables_drops(saved[1])
             if found:
                 findings.append(Finding(
-                    "iptables-legacy", "%s iptables-legacy rules run beside nftables and drop: %s"
+                    "iptables-legacy", "%s iptables-legacy rules run beside the module's and drop: %s"
                     % (family, ", ".join(found)),
                     "remove them (iptables-legacy -F; iptables-legacy -P INPUT ACCEPT), or use backend: iptables "
                     "on a host that keeps legacy iptables"))

@@ -17,7 +17,8 @@ import ipaddress
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
 
-RULE_KEYS = ("port", "protocol", "source", "destination", "direction", "action", "rate_limit", "log", "comment")
+RULE_KEYS = ("port", "protocol", "source", "destination", "destination_name", "direction", "action", "rate_limit", "log",
+             "comment")
 PROTOCOLS = ("tcp", "udp", "both", "icmp")
 # forward: connections the host DNATs to a container (Docker's published
 # ports), matched on the destination port and address the client sent.
@@ -72,6 +73,15 @@ class Rule:
         return "Rule(%s)" % ", ".join("%s=%r" % (name, getattr(self, name)) for name in self.__slots__)
 
 
+# What a host with the output policy drop still needs, added before the
+# rules (each switchable): DNS to the resolvers it uses, and DHCP client
+# requests and renewals (a lease that cannot be renewed takes the address
+# away). Replies on established connections and loopback are the Defaults.
+DNS_PORT = 53
+DHCP_SERVER_PORTS = {4: 67, 6: 547}
+ESSENTIAL_INDEX = -1
+
+
 def _label(index, rule):
     if isinstance(rule, dict) and isinstance(rule.get("comment"), str) and rule.get("comment"):
         return "rule %d (%s)" % (index + 1, rule["comment"] if check_text(rule["comment"], "", COMMENT_MAX) is None
@@ -108,9 +118,47 @@ def _networks(value, what, label, errors):
                 for version, nets in networks.items() if nets)
 
 
-def normalize_rules(rules, policy=None):
+def _names(value, label, resolve, errors):
+    """destination_name: DNS names resolved (by ``resolve(name)``, to a list of
+    addresses) to host networks, or None when not given."""
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        errors.append("%s: destination_name is an empty list; leave it out" % label)
+        return None
+    found = []
+    for item in items:
+        try:
+            name = _values.domain(item, "destination_name")
+        except _values.BadValue as error:
+            errors.append("%s: %s" % (label, error))
+            continue
+        if name.startswith("*."):
+            errors.append("%s: destination_name %r is a wildcard, which cannot be resolved; name the hosts" % (label, item))
+            continue
+        if resolve is None:
+            errors.append("%s: destination_name %r cannot be resolved here" % (label, item))
+            continue
+        try:
+            addresses = resolve(name)
+        except (OSError, ValueError) as error:
+            errors.append("%s: destination_name %r does not resolve on this host (%s): no rule can be made for it"
+                          % (label, item, error))
+            continue
+        if not addresses:
+            errors.append("%s: destination_name %r does not resolve on this host: no rule can be made for it"
+                          % (label, item))
+            continue
+        found += [ipaddress.ip_network(address) for address in addresses]
+    return found
+
+
+def normalize_rules(rules, policy=None, resolve=None):
     """The module's ``rules`` to a list of Rule, each bound to one chain and
-    at most one address family. Raises RuleError listing every problem."""
+    at most one address family. ``resolve(name)`` gives the addresses of a
+    rule's ``destination_name`` (the host's resolver, at each run). Raises
+    RuleError listing every problem."""
     errors = []
     if not isinstance(rules, list):
         raise RuleError(["rules must be a list, got %s" % type(rules).__name__])
@@ -137,6 +185,8 @@ def normalize_rules(rules, policy=None):
         if rule.get("port") is not None:
             if protocol == "icmp":
                 errors.append("%s: icmp has no ports, but port %r is given" % (label, rule["port"]))
+            elif protocol in PROTOCOLS and rule["port"] == []:
+                errors.append("%s: port is an empty list; leave it out to mean every port" % label)
             elif protocol in PROTOCOLS:
                 values = rule["port"] if isinstance(rule["port"], list) else [rule["port"]]
                 try:
@@ -145,10 +195,18 @@ def normalize_rules(rules, policy=None):
                         for proto in (("tcp", "udp") if protocol == "both" else (protocol,)))
                 except resolver.PortSpecError as error:
                     errors.append("%s: %s" % (label, error))
-                if protocol == "both" and len(set(ports.values())) == 1:
+                if protocol == "both" and "tcp" in ports and len(set(ports.values())) == 1:
                     ports = {"both": ports["tcp"]}
         sources = _networks(rule.get("source"), "source", label, errors)
         destinations = _networks(rule.get("destination"), "destination", label, errors)
+        named = _names(rule.get("destination_name"), label, resolve, errors)
+        if named:
+            merged = dict((version, [ipaddress.ip_network(net) for net in nets])
+                          for version, nets in (destinations or {}).items())
+            for network in named:
+                merged.setdefault(network.version, []).append(network)
+            destinations = dict((version, tuple(str(net) for net in ipaddress.collapse_addresses(nets)))
+                                for version, nets in merged.items())
         rate = burst = unit = None
         if rule.get("rate_limit") is not None:
             match = _RATE.fullmatch(str(rule["rate_limit"]))
@@ -181,6 +239,34 @@ def normalize_rules(rules, policy=None):
     if errors:
         raise RuleError(errors)
     return result
+
+
+def essential_output_rules(resolvers=(), dhcp=True):
+    """The rules a host with the output policy drop needs before its own, as
+    Rule objects (index ESSENTIAL_INDEX): DNS (TCP and UDP 53) to each of
+    ``resolvers`` (addresses), DHCP client traffic to the server ports."""
+    result = []
+    by_family = {}
+    for address in resolvers:
+        parsed = ipaddress.ip_address(address)
+        by_family.setdefault(parsed.version, []).append(str(ipaddress.ip_network(parsed)))
+    for family in sorted(by_family):
+        result.append(Rule(index=ESSENTIAL_INDEX, chain="output", family=family, protocol="both",
+                           ports=((DNS_PORT, DNS_PORT),), sources=None, destinations=tuple(sorted(set(by_family[family]))),
+                           action="accept", comment="essential: dns to the resolvers"))
+    if dhcp:
+        for family, port in sorted(DHCP_SERVER_PORTS.items()):
+            result.append(Rule(index=ESSENTIAL_INDEX, chain="output", family=family, protocol="udp",
+                               ports=((port, port),), sources=None, destinations=None, action="accept",
+                               comment="essential: dhcp client"))
+    return result
+
+
+def rule_label(rule):
+    """How messages name a rule: its number, or the essential it is."""
+    if rule.index == ESSENTIAL_INDEX:
+        return "the %s rule" % rule.comment
+    return "rule %d%s" % (rule.index + 1, " (%s)" % rule.comment if rule.comment else "")
 
 
 def _families(sources, destinations, label, errors):
@@ -233,11 +319,10 @@ def _chain_verdict(rules, policy, chain, source, destination, port, port_known, 
             continue
         if rule.action == "accept":
             if rule.rate is None:
-                return True, "accepted by rule %d" % (rule.index + 1)
+                return True, "accepted by %s" % rule_label(rule)
             continue  # a rate-limited accept lets only some packets through
-        return False, "%s is %s by rule %d%s in the %s chain" % (
-            what, "dropped" if rule.action == "drop" else "rejected", rule.index + 1,
-            " (%s)" % rule.comment if rule.comment else "", chain)
+        return False, "%s is %s by %s in the %s chain" % (
+            what, "dropped" if rule.action == "drop" else "rejected", rule_label(rule), chain)
     if policy[chain] == "accept":
         return True, "accepted by the %s policy" % chain
     return False, "%s matches no rule of the %s chain and its policy is drop" % (what, chain)

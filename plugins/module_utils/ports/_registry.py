@@ -43,7 +43,9 @@ DEFAULT_SSH_PORT = 22
 # are in _check_entry, one branch per key.
 KEYS = (
     ("name", "required", "unique service name on the host"),
-    ("port", "required", "`5432`, `\"8000-8010\"`, or a service name (`postgresql`)"),
+    ("port", "required (none for an entry that only connects out)",
+     "`5432`, `\"8000-8010\"`, or a service name (`postgresql`); an entry without one listens nowhere and only "
+     "gives `connects_to` (a client such as an ETL job)"),
     ("protocol", "`tcp`", "`tcp`, `udp` or `both`"),
     ("bind", "`0.0.0.0` (`127.0.0.1` when private)",
      "the address it listens on (`0.0.0.0`, `::`, `127.0.0.1`, a host IP); a private service binds loopback only"),
@@ -60,6 +62,10 @@ KEYS = (
     ("proxy", "role defaults", "per-site options for nginx_proxy: `rate_limit`, `allow`, `deny`, "
      "`client_max_body_size`, `connect_timeout`, `send_timeout`, `read_timeout`, `websocket`, `headers`, "
      "`certificate`, `certificate_key`"),
+    ("connects_to", "`[]`",
+     "what this service connects to, declared once on the client side: `{host: <inventory host or group>, service: "
+     "<its service>}`, or `{to: <CIDR, address or DNS name, or a list>, port: <ports>, protocol: tcp}`; optional "
+     "`comment`. The client gets the outbound allow, an inventory server the inbound one"),
 )
 KEY_NAMES = tuple(key for key, _default, _meaning in KEYS)
 
@@ -77,6 +83,13 @@ SITE_OPTIONS = {
     "websocket": True,
     "headers": {},
 }
+# The keys of a connects_to item; host+service name a service of the
+# inventory, to+port a destination outside it.
+DEPENDENCY_KEYS = ("host", "service", "to", "port", "protocol", "comment")
+DEPENDENCY_COMMENT_MAX = 100
+# Keys that only mean something for an entry that listens (has a port).
+LISTENER_KEYS = ("protocol", "bind", "range", "expose", "allow_from", "domain", "process", "publish", "upstream", "proxy")
+
 # Their types, as Ansible argument specs write them.
 SITE_OPTION_TYPES = {
     "allow": "list", "deny": "list", "rate_limit": "raw", "client_max_body_size": "str", "connect_timeout": "str",
@@ -141,17 +154,54 @@ class Bind:
         return "%s:%d" % ("[%s]" % self.address if self.version == 6 else self.address, port)
 
 
+class Dependency:
+    """One ``connects_to`` item of a service, checked.
+
+    Either ``host`` (an inventory host or group name) and ``service`` (the
+    name of a service in that host's registry), whose ports come from that
+    service; or ``to``, a list of networks (text, strict CIDR) and DNS names
+    (lower case), with ``ranges`` (per protocol, like Service.ranges).
+    ``client`` is the name of the service that declares it.
+    """
+
+    __slots__ = ("client", "position", "host", "service", "networks", "names", "protocol", "ranges", "comment")
+
+    def __init__(self, **values):
+        for key in self.__slots__:
+            setattr(self, key, values.get(key))
+
+    @property
+    def external(self):
+        return self.host is None
+
+    def target_text(self):
+        if not self.external:
+            return "%s %s" % (self.host, self.service)
+        return "%s port %s" % (", ".join(self.networks + self.names), ", ".join(
+            "%s/%s" % (resolver.format_range(item), protocol)
+            for protocol in sorted(self.ranges) for item in self.ranges[protocol]))
+
+    def __repr__(self):
+        return "Dependency(%r -> %s)" % (self.client, self.target_text())
+
+
 class Service:
     """One validated registry entry, defaults filled in.
 
-    ``ranges`` maps each protocol to its merged ``(start, end)`` ranges;
-    ``bind`` is a Bind; ``domain`` is lower case; ``upstream`` is a list of
-    normalised ``host:port`` or None; ``proxy`` holds the checked options the
-    entry gave (hosts and groups in allow/deny are resolved by the planner).
+    ``ranges`` maps each protocol to its merged ``(start, end)`` ranges
+    (empty for an entry that only connects out: ``listens`` is False, and
+    ``bind`` is None); ``bind`` is a Bind; ``domain`` is lower case;
+    ``upstream`` is a list of normalised ``host:port`` or None; ``proxy``
+    holds the checked options the entry gave (hosts and groups in allow/deny
+    are resolved by the planner); ``connects_to`` is a list of Dependency.
     """
 
     __slots__ = ("index", "name", "port", "protocol", "protocols", "ranges", "bind", "range_name", "environment",
-                 "expose", "allow_from", "domain", "process", "publish", "upstream", "proxy", "entry")
+                 "expose", "allow_from", "domain", "process", "publish", "upstream", "proxy", "connects_to", "entry")
+
+    @property
+    def listens(self):
+        return bool(self.ranges)
 
     def __init__(self, **values):
         for key in self.__slots__:
@@ -159,7 +209,8 @@ class Service:
 
     @property
     def first_port(self):
-        return min(start for ranges in self.ranges.values() for start, _end in ranges)
+        """The lowest port; None for an entry that listens nowhere."""
+        return min((start for ranges in self.ranges.values() for start, _end in ranges), default=None)
 
     def single_port(self, protocol="tcp"):
         """The one port of ``protocol``, or None for a range or several ports."""
@@ -352,6 +403,76 @@ def proxy_options(value, what):
     return result
 
 
+def _destination(value, what):
+    """One ``to`` item: a network (strict) as text, or a DNS name (no wildcard), lower case."""
+    if not isinstance(value, str) or not value.strip():
+        raise _values.BadValue("%s item %s must be a CIDR, an address or a DNS name" % (what, _values.describe(value)))
+    if _values.looks_like_address(value):
+        return "network", str(_values.network(value, what))
+    name = _values.domain(value, what)
+    if name.startswith("*."):
+        raise _values.BadValue("%s %r: a wildcard cannot be resolved to addresses; name the hosts" % (what, value))
+    return "name", name
+
+
+def connects_to(value, client, policy=None):
+    """A service's ``connects_to`` list, each item checked: a list of Dependency."""
+    what = "connects_to"
+    if not isinstance(value, list):
+        raise _values.BadValue("%s must be a list of {host, service} or {to, port} mappings, got %s"
+                               % (what, _values.describe(value)))
+    result = []
+    for position, item in enumerate(value):
+        label = "%s item %d" % (what, position + 1)
+        if not isinstance(item, dict):
+            raise _values.BadValue("%s must be a mapping ({host, service} or {to, port}), got %s"
+                                   % (label, _values.describe(item)))
+        unknown = sorted(set(item) - set(DEPENDENCY_KEYS), key=str)
+        if unknown:
+            raise _values.BadValue("%s: unknown key %r: known keys are %s" % (label, unknown[0], ", ".join(DEPENDENCY_KEYS)))
+        comment = None
+        if item.get("comment") is not None:
+            comment = _values.quotable(item["comment"], label + " comment", DEPENDENCY_COMMENT_MAX)
+        if "host" in item or "service" in item:
+            if "to" in item or "port" in item or "protocol" in item:
+                raise _values.BadValue("%s: host and service name a service of the inventory, whose own entry gives the "
+                                       "port and protocol; to, port and protocol are for destinations outside it"
+                                       % label)
+            if not _values.inventory_name(item.get("host")):
+                raise _values.BadValue("%s: host %s is not an inventory host or group name"
+                                       % (label, _values.describe(item.get("host"))))
+            if not _values.matches(_NAME, item.get("service")):
+                raise _values.BadValue("%s: service %s is not a service name (the name of an entry in %s's registry)"
+                                       % (label, _values.describe(item.get("service")), item["host"]))
+            result.append(Dependency(client=client, position=position, host=item["host"], service=item["service"],
+                                     networks=[], names=[], ranges={}, comment=comment))
+            continue
+        if "to" not in item or "port" not in item:
+            raise _values.BadValue("%s needs host and service (a service of the inventory) or to and port (a "
+                                   "destination outside it), got %s" % (label, ", ".join(sorted(map(str, item))) or "nothing"))
+        targets = item["to"] if isinstance(item["to"], list) else [item["to"]]
+        if not targets:
+            raise _values.BadValue("%s: to is an empty list" % label)
+        networks, names = [], []
+        for target in targets:
+            kind, text = _destination(target, label + " to")
+            (networks if kind == "network" else names).append(text)
+        protocol = item.get("protocol", "tcp")
+        if not isinstance(protocol, str) or protocol not in PROTOCOLS:
+            raise _values.BadValue("%s: invalid protocol %s: expected tcp, udp or both" % (label, _values.describe(protocol)))
+        ports = item["port"] if isinstance(item["port"], list) else [item["port"]]
+        ranges = {}
+        for proto in PROTOCOLS[protocol]:
+            try:
+                ranges[proto] = resolver.merge_ranges(found for port in ports for found in resolver.resolve(port, proto, policy))
+            except resolver.PortSpecError as error:
+                raise _values.BadValue("%s: %s" % (label, error))
+        result.append(Dependency(client=client, position=position, host=None, service=None,
+                                 networks=sorted(set(networks)), names=sorted(set(names)), protocol=protocol,
+                                 ranges=ranges, comment=comment))
+    return result
+
+
 # The entry
 
 def _check_entry(index, entry, policy, bindv6only, seen, errors):
@@ -389,8 +510,14 @@ def _check_entry(index, entry, policy, bindv6only, seen, errors):
         protocol = None
     values["protocol"] = protocol
     ranges = {}
-    if "port" not in entry:
-        errors.append("%s: missing port" % label)
+    client_only = "port" not in entry and "connects_to" in entry
+    if client_only:
+        given = [key for key in LISTENER_KEYS if key in entry]
+        if given:
+            errors.append("%s: has no port, so it listens nowhere and only connects out; %s only mean%s something "
+                          "for a service that listens" % (label, ", ".join(given), "s" if len(given) == 1 else ""))
+    elif "port" not in entry:
+        errors.append("%s: missing port (an entry that only connects out gives connects_to instead)" % label)
     elif protocol is not None:
         for proto in PROTOCOLS[protocol]:
             resolved = check("port", resolver.resolve, proto, policy)
@@ -404,12 +531,12 @@ def _check_entry(index, entry, policy, bindv6only, seen, errors):
     values["expose"] = expose
     bind_text = entry.get("bind", PRIVATE_BIND if expose == "private" else DEFAULT_BIND)
     try:
-        values["bind"] = Bind(bind_text, dual_stack=not bindv6only)
+        values["bind"] = None if client_only else Bind(bind_text, dual_stack=not bindv6only)
     except _values.BadValue:
         errors.append("%s: invalid bind address %r: expected an IP address such as 0.0.0.0, :: or 127.0.0.1"
                       % (label, bind_text))
     else:
-        if expose == "private" and not values["bind"].loopback:
+        if not client_only and expose == "private" and not values["bind"].loopback:
             errors.append("%s: expose private means loopback only, but bind is %s; bind it to 127.0.0.1 or ::1, "
                           "or expose it as internal" % (label, bind_text))
     if expose == "public" and entry.get("allow_from"):
@@ -429,6 +556,7 @@ def _check_entry(index, entry, policy, bindv6only, seen, errors):
     values["allow_from"] = check("allow_from", sources, "allow_from") or []
     values["upstream"] = check("upstream", upstreams, "upstream")
     values["proxy"] = check("proxy", proxy_options, "proxy") or {}
+    values["connects_to"] = check("connects_to", connects_to, name, policy) or []
     if len(errors) > before:
         return None
     service = Service(**values)

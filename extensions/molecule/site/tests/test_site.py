@@ -3,6 +3,7 @@
 and what a machine outside the registry and the servers themselves can reach."""
 
 import os
+import re
 import subprocess
 
 import pytest
@@ -14,6 +15,9 @@ NETWORK = "portcullis-site"
 PROBE = "portcullis-site-probe"
 ADDRESS = {"nginx": "172.30.91.10", "sevastopol": "172.30.91.11", "orchestrator": "172.30.91.12",
            "mother": "172.30.91.13", "etl": "172.30.91.14"}
+# The Internet stand-in of prepare.yml (vars/internet.yml): the servers' DNS server, web servers on 80, 443, 8080, 5432.
+INTERNET = "172.30.91.60"
+SERVERS = sorted(ADDRESS)
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +75,70 @@ def test_inside_only_the_planned_paths_are_open(source, target, port, expected):
     assert reachable(host, ADDRESS[target], port) == expected
 
 
+def attempt(host, address, port):
+    """(connected, what nc said) for a TCP connection from ``host``."""
+    result = host.run("nc -z -v -w 3 %s %d" % (address, port))
+    return result.rc == 0, result.stderr
+
+
+@pytest.mark.parametrize("source, port, expected", [
+    ("orchestrator", 443, True),   # Orchestrator -> SII websites (sii.cl) 443, and every server -> Internet 443
+    ("orchestrator", 8080, False),  # no row of the outbound table
+    ("mother", 80, True),          # every server -> Internet 80/443: package downloads, updates
+    ("mother", 443, True),
+    ("etl", 5432, False),
+])
+def test_out_of_the_network_only_the_outbound_table_is_open(source, port, expected):
+    # The Internet stand-in has no firewall and listens on each of these ports: only the source's output decides.
+    connected, said = attempt(testinfra.get_host("docker://%s.internal" % source), INTERNET, port)
+    assert connected == expected, said
+
+
+def packets_arriving(target, source_address, port, action):
+    """How many packets from ``source_address`` to ``port`` reach ``target``
+    while ``action`` runs, counted before any filtering (a table of the
+    test's own, at the prerouting hook, removed afterwards)."""
+    target.check_output("nft add table inet portcullis_test_probe && nft add chain inet portcullis_test_probe count "
+                        "'{ type filter hook prerouting priority -300; }' && nft add rule inet portcullis_test_probe "
+                        "count ip saddr %s tcp dport %d counter" % (source_address, port))
+    try:
+        action()
+        listed = target.check_output("nft list chain inet portcullis_test_probe count")
+    finally:
+        target.run("nft delete table inet portcullis_test_probe")
+    return int(re.search(r"counter packets ([0-9]+)", listed).group(1))
+
+
+@pytest.mark.parametrize("source, target, port", [("sevastopol", "mother", 5432), ("etl", "orchestrator", 8000)])
+def test_a_flow_no_dependency_declares_is_stopped_by_the_clients_own_output_rules(source, target, port):
+    client = testinfra.get_host("docker://%s.internal" % source)
+    server = testinfra.get_host("docker://%s.internal" % target)
+    outcome = []
+    arrived = packets_arriving(server, ADDRESS[source], port,
+                               lambda: outcome.append(attempt(client, ADDRESS[target], port)))
+    assert not outcome[0][0], outcome[0][1]
+    assert arrived == 0  # not one packet left the client: its own output chain stopped the flow
+    # The same probe sees the declared flow's packets arrive.
+    other = testinfra.get_host("docker://%s.internal" % ("orchestrator" if target == "mother" else "sevastopol"))
+    assert packets_arriving(server, ADDRESS["orchestrator" if target == "mother" else "sevastopol"], port,
+                            lambda: attempt(other, ADDRESS[target], port)) > 0
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_dns_still_resolves_on_every_server(server):
+    host = testinfra.get_host("docker://%s.internal" % server)
+    assert host.check_output("getent hosts sii.cl").split()[0] == INTERNET
+    assert "essential: dns to the resolvers" in host.check_output("nft list chain inet portcullis output")
+
+
+def test_the_named_destination_is_resolved_into_the_rule():
+    host = testinfra.get_host("docker://orchestrator.internal")
+    output = host.check_output("nft list chain inet portcullis output")
+    assert 'ip daddr %s tcp dport 443 accept comment "orchestrator -> sii.cl (ETL scraping)"' % INTERNET in output
+    assert ('ip daddr %s tcp dport 5432 accept comment "orchestrator -> mother.internal postgresql (DB queries)"'
+            % ADDRESS["mother"]) in output
+
+
 def test_sshd_is_key_only(host):
     settings = host.check_output("sshd -T -C user=deploy,host=x,addr=172.30.91.1")
     assert "passwordauthentication no" in settings and "permitrootlogin no" in settings
@@ -80,11 +148,27 @@ def test_port_map_has_every_host_with_live_status():
     text = port_map("md")
     for name in ADDRESS:
         assert "## %s.internal" % name in text
-    assert "| 5432 | tcp | postgresql | 0.0.0.0 | prod |  | internal | orchestrator.internal, etl.internal | listening (python3) |" in text
-    assert "| 443 | tcp | https | 0.0.0.0 |  |  | public |  | listening (nginx) |" in text
-    assert "| 4321 | tcp | sevastopol | 0.0.0.0 | prod | app.nostromo.cl | internal | proxies | listening (python3) |" in text
-    assert "| 9999 | tcp |  | 0.0.0.0 |  |  |  |  | **listening, undeclared** (python3) |" in text
+    assert ("| 5432 | tcp | postgresql | 0.0.0.0 | prod |  | internal |  | etl.internal etl, orchestrator.internal "
+            "orchestrator |  | listening (python3) |") in text
+    assert "| 443 | tcp | https | 0.0.0.0 |  |  | public |  |  |  | listening (nginx) |" in text
+    assert ("| 4321 | tcp | sevastopol | 0.0.0.0 | prod | app.nostromo.cl | internal |  | nginx.internal nginx | "
+            "orchestrator.internal orchestrator 8000/tcp | listening (python3) |") in text
+    assert "| 9999 | tcp |  | 0.0.0.0 |  |  |  |  |  |  | **listening, undeclared** (python3) |" in text
+    assert "|  |  | updates |  |  |  |  |  |  | 0.0.0.0/0, ::/0 80/tcp, 443/tcp | connects out only |" in text
     assert "127.0.0.11" not in text  # Docker's embedded DNS is not the host's
+
+
+def test_port_map_draws_who_connects_to_whom():
+    text = port_map("md")
+    graph = text.split("```mermaid\n")[1].split("```")[0]
+    labels = dict(re.findall(r'^    (n[0-9]+)[\[(/]+"([^"<]+)', graph, re.M))
+    edges = set((labels[a], labels[b]) for a, b in re.findall(r"^    (n[0-9]+) -->\|\"[^\"]*\"\| (n[0-9]+)$", graph, re.M))
+    # The seed's diagram, edge for edge (Internet -> Nginx -> Sevastopol -> Orchestrator -> Mother, ETL -> Mother).
+    assert {("Internet", "nginx.internal"), ("nginx.internal", "sevastopol.internal"),
+            ("sevastopol.internal", "orchestrator.internal"), ("orchestrator.internal", "mother.internal"),
+            ("etl.internal", "mother.internal")} <= edges
+    assert ("orchestrator.internal", "sii.cl") in edges
+    assert "<svg " in port_map("html")
 
 
 def test_port_map_range_table():

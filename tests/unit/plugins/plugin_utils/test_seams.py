@@ -51,9 +51,9 @@ def test_registry_to_rules_to_nft():
                          {"name": "metrics", "port": 9100, "bind": "127.0.0.1"}]}
     rules = _firewall_plan.registry_rules(registries["db"], inventory(registries))
     text = nft_text(rules)
-    assert '\t\tip saddr 10.0.0.1/32 tcp dport 22 accept comment "ssh internal"\n' in text
-    assert '\t\tip saddr { 10.0.0.2/32, 10.9.0.0/16 } tcp dport 5432 accept comment "postgresql internal"\n' in text
-    assert '\t\tip6 saddr fd00::2/128 tcp dport 5432 accept comment "postgresql internal"\n' in text
+    assert '\t\tip saddr 10.0.0.1 tcp dport 22 accept comment "ssh internal"\n' in text
+    assert '\t\tip saddr { 10.0.0.2, 10.9.0.0/16 } tcp dport 5432 accept comment "postgresql internal"\n' in text
+    assert '\t\tip6 saddr fd00::2 tcp dport 5432 accept comment "postgresql internal"\n' in text
     assert "9100" not in text
     assert "type filter hook input priority filter; policy drop;" in text
 

@@ -19,8 +19,11 @@ NAT = """*nat
 -A DOCKER ! -i docker0 -p tcp -m tcp --dport 8081 -j DNAT --to-destination 172.17.0.2:80
 -A DOCKER -d 127.0.0.1/32 ! -i docker0 -p tcp -m tcp --dport 8083 -j DNAT --to-destination 172.17.0.4:80
 -A DOCKER ! -i docker0 -p udp -m udp --dport 5000:5002 -j DNAT --to-destination 172.17.0.3:5000-5002
+-A DOCKER_OUTPUT -d 127.0.0.11/32 -p tcp -m tcp --dport 53 -j DNAT --to-destination 127.0.0.11:41763
+-A DOCKER_OUTPUT -d 127.0.0.11/32 -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.11:52003
 COMMIT
 """
+# (The DOCKER_OUTPUT lines are Docker's embedded DNS inside a container: found on review reported as published.)
 
 
 def test_parse_nat():

@@ -268,11 +268,25 @@ def test_forward_rules_match_the_original_destination_of_dnat(tmp_path):
     forward = nft.table[nft.table.index("chain forward"):nft.table.index("chain output")]
     assert "policy accept;" in forward and "ct state established,related accept" in forward
     assert 'ct status dnat meta l4proto tcp ct original proto-dst 8081 accept comment "web public"' in forward
-    assert 'ct status dnat ip saddr 172.30.5.20/32 meta l4proto tcp ct original proto-dst 8082 accept' in forward
-    assert forward.rstrip().splitlines()[-2].strip() == 'ct status dnat drop comment "published ports no rule opens"'
+    assert 'ct status dnat ip saddr 172.30.5.20 meta l4proto tcp ct original proto-dst 8082 accept' in forward
+    # Only what is DNATed to a container bridge: kube-proxy's and a router's DNAT follow the forward policy.
+    assert [line.strip() for line in forward.rstrip().splitlines()[-4:-1]] == [
+        'ct status dnat oifname "%s" drop comment "published ports no rule opens"' % bridge
+        for bridge in ("docker0", "br-*", "podman*")]
     accepting = make(nft, tmp_path, rules=RULES, policy={"dnat": "accept"})
     accepting.run(check_mode=False)
-    assert "ct status dnat drop" not in nft.table
+    assert "ct status dnat oifname" not in nft.table
+
+
+def test_forward_icmp_rules_match_dnat_on_both_backends(tmp_path):
+    # Found on review: iptables dropped every forwarded ICMP packet, containers' own too; nftables only DNATed ones.
+    rules = [{"protocol": "icmp", "direction": "forward", "action": "drop", "destination": "198.51.100.7"}]
+    ipt = FakeHost(tools=("iptables",))
+    make(ipt, tmp_path, rules=rules, backend="iptables").run(check_mode=False)
+    assert "-A PORTCULLIS-FORWARD -m conntrack --ctstate DNAT --ctorigdst 198.51.100.7/32 -p icmp -j DROP" in ipt.saved[4]
+    nft = FakeHost()
+    make(nft, tmp_path / "n", rules=rules).run(check_mode=False)
+    assert "ct status dnat ct original ip daddr 198.51.100.7 meta l4proto icmp drop" in nft.table
 
 
 def test_iptables_forward_rules_go_through_docker_user(tmp_path):
@@ -286,10 +300,11 @@ def test_iptables_forward_rules_go_through_docker_user(tmp_path):
             '--comment "web public" -j RETURN') in v4
     assert ('-A PORTCULLIS-FORWARD -s 172.30.5.20/32 -m conntrack --ctstate DNAT --ctproto tcp --ctorigdstport 8082 '
             '-m comment --comment "api internal" -j RETURN') in v4
-    assert v4.index("-A PORTCULLIS-FORWARD -m conntrack --ctstate DNAT -m comment --comment \"published ports no "
-                    "rule opens\" -j DROP") > v4.index("-A PORTCULLIS-FORWARD -s 172.30.5.20/32 -m conntrack --ctstate "
-                                                       "DNAT --ctproto tcp --ctorigdstport 8082 -m comment --comment "
-                                                       "\"api internal\" -j RETURN")
+    closing = v4.index('-A PORTCULLIS-FORWARD -o br-+ -m conntrack --ctstate DNAT -m comment --comment "published '
+                       'ports no rule opens" -j DROP')
+    opening = v4.index('-A PORTCULLIS-FORWARD -s 172.30.5.20/32 -m conntrack --ctstate DNAT --ctproto tcp '
+                       '--ctorigdstport 8082 -m comment --comment "api internal" -j RETURN')
+    assert closing > opening
     assert make(ipt, tmp_path, rules=RULES + FORWARD_RULES, backend="iptables").run(check_mode=False)["changed"] is False
     assert v4.count("-A FORWARD -j DOCKER-USER") == 1
 
@@ -362,7 +377,8 @@ def test_another_nftables_chain_that_drops_everything_is_refused(tmp_path):
         make(host, tmp_path, rules=RULES).run(check_mode=False)
     host.foreign_chains = [_chain("mine", "in", "input", family="inet")]
     host.foreign_rules = [_rule("mine", "in", [{"counter": {"packets": 0, "bytes": 0}}, {"reject": None}], "inet")]
-    with pytest.raises(_firewall.FirewallError, match="has a rule that rejects everything"):
+    with pytest.raises(_firewall.FirewallError, match="has a rule that rejects more than banned addresses \\(rule 1 of "
+                                                      "chain in\\)"):
         make(host, tmp_path, rules=RULES).run(check_mode=False)
     result = make(host, tmp_path, rules=RULES, other_firewalls="warn").run(check_mode=False)
     assert result["changed"] and host.table
@@ -379,14 +395,60 @@ def test_ban_tools_and_docker_are_not_other_firewalls(tmp_path):
     assert make(host, tmp_path, rules=RULES).run(check_mode=False)["changed"]
 
 
+def _legacy_tables(tmp_path, names="filter\n"):
+    (tmp_path / "root" / "proc" / "net").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "root" / "proc" / "net" / "ip_tables_names").write_text(names)
+
+
 def test_iptables_legacy_rules_beside_nftables_are_refused(tmp_path):
     host = FakeHost(tools=("nft", "iptables-legacy-save"))
+    _legacy_tables(tmp_path)
     host.legacy = "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
-    with pytest.raises(_firewall.FirewallError, match="iptables-legacy: IPv4 iptables-legacy rules run beside nftables "
-                                                      "and drop: INPUT policy DROP"):
+    with pytest.raises(_firewall.FirewallError, match="iptables-legacy: IPv4 iptables-legacy rules run beside the "
+                                                      "module's and drop: INPUT policy DROP"):
+        make(host, tmp_path, rules=RULES).run(check_mode=False)
+    # Found on review: a drop of all TCP was missed (only "-A INPUT -j DROP" was looked for).
+    host.legacy = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -j DROP\nCOMMIT\n"
+    with pytest.raises(_firewall.FirewallError, match="drop: '-A INPUT -p tcp -j DROP'"):
         make(host, tmp_path, rules=RULES).run(check_mode=False)
     host.legacy = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 192.0.2.9/32 -j DROP\nCOMMIT\n"  # a ban: fine
     assert make(host, tmp_path, rules=RULES).run(check_mode=False)["changed"]
+
+
+def test_no_legacy_table_means_iptables_legacy_is_not_run(tmp_path):
+    # Found on review: running iptables-legacy-save made the legacy tables it then warned about.
+    host = FakeHost(tools=("nft", "iptables-legacy-save"))
+    host.legacy = "*filter\n:INPUT DROP [0:0]\nCOMMIT\n"
+    assert make(host, tmp_path, rules=RULES).run(check_mode=False)["changed"]
+    assert not [call for call in host.calls if "legacy" in call[0][0]]
+
+
+@pytest.mark.parametrize("chains, rules", [
+    # accept ssh, then drop every new connection
+    ([_chain("mine", "in", "input", family="inet")],
+     [_rule("mine", "in", [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}},
+                                      "right": 22}}, {"accept": None}], "inet"),
+      _rule("mine", "in", [{"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": "new"}}, {"drop": None}],
+            "inet")]),
+    # a jump to a chain that drops
+    ([_chain("mine", "in", "input", family="inet"), {"family": "inet", "table": "mine", "name": "d"}],
+     [_rule("mine", "in", [{"jump": {"target": "d"}}], "inet"), _rule("mine", "d", [{"drop": None}], "inet")]),
+])
+def test_drops_that_are_not_bans_are_found_behind_accepts_and_jumps(tmp_path, chains, rules):
+    # Found on review: both passed as "ok" while the port the registry opened stayed closed.
+    host = FakeHost()
+    host.foreign_chains, host.foreign_rules = chains, rules
+    with pytest.raises(_firewall.FirewallError, match="table inet mine has a rule that drops more than banned addresses"):
+        make(host, tmp_path, rules=RULES).run(check_mode=False)
+
+
+def test_with_the_iptables_backend_a_drop_policy_of_input_is_named_with_the_right_way_out(tmp_path):
+    # Found on review: it was reported as "nftables: ... remove that table", which would delete Docker's chains.
+    host = FakeHost(tools=("iptables",))
+    host.saved[4] = [line if line != ":INPUT ACCEPT [0:0]" else ":INPUT DROP [0:0]" for line in host.saved[4]]
+    with pytest.raises(_firewall.FirewallError, match="iptables: IPv4 iptables: INPUT policy DROP, and the module's "
+                                                      "chains return .* set the policy to ACCEPT \\(iptables -P INPUT"):
+        make(host, tmp_path, rules=RULES, backend="iptables").run(check_mode=False)
 
 
 # Switching backend, and state: absent
@@ -443,9 +505,30 @@ def test_persist_removes_what_earlier_versions_wrote(tmp_path):
     (etc / "nftables.d").mkdir(parents=True)
     (etc / "nftables.d" / "portcullis.nft").write_text("table inet portcullis { }\n")
     (etc / "nftables.conf").write_text('#!/usr/sbin/nft -f\nflush ruleset\ninclude "/etc/nftables.d/*.nft"\n')
+    (etc / "nftables.d" / "mine.nft").write_text("table inet mine { }\n")
     make(host, tmp_path, rules=RULES, persist=True).run(check_mode=False)
     assert not (etc / "nftables.d" / "portcullis.nft").exists()
-    assert (etc / "nftables.conf").read_text() == "#!/usr/sbin/nft -f\nflush ruleset\n"
+    # Tried as a new user would: the include line went too, and with it the user's own tables at the next boot.
+    assert (etc / "nftables.conf").read_text() == '#!/usr/sbin/nft -f\nflush ruleset\ninclude "/etc/nftables.d/*.nft"\n'
+    assert (etc / "nftables.d" / "mine.nft").exists()
+    assert make(host, tmp_path, rules=RULES, persist=True).run(check_mode=False)["changed"] is False
+
+
+def test_a_table_iptables_nft_shares_is_never_deleted_by_nftables_service(tmp_path):
+    # Tried as a new user would: a masquerade in "table ip nat" made the restart delete Docker's NAT rules.
+    host = FakeHost(tools=("nft", "systemctl"))
+    with_systemd(tmp_path)
+    root = tmp_path / "root"
+    (root / "lib" / "systemd" / "system").mkdir(parents=True)
+    (root / "lib" / "systemd" / "system" / "nftables.service").write_text("[Service]\n")
+    (root / "etc").mkdir(parents=True, exist_ok=True)
+    (root / "etc" / "nftables.conf").write_text(NFTABLES_CONF + "table ip nat {\n}\n")
+    firewall = make(host, tmp_path, rules=RULES, persist=True)
+    firewall.run(check_mode=False)
+    stop = (root / "etc" / "portcullis" / "nftables-service-stop.nft").read_text()
+    assert "delete table inet filter" in stop and "ip nat" not in stop
+    assert "delete table ip nat" not in (root / "etc" / "portcullis" / "nftables-service.nft").read_text()
+    assert any("declares table ip nat, which iptables-nft" in warning for warning in firewall.warnings)
 
 
 NFTABLES_CONF = """#!/usr/sbin/nft -f
@@ -617,3 +700,69 @@ def test_absent_keeps_boot_files_it_did_not_write(tmp_path):
     make(ipt, tmp_path, rules=RULES, backend="iptables", persist=True).run(check_mode=False)
     make(ipt, tmp_path, backend="iptables", state="absent").run(check_mode=False)
     assert foreign.read_text().startswith("*filter\n-A INPUT -s 192.0.2.0/24")
+
+
+# Output drop: what every host needs, and names resolved on the host
+
+def _resolv(tmp_path, text, upstream=None):
+    (tmp_path / "root" / "etc").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "root" / "etc" / "resolv.conf").write_text(text)
+    if upstream is not None:
+        (tmp_path / "root" / "run" / "systemd" / "resolve").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "root" / "run" / "systemd" / "resolve" / "resolv.conf").write_text(upstream)
+
+
+def test_output_drop_keeps_dns_to_the_resolvers_and_dhcp(tmp_path):
+    _resolv(tmp_path, "# from DHCP\nsearch example.com\nnameserver 10.0.0.2\nnameserver fe80::1%eth0\n")
+    nft = FakeHost()
+    result = make(nft, tmp_path, rules=RULES, policy={"output": "drop"}).run(check_mode=False)
+    assert result["resolvers"] == ["10.0.0.2", "fe80::1"]
+    assert ('ip daddr 10.0.0.2 meta l4proto { tcp, udp } th dport 53 accept comment "essential: dns to the resolvers"'
+            in nft.table)
+    assert 'udp dport 67 accept comment "essential: dhcp client"' in nft.table
+    output = nft.table.split("chain output")[1]
+    assert "policy drop;" in output and "essential: dns" in output and "essential: dhcp" in output
+
+
+def test_output_accept_adds_nothing(tmp_path):
+    _resolv(tmp_path, "nameserver 10.0.0.2\n")
+    nft = FakeHost()
+    result = make(nft, tmp_path, rules=RULES).run(check_mode=False)
+    assert result["resolvers"] == [] and "essential" not in nft.table
+
+
+def test_behind_systemd_resolved_its_upstreams_are_allowed(tmp_path):
+    _resolv(tmp_path, "nameserver 127.0.0.53\noptions edns0\n", upstream="nameserver 192.0.2.53\n")
+    firewall = make(FakeHost(), tmp_path, rules=RULES, policy={"output": "drop"})
+    assert firewall.run(check_mode=True)["resolvers"] == ["127.0.0.53", "192.0.2.53"]
+
+
+def test_a_local_resolver_with_unknown_upstreams_is_reported(tmp_path):
+    _resolv(tmp_path, "nameserver 127.0.0.1\n")
+    firewall = make(FakeHost(), tmp_path, rules=RULES, policy={"output": "drop"})
+    firewall.run(check_mode=True)
+    assert any("the local resolver 127.0.0.1 forwards to servers this module does not know" in warning
+               for warning in firewall.warnings)
+
+
+def test_an_unreadable_resolv_conf_is_unknown_not_ok(tmp_path):
+    firewall = make(FakeHost(), tmp_path, rules=RULES, policy={"output": "drop"})
+    firewall.run(check_mode=True)
+    assert any(warning.startswith("unknown: /etc/resolv.conf could not be read") for warning in firewall.warnings)
+
+
+def test_a_name_that_does_not_resolve_fails_before_any_command(tmp_path, monkeypatch):
+    monkeypatch.setattr(_firewall, "resolve_name", lambda name: [])
+    nft = FakeHost()
+    with pytest.raises(fw.RuleError, match="destination_name 'sii.cl' does not resolve on this host"):
+        make(nft, tmp_path, rules=[{"direction": "out", "port": 443, "destination_name": "sii.cl"}]).run(False)
+    assert nft.calls == []
+
+
+def test_resolved_names_are_returned_and_rendered(tmp_path, monkeypatch):
+    monkeypatch.setattr(_firewall, "resolve_name", lambda name: ["192.0.2.10", "2001:db8::10"])
+    nft = FakeHost()
+    result = make(nft, tmp_path, rules=[{"direction": "out", "port": 443, "destination_name": "sii.cl"}]).run(False)
+    assert result["resolved"] == {"sii.cl": ["192.0.2.10", "2001:db8::10"]}
+    assert "ip daddr 192.0.2.10 tcp dport 443 accept" in nft.table
+    assert "ip6 daddr 2001:db8::10 tcp dport 443 accept" in nft.table

@@ -64,6 +64,10 @@ def test_rate_limit_and_log():
     ({"port": 22, "comment": "ssh from the office\n"}, r"without double quotes, backslashes or line breaks"),
     ({"port": 22, "log": "ssh \n"}, r"without double quotes, backslashes or line breaks"),
     ({"port": 22, "rate_limit": "\u0661\u0660/second"}, r"invalid rate_limit"),
+    # Found on review: an empty port list opened every TCP port; a bad name with both crashed with KeyError 'tcp'.
+    ({"port": [], "comment": "nothing"}, r"port is an empty list; leave it out to mean every port"),
+    ({"port": "postgressql", "protocol": "both"}, r"did you mean postgresql"),
+    ({"port": "dhcp", "protocol": "both"}, r"dhcp"),
 ])
 def test_bad_rules_are_named(rule, message):
     with pytest.raises(RuleError, match=message):
@@ -151,3 +155,42 @@ def test_both_protocols_of_a_name_with_other_udp_ports_stay_apart():
     assert sorted((rule.protocol, rule.ports) for rule in rules) == [("tcp", ((2013, 2013),)), ("udp", ((2007, 2007),))]
     same = fw.normalize_rules([{"port": "dns", "protocol": "both"}])
     assert [(rule.protocol, rule.ports) for rule in same] == [("both", ((53, 53),))]
+
+
+class TestOutbound:
+    """Named destinations and what a host with output drop still needs."""
+
+    def test_a_name_is_resolved_into_both_families(self):
+        asked = []
+
+        def resolve(name):
+            asked.append(name)
+            return ["192.0.2.10", "2001:db8::10", "192.0.2.11"]
+
+        rules = fw.normalize_rules([{"direction": "out", "port": 443, "destination_name": "SII.cl",
+                                     "destination": "198.51.100.0/24"}], resolve=resolve)
+        assert asked == ["sii.cl"]
+        assert [(rule.chain, rule.family, rule.destinations) for rule in rules] == [
+            ("output", 4, ("192.0.2.10/31", "198.51.100.0/24")), ("output", 6, ("2001:db8::10/128",))]
+
+    @pytest.mark.parametrize("answer, message", [
+        ([], "destination_name 'nowhere.example' does not resolve on this host"),
+        (OSError("Name or service not known"), "does not resolve on this host \\(Name or service not known\\)"),
+    ])
+    def test_a_name_that_does_not_resolve_is_named(self, answer, message):
+        def resolve(name):
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        with pytest.raises(RuleError, match=message):
+            fw.normalize_rules([{"direction": "out", "port": 443, "destination_name": ["nowhere.example"]}],
+                               resolve=resolve)
+
+    def test_essentials_come_first_and_are_named_as_such(self):
+        essentials = fw.essential_output_rules(["10.0.0.2", "fd00::53"], dhcp=True)
+        assert [(rule.family, rule.protocol, rule.ports, rule.destinations) for rule in essentials] == [
+            (4, "both", ((53, 53),), ("10.0.0.2/32",)), (6, "both", ((53, 53),), ("fd00::53/128",)),
+            (4, "udp", ((67, 67),), None), (6, "udp", ((547, 547),), None)]
+        assert fw.rule_label(essentials[0]) == "the essential: dns to the resolvers rule"
+        assert fw.essential_output_rules([], dhcp=False) == []

@@ -275,3 +275,46 @@ def test_any_value_of_any_key_is_accepted_or_named_never_a_crash(key, value):
         validate([entry])
     except RegistryError as error:
         assert error.errors
+
+
+class TestConnectsTo:
+    """Dependencies, declared once on the client side."""
+
+    def test_both_shapes_are_read(self):
+        service = validate([{"name": "api", "port": 8000, "connects_to": [
+            {"host": "db", "service": "postgresql", "comment": "queries"},
+            {"to": ["0.0.0.0/0", "::/0", "Mirror.Example.org"], "port": ["http", 443]},
+            {"to": "192.0.2.123", "port": "ntp", "protocol": "udp"}]}])[0]
+        first, second, third = service.connects_to
+        assert (first.host, first.service, first.comment, first.external) == ("db", "postgresql", "queries", False)
+        assert second.networks == ["0.0.0.0/0", "::/0"] and second.names == ["mirror.example.org"]
+        assert second.ranges == {"tcp": [(80, 80), (443, 443)]} and second.client == "api"
+        assert third.networks == ["192.0.2.123/32"] and third.ranges == {"udp": [(123, 123)]}
+
+    def test_an_entry_without_a_port_only_connects_out(self):
+        service = validate([{"name": "etl", "connects_to": [{"host": "db", "service": "pg"}]}])[0]
+        assert not service.listens and service.ranges == {} and service.bind is None and service.first_port is None
+
+    @pytest.mark.parametrize("entry, message", [
+        ({"name": "etl"}, "missing port \\(an entry that only connects out gives connects_to instead\\)"),
+        ({"name": "etl", "connects_to": [], "expose": "public", "bind": "::"},
+         "has no port, so it listens nowhere and only connects out; bind, expose only mean something"),
+        ({"name": "a", "port": 1, "connects_to": {"host": "db"}}, "connects_to must be a list"),
+        ({"name": "a", "port": 1, "connects_to": ["db:5432"]}, "connects_to item 1 must be a mapping"),
+        ({"name": "a", "port": 1, "connects_to": [{"host": "db"}]}, "service None \\(null\\) is not a service name"),
+        ({"name": "a", "port": 1, "connects_to": [{"host": "db", "service": "pg", "port": 5432}]},
+         "host and service name a service of the inventory, whose own entry gives the port"),
+        ({"name": "a", "port": 1, "connects_to": [{"to": "10.0.0.5/8", "port": 443}]}, "has host bits set"),
+        ({"name": "a", "port": 1, "connects_to": [{"to": "*.example.com", "port": 443}]}, "a wildcard cannot be resolved"),
+        ({"name": "a", "port": 1, "connects_to": [{"to": "ex ample.com", "port": 443}]}, "which a host name cannot hold"),
+        ({"name": "a", "port": 1, "connects_to": [{"to": "example.com"}]}, "needs host and service .* or to and port"),
+        ({"name": "a", "port": 1, "connects_to": [{"to": "example.com", "port": "nosuch"}]}, "nosuch"),
+        ({"name": "a", "port": 1, "connects_to": [{"to": [], "port": 1}]}, "to is an empty list"),
+        ({"name": "a", "port": 1, "connects_to": [{"to": "a.com", "port": 1, "protocol": "icmp"}]}, "invalid protocol"),
+        ({"name": "a", "port": 1, "connects_to": [{"to": "a.com", "port": 1, "via": "x"}]}, "unknown key 'via'"),
+        ({"name": "a", "port": 1, "connects_to": [{"to": "a.com", "port": 1, "comment": 'say "hi"'}]},
+         "printable ASCII without double quotes"),
+    ])
+    def test_bad_dependencies_are_named(self, entry, message):
+        with pytest.raises(RegistryError, match=message):
+            validate([entry])

@@ -155,7 +155,9 @@ options:
   penalty_exempt:
     description:
       - Addresses or CIDRs (no host bits) for C(PerSourcePenaltyExemptList) where sshd is OpenSSH 9.8 or later;
-        ignored on older sshd, which has no per-source penalties.
+        ignored on older sshd, which has no per-source penalties. Each IPv4 network is also written in its
+        IPv4-mapped IPv6 form (C(::ffff:192.0.2.0/120)), the address sshd sees when it accepts on a dual-stack socket
+        (socket activation with C(ListenStream=22)). Empty on OpenSSH 9.8 or later gives a warning.
     type: list
     elements: str
     default: []
@@ -164,8 +166,8 @@ options:
     type: str
 notes:
   - Check mode validates the candidate and runs the lockout guard too, and leaves nothing behind (not even the
-    C(/run/sshd) directory C(sshd -t) needs). The diff shows the drop-in (and the main file
-    when it changes); the moduli file is summarized.
+    C(/run/sshd) directory C(sshd -t) needs). The diff has one part per file, under its name - the drop-in, the
+    main file when it changes, the banner - and a summary of the moduli file.
   - Replacing a weak RSA host key changes the host's fingerprint; clients that pinned it will warn.
   - The role P(portcullis.ports.sshd_hardening#role) wraps it with variables for every setting and the reload.
 """
@@ -219,12 +221,15 @@ connect_user:
   returned: always
   type: str
 conflicts:
-  description: Other files that set one of these keywords to another value (they are read later and lose).
+  description:
+    - Other files, the main C(sshd_config) included, that set one of these keywords (or an older name of it, such
+      as C(ChallengeResponseAuthentication)) to another value. At top level they are read later and lose; inside a
+      Match block (C(match) holds its criteria) they override this module's value for the sessions they match.
   returned: always
   type: list
   elements: dict
   sample: [{file: /etc/ssh/sshd_config.d/50-cloud-init.conf, line: 1, keyword: PasswordAuthentication,
-            value: "yes", ours: "no"}]
+            value: "yes", ours: "no", match: null}]
 host_keys_generated:
   description: Host key types generated or replaced.
   returned: always

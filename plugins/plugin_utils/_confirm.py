@@ -35,6 +35,9 @@ def run_confirmed(action, module_name, task_vars, what):
         # The host cannot be reached: leave no remote temp dir for the task's cleanup to try.
         action._connection._shell.tmpdir = None
         reason = str(confirmed.get("msg", "unreachable")).strip()
+        if "deserialization failed" in reason or "No start of json" in reason:
+            reason = ("a new connection got in, but Ansible's module could not run in it - the change alters what a "
+                      "session runs (ForceCommand, a chroot, the shell): %s" % reason)
         if "the rollback already ran" in reason:
             # Reached, but too late: the host had already undone the change.
             after = "the host already restored %s (the rollback_timeout of %s seconds had passed)" % (what, timeout)

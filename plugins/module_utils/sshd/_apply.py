@@ -142,6 +142,11 @@ class Sshd:
         settings = dict(self.params["settings"] or {})
         for keyword in list(settings):
             conf.check_keyword(keyword)
+        listen = settings.get("ListenAddress")
+        for item in (listen if isinstance(listen, list) else [listen] if listen else []):
+            if "," in str(item) or " " in str(item).strip():
+                raise SshdError("ListenAddress %r: one address per item; give a list (['0.0.0.0', '::']), not "
+                                "several in one string" % (item,))
         overrides = dict((keyword, self.params.get(option)) for keyword, option in
                          (("KexAlgorithms", "kex_algorithms"), ("Ciphers", "ciphers"), ("MACs", "macs"),
                           ("HostKeyAlgorithms", "host_key_algorithms")))
@@ -160,11 +165,12 @@ class Sshd:
         if exempt and self.version >= PENALTIES_SINCE:
             # OpenSSH 9.8+ penalises a source after failed or unauthenticated connections
             # (PerSourcePenalties); the admin sources must not lock themselves out that way.
-            try:
-                settings["PerSourcePenaltyExemptList"] = ",".join(str(_values.network(item, "penalty_exempt"))
-                                                                  for item in exempt)
-            except _values.BadValue as error:
-                raise SshdError(str(error))
+            settings["PerSourcePenaltyExemptList"] = ",".join(penalty_exempt_list(exempt))
+        elif self.version >= PENALTIES_SINCE:
+            self.warnings.append("OpenSSH %d.%d penalises a source address after unauthenticated connections "
+                                 "(PerSourcePenalties) and penalty_exempt is empty: a scan from the controller's "
+                                 "address can keep Ansible out for a while; give the admin sources (the role takes "
+                                 "the registry's ssh allow_from)" % self.version)
         return settings
 
     def host_key_path(self, kind):
@@ -305,6 +311,13 @@ class Sshd:
         return conf.parse_effective(self._run([self.sshd, "-T", "-f", config, "-C", spec],
                                               "reading the effective configuration"))
 
+    def current_effective(self, login):
+        """The effective configuration serving this session now, or None when it cannot be read."""
+        try:
+            return self.effective(self.path(self.params["config_path"]), login)
+        except SshdError:
+            return None
+
     def login(self):
         """Who must still get in: the connecting user (or the one named)."""
         detected = find_login()
@@ -406,13 +419,18 @@ class Sshd:
         old_banner = _read(banner_path) if banner_text is not None else None
 
         files = self.read_order(new_main, dropin_text, layout)
-        others = [(path, text) for path, text in files
-                  if path not in (params["dropin_path"], params["config_path"])]
-        found_conflicts = [dict(file=path, line=line, keyword=keyword, value=value, ours=ours)
-                           for path, line, keyword, value, ours in conf.conflicts(others, settings)]
+        # Every other file, the main one too (without this role's own block when it lives there).
+        others = [(path, conf.without_own_blocks(text) if path == params["config_path"] else text)
+                  for path, text in files if path != params["dropin_path"]]
+        found_conflicts = [dict(file=path, line=line, keyword=keyword, value=value, ours=ours, match=match)
+                           for path, line, keyword, value, ours, match in conf.conflicts(others, settings)]
         for item in found_conflicts:
-            self.warnings.append("%(file)s line %(line)d sets %(keyword)s %(value)s; this role's %(ours)s is read "
-                                 "first and wins, but the other file disagrees" % item)
+            if item["match"] is None:
+                self.warnings.append("%(file)s line %(line)d sets %(keyword)s %(value)s; this role's %(ours)s is read "
+                                     "first and wins, but the other file disagrees" % item)
+            else:
+                self.warnings.append("%(file)s line %(line)d sets %(keyword)s %(value)s inside Match %(match)s: for "
+                                     "the sessions it matches it overrides this role's %(ours)s" % item)
 
         login = self.login()
         scratch, staged_main, _staged_dir = self.stage(new_main, dropin_text)
@@ -420,21 +438,27 @@ class Sshd:
             self.sshd_test(staged_main, "the new configuration")
             probe_login = (login[0] or "portcullis-nobody",) + login[1:]
             effective = self.effective(staged_main, probe_login)
+            # A keyword this role's own Match blocks set differs for the sessions they match, on purpose.
+            in_our_matches = set(conf.canonical_keyword(keyword) for block in blocks
+                                 for keyword in (block.get("settings") or {}))
             wrong = conf.mismatches(effective, dict((key, value) for key, value in settings.items()
-                                                    if key.lower() in _ASSERTED))
+                                                    if key.lower() in _ASSERTED and
+                                                    conf.canonical_keyword(key) not in in_our_matches))
             if wrong:
                 details = []
                 for keyword, wanted, got in wrong:
-                    setter = conf.setter_of(files, keyword)
+                    setter = conf.setter_of([(path, text) for path, text in files if path != params["dropin_path"]],
+                                            keyword) or conf.setter_of(files, keyword)
                     details.append("%s is %s, not %s%s" % (keyword, got, wanted,
-                                                           " (set first by %s)" % setter if setter else ""))
+                                                           " (set by %s)" % setter if setter else ""))
                 raise SshdError("the new configuration would not take effect: " + "; ".join(details))
             if params["lockout_guard"] and login[0]:
                 groups, key_types, account = self.user_facts(login[0], effective)
                 reasons = conf.lockout_reasons(effective, login[0], groups, login[1], key_types=key_types,
                                                server=(login[3], login[2]) if login[2] else None,
                                                session_key=self.session_key(login[0], login[1]), account=account,
-                                               exists=lambda path: os.path.exists(self.path(path)))
+                                               exists=lambda path: os.path.exists(self.path(path)),
+                                               previous=self.current_effective(probe_login))
                 if reasons:
                     raise SshdError("refusing to apply: %s connecting from %s would be locked out: %s. "
                                     "The current configuration is left in place."
@@ -468,22 +492,25 @@ class Sshd:
             settings=settings,
             conflicts=found_conflicts, host_keys_generated=[kind for kind, _path, _reason in key_plan],
             moduli_removed=moduli[3] if moduli else 0,
-            diff=dict(before="", after="", before_header=params["dropin_path"], after_header=params["dropin_path"]),
         )
-        diff_before, diff_after = [], []
-        if layout == "dropin":
-            diff_before.append(old_dropin or "")
-            diff_after.append(dropin_text)
+        # One diff per file, each under its own name.
+        diffs = []
+        if layout == "dropin" and old_dropin != dropin_text:
+            diffs.append(dict(before=old_dropin or "", after=dropin_text, before_header=params["dropin_path"],
+                              after_header=params["dropin_path"]))
         if new_main != main_text:
-            diff_before.append(main_text)
-            diff_after.append(new_main)
+            diffs.append(dict(before=main_text, after=new_main, before_header=params["config_path"],
+                              after_header=params["config_path"]))
         if moduli:
-            diff_before.append("# %s: %d groups\n" % (params["moduli_path"], conf.moduli_entries(moduli[1])))
-            diff_after.append("# %s: %d groups (%d under %d bits removed)\n"
-                              % (params["moduli_path"], conf.moduli_entries(moduli[2]), moduli[3],
-                                 params["moduli_min_bits"]))
-        result["diff"]["before"] = "".join(diff_before)
-        result["diff"]["after"] = "".join(diff_after)
+            diffs.append(dict(before="%d groups\n" % conf.moduli_entries(moduli[1]),
+                              after="%d groups (%d under %d bits removed)\n"
+                                    % (conf.moduli_entries(moduli[2]), moduli[3], params["moduli_min_bits"]),
+                              before_header=params["moduli_path"] + " (summary)",
+                              after_header=params["moduli_path"] + " (summary)"))
+        if banner_text is not None and old_banner != banner_text:
+            diffs.append(dict(before=old_banner or "", after=banner_text, before_header=params["banner_path"],
+                              after_header=params["banner_path"]))
+        result["diff"] = diffs
         if check_mode or not changes:
             return result
 
@@ -571,6 +598,22 @@ class Sshd:
             for staging in staging_dirs:
                 shutil.rmtree(staging, ignore_errors=True)
         return backups
+
+
+def penalty_exempt_list(items):
+    """PerSourcePenaltyExemptList entries: each network, and for IPv4 also its
+    IPv4-mapped IPv6 form, which sshd sees when it accepts on a dual-stack
+    socket (a socket-activated sshd behind ListenStream=22)."""
+    result = []
+    for item in items:
+        try:
+            network = _values.network(item, "penalty_exempt")
+        except _values.BadValue as error:
+            raise SshdError(str(error))
+        result.append(str(network))
+        if network.version == 4:
+            result.append("::ffff:%s/%d" % (network.network_address, 96 + network.prefixlen))
+    return result
 
 
 def _restore(backups):

@@ -299,19 +299,45 @@ def render_main_block(main_text, settings, blocks):
     return result
 
 
+# Older names sshd still reads for a keyword.
+KEYWORD_ALIASES = {"challengeresponseauthentication": "kbdinteractiveauthentication",
+                   "pubkeyacceptedkeytypes": "pubkeyacceptedalgorithms",
+                   "hostbasedacceptedkeytypes": "hostbasedacceptedalgorithms"}
+
+
+def canonical_keyword(keyword):
+    """The keyword's current name, lower case (an alias to what it stands for)."""
+    return KEYWORD_ALIASES.get(keyword.lower(), keyword.lower())
+
+
+def without_own_blocks(text):
+    """The text with this role's marked blocks blanked (line numbers kept)."""
+    lines, inside = [], False
+    for line in (text or "").splitlines():
+        if line.strip() in (BLOCK_BEGIN, MATCH_BEGIN):
+            inside = True
+        lines.append("#" if inside else line)
+        if line.strip() in (BLOCK_END, MATCH_END):
+            inside = False
+    return "\n".join(lines) + "\n"
+
+
 def conflicts(files, settings):
-    """Top-level directives in other files that set one of our keywords to
-    another value: [(path, line, keyword, their value, our value)]."""
-    ours = dict((keyword.lower(), (keyword, normalize(keyword, format_for_compare(keyword, value))))
+    """Directives in other files that set one of our keywords (or an alias of
+    it) to another value, at top level or inside a Match block:
+    [(path, line, keyword, their value, our value, Match criteria or None)]."""
+    ours = dict((canonical_keyword(keyword), (keyword, normalize(keyword, format_for_compare(keyword, value))))
                 for keyword, value in settings.items() if value is not None)
     found = []
     for path, text in files:
         for number, keyword, args, match in parse_config(text):
-            if match is not None or keyword.lower() not in ours or keyword.lower() in MULTI_KEYWORDS:
+            key = canonical_keyword(keyword)
+            if key not in ours or key in MULTI_KEYWORDS:
                 continue
-            name, our_value = ours[keyword.lower()]
-            if normalize(keyword, args) != our_value:
-                found.append((path, number, name, args, our_value))
+            name, our_value = ours[key]
+            if normalize(name, args) != our_value:
+                found.append((path, number, keyword if key == keyword.lower() else "%s (%s)" % (keyword, name), args,
+                              our_value, match))
     return found
 
 
@@ -408,12 +434,19 @@ def _strip_port(address):
 
 
 def setter_of(files, keyword):
-    """Where a keyword is first set at top level in files read in sshd's order."""
+    """Where a keyword gets its effective value for a session: a Match block
+    that sets it (Match overrides the top level), else the first top-level
+    setting, in files read in sshd's order."""
+    first = None
     for path, text in files:
         for number, name, args, match in parse_config(text):
-            if match is None and name.lower() == keyword.lower():
-                return "%s line %d (%s %s)" % (path, number, name, args)
-    return None
+            if canonical_keyword(name) != canonical_keyword(keyword):
+                continue
+            if match is not None:
+                return "%s line %d (%s %s, inside Match %s)" % (path, number, name, args, match)
+            if first is None:
+                first = "%s line %d (%s %s)" % (path, number, name, args)
+    return first
 
 
 def _patterns_match(patterns, user, host, address):
@@ -440,7 +473,7 @@ def _host_matches(pattern, host, address):
 
 
 def lockout_reasons(effective, user, groups, address, host=None, key_types=None, server=None, session_key=None,
-                    account=None, exists=None):
+                    account=None, exists=None, previous=None):
     """Why the next session of ``user`` (in ``groups``, connecting from
     ``address``) would fail under the effective configuration for that very
     session (``sshd -T -C`` with the user, the address and the local end);
@@ -453,7 +486,8 @@ def lockout_reasons(effective, user, groups, address, host=None, key_types=None,
     key the session logged in with, from sshd's log, when known; ``account``
     holds the user's ``shell``, ``home`` and the ``fingerprints`` of the keys
     the new AuthorizedKeysFile holds; ``exists(path)`` tells whether a file
-    exists on the host.
+    exists on the host; ``previous`` is the effective configuration serving
+    the session now, when known.
     """
     reasons = []
     host = host or address
@@ -493,7 +527,7 @@ def lockout_reasons(effective, user, groups, address, host=None, key_types=None,
     if not pubkey:
         reasons.append("PubkeyAuthentication is no" + ("" if password else " and so is PasswordAuthentication"))
     elif not password:
-        reasons += _key_reasons(effective, user, key_types, session_key, account)
+        reasons += _key_reasons(effective, user, key_types, session_key, account, previous)
     return reasons
 
 
@@ -517,7 +551,7 @@ def _session_reasons(effective, account, exists):
     return reasons
 
 
-def _key_reasons(effective, user, key_types, session_key, account):
+def _key_reasons(effective, user, key_types, session_key, account, previous=None):
     """The key the session used must still be found and accepted."""
     accepted = set((effective_value(effective, "PubkeyAcceptedAlgorithms") or "").split(","))
     if session_key is not None:
@@ -530,6 +564,14 @@ def _key_reasons(effective, user, key_types, session_key, account):
         if accepted != {""} and not _key_accepted(LOG_KEY_TYPES.get(key_type, key_type), accepted):
             return ["the key this session logged in with is %s, which PubkeyAcceptedAlgorithms (%s) no longer allows"
                     % (key_type, ",".join(sorted(accepted)))]
+        before = set((effective_value(previous, "PubkeyAcceptedAlgorithms") or "").split(",")) if previous else set()
+        if key_type == "RSA" and "ssh-rsa" in before and accepted != {""} and "ssh-rsa" not in accepted:
+            # sshd's log names the key (RSA), not the signature: a client that signs only with SHA-1 (ssh-rsa),
+            # which the serving configuration accepts, would be refused from now on.
+            return ["the session logged in with an RSA key while ssh-rsa (SHA-1 signatures) is accepted, and "
+                    "PubkeyAcceptedAlgorithms (%s) would no longer accept it: a client that signs only with ssh-rsa "
+                    "is locked out (if the controller signs with rsa-sha2-256 or -512, apply with lockout_guard off "
+                    "and rollback_timeout)" % ",".join(sorted(accepted))]
         return []
     if key_types is None:
         return []

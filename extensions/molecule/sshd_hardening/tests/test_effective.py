@@ -120,6 +120,7 @@ def test_the_admin_sources_are_exempt_from_penalties_where_sshd_has_them(host):
     major, minor = re.search(r"OpenSSH_([0-9]+)\.([0-9]+)", host.check_output("ssh -V 2>&1")).groups()
     values = effective(host)
     if (int(major), int(minor)) >= (9, 8):
-        assert values["persourcepenaltyexemptlist"] == ["172.30.79.0/24"]
+        # With the IPv4-mapped form a socket-activated (dual-stack) sshd sees.
+        assert values["persourcepenaltyexemptlist"] == ["172.30.79.0/24,::ffff:172.30.79.0/120"]
     else:
         assert "persourcepenaltyexemptlist" not in values

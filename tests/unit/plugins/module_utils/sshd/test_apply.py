@@ -86,16 +86,19 @@ class FakeHost:
             return (255, "", "\n".join(errors)) if errors else (0, "", "")
         if name == "sshd" and args[0] == "-T":
             spec = dict(item.split("=", 1) for item in args[4].split(","))
-            effective = {}
+            effective, matched = {}, {}
             for _path, _number, keyword, values, match in self._lines(args[2]):
                 # The test user is in no Match group (sftponly blocks do not apply to it).
                 if match and match != "User " + spec["user"]:
                     continue
                 key = keyword.lower()
+                target = matched if match else effective
                 if key in conf.MULTI_KEYWORDS:
-                    effective.setdefault(key, []).append(values)
-                elif key not in effective:
-                    effective[key] = [values]
+                    target.setdefault(key, []).append(values)
+                elif key not in target:
+                    target[key] = [values]
+            # As sshd: what a matching Match block sets overrides the top level.
+            effective.update(matched)
             for key, value in DEFAULTS.items():
                 effective.setdefault(key, [value])
             return 0, "".join("%s %s\n" % (key, value) for key, values in effective.items() for value in values), ""
@@ -195,8 +198,11 @@ def test_first_run_writes_everything_and_the_second_changes_nothing(host):
     assert "2047" not in read(host, "/etc/ssh/moduli") and result["moduli_removed"] == 1
     assert read(host, "/etc/ssh/ssh_host_rsa_key").split()[:2] == ["RSA", "4096"]
     assert read(host, "/etc/ssh/portcullis-banner") == "Authorized use only\n"
+    # Debian's main file says X11Forwarding yes after the Include: ours wins, and the disagreement is told.
     assert result["conflicts"] == [dict(file="/etc/ssh/sshd_config.d/50-cloud-init.conf", line=1,
-                                        keyword="PasswordAuthentication", value="yes", ours="no")]
+                                        keyword="PasswordAuthentication", value="yes", ours="no", match=None),
+                                   dict(file="/etc/ssh/sshd_config", line=5, keyword="X11Forwarding", value="yes",
+                                        ours="no", match=None)]
     assert any("50-cloud-init.conf line 1 sets PasswordAuthentication yes" in item for item in warnings)
     assert any("rsa host key is regenerated (2048 bits, fewer than 3072)" in item for item in warnings)
 
@@ -210,9 +216,18 @@ def test_check_mode_writes_nothing_and_shows_the_diff(host):
     before = snapshot(host)
     result, _warnings = run(host, check_mode=True)
     assert result["changed"]
-    assert "PasswordAuthentication no" in result["diff"]["after"]
-    assert "1 under 3072 bits removed" in result["diff"]["after"]
+    # One diff per file, each under its own name (found on review: all of them were under the drop-in's name).
+    diffs = dict((item["after_header"], item) for item in result["diff"])
+    assert "PasswordAuthentication no" in diffs["/etc/ssh/sshd_config.d/00-portcullis-hardening.conf"]["after"]
+    assert diffs["/etc/ssh/moduli (summary)"]["after"] == "1 groups (1 under 3072 bits removed)\n"
+    assert diffs["/etc/ssh/portcullis-banner"]["after"] == "Authorized use only\n"
+    assert all("groups" not in item["after"] for header, item in diffs.items() if "moduli" not in header)
     assert snapshot(host) == before
+
+
+def test_a_listen_address_list_written_as_one_string_is_refused(host):
+    with pytest.raises(_sshd.SshdError, match="ListenAddress '0.0.0.0,::': one address per item"):
+        run(host, settings={"ListenAddress": "0.0.0.0,::"})
 
 
 def test_include_is_placed_first_when_the_main_file_sets_things_before_it(host):
@@ -227,7 +242,7 @@ def test_a_drop_in_read_before_ours_that_wins_is_refused_and_named(host):
     before = snapshot(host)
     with pytest.raises(_sshd.SshdError) as error:
         run(host)
-    assert ("PasswordAuthentication is yes, not no (set first by /etc/ssh/sshd_config.d/00-aaa.conf line 1"
+    assert ("PasswordAuthentication is yes, not no (set by /etc/ssh/sshd_config.d/00-aaa.conf line 1"
             in str(error.value))
     assert snapshot(host) == before
 
@@ -355,7 +370,9 @@ def test_a_reload_that_fails_puts_the_old_files_back_and_arms_nothing(host):
 def test_per_source_penalties_exempt_the_admin_sources_where_sshd_has_them(host):
     host.version = "OpenSSH_9.9p1"
     result, _warnings = run(host, penalty_exempt=["172.30.79.0/24"])
-    assert "PerSourcePenaltyExemptList 172.30.79.0/24\n" in read(host, "/etc/ssh/sshd_config.d/00-portcullis-hardening.conf")
+    # With the IPv4-mapped form: a socket-activated sshd (ListenStream=22, dual-stack) sees ::ffff:172.30.79.x.
+    assert ("PerSourcePenaltyExemptList 172.30.79.0/24,::ffff:172.30.79.0/120\n"
+            in read(host, "/etc/ssh/sshd_config.d/00-portcullis-hardening.conf"))
     with pytest.raises(_sshd.SshdError, match="has host bits set"):
         run(host, penalty_exempt=["172.30.79.5/24"])
 
@@ -363,3 +380,31 @@ def test_per_source_penalties_exempt_the_admin_sources_where_sshd_has_them(host)
 def test_no_penalty_setting_before_openssh_9_8(host):
     run(host, penalty_exempt=["172.30.79.0/24"])
     assert "PerSourcePenalty" not in read(host, "/etc/ssh/sshd_config.d/00-portcullis-hardening.conf")
+
+
+def test_without_admin_sources_the_penalty_is_told(host):
+    host.version = "OpenSSH_9.9p1"
+    _result, warnings = run(host)
+    assert any("penalty_exempt is empty" in warning for warning in warnings)
+
+
+def test_a_setting_the_roles_own_match_block_changes_for_this_session_is_not_a_failure(host):
+    # Found on review: a Match block for the connecting user was always refused as "would not take effect".
+    blocks = [{"criteria": {"User": "root"}, "settings": {"X11Forwarding": True}}]
+    result, _warnings = run(host, match_blocks=blocks)
+    assert result["changed"]
+
+
+def test_a_vendor_match_block_overriding_a_setting_is_named(host):
+    write(host, "/etc/ssh/sshd_config.d/60-vendor.conf", "Match User root\n  X11Forwarding yes\n")
+    with pytest.raises(_sshd.SshdError, match="X11Forwarding is yes, not no \\(set by "
+                                              "/etc/ssh/sshd_config.d/60-vendor.conf line 2 \\(X11Forwarding yes, "
+                                              "inside Match User root\\)\\)"):
+        run(host)
+
+
+def test_the_main_file_disagreeing_is_reported(host):
+    write(host, "/etc/ssh/sshd_config", DEBIAN_MAIN)
+    result, warnings = run(host)
+    assert ("/etc/ssh/sshd_config", "X11Forwarding") in [(item["file"], item["keyword"]) for item in result["conflicts"]]
+    assert any("/etc/ssh/sshd_config line 5 sets X11Forwarding yes" in warning for warning in warnings)

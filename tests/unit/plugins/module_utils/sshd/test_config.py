@@ -150,8 +150,26 @@ def test_conflicts_name_file_line_and_both_values():
                              "PasswordAuthentication yes\nMatch User x\n  PasswordAuthentication yes\n"),
                             ("/etc/ssh/sshd_config", "X11Forwarding no\nLoginGraceTime 2m\n")],
                            {"PasswordAuthentication": False, "X11Forwarding": False, "LoginGraceTime": 30})
-    assert found == [("/etc/ssh/sshd_config.d/50-cloud-init.conf", 1, "PasswordAuthentication", "yes", "no"),
-                     ("/etc/ssh/sshd_config", 2, "LoginGraceTime", "2m", "30")]
+    assert found == [("/etc/ssh/sshd_config.d/50-cloud-init.conf", 1, "PasswordAuthentication", "yes", "no", None),
+                     ("/etc/ssh/sshd_config.d/50-cloud-init.conf", 3, "PasswordAuthentication", "yes", "no", "User x"),
+                     ("/etc/ssh/sshd_config", 2, "LoginGraceTime", "2m", "30", None)]
+
+
+def test_conflicts_see_old_names_and_skip_the_roles_own_block():
+    # Found on review: ChallengeResponseAuthentication yes in a drop-in was not reported.
+    main = ("%s\nKbdInteractiveAuthentication no\n%s\nChallengeResponseAuthentication yes\n"
+            % (conf.BLOCK_BEGIN, conf.BLOCK_END))
+    found = conf.conflicts([("/etc/ssh/sshd_config", conf.without_own_blocks(main))],
+                           {"KbdInteractiveAuthentication": False})
+    assert found == [("/etc/ssh/sshd_config", 4, "ChallengeResponseAuthentication (KbdInteractiveAuthentication)",
+                      "yes", "no", None)]
+
+
+def test_setter_of_names_a_match_block_first():
+    files = [("/etc/ssh/sshd_config.d/00-portcullis-hardening.conf", "PasswordAuthentication no\n"),
+             ("/etc/ssh/sshd_config.d/60-vendor.conf", "Match Address *\n  PasswordAuthentication yes\n")]
+    assert conf.setter_of(files, "passwordauthentication") == (
+        "/etc/ssh/sshd_config.d/60-vendor.conf line 2 (PasswordAuthentication yes, inside Match Address *)")
 
 
 def test_time_values_read_like_sshd():
@@ -335,6 +353,21 @@ def test_lockout_the_sessions_own_key():
     reasons = conf.lockout_reasons(hardened, "deploy", ["sudo"], "10.0.0.1", key_types=["ecdsa-sha2-nistp256"],
                                    session_key=("ECDSA", "SHA256:aaa"), account=account)
     assert reasons and "the key this session logged in with is ECDSA, which PubkeyAcceptedAlgorithms" in reasons[0]
+
+
+def test_lockout_an_rsa_session_when_sha1_signatures_stop_being_accepted():
+    # Found on review: a client that signs only with ssh-rsa (SHA-1) was locked out without a word.
+    account = {"user": "deploy", "shell": "/bin/bash", "home": "/home/deploy", "fingerprints": ["SHA256:rrr"]}
+    serving = effective(pubkeyacceptedalgorithms="ssh-ed25519,rsa-sha2-512,rsa-sha2-256,ssh-rsa")
+    hardened = effective(pubkeyacceptedalgorithms="ssh-ed25519,rsa-sha2-512,rsa-sha2-256")
+    reasons = conf.lockout_reasons(hardened, "deploy", ["sudo"], "10.0.0.1", key_types=["ssh-rsa"],
+                                   session_key=("RSA", "SHA256:rrr"), account=account, previous=serving)
+    assert reasons and "while ssh-rsa (SHA-1 signatures) is accepted" in reasons[0]
+    # Not when SHA-1 was not accepted before either (the client then signs with rsa-sha2), nor for other keys.
+    assert conf.lockout_reasons(hardened, "deploy", ["sudo"], "10.0.0.1", key_types=["ssh-rsa"],
+                                session_key=("RSA", "SHA256:rrr"), account=account, previous=hardened) == []
+    assert conf.lockout_reasons(hardened, "deploy", ["sudo"], "10.0.0.1", key_types=["ssh-rsa"],
+                                session_key=("ED25519", "SHA256:rrr"), account=account, previous=serving) == []
 
 
 def test_lockout_chroot_without_a_shell():

@@ -55,7 +55,7 @@ class Edge:
             setattr(self, key, values.get(key))
 
     def client_label(self):
-        return "%s %s" % (self.client_host, self.client_service or "nginx")
+        return "%s %s" % (self.client_host, self.client_service or "(proxy)")
 
     def target_label(self):
         if self.server_host is not None:

@@ -63,10 +63,12 @@ def registry_rules(services, inventory, admin_sources=None, ssh_port=_registry.D
     outbound = []
     if host is not None:
         edges, problems = _dependencies.plan(inventory, policy, overrides={host: services or []})
-        mine = [problem for problem in problems if problem["host"] == host]
         others = [edge for edge in edges if edge.server_host == host]
-        if mine:
-            raise FirewallPlanError("; ".join(problem["message"] for problem in mine))
+        if problems:
+            # Anywhere in the inventory: a dependency that names what does not exist drops out of the plan, and
+            # the server it meant would lose the flow it has today. No host's rules are made from such a plan.
+            raise FirewallPlanError("the inventory's dependencies are wrong, so no rules are made for any host: %s"
+                                    % "; ".join(problem["message"] for problem in problems))
         for edge in others:
             addresses = inventory.addresses(edge.client_host, "%s, a client of %s" % (edge.client_host, host))
             clients.setdefault(edge.server_service, set()).update(str(item) for item in addresses)

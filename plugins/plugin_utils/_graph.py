@@ -24,6 +24,8 @@ _NODE_HEIGHT = 46
 _GAP_X = 40
 _GAP_Y = 70
 _MARGIN = 20
+_LANE = 10
+_LABEL_ROOM = 260
 
 
 def _ports(ranges):
@@ -135,36 +137,75 @@ def _escape(text):
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-def svg(graph):
-    """The graph drawn as an inline SVG: a row per rank, arrows with labels."""
-    if not graph["nodes"]:
-        return ""
-    ranks = _ranks(graph)
+def _layout(graph, ranks):
+    """Rows by rank; inside a row, nodes ordered by the mean position of
+    what points at them (fewer crossings), then by label."""
     rows = {}
     for item in graph["nodes"]:
         rows.setdefault(ranks[item["id"]], []).append(item)
+    parents = {}
+    for edge in graph["edges"]:
+        parents.setdefault(edge["to"], []).append(edge["from"])
+    order = {}
+    for row in sorted(rows):
+        def key(item):
+            known = [order[parent] for parent in parents.get(item["id"], []) if parent in order]
+            return (sum(known) / len(known) if known else float("inf"), item["label"])
+        rows[row].sort(key=key)
+        for position, item in enumerate(rows[row]):
+            order[item["id"]] = position
+    return rows
+
+
+def svg(graph):
+    """The graph drawn as an inline SVG: a row per rank, arrows with labels.
+    An edge that skips rows bends through the gap beside the nodes it passes,
+    and its label sits near its start, so neither crosses a box."""
+    if not graph["nodes"]:
+        return ""
+    ranks = _ranks(graph)
+    rows = _layout(graph, ranks)
     widest = max(len(items) for items in rows.values())
-    width = 2 * _MARGIN + widest * _NODE_WIDTH + (widest - 1) * _GAP_X
+    long_edges = [edge for edge in graph["edges"] if abs(ranks[edge["to"]] - ranks[edge["from"]]) > 1]
+    nodes_width = widest * _NODE_WIDTH + (widest - 1) * _GAP_X
+    # Edges that skip rows run down lanes right of every node; labels need room on the right too.
+    width = 2 * _MARGIN + nodes_width + _LANE * (len(long_edges) + 1) + _LABEL_ROOM
     height = 2 * _MARGIN + len(rows) * _NODE_HEIGHT + (len(rows) - 1) * _GAP_Y
     where = {}
     for row, items in rows.items():
         span = len(items) * _NODE_WIDTH + (len(items) - 1) * _GAP_X
-        left = (width - span) // 2
+        left = _MARGIN + (nodes_width - span) // 2
         for position, item in enumerate(items):
             where[item["id"]] = (left + position * (_NODE_WIDTH + _GAP_X), _MARGIN + row * (_NODE_HEIGHT + _GAP_Y))
+    lanes = dict((id(edge), _MARGIN + nodes_width + _LANE * (number + 1)) for number, edge in enumerate(long_edges))
     out = ['<svg xmlns="http://www.w3.org/2000/svg" class="graph" width="%d" height="%d" viewBox="0 0 %d %d" '
            'role="img" aria-label="who connects to whom">' % (width, height, width, height),
            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" '
            'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z"/></marker></defs>']
+    outgoing = {}
     for edge in graph["edges"]:
-        x1, y1 = where[edge["from"]]
-        x2, y2 = where[edge["to"]]
-        start = (x1 + _NODE_WIDTH // 2, y1 + (_NODE_HEIGHT if y2 > y1 else 0))
-        end = (x2 + _NODE_WIDTH // 2, y2 + (0 if y2 > y1 else _NODE_HEIGHT))
-        out.append('<line class="edge" x1="%d" y1="%d" x2="%d" y2="%d" marker-end="url(#arrow)"/>'
-                   % (start + end))
-        out.append('<text class="edge-label" x="%d" y="%d">%s</text>'
-                   % ((start[0] + end[0]) // 2 + 4, (start[1] + end[1]) // 2, _escape(edge["label"])))
+        outgoing.setdefault(edge["from"], []).append(edge)
+    labels = []
+    for source, edges in outgoing.items():
+        x1, y1 = where[source]
+        edges = sorted(edges, key=lambda edge: where[edge["to"]][0])
+        for number, edge in enumerate(edges):
+            x2, y2 = where[edge["to"]]
+            down = y2 > y1 or (y2 == y1 and x2 != x1)
+            # Edges leave a node spread along its side, in the order of their targets.
+            start = (x1 + _NODE_WIDTH * (number + 1) // (len(edges) + 1), y1 + (_NODE_HEIGHT if down else 0))
+            end = (x2 + _NODE_WIDTH // 2, y2 + (0 if down else _NODE_HEIGHT))
+            if id(edge) in lanes:
+                # Out of the source's row, along its own lane right of every node, into the target's row.
+                # (just short of the next row, below the labels that start under the source)
+                step = _GAP_Y - 10 if down else -(_GAP_Y - 10)
+                turns = (start[1] + step, lanes[id(edge)], end[1] - (10 if down else -10), end[0], end[1])
+                path = "M %d %d V %d H %d V %d H %d V %d" % (start + turns)
+            else:
+                path = "M %d %d C %d %d, %d %d, %d %d" % (
+                    start + (start[0], (start[1] + end[1]) // 2) + (end[0], (start[1] + end[1]) // 2) + end)
+            out.append('<path class="edge" d="%s" marker-end="url(#arrow)"/>' % path)
+            labels.append((start[0] + 4, start[1] + (14 if down else -6), edge["label"]))
     for item in graph["nodes"]:
         x, y = where[item["id"]]
         out.append('<g class="node %s"><rect x="%d" y="%d" width="%d" height="%d" rx="%d"/>'
@@ -174,5 +215,12 @@ def svg(graph):
             out.append('<text class="ports" x="%d" y="%d">%s</text>'
                        % (x + _NODE_WIDTH // 2, y + 36, _escape(item["ports"])))
         out.append("</g>")
+    # Labels last, over everything, with a halo so a crossing line does not hide them; those that start in the
+    # same row are stacked, one per line.
+    per_row = {}
+    for x, y, text in sorted(labels, key=lambda item: (item[1], item[0])):
+        line = per_row.setdefault(y, 0)
+        per_row[y] = line + 1
+        out.append('<text class="edge-label" x="%d" y="%d">%s</text>' % (x, y + 12 * line, _escape(text)))
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -29,6 +29,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import abc
+import ipaddress
 import json
 
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
@@ -164,8 +165,10 @@ class Nftables(Backend):
     @staticmethod
     def _addresses(networks):
         # One address is written as nft lists it (no /32 or /128), so a diff shows only real changes.
-        items = [network[:-3] if network.endswith("/32") else network[:-4] if network.endswith("/128") else network
-                 for network in networks]
+        items = []
+        for text in networks:
+            network = ipaddress.ip_network(text)
+            items.append(str(network.network_address) if network.prefixlen == network.max_prefixlen else text)
         return items[0] if len(items) == 1 else "{ %s }" % ", ".join(items)
 
     def _rule(self, rule):

@@ -461,6 +461,8 @@ def connects_to(value, client, policy=None):
         if not isinstance(protocol, str) or protocol not in PROTOCOLS:
             raise _values.BadValue("%s: invalid protocol %s: expected tcp, udp or both" % (label, _values.describe(protocol)))
         ports = item["port"] if isinstance(item["port"], list) else [item["port"]]
+        if not ports:
+            raise _values.BadValue("%s: port is an empty list; give the ports it connects to" % label)
         ranges = {}
         for proto in PROTOCOLS[protocol]:
             try:

@@ -151,7 +151,7 @@ def test_port_map_has_every_host_with_live_status():
     assert ("| 5432 | tcp | postgresql | 0.0.0.0 | prod |  | internal |  | etl.internal etl, orchestrator.internal "
             "orchestrator |  | listening (python3) |") in text
     assert "| 443 | tcp | https | 0.0.0.0 |  |  | public |  |  |  | listening (nginx) |" in text
-    assert ("| 4321 | tcp | sevastopol | 0.0.0.0 | prod | app.nostromo.cl | internal |  | nginx.internal nginx | "
+    assert ("| 4321 | tcp | sevastopol | 0.0.0.0 | prod | app.nostromo.cl | internal |  | nginx.internal (proxy) | "
             "orchestrator.internal orchestrator 8000/tcp | listening (python3) |") in text
     assert "| 9999 | tcp |  | 0.0.0.0 |  |  |  |  |  |  | **listening, undeclared** (python3) |" in text
     assert "|  |  | updates |  |  |  |  |  |  | 0.0.0.0/0, ::/0 80/tcp, 443/tcp | connects out only |" in text

@@ -106,6 +106,9 @@ def test_a_dependency_on_what_does_not_exist_is_named(connects_to, message):
         message = "which listens on 127.0.0.1 only: no other host can reach it"
     with pytest.raises(FirewallPlanError, match=message):
         plan_for(registries, "api")
+    # Found on review: the server still applied, without the flow the client had until the typo.
+    with pytest.raises(FirewallPlanError, match="no rules are made for any host: .*" + message):
+        plan_for(registries, "db")
     _edges, problems = _dependencies.plan(inventory(registries))
     assert len(problems) == 1 and problems[0]["host"] == "api"
 

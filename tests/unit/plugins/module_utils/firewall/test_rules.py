@@ -194,3 +194,11 @@ class TestOutbound:
             (4, "udp", ((67, 67),), None), (6, "udp", ((547, 547),), None)]
         assert fw.rule_label(essentials[0]) == "the essential: dns to the resolvers rule"
         assert fw.essential_output_rules([], dhcp=False) == []
+
+
+def test_an_ipv6_slash_32_stays_a_network_in_nftables():
+    # Found on review: "2001:db8::/32" was written as the one address 2001:db8:: (the /32 of IPv4 was stripped).
+    from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends
+    assert _backends.Nftables._addresses(["2001:db8::/32"]) == "2001:db8::/32"
+    assert _backends.Nftables._addresses(["2001:db8::1/128", "192.0.2.1/32", "10.0.0.0/8"]) == (
+        "{ 2001:db8::1, 192.0.2.1, 10.0.0.0/8 }")

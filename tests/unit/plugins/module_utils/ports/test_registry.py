@@ -310,6 +310,8 @@ class TestConnectsTo:
         ({"name": "a", "port": 1, "connects_to": [{"to": "example.com"}]}, "needs host and service .* or to and port"),
         ({"name": "a", "port": 1, "connects_to": [{"to": "example.com", "port": "nosuch"}]}, "nosuch"),
         ({"name": "a", "port": 1, "connects_to": [{"to": [], "port": 1}]}, "to is an empty list"),
+        # Found on review: it passed the audit and failed later on the host, in the firewall module.
+        ({"name": "a", "port": 1, "connects_to": [{"to": "a.com", "port": []}]}, "port is an empty list"),
         ({"name": "a", "port": 1, "connects_to": [{"to": "a.com", "port": 1, "protocol": "icmp"}]}, "invalid protocol"),
         ({"name": "a", "port": 1, "connects_to": [{"to": "a.com", "port": 1, "via": "x"}]}, "unknown key 'via'"),
         ({"name": "a", "port": 1, "connects_to": [{"to": "a.com", "port": 1, "comment": 'say "hi"'}]},

@@ -25,7 +25,7 @@ export ANSIBLE_FORCE_COLOR ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help test demo host venv images collection lint sanity units installed molecule \
-        changelog requirements service-tables role-docs benchmark benchmark-firewall benchmark-site clean
+        changelog requirements service-tables cdn-ranges role-docs benchmark benchmark-firewall benchmark-site clean
 
 help:
 	@echo "make demo    site.yml against local containers, then what it enforced"
@@ -49,6 +49,8 @@ venv: $(VENV)/.installed
 images: host
 	@for suite in $(SUITES); do tools/build-base-image.sh $$suite; done
 	@tools/build-base-image.sh bookworm firewalls
+	@tools/build-base-image.sh bookworm edge
+	@tools/build-base-image.sh trixie edge
 
 # Built and installed every time: it takes a second and is never stale.
 collection: venv
@@ -109,6 +111,10 @@ requirements:
 	   echo "# (installs requirements-dev.in into a scratch venv and freezes it)."; \
 	   $(BUILD)/requirements-venv/bin/pip freeze; } > requirements-dev.txt
 	@echo "requirements-dev.txt updated"
+
+# The networks CDNs connect from (nginx real-IP), as they publish them; needs the web.
+cdn-ranges: venv
+	@python tools/update_cdn_ranges.py
 
 # Refresh the bundled service tables: Debian's /etc/services (netbase) and
 # its copy of the IANA registry (libwireshark-data), as this machine's apt has them.

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Build a systemd-capable Debian base image without any container registry:
 # debootstrap a minimal root filesystem and `docker import` it.
-# The image carries a label with a hash of its recipe, so a re-run with an
-# unchanged recipe returns at once.
+# The image carries a label with a hash of its recipe (the suite, the
+# flavour, the package lists and RECIPE_VERSION), so a re-run with an
+# unchanged recipe returns at once and changing one flavour rebuilds only it.
+# Bump RECIPE_VERSION when the way an image is built changes.
 #
 # usage: tools/build-base-image.sh SUITE [FLAVOUR]
 #   SUITE    bullseye | bookworm | trixie
 #   FLAVOUR  firewalls: also the other firewalls and tools a real host runs
 #            beside ours (a Docker engine with busybox for test containers,
 #            ufw, firewalld, fail2ban), all installed but not started at boot
+#            edge: what an edge proxy and its tests use (nginx, certbot, the
+#            pebble ACME test server, testssl.sh), nothing started at boot
 set -euo pipefail
 
+RECIPE_VERSION=2
 suite=${1:?usage: $0 SUITE [FLAVOUR]}
 flavour=${2:-}
 image="localhost/portcullis-debian:${suite}${flavour:+-$flavour}"
@@ -27,10 +32,14 @@ case "$flavour" in
     extra=(docker.io busybox-static ufw firewalld fail2ban python3-systemd)
     disabled=(docker.service docker.socket containerd.service firewalld.service fail2ban.service)
     ;;
+  edge)
+    extra=(nginx certbot pebble testssl.sh)
+    disabled=(nginx.service certbot.timer)
+    ;;
   *) echo "unknown flavour $flavour" >&2; exit 2 ;;
 esac
 
-recipe_hash=$( { cat "$0"; printf '%s\n' "$suite" "$flavour" "${packages[@]}" "${extra[@]}"; } | sha256sum | cut -c1-16)
+recipe_hash=$(printf '%s\n' "$RECIPE_VERSION" "$suite" "$flavour" "${packages[@]}" "${extra[@]}" | sha256sum | cut -c1-16)
 current=$(docker image inspect -f '{{ index .Config.Labels "org.portcullis.recipe" }}' "$image" 2>/dev/null || true)
 if [[ "$current" == "$recipe_hash" ]]; then
   echo "base image $image is current"

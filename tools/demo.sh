@@ -46,7 +46,8 @@ for name in "${servers[@]}"; do
     systemctl enable --now ssh >/dev/null 2>&1'
   if [[ -n ${stand_in[$name]:-} ]]; then
     port=${stand_in[$name]}
-    in_container "$name" "echo '$name.internal stand-in' >/srv/index.html
+    in_container "$name" "mkdir -p /srv/api && echo '$name.internal stand-in' | tee /srv/index.html >/srv/api/index.html
+      echo ok >/srv/health
       systemd-run --unit=stand-in-$port --working-directory=/srv python3 -m http.server $port >/dev/null"
   fi
   echo "  $name.internal  ${address[$name]}${stand_in[$name]:+  (stand-in app on ${stand_in[$name]})}"
@@ -107,14 +108,21 @@ probe outsider nginx 22 refused
 probe outsider sevastopol 4321 refused
 probe outsider orchestrator 8000 refused
 probe outsider mother 5432 refused
-declare -A backend=([app.nostromo.cl]=sevastopol [api.nostromo.cl]=orchestrator)
-for domain in app.nostromo.cl api.nostromo.cl; do
+# One name, two services by path; api.nostromo.cl is an alias, www redirects to app.
+declare -A backend=([app.nostromo.cl/]=sevastopol [app.nostromo.cl/api/]=orchestrator [api.nostromo.cl/api/]=orchestrator)
+for route in app.nostromo.cl/ app.nostromo.cl/api/ api.nostromo.cl/api/; do
+  domain=${route%%/*}
   answer=$(docker exec nostromo-demo-outsider curl -sk --max-time 5 --resolve "$domain:443:${address[nginx]}" \
-             "https://$domain/" || true)
+             "https://$route" || true)
   mark=ok
-  [[ $answer == "${backend[$domain]}.internal stand-in" ]] || { mark=UNEXPECTED; failures=$((failures + 1)); }
-  printf '  https://%-16s via nginx: %-32s %s\n' "$domain" "${answer:-no answer}" "$mark"
+  [[ $answer == "${backend[$route]}.internal stand-in" ]] || { mark=UNEXPECTED; failures=$((failures + 1)); }
+  printf '  https://%-21s via nginx: %-32s %s\n' "$route" "${answer:-no answer}" "$mark"
 done
+answer=$(docker exec nostromo-demo-outsider curl -sk --max-time 5 -o /dev/null -w '%{http_code} %{redirect_url}' \
+           --resolve "www.nostromo.cl:443:${address[nginx]}" "https://www.nostromo.cl/a?b=1" || true)
+mark=ok
+[[ $answer == "301 https://app.nostromo.cl/a?b=1" ]] || { mark=UNEXPECTED; failures=$((failures + 1)); }
+printf '  https://%-21s redirect:  %-32s %s\n' "www.nostromo.cl/a?b=1" "${answer:-no answer}" "$mark"
 
 step "5/6 inside the network: only the planned paths"
 probe etl mother 5432 open

@@ -91,13 +91,21 @@ def proxy_sites(hosts, hostvars=None, groups=None, proxy_host=None, defaults=Non
         raise _filter_error("proxy_sites", error)
 
 
+def health_targets(hosts, hostvars=None, groups=None, proxy_host=None, policy=None):
+    inventory = _inventory(hostvars, groups)
+    try:
+        return _proxy_plan.health_targets(inventory, inventory.hosts(hosts), proxy_host, resolver.build_policy(policy))
+    except _PLAN_ERRORS as error:
+        raise _filter_error("health_targets", error)
+
+
 def port_map(hosts, hostvars=None, groups=None, policy=None, listening_var="portcullis_audit_live",
              check_var="portcullis_audit_check", services_var="portcullis_audit_registry",
-             seen_var="portcullis_audit_seen"):
+             seen_var="portcullis_audit_seen", health_var="portcullis_audit_health_answers"):
     inventory = _inventory(hostvars, groups)
     try:
         return _audit.audit_inventory(inventory, inventory.hosts(hosts), policy, listening_var, check_var,
-                                      services_var, seen_var)
+                                      services_var, seen_var, health_var)
     except _PLAN_ERRORS as error:
         raise _filter_error("port_map", error)
 
@@ -122,5 +130,6 @@ class FilterModule(object):
             "firewall_rules": firewall_rules,
             "proxy_sites": proxy_sites,
             "port_map": port_map,
+            "health_targets": health_targets,
             "ssh_endpoint": ssh_endpoint,
         }

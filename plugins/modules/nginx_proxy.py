@@ -47,10 +47,105 @@ options:
         type: str
         required: true
       upstreams:
-        description: Backend servers as C(host:port) or C([IPv6]:port); more than one balances between them.
+        description:
+          - For a site that is one route (C(/)) - its backend servers, each C(host:port) or C([IPv6]:port), or a
+            mapping of C(server) and nginx's server parameters C(weight), C(max_fails), C(fail_timeout) and
+            C(backup). More than one balances between them. Give O(sites[].routes) instead for several routes.
+          - The route options below work the same way at this level, for that one route.
+        type: list
+        elements: raw
+      aliases:
+        description: More names the site answers on, with the same routes; the certificate must cover them.
         type: list
         elements: str
-        required: true
+        default: []
+      redirects:
+        description:
+          - Names that only redirect to O(sites[].domain), on HTTP and HTTPS, with the path and query kept; the
+            certificate must cover them.
+        type: list
+        elements: str
+        default: []
+      redirect_code:
+        description: The redirect status - V(301), or V(308), which also keeps the method and body.
+        type: int
+        choices: [301, 308]
+        default: 301
+      routes:
+        description:
+          - The site's routes, by path prefix; the longest prefix that matches a request wins. Each has its own
+            servers and options.
+        type: list
+        elements: dict
+        suboptions:
+          path:
+            description:
+              - The path prefix, ending with C(/) (V(/api/)); plain segments only. The request's path goes to the
+                backend as the client sent it (no rewriting).
+            type: str
+            default: /
+          upstreams:
+            description: As O(sites[].upstreams).
+            type: list
+            elements: raw
+            required: true
+          service:
+            description: The registry service the route comes from (a comment in the file).
+            type: str
+          host:
+            description: The inventory host of that service (a comment in the file).
+            type: str
+          health:
+            description: The service's health path, checked by the audit; not used by nginx.
+            type: str
+          allow:
+            description: Addresses or CIDRs allowed in; when not empty, everyone else is denied. Default none.
+            type: list
+            elements: str
+          deny:
+            description: Addresses or CIDRs denied, checked before allow. Default none.
+            type: list
+            elements: str
+          rate_limit:
+            description:
+              - V(true) for 10 requests a second per client address with a burst of 20, or a mapping with C(rate)
+                (such as C(10r/s)) and C(burst). Requests beyond it get HTTP 429. The client address is the real one
+                behind a trusted proxy (O(real_ip)).
+            type: raw
+          client_max_body_size:
+            description: Largest request body. Default V(10m).
+            type: str
+          connect_timeout:
+            description: Time to connect to the backend. Default V(5s).
+            type: str
+          send_timeout:
+            description: Time between two writes to the backend. Default V(60s).
+            type: str
+          read_timeout:
+            description: Time between two reads from the backend (also how long an idle websocket stays open). Default V(60s).
+            type: str
+          websocket:
+            description: Pass websocket upgrades through. Default V(true).
+            type: bool
+          headers:
+            description:
+              - More request headers for the backend, name to literal value (a string or a number).
+              - The headers the proxy sets itself (C(Host), C(X-Real-IP), C(X-Forwarded-For), C(X-Forwarded-Proto),
+                C(Upgrade), C(Connection)) cannot be given.
+            type: dict
+          balance:
+            description:
+              - How requests are spread over the servers - V(round_robin) (the default), V(least_conn), V(ip_hash), or
+                C(cookie:NAME), a consistent hash on the cookie C(NAME) for sticky sessions.
+            type: str
+          max_fails:
+            description:
+              - Failed attempts after which a server is taken out for O(sites[].fail_timeout) (nginx's passive health
+                check); V(0) never. Default V(1). A server's own value wins.
+            type: int
+          fail_timeout:
+            description: How long a failed server stays out, and the window its failures are counted in. Default V(10s).
+            type: str
       certificate:
         description: Path of the PEM certificate (with its chain) on the host.
         type: path
@@ -60,47 +155,53 @@ options:
         type: path
         required: true
       allow:
-        description: Addresses or CIDRs allowed in; when not empty, everyone else is denied.
+        description: Addresses or CIDRs allowed in; when not empty, everyone else is denied. Default none.
         type: list
         elements: str
-        default: []
       deny:
-        description: Addresses or CIDRs denied, checked before O(sites[].allow).
+        description: Addresses or CIDRs denied, checked before allow. Default none.
         type: list
         elements: str
-        default: []
       rate_limit:
         description:
           - V(true) for 10 requests a second per client address with a burst of 20, or a mapping with C(rate)
-            (such as C(10r/s)) and C(burst). Requests beyond it get HTTP 429.
+            (such as C(10r/s)) and C(burst). Requests beyond it get HTTP 429. The client address is the real one
+            behind a trusted proxy (O(real_ip)).
         type: raw
       client_max_body_size:
-        description: Largest request body.
+        description: Largest request body. Default V(10m).
         type: str
-        default: 10m
       connect_timeout:
-        description: Time to connect to the backend.
+        description: Time to connect to the backend. Default V(5s).
         type: str
-        default: 5s
       send_timeout:
-        description: Time between two writes to the backend.
+        description: Time between two writes to the backend. Default V(60s).
         type: str
-        default: 60s
       read_timeout:
-        description: Time between two reads from the backend (also how long an idle websocket stays open).
+        description: Time between two reads from the backend (also how long an idle websocket stays open). Default V(60s).
         type: str
-        default: 60s
       websocket:
-        description: Pass websocket upgrades through.
+        description: Pass websocket upgrades through. Default V(true).
         type: bool
-        default: true
       headers:
         description:
           - More request headers for the backend, name to literal value (a string or a number).
           - The headers the proxy sets itself (C(Host), C(X-Real-IP), C(X-Forwarded-For), C(X-Forwarded-Proto),
             C(Upgrade), C(Connection)) cannot be given.
         type: dict
-        default: {}
+      balance:
+        description:
+          - How requests are spread over the servers - V(round_robin) (the default), V(least_conn), V(ip_hash), or
+            C(cookie:NAME), a consistent hash on the cookie C(NAME) for sticky sessions.
+        type: str
+      max_fails:
+        description:
+          - Failed attempts after which a server is taken out for O(sites[].fail_timeout) (nginx's passive health
+            check); V(0) never. Default V(1). A server's own value wins.
+        type: int
+      fail_timeout:
+        description: How long a failed server stays out, and the window its failures are counted in. Default V(10s).
+        type: str
       service:
         description: The registry service the site comes from (a comment in the file).
         type: str
@@ -113,6 +214,10 @@ options:
       certbot:
         description: Set by the filter when certbot is to obtain the certificate; ignored here.
         type: bool
+      names:
+        description: Set by the filter - every name the site serves, for its certificate; ignored here.
+        type: list
+        elements: str
   tls_profile:
     description: Mozilla's profile for the TLS settings.
     type: str
@@ -216,8 +321,34 @@ options:
     type: list
     elements: path
     default: []
+  real_ip:
+    description:
+      - A CDN or another trusted proxy in front. The client's address is taken from its header only when the
+        connection comes from one of its networks (nginx's real-IP module), so rate limits, allow and deny, the
+        backends' C(X-Real-IP) and C(X-Forwarded-For) and the access log see the client, and a client elsewhere
+        that sends the header is not believed.
+    type: dict
+    suboptions:
+      from:
+        description:
+          - The proxy's networks (CIDRs), or a CDN's name - V(cloudflare), the ranges it publishes, shipped with the
+            collection with the date they were obtained (C(make cdn-ranges) refreshes them).
+        type: list
+        elements: str
+        required: true
+      header:
+        description: The header with the client address; V(CF-Connecting-IP) for V(cloudflare), else V(X-Forwarded-For).
+        type: str
+        choices: [CF-Connecting-IP, X-Forwarded-For, X-Real-IP, True-Client-IP]
+      recursive:
+        description: With X-Forwarded-For, skip trusted addresses from the right to the first untrusted one (on by default for it).
+        type: bool
 notes:
   - Check mode renders and checks every value; C(nginx -t) runs only when files are written.
+  - After C(nginx -t) accepts the files, a marker in C(/var/lib/portcullis/) records their digest. Files that have the
+    wanted content without a matching marker (a run stopped between writing and C(nginx -t)) are proven on the next
+    run, which reports a change so that the handler reloads nginx.
+  - The diff never shows the content of a file that is not world-readable.
 seealso:
   - plugin: portcullis.ports.proxy_sites
     plugin_type: filter
@@ -240,6 +371,24 @@ EXAMPLES = r"""
     replaces: [/etc/nginx/sites-enabled/default]
   become: true
   notify: Reload nginx
+
+- name: One name, two backends by path, www redirected, behind Cloudflare
+  portcullis.ports.nginx_proxy:
+    sites:
+      - domain: app.example.com
+        redirects: [www.example.com]
+        certificate: /etc/letsencrypt/live/app.example.com/fullchain.pem
+        certificate_key: /etc/letsencrypt/live/app.example.com/privkey.pem
+        routes:
+          - {path: /, upstreams: ["10.0.0.11:4321"]}
+          - path: /api/
+            upstreams:
+              - {server: "10.0.0.12:8000", max_fails: 3, fail_timeout: 30s}
+              - {server: "10.0.0.13:8000", backup: true}
+            rate_limit: {rate: 10r/s, burst: 20}
+            balance: cookie:session
+    real_ip: {from: [cloudflare]}
+  become: true
 
 - name: Two servers behind one domain, only the office may reach it
   portcullis.ports.nginx_proxy:
@@ -276,6 +425,15 @@ removed:
   returned: always
   type: list
   elements: str
+names:
+  description: Every name each site serves (domain, aliases, redirects), which its certificate must cover.
+  returned: always
+  type: dict
+  sample: {app.example.com: [app.example.com, www.example.com]}
+proven:
+  description: True when files an earlier run left unproven were checked with C(nginx -t) in this run.
+  returned: when that happened
+  type: bool
 nginx_version:
   description: The installed nginx version, or null when nginx is not installed (check mode only).
   returned: always
@@ -296,12 +454,13 @@ def main():
     module = AnsibleModule(argument_spec=_nginx_config.argument_spec(), supports_check_mode=True)
     # rate_limit accepts booleans given as strings too (a role variable may arrive as "true").
     for site in module.params["sites"]:
-        if isinstance(site.get("rate_limit"), str):
-            try:
-                site["rate_limit"] = boolean(site["rate_limit"], strict=True)
-            except TypeError:
-                module.fail_json(msg="site %s: rate_limit %r is not valid: expected true, false or a mapping of rate "
-                                     "and burst" % (site["domain"], site["rate_limit"]))
+        for place in [site] + list(site.get("routes") or []):
+            if isinstance(place.get("rate_limit"), str):
+                try:
+                    place["rate_limit"] = boolean(place["rate_limit"], strict=True)
+                except TypeError:
+                    module.fail_json(msg="site %s: rate_limit %r is not valid: expected true, false or a mapping of "
+                                         "rate and burst" % (site["domain"], place["rate_limit"]))
     proxy = _nginx.NginxProxy(_host.Runner(module), module.params)
     try:
         result = proxy.run(module.check_mode)

@@ -37,8 +37,9 @@ description:
     penalised after unauthenticated connections (a scanner run from them, say).
   - Host keys of O(host_keys) are generated when missing; an RSA key shorter than O(rsa_min_bits) is replaced.
     DH groups smaller than O(moduli_min_bits) are removed from the moduli file.
-  - Files are replaced atomically, keeping the mode of a file that exists (a 0600 C(sshd_config) stays 0600); if
-    C(sshd -t) on the written configuration fails, every file is put back.
+  - Files are replaced atomically, keeping the mode of a file that exists (a 0600 C(sshd_config) stays 0600; a new
+    drop-in is 0644, like C(sshd_config)); if C(sshd -t) on the written configuration fails, every file is put back.
+  - The diff never shows the content of a file that is not world-readable.
   - Without O(rollback_timeout) the module does not reload sshd; it returns what changed and which unit runs sshd,
     for a handler.
 extends_documentation_fragment:

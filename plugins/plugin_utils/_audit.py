@@ -27,7 +27,7 @@ from ansible_collections.portcullis.ports.plugins.plugin_utils._inventory import
 
 # Kinds that are errors in the plan itself; live drift (occupied, exposure, undeclared) is reported, not an error.
 PLAN_KINDS = ("invalid", "duplicate", "out_of_range", "ephemeral", "unknown_source", "unknown_address", "duplicate_domain",
-              "shared_public_port", "unreachable_upstream", "self_proxy") + _dependencies.KINDS
+              "shared_public_port", "unreachable_upstream", "self_proxy", "proxy_plan") + _dependencies.KINDS
 
 
 def _ports_text(ranges):
@@ -96,11 +96,12 @@ def _conflict(kind, message, **extra):
 
 def audit_inventory(inventory, hosts, policy=None, listening_var="portcullis_audit_live",
                     check_var="portcullis_audit_check", services_var="portcullis_audit_registry",
-                    seen_var="portcullis_audit_seen"):
+                    seen_var="portcullis_audit_seen", health_var="portcullis_audit_health_answers"):
     """The audit of ``hosts`` from hostvars: ``services_var`` (the registry the
     audit checked), ``listening_var`` (listeners or a listening_ports result),
     ``check_var`` (a port_conflicts result), and ``seen_var`` (the host's
-    ``portcullis_services`` as the role saw it, checked against hostvars).
+    ``portcullis_services`` as the role saw it, checked against hostvars),
+    and on the proxies ``health_var`` (the registered health requests).
     Every other inventory host with a registry counts for the checks across
     hosts."""
     data = {}
@@ -124,15 +125,24 @@ def audit_inventory(inventory, hosts, policy=None, listening_var="portcullis_aud
     for host in inventory.hostvars.keys():
         if host not in data and inventory.registry(host):
             data[host] = {"services": inventory.registry(host), "listening": None, "conflicts": None}
-    return audit(data, policy, inventory)
+    health = []
+    for host in hosts:
+        answers = inventory.variables(host).get(health_var)
+        for answer in (answers or {}).get("results", []) if isinstance(answers, dict) else []:
+            target = answer.get("item") if isinstance(answer, dict) else None
+            if isinstance(target, dict):
+                status, detail = _proxy_plan.health_status(answer)
+                health.append(dict(target, proxy=host, status=status, detail=detail))
+    return audit(data, policy, inventory, health=health)
 
 
-def audit(hosts, policy=None, inventory=None, proxy_group=_proxy_plan.PROXY_GROUP):
+def audit(hosts, policy=None, inventory=None, proxy_group=_proxy_plan.PROXY_GROUP, health=()):
     """``hosts`` maps a host name to a mapping with ``services`` (the registry),
     and when the host was checked in this run ``listening`` (listening_ports),
     ``conflicts`` and ``unknown`` (port_conflicts). ``inventory`` (an
     Inventory) gives groups and addresses for the checks across hosts; the
-    hosts of ``proxy_group`` are the reverse proxies that publish domains.
+    hosts of ``proxy_group`` are the reverse proxies that publish domains;
+    ``health`` holds what they found asking each backend's health path.
     Returns hosts with rows, conflicts, unknowns, the range table and the
     dependency graph (``graph``, and drawn as ``mermaid`` and ``svg``)."""
     full_policy = resolver.build_policy(policy)
@@ -141,6 +151,9 @@ def audit(hosts, policy=None, inventory=None, proxy_group=_proxy_plan.PROXY_GROU
     if inventory is not None:
         overrides = dict((host, (hosts[host] or {}).get("services") or []) for host in hosts)
         edges, dependency_problems = _dependencies.plan(inventory, full_policy, proxy_group, overrides=overrides)
+    checks = {}
+    for item in health:
+        checks.setdefault((item.get("host"), item.get("service")), []).append(item)
     flows_out, flows_in = {}, {}
     for edge in edges:
         flows_out.setdefault((edge.client_host, edge.client_service), []).append(
@@ -174,10 +187,11 @@ def audit(hosts, policy=None, inventory=None, proxy_group=_proxy_plan.PROXY_GROU
                 "service": service.name,
                 "bind": service.bind.address if service.listens else "",
                 "environment": service.environment or "",
-                "domain": service.domain or "",
+                "domain": (service.domain or "") + (service.path if service.domain and service.path != "/" else ""),
                 "expose": service.expose if service.listens else "",
                 "allow_from": ", ".join(service.allow_from),
                 "clients": ", ".join(sorted(set(flows_in.get((host, service.name), [])))),
+                "health": _health_text(service, checks.get((host, service.name), [])),
                 "connects_to": ", ".join(flows_out.get((host, service.name), [])),
                 "status": status,
                 "processes": processes,
@@ -191,7 +205,7 @@ def audit(hosts, policy=None, inventory=None, proxy_group=_proxy_plan.PROXY_GROU
                 entry["rows"].append({
                     "port": str(conflict["port"]), "protocol": conflict["protocol"], "service": "",
                     "bind": conflict.get("address", ""), "environment": "", "domain": "", "expose": "", "allow_from": "",
-                    "clients": "", "connects_to": "",
+                    "clients": "", "connects_to": "", "health": "",
                     "status": "undeclared", "processes": [conflict.get("process") or "unknown process"],
                     "detail": "", "first_port": conflict["port"],
                 })
@@ -216,6 +230,11 @@ def audit(hosts, policy=None, inventory=None, proxy_group=_proxy_plan.PROXY_GROU
     report["conflicts"] = _cross_host(validated, inventory, proxy_group) + [
         _conflict(problem["kind"], problem["message"], host=problem["host"], services=problem["services"])
         for problem in dependency_problems]
+    if not [item for item in report["conflicts"] if item["kind"] in _PROXY_KINDS]:
+        # What is left for the nginx play to refuse (the checks above name the rest more precisely).
+        report["conflicts"] += _proxy_plan_problems(
+            validated, inventory.with_registries(dict((host, (hosts[host] or {}).get("services") or []) for host in hosts))
+            if inventory is not None else None, proxy_group, full_policy)
     report["ranges"] = _range_fill(validated, full_policy)
     report["graph"] = _graph.build(validated, edges)
     report["mermaid"] = _graph.mermaid(report["graph"])
@@ -250,7 +269,7 @@ def _cross_host(validated, inventory, proxy_group):
                             "unknown_address", "%s: service %s %s %r, but %s" % (host, service.name, where, item, problem),
                             host=host, services=[service.name], value=named))
             if service.domain:
-                domains.setdefault(service.domain, []).append((host, service.name))
+                domains.setdefault((service.domain, service.path), []).append((host, service.name))
                 if host in proxies and _proxy_plan.self_proxied(service):
                     conflicts.append(_conflict(
                         "self_proxy", "%s: service %s (%s) is on port %d of a proxy, where nginx listens itself, so the "
@@ -274,13 +293,14 @@ def _cross_host(validated, inventory, proxy_group):
                     for protocol, ranges in service.ranges.items():
                         for start, end in ranges:
                             public.setdefault((address, protocol), []).append((start, end, host, service.name))
-    for domain in sorted(domains):
-        owners = domains[domain]
+    for domain, path in sorted(domains):
+        owners = domains[(domain, path)]
         if len(owners) > 1:
             conflicts.append(_conflict(
-                "duplicate_domain", "domain %s is published by %s" % (
-                    domain, " and ".join("%s service %s" % owner for owner in owners)),
-                domain=domain, owners=["%s/%s" % owner for owner in owners]))
+                "duplicate_domain", "domain %s%s is published by %s" % (
+                    domain, " path %s" % path if path != _registry.ROOT_PATH else "",
+                    " and ".join("%s service %s" % owner for owner in owners)),
+                domain=domain, path=path, owners=["%s/%s" % owner for owner in owners]))
     for (address, protocol) in sorted(public):
         claims = sorted(public[(address, protocol)])
         for position, (start, end, host, name) in enumerate(claims):
@@ -293,6 +313,48 @@ def _cross_host(validated, inventory, proxy_group):
                             owners[0][0], owners[0][1], owners[1][0], owners[1][1]),
                         address=address, protocol=protocol, owners=["%s/%s" % owner for owner in owners]))
     return conflicts
+
+
+# Kinds found across hosts that the proxies' plan would also refuse.
+_PROXY_KINDS = ("duplicate_domain", "self_proxy", "unreachable_upstream", "unknown_source", "unknown_address")
+
+
+def _health_text(service, checks):
+    """The health column: each proxy's answer from each backend server."""
+    if not service.health:
+        return ""
+    if not checks:
+        return "%s not checked" % service.health
+
+    def listed(status):
+        return "; ".join(sorted("%s from %s: %s" % (item.get("server"), item.get("proxy"), item.get("detail"))
+                                for item in checks if item.get("status") == status))
+
+    if any(item.get("status") == "failing" for item in checks):
+        return "%s failing (%s)" % (service.health, listed("failing"))
+    if any(item.get("status") != "ok" for item in checks):
+        # A check that could not be made is not a pass.
+        return "%s unknown (%s)" % (service.health, listed("unknown"))
+    return "%s ok" % service.health
+
+
+def _proxy_plan_problems(validated, inventory, proxy_group, full_policy):
+    """What the nginx play would refuse, found here first: the proxies' plan
+    of every site (routes, aliases, redirects, the values of a whole site)."""
+    if inventory is None:
+        return []
+    found = []
+    for proxy in sorted(inventory.groups.get(proxy_group) or ()):
+        try:
+            _proxy_plan.sites_from_registry(inventory, sorted(validated), proxy, policy=full_policy)
+        except (_proxy_plan.ProxyPlanError, InventoryError) as error:
+            message = "proxy %s: %s" % (proxy, error)
+            # Once for all proxies.
+            if message.split(": ", 1)[1] not in [item["message"].split(": ", 1)[1] for item in found]:
+                found.append(_conflict("proxy_plan", message, host=proxy))
+        except _registry.RegistryError:
+            continue  # each host's invalid registry is reported as such
+    return found
 
 
 def _address_problem(inventory, host):

@@ -34,9 +34,15 @@ class InventoryError(ValueError):
 class Inventory:
     """``hostvars`` and ``groups`` of a play, read the one way every planner reads them."""
 
-    def __init__(self, hostvars=None, groups=None):
+    def __init__(self, hostvars=None, groups=None, registries=None):
         self.hostvars = hostvars or {}
         self.groups = groups or {}
+        # Registries read instead of hostvars' (what the audit checked on each host).
+        self.overrides = dict(registries or {})
+
+    def with_registries(self, registries):
+        """The same inventory, with ``registries`` (host to raw registry) read instead of hostvars'."""
+        return Inventory(self.hostvars, self.groups, dict(self.overrides, **registries))
 
     def hosts(self, hosts):
         """The input hosts, each checked to be in the inventory."""
@@ -59,6 +65,8 @@ class Inventory:
         per host: refused, naming where it must be.
         """
         found = self.hostvars[host].get(REGISTRY_VARIABLE) if host in self.hostvars else None
+        if host in self.overrides and seen is UNSET:
+            return self.overrides[host] or []
         if seen is not UNSET and seen != found:
             raise InventoryError(
                 "%s of %s is set where other hosts cannot read it (a play's vars or vars_files, or a role, block or "

@@ -5,6 +5,14 @@
 supports, render, write, prove with ``nginx -t`` and put everything back when
 the proof fails. The running nginx is never reloaded here; a handler does it
 only after this succeeded, so a refused configuration never serves.
+
+"Converged" is not decided by content alone: after ``nginx -t`` accepts the
+files, a marker records a digest of them (and of the nginx version). Files
+that already have the wanted content but no matching marker - a run killed
+between writing and ``nginx -t`` - are proven now, and the run reports a
+change so the handler reloads what was never loaded.
+
+The diff never shows the content of a file that is not world-readable.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -12,6 +20,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import fnmatch
+import hashlib
+import json
 import os
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _host
@@ -49,11 +59,27 @@ class _Saved:
             _host.write_atomic(self.path, self.data, self.mode)
 
 
+STATE_DIR = "/var/lib/portcullis"
+MARKER_NAME = "nginx-proxy-validated.json"
+HIDDEN = "(not shown: the file is not world-readable)\n"
+
+
+def _world_readable(path, mode=None):
+    """Whether a file (or the mode it is written with) may be shown in a diff."""
+    if mode is None:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            return True  # absent: nothing to hide
+    return bool(mode & 0o004)
+
+
 class NginxProxy:
-    def __init__(self, runner, params):
+    def __init__(self, runner, params, state_dir=STATE_DIR):
         self.runner = runner
         self.params = params
         self.warnings = []
+        self.marker_path = os.path.join(state_dir, MARKER_NAME)
 
     def _features(self):
         binary = self.runner.which("nginx")
@@ -71,7 +97,11 @@ class NginxProxy:
     def _validate(self, binary, main_path):
         argv = [binary, "-t"] + (["-c", main_path] if main_path else [])
         rc, out, err = self.runner.run(argv)
-        return rc == 0, (err or out).strip()
+        output = (err or out).strip()
+        if rc != 0 and "server_names_hash_bucket_size" in output:
+            output += ("\n(a name is longer than this nginx.conf's server_names_hash_bucket_size allows: let the role "
+                       "write nginx.conf (main_config), which sizes it for the longest name, or raise it there)")
+        return rc == 0, output
 
     def run(self, check_mode):
         params = self.params
@@ -85,11 +115,12 @@ class NginxProxy:
         renderer = _config.Renderer(
             params["sites"], tls_profile=params["tls_profile"], hsts_max_age=params["hsts_max_age"],
             health_path=params["health_path"], acme_root=params["acme_root"], health_root=params["health_root"],
-            ipv6=ipv6, http2=params["http2"], features=features, fallback_certificate=params.get("fallback_certificate"))
+            ipv6=ipv6, http2=params["http2"], features=features, fallback_certificate=params.get("fallback_certificate"),
+            real_ip=params.get("real_ip"))
         wanted = [(params["config_path"], renderer.render(), 0o644)]
         main_path = None
         if params.get("main_config"):
-            main_text, main_path, http_includes = _config.render_main(params["main_config"])
+            main_text, main_path, http_includes = _config.render_main(params["main_config"], renderer.longest_name())
             if not any(fnmatch.fnmatch(params["config_path"], pattern) for pattern in http_includes):
                 raise NginxProxyError("config_path %s is not matched by any of main_config http_includes (%s), so nginx "
                                       "would never read it" % (params["config_path"], ", ".join(http_includes) or "none"))
@@ -99,23 +130,42 @@ class NginxProxy:
         if renderer.health_file():
             wanted.append((renderer.health_file(), "ok\n", 0o644))
         changes = []
-        for path, text, _mode in wanted:
+        for path, text, mode in wanted:
             before = _host.read(path)
             if before != text:
-                changes.append({"before": before or "", "after": text, "before_header": path, "after_header": path})
+                changes.append({"before": (before or "") if _world_readable(path) else HIDDEN,
+                                "after": text if _world_readable(path, mode) else HIDDEN,
+                                "before_header": path, "after_header": path, "path": path})
         replaced = [path for path in params["replaces"] if os.path.lexists(path)]
         for path in replaced:
-            changes.append({"before": _host.read(path) or "", "after": "", "before_header": path,
-                            "after_header": "%s (removed)" % path})
+            changes.append({"before": (_host.read(path) or "") if _world_readable(path) else HIDDEN, "after": "",
+                            "before_header": path, "after_header": "%s (removed)" % path, "path": path})
+        version_text = ".".join(str(part) for part in version) if version else None
+        digest = hashlib.sha256(json.dumps([version_text] + [[path, text] for path, text, _mode in wanted]).encode(
+            "utf-8")).hexdigest()
+        unproven = not changes and binary is not None and self._marker() != digest
         result = {
-            "changed": bool(changes),
+            "changed": bool(changes) or unproven,
             "config_path": params["config_path"],
             "domains": [site["domain"] for site in renderer.sites],
+            "names": dict((site["domain"], _config.site_names(site)) for site in renderer.sites),
             "removed": replaced,
-            "written": [change["before_header"] for change in changes if change["after"]],
-            "nginx_version": ".".join(str(part) for part in version) if version else None,
-            "diff": changes,
+            "written": [change["path"] for change in changes if change["after"]],
+            "nginx_version": version_text,
+            "diff": [dict((key, value) for key, value in change.items() if key != "path") for change in changes],
         }
+        if unproven:
+            # The files are as wanted, but nginx -t never accepted them (a run was stopped in between).
+            result["proven"] = True
+            if check_mode:
+                return result
+            valid, output = self._validate(binary, main_path)
+            if not valid:
+                raise NginxProxyError("the configuration on disk has the wanted content, but nginx -t was never run on "
+                                      "it (an earlier run stopped after writing) and now refuses it; the running nginx "
+                                      "was not reloaded:\n%s" % output)
+            self._save_marker(digest)
+            return result
         if not changes or check_mode:
             return result
         written = [item for item in wanted if item[0] in result["written"]]
@@ -133,7 +183,24 @@ class NginxProxy:
             self._restore(saved)
             raise NginxProxyError("nginx -t refused the new configuration, so the previous files are back in place "
                                   "and the running nginx was not reloaded:\n%s" % output)
+        self._save_marker(digest)
         return result
+
+    def _markers(self):
+        """``{config_path: digest}``: one entry per configuration this module owns on the host."""
+        try:
+            saved = json.loads(_host.read(self.marker_path) or "{}")
+        except ValueError:
+            return {}
+        return saved.get("digests", {}) if isinstance(saved, dict) and isinstance(saved.get("digests"), dict) else {}
+
+    def _marker(self):
+        return self._markers().get(self.params["config_path"])
+
+    def _save_marker(self, digest):
+        digests = self._markers()
+        digests[self.params["config_path"]] = digest
+        _host.write_atomic(self.marker_path, json.dumps({"digests": digests}, sort_keys=True), 0o644)
 
     def _restore(self, saved):
         """Put back every file; one that cannot be restored does not stop the others."""

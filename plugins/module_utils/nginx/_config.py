@@ -15,9 +15,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import hashlib
 import re
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
+from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _cdn_ranges
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 
 MANAGED_HEADER = "# Managed by portcullis.ports.nginx_proxy from the port registry; local edits are overwritten.\n"
@@ -67,26 +69,129 @@ def check_upstream_server(value, what):
     return _checked(_registry.upstream_server, value, what)
 
 
+def check_route(route, what):
+    """One route of a site: its path, its upstream servers (each a mapping of
+    ``server`` and nginx's server parameters) and its options, complete."""
+    if not isinstance(route, dict):
+        raise NginxProxyError("%s a route must be a mapping, got %r" % (what, route))
+    path = _checked(_registry.route_path, route.get("path", _registry.ROOT_PATH), what + " path")
+    what = "%s route %s:" % (what.rstrip(":"), path)
+    upstreams = route.get("upstreams")
+    if not isinstance(upstreams, list) or not upstreams:
+        raise NginxProxyError("%s upstreams must be a non-empty list of host:port, got %r" % (what, upstreams))
+    result = {"path": path, "upstreams": [dict(params, server=server) for server, params in
+                                          _checked(_registry.upstream_entries, upstreams, what + " upstream")]}
+    options = dict(SITE_DEFAULTS)
+    options.update(dict((key, value) for key, value in route.items() if value is not None and key in SITE_DEFAULTS))
+    result.update(_checked(_registry.site_options, options, what, False))
+    if result["balance"] in ("ip_hash",) or result["balance"].startswith("cookie:"):
+        if any(server.get("backup") for server in result["upstreams"]):
+            raise NginxProxyError("%s a backup server does not work with balance %s (nginx refuses it): use "
+                                  "round_robin or least_conn, or no backup" % (what, result["balance"]))
+    for key in ("service", "host"):
+        if route.get(key) is not None:
+            result[key] = _safe_token(str(route[key]), "%s %s" % (what, key))
+    return result
+
+
 def check_site(site):
-    """One site mapping, complete or not, to a checked and complete one."""
+    """One site mapping, complete or not, to a checked and complete one:
+    ``domain``, ``aliases``, ``redirects``, ``redirect_code``, the
+    certificate, and ``routes`` (a site without ``routes`` is one route,
+    ``/``, from its own ``upstreams`` and options)."""
     if not isinstance(site, dict):
         raise NginxProxyError("a site must be a mapping, got %r" % (site,))
     domain = check_domain(site.get("domain"), "domain")
     what = "site %s:" % domain
     result = {"domain": domain}
-    upstreams = site.get("upstreams")
-    if not isinstance(upstreams, list) or not upstreams:
-        raise NginxProxyError("%s upstreams must be a non-empty list of host:port, got %r" % (what, upstreams))
-    result["upstreams"] = [check_upstream_server(item, what + " upstream") for item in upstreams]
+    for key in ("aliases", "redirects"):
+        result[key] = _checked(_registry.names, site.get(key) or [], "%s %s" % (what, key))
+    seen = {}
+    for kind in ("domain", "aliases", "redirects"):
+        for name in ([domain] if kind == "domain" else result[kind]):
+            if name.startswith("*.") and kind != "domain":
+                raise NginxProxyError("%s %s %s: a wildcard name cannot be an alias or a redirect" % (what, kind, name))
+            if name in seen:
+                raise NginxProxyError("%s %s is given twice (as %s and in %s)" % (what, name, seen[name], kind))
+            seen[name] = kind
+    if domain.startswith("*.") and result["redirects"]:
+        raise NginxProxyError("%s redirects (%s) need one name to send clients to, and a wildcard is not one"
+                              % (what, ", ".join(result["redirects"])))
+    code = site.get("redirect_code")
+    result["redirect_code"] = _checked(_registry.site_options, {"redirect_code": code}, what, False)[
+        "redirect_code"] if code is not None else _registry.SITE_LEVEL_OPTIONS["redirect_code"]
     for key in _registry.CERTIFICATE_OPTIONS:
         result[key] = check_path(site.get(key), "%s %s" % (what, key))
-    options = dict(SITE_DEFAULTS)
-    options.update(dict((key, value) for key, value in site.items() if value is not None and key in SITE_DEFAULTS))
-    result.update(_checked(_registry.site_options, options, what, False))
+    routes = site.get("routes")
+    if routes is None:
+        routes = [dict((key, value) for key, value in site.items() if key in SITE_DEFAULTS or key in (
+            "upstreams", "service", "host"))]
+    elif not isinstance(routes, list) or not routes:
+        raise NginxProxyError("%s routes must be a non-empty list, got %r" % (what, routes))
+    else:
+        given = sorted(key for key in site if key in SITE_DEFAULTS or key == "upstreams" if site[key] is not None)
+        if given:
+            raise NginxProxyError("%s %s belong to a route when routes are given" % (what, ", ".join(given)))
+    result["routes"] = sorted((check_route(route, what) for route in routes), key=lambda route: route["path"])
+    paths = [route["path"] for route in result["routes"]]
+    for path in set(paths):
+        if paths.count(path) > 1:
+            raise NginxProxyError("%s the route %s is given twice" % (what, path))
     for key in ("service", "host"):
         if site.get(key) is not None:
             result[key] = _safe_token(str(site[key]), "%s %s" % (what, key))
     return result
+
+
+# nginx's defaults for an upstream server's parameters.
+NGINX_SERVER_DEFAULTS = {"weight": 1, "max_fails": _registry.SITE_OPTIONS["max_fails"],
+                         "fail_timeout": _registry.SITE_OPTIONS["fail_timeout"]}
+REAL_IP_HEADERS = ("CF-Connecting-IP", "X-Forwarded-For", "X-Real-IP", "True-Client-IP")
+
+
+def check_real_ip(real_ip):
+    """``{from: [CIDRs or a CDN's name], header, recursive}`` to what the
+    Renderer writes: networks (the CDN names expanded from _cdn_ranges), the
+    header, recursive (X-Forwarded-For walks back over trusted hops)."""
+    if not isinstance(real_ip, dict):
+        raise NginxProxyError("real_ip must be a mapping of from, header and recursive, got %r" % (real_ip,))
+    unknown = sorted(str(key) for key in real_ip if key not in ("from", "header", "recursive"))
+    if unknown:
+        raise NginxProxyError("real_ip has unknown keys %s: expected from, header and recursive" % ", ".join(unknown))
+    sources = real_ip.get("from") or []
+    if not isinstance(sources, list) or not sources or not all(isinstance(item, str) for item in sources):
+        raise NginxProxyError("real_ip from must be a non-empty list of CIDRs or CDN names (%s), got %r"
+                              % (", ".join(sorted(_cdn_ranges.CDNS)), sources))
+    if real_ip.get("recursive") is not None and not isinstance(real_ip["recursive"], bool):
+        raise NginxProxyError("real_ip recursive must be true or false, got %r" % (real_ip["recursive"],))
+    networks, names = [], []
+    for item in sources:
+        if item in _cdn_ranges.CDNS:
+            names.append(item)
+            networks += list(_cdn_ranges.CDNS[item])
+            continue
+        try:
+            network = _values.network(item, "real_ip from")
+        except _values.BadValue as error:
+            raise NginxProxyError("%s (or a CDN name: %s)" % (error, ", ".join(sorted(_cdn_ranges.CDNS))))
+        if network.prefixlen == 0:
+            raise NginxProxyError("real_ip from %s would believe the header from anyone: name the proxy's networks"
+                                  % item)
+        networks.append(str(network))
+        names.append(str(network))
+    header = real_ip.get("header") or ("CF-Connecting-IP" if "cloudflare" in names else "X-Forwarded-For")
+    if header not in REAL_IP_HEADERS:
+        raise NginxProxyError("real_ip header %r is not one of %s" % (header, ", ".join(REAL_IP_HEADERS)))
+    recursive = real_ip.get("recursive")
+    if recursive is None:
+        recursive = header == "X-Forwarded-For"
+    return {"from": sorted(set(networks), key=networks.index), "names": names, "header": header,
+            "recursive": bool(recursive)}
+
+
+def site_names(site):
+    """Every name a checked site serves: its domain, aliases and redirects (the certificate must cover them)."""
+    return [site["domain"]] + site["aliases"] + site["redirects"]
 
 
 CONFIG_PATH = "/etc/nginx/conf.d/portcullis-proxy.conf"
@@ -115,23 +220,38 @@ MAIN_DEFAULTS = {
 def argument_spec():
     """The nginx_proxy module's options, built from the site options the
     registry owns and the defaults and profiles of this file."""
+    # Route options take their defaults in check_route, so a site's own copy of them can tell "not given".
+    route_options = {}
+    for key in SITE_DEFAULTS:
+        option = dict(type=_registry.SITE_OPTION_TYPES[key])
+        if option["type"] == "list":
+            option["elements"] = "str"
+        route_options[key] = option
+    routes = dict(
+        path=dict(type="str", default=_registry.ROOT_PATH),
+        upstreams=dict(type="list", elements="raw", required=True),
+        service=dict(type="str"),
+        host=dict(type="str"),
+        health=dict(type="str"),
+    )
+    routes.update(copy.deepcopy(route_options))
     sites = dict(
         domain=dict(type="str", required=True),
-        upstreams=dict(type="list", elements="str", required=True),
+        aliases=dict(type="list", elements="str", default=[]),
+        redirects=dict(type="list", elements="str", default=[]),
+        redirect_code=dict(type="int", choices=list(_registry.REDIRECT_CODES),
+                           default=_registry.SITE_LEVEL_OPTIONS["redirect_code"]),
+        upstreams=dict(type="list", elements="raw"),
+        routes=dict(type="list", elements="dict", options=routes),
         certificate=dict(type="path", required=True),
         certificate_key=dict(type="path", required=True, no_log=False),
         service=dict(type="str"),
         host=dict(type="str"),
         self_signed=dict(type="bool"),
         certbot=dict(type="bool"),
+        names=dict(type="list", elements="str"),
     )
-    for key, default in SITE_DEFAULTS.items():
-        option = dict(type=_registry.SITE_OPTION_TYPES[key])
-        if option["type"] == "list":
-            option["elements"] = "str"
-        if default is not None:
-            option["default"] = copy.deepcopy(default)
-        sites[key] = option
+    sites.update(route_options)
     main_types = dict(path="path", pid="path", error_log="path", access_log="path", mime_types="path",
                       worker_connections="int", main_includes="list", http_includes="list")
     main_config = dict(user=dict(type="str", required=True))
@@ -155,12 +275,30 @@ def argument_spec():
         )),
         config_path=dict(type="path", default=CONFIG_PATH),
         replaces=dict(type="list", elements="path", default=[]),
+        real_ip=dict(type="dict", options=dict(
+            # "from" is a Python keyword: the option is named from_ in Python, from in YAML.
+            **{"from": dict(type="list", elements="str", required=True),
+               "header": dict(type="str", choices=list(REAL_IP_HEADERS)),
+               "recursive": dict(type="bool")})),
     )
 
 
-def render_main(main):
+def names_hash_bucket_size(longest):
+    """server_names_hash_bucket_size that holds a name of ``longest``
+    characters: nginx stores a name in a bucket with two pointers beside it
+    (aligned to 8 bytes), and the size is a power of two; at least 128."""
+    needed = 8 + (longest + 2 + 7) // 8 * 8 + 8
+    size = 128
+    while size < needed:
+        size *= 2
+    return size
+
+
+def render_main(main, longest_name=0):
     """nginx.conf: the distribution's layout (user, pid, includes) with
-    hardened http defaults, so servers outside this module also get them."""
+    hardened http defaults, so servers outside this module also get them.
+    The server names hash is sized for ``longest_name`` (a name nginx could
+    not hash would fail nginx -t)."""
     config = dict(MAIN_DEFAULTS)
     config.update(dict((key, value) for key, value in (main or {}).items() if value is not None))
     check_path(config["path"], "main_config path")
@@ -183,7 +321,7 @@ def render_main(main):
     lines += ["", "events {", "    worker_connections %d;" % connections, "}", "", "http {",
               "    sendfile on;", "    tcp_nopush on;", "    types_hash_max_size 2048;",
               # Room for long domain names (the default bucket fits about 50 characters).
-              "    server_names_hash_bucket_size 128;", "    server_tokens off;",
+              "    server_names_hash_bucket_size %d;" % names_hash_bucket_size(longest_name), "    server_tokens off;",
               "    include %s;" % paths["mime_types"], "    default_type application/octet-stream;",
               "    ssl_protocols TLSv1.2 TLSv1.3;", "    ssl_prefer_server_ciphers off;",
               "    access_log %s;" % paths["access_log"]]
@@ -198,6 +336,14 @@ def zone_name(domain):
     return "portcullis_" + domain.replace("*", "").replace("-", "__").replace(".", "_")
 
 
+def route_zone(domain, path):
+    """The upstream and limit_req zone of one route: the domain's name for
+    its root route, with a digest of the path for the others."""
+    if path == _registry.ROOT_PATH:
+        return zone_name(domain)
+    return "%s_r%s" % (zone_name(domain), hashlib.sha256(path.encode("ascii")).hexdigest()[:10])
+
+
 def version_tuple(text):
     match = re.search(r"nginx/([0-9]+)\.([0-9]+)\.([0-9]+)", text or "")
     return tuple(int(part) for part in match.groups()) if match else None
@@ -210,17 +356,23 @@ class Renderer:
     def __init__(self, sites, tls_profile=RENDER_DEFAULTS["tls_profile"], hsts_max_age=RENDER_DEFAULTS["hsts_max_age"],
                  health_path=RENDER_DEFAULTS["health_path"], acme_root=RENDER_DEFAULTS["acme_root"],
                  health_root=RENDER_DEFAULTS["health_root"], ipv6=True, http2=RENDER_DEFAULTS["http2"],
-                 features=None, fallback_certificate=None):
+                 features=None, fallback_certificate=None, real_ip=None):
         if tls_profile not in TLS_PROFILES:
             raise NginxProxyError("tls_profile %r is not known: expected %s" % (tls_profile, ", ".join(sorted(TLS_PROFILES))))
         if isinstance(hsts_max_age, bool) or not isinstance(hsts_max_age, int) or hsts_max_age < 0:
             raise NginxProxyError("hsts_max_age %r is not valid: expected seconds, 0 to send no HSTS" % (hsts_max_age,))
         self.sites = [check_site(site) for site in sites]
-        seen = set()
+        # nginx only warns when two servers claim a name, and one of them silently loses it.
+        claimed = {}
         for site in self.sites:
-            if site["domain"] in seen:
+            if site["domain"] in claimed and claimed[site["domain"]] is not site:
                 raise NginxProxyError("domain %s is given twice" % site["domain"])
-            seen.add(site["domain"])
+            for name in site_names(site):
+                if claimed.get(name, site) is not site:
+                    raise NginxProxyError("the name %s is served by the site %s and by the site %s (as a domain, an "
+                                          "alias or a redirect): give it to one" % (name, claimed[name]["domain"],
+                                                                                    site["domain"]))
+                claimed[name] = site
         self.sites.sort(key=lambda site: site["domain"])
         self.tls = TLS_PROFILES[tls_profile]
         self.hsts_max_age = hsts_max_age
@@ -233,10 +385,14 @@ class Renderer:
         self.http2 = http2
         self.features = dict(http2_directive=True, reject_handshake=True)
         self.features.update(features or {})
+        self.real_ip = check_real_ip(real_ip) if real_ip else None
         self.fallback_certificate = None
         if fallback_certificate:
             self.fallback_certificate = dict((key, check_path(fallback_certificate.get(key), "fallback_certificate " + key))
                                              for key in ("certificate", "certificate_key"))
+
+    def longest_name(self):
+        return max([len(name) for site in self.sites for name in site_names(site)] or [0])
 
     def health_file(self):
         """The file the health location serves, or None."""
@@ -256,20 +412,52 @@ class Renderer:
         out.append("# Sites: %s" % (", ".join(site["domain"] for site in self.sites) or "none"))
         out.append("")
         out += ["map $http_upgrade $portcullis_connection_upgrade {", "    default upgrade;", "    \"\" \"\";", "}", ""]
+        out += self._real_ip()
         for site in self.sites:
-            if site["rate_limit"]:
-                out.append("limit_req_zone $binary_remote_addr zone=%s:10m rate=%s;"
-                           % (zone_name(site["domain"]), site["rate_limit"]["rate"]))
+            for route in site["routes"]:
+                if route["rate_limit"]:
+                    out.append("limit_req_zone $binary_remote_addr zone=%s:10m rate=%s;"
+                               % (route_zone(site["domain"], route["path"]), route["rate_limit"]["rate"]))
         out.append("")
         for site in self.sites:
-            out.append("upstream %s {" % zone_name(site["domain"]))
-            out += ["    server %s;" % server for server in site["upstreams"]]
-            out += ["    keepalive 16;", "}", ""]
+            for route in site["routes"]:
+                out.append("upstream %s {" % route_zone(site["domain"], route["path"]))
+                method = route["balance"]
+                if method in ("least_conn", "ip_hash"):
+                    out.append("    %s;" % method)
+                elif method.startswith("cookie:"):
+                    # Sticky sessions: the same cookie value goes to the same server while it is up.
+                    out.append("    hash $cookie_%s consistent;" % method[len("cookie:"):])
+                for server in route["upstreams"]:
+                    params = [("weight", server.get("weight")),
+                              ("max_fails", server.get("max_fails", route["max_fails"])),
+                              ("fail_timeout", server.get("fail_timeout", route["fail_timeout"]))]
+                    # nginx's own defaults are left out.
+                    text = "".join(" %s=%s" % (key, value) for key, value in params
+                                   if value is not None and value != NGINX_SERVER_DEFAULTS.get(key))
+                    out.append("    server %s%s%s;" % (server["server"], text, " backup" if server.get("backup") else ""))
+                out += ["    keepalive 16;", "}", ""]
         out += self._default_server()
         for site in self.sites:
             out += self._redirect_server(site)
             out += self._tls_server(site)
+            if site["redirects"]:
+                out += self._redirect_server(site, site["redirects"], site["domain"])
+                out += self._tls_redirect_server(site)
         return "\n".join(out).rstrip("\n") + "\n"
+
+    def _real_ip(self):
+        """The client address from a trusted proxy's header (a CDN in front),
+        believed only when the connection comes from one of its networks."""
+        if not self.real_ip:
+            return []
+        lines = ["# The real client behind %s: its header is believed only from these networks, so rate limits,"
+                 % ", ".join(self.real_ip["names"]), "# allow/deny, the backends' X-Real-IP and the logs see the client."]
+        lines += ["set_real_ip_from %s;" % network for network in self.real_ip["from"]]
+        lines.append("real_ip_header %s;" % self.real_ip["header"])
+        if self.real_ip["recursive"]:
+            lines.append("real_ip_recursive on;")
+        return lines + [""]
 
     def _default_server(self):
         lines = ["# Requests for a Host that no site names are refused: HTTP closes the connection,",
@@ -305,50 +493,92 @@ class Renderer:
             "    ssl_session_tickets off;",
         ]
 
-    def _redirect_server(self, site):
-        lines = ["# %s: HTTP to HTTPS%s" % (site["domain"], ", ACME http-01 kept open" if self.acme_root else ""),
-                 "server {"]
+    def _redirect_server(self, site, names=None, target=None):
+        """Port 80: the ACME path kept open, everything else to HTTPS - on the
+        name asked for (an alias, a wildcard), or on ``target``."""
+        names = names or [site["domain"]] + site["aliases"]
+        if target is None:
+            target = "$host" if site["domain"].startswith("*.") or site["aliases"] else site["domain"]
+        lines = ["# %s: HTTP to https://%s%s" % (", ".join(names), target,
+                                                 ", ACME http-01 kept open" if self.acme_root else ""), "server {"]
         self._listen(lines, 80)
-        lines += ["    server_name %s;" % site["domain"], "    server_tokens off;"]
+        lines += ["    server_name %s;" % " ".join(names), "    server_tokens off;"]
         if self.acme_root:
             lines += ["    location ^~ /.well-known/acme-challenge/ {",
                       "        root %s;" % self.acme_root,
                       "        default_type text/plain;",
                       "    }"]
-        # A wildcard site redirects to the name asked for, which its server_name matched.
-        target = "$host" if site["domain"].startswith("*.") else site["domain"]
-        lines += ["    location / {", "        return 301 https://%s$request_uri;" % target, "    }", "}", ""]
+        lines += ["    location / {", "        return %d https://%s$request_uri;" % (site["redirect_code"], target),
+                  "    }", "}", ""]
+        return lines
+
+    def _certificate_lines(self, site):
+        return ["    ssl_certificate %s;" % site["certificate"], "    ssl_certificate_key %s;" % site["certificate_key"]]
+
+    def _tls_redirect_server(self, site):
+        lines = ["# %s: redirect to %s, path and query kept" % (", ".join(site["redirects"]), site["domain"]),
+                 "server {"]
+        self._listen(lines, 443)
+        lines += ["    server_name %s;" % " ".join(site["redirects"]), "    server_tokens off;"]
+        lines += self._certificate_lines(site) + self._tls_settings()
+        if self.hsts_max_age:
+            lines.append("    add_header Strict-Transport-Security \"max-age=%d\" always;" % self.hsts_max_age)
+        lines += ["    location / {", "        return %d https://%s$request_uri;" % (site["redirect_code"], site["domain"]),
+                  "    }", "}", ""]
+        return lines
+
+    @staticmethod
+    def _access(route, indent):
+        lines = ["%sdeny %s;" % (indent, network) for network in route["deny"]]
+        lines += ["%sallow %s;" % (indent, network) for network in route["allow"]]
+        if route["allow"]:
+            lines.append("%sdeny all;" % indent)
         return lines
 
     def _tls_server(self, site):
-        origin = "%s/%s" % (site["host"], site.get("service")) if site.get("host") else "given sites"
-        lines = ["# %s: from %s to %s" % (site["domain"], origin, ", ".join(site["upstreams"])), "server {"]
+        served = [site["domain"]] + site["aliases"]
+
+        def described(route):
+            servers = ", ".join(server["server"] for server in route["upstreams"])
+            owner = " (%s/%s)" % (route["host"], route.get("service")) if route.get("host") else ""
+            return "%s -> %s%s" % (route["path"], servers, owner)
+
+        origin = ", ".join(described(route) for route in site["routes"])
+        lines = ["# %s: %s" % (", ".join(served), origin), "server {"]
         self._listen(lines, 443)
-        lines += [
-            "    server_name %s;" % site["domain"],
-            "    server_tokens off;",
-            "    ssl_certificate %s;" % site["certificate"],
-            "    ssl_certificate_key %s;" % site["certificate_key"],
-        ]
-        lines += self._tls_settings()
+        lines += ["    server_name %s;" % " ".join(served), "    server_tokens off;"]
+        lines += self._certificate_lines(site) + self._tls_settings()
         if self.hsts_max_age:
             lines.append("    add_header Strict-Transport-Security \"max-age=%d\" always;" % self.hsts_max_age)
-        lines.append("    client_max_body_size %s;" % site["client_max_body_size"])
-        lines += ["    deny %s;" % network for network in site["deny"]]
-        lines += ["    allow %s;" % network for network in site["allow"]]
-        if site["allow"]:
-            lines.append("    deny all;")
+        root = next((route for route in site["routes"] if route["path"] == _registry.ROOT_PATH), None)
         if self.health_path:
-            # A static file, not "return": return would answer before allow/deny are checked.
+            # A static file, not "return": return would answer before allow/deny are checked. The site's
+            # root route decides who may ask.
             lines += ["    location = %s {" % self.health_path, "        access_log off;",
-                      "        default_type text/plain;", "        root %s;" % self.health_root, "    }"]
-        lines.append("    location / {")
-        if site["rate_limit"]:
-            burst = site["rate_limit"]["burst"]
-            lines += ["        limit_req zone=%s%s nodelay;" % (zone_name(site["domain"]), " burst=%d" % burst if burst else ""),
+                      "        default_type text/plain;", "        root %s;" % self.health_root]
+            lines += self._access(root, "        ") if root else []
+            lines.append("    }")
+        for route in sorted(site["routes"], key=lambda item: (-len(item["path"]), item["path"])):
+            lines += self._location(site, route)
+        if root is None:
+            # Paths outside every route are not found, rather than nginx's compiled-in web root.
+            lines += ["    location / {", "        return 404;", "    }"]
+        lines.append("}")
+        lines.append("")
+        return lines
+
+    def _location(self, site, route):
+        zone = route_zone(site["domain"], route["path"])
+        # No URI after the upstream in proxy_pass: the request's path goes to the backend as the client sent it.
+        lines = ["    location %s {" % route["path"]]
+        lines.append("        client_max_body_size %s;" % route["client_max_body_size"])
+        lines += self._access(route, "        ")
+        if route["rate_limit"]:
+            burst = route["rate_limit"]["burst"]
+            lines += ["        limit_req zone=%s%s nodelay;" % (zone, " burst=%d" % burst if burst else ""),
                       "        limit_req_status 429;"]
         lines += [
-            "        proxy_pass http://%s;" % zone_name(site["domain"]),
+            "        proxy_pass http://%s;" % zone,
             "        proxy_http_version 1.1;",
             "        proxy_set_header Host $host;",
             "        proxy_set_header X-Real-IP $remote_addr;",
@@ -356,18 +586,16 @@ class Renderer:
             "        proxy_set_header X-Forwarded-For $remote_addr;",
             "        proxy_set_header X-Forwarded-Proto $scheme;",
         ]
-        if site["websocket"]:
+        if route["websocket"]:
             lines += ["        proxy_set_header Upgrade $http_upgrade;",
                       "        proxy_set_header Connection $portcullis_connection_upgrade;"]
         else:
             lines.append("        proxy_set_header Connection \"\";")
-        lines += ["        proxy_set_header %s %s;" % (name, value) for name, value in sorted(site["headers"].items())]
+        lines += ["        proxy_set_header %s %s;" % (name, value) for name, value in sorted(route["headers"].items())]
         lines += [
-            "        proxy_connect_timeout %s;" % site["connect_timeout"],
-            "        proxy_send_timeout %s;" % site["send_timeout"],
-            "        proxy_read_timeout %s;" % site["read_timeout"],
+            "        proxy_connect_timeout %s;" % route["connect_timeout"],
+            "        proxy_send_timeout %s;" % route["send_timeout"],
+            "        proxy_read_timeout %s;" % route["read_timeout"],
             "    }",
-            "}",
-            "",
         ]
         return lines

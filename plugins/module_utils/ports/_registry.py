@@ -57,11 +57,18 @@ KEYS = (
     ("process", "none", "expected process name of the listener, checked against the live host"),
     ("publish", "`host`", "`host` (a process of the host listens) or `dnat` (a container runtime publishes the port and "
      "DNATs it to a container: Docker's `-p`); the firewall governs both paths with the same `expose` and `allow_from`"),
+    ("path", "`/`", "the path prefix the service is published under on its `domain` (`/api/`): several services share "
+     "a domain by path; ends with `/`"),
+    ("aliases", "`[]`", "more names the `domain`'s site answers on (same routes, same certificate)"),
+    ("redirect_from", "`[]`", "names that only redirect to the `domain` (`www.example.com`), path and query kept"),
     ("upstream", "the service's host and port",
-     "backend(s) for the proxy as `host:port`; a list balances over several servers"),
-    ("proxy", "role defaults", "per-site options for nginx_proxy: `rate_limit`, `allow`, `deny`, "
-     "`client_max_body_size`, `connect_timeout`, `send_timeout`, `read_timeout`, `websocket`, `headers`, "
-     "`certificate`, `certificate_key`"),
+     "backend(s) for the proxy as `host:port`, or `{server: host:port, weight, max_fails, fail_timeout, backup}`; a "
+     "list balances over several servers"),
+    ("health", "none", "a path (`/health`) the audit requests from the proxies on each backend; shown in the port map"),
+    ("proxy", "role defaults", "options for nginx_proxy. Per route: `rate_limit`, `allow`, `deny`, "
+     "`client_max_body_size`, `connect_timeout`, `send_timeout`, `read_timeout`, `websocket`, `headers`, `balance` "
+     "(`round_robin`, `least_conn`, `ip_hash`, `cookie:NAME`), `max_fails`, `fail_timeout`. Per site: "
+     "`certificate`, `certificate_key`, `redirect_code` (301 or 308)"),
     ("connects_to", "`[]`",
      "what this service connects to, declared once on the client side: `{host: <inventory host or group>, service: "
      "<its service>}`, or `{to: <CIDR, address or DNS name, or a list>, port: <ports>, protocol: tcp}`; optional "
@@ -82,7 +89,17 @@ SITE_OPTIONS = {
     "read_timeout": "60s",
     "websocket": True,
     "headers": {},
+    # Balancing over the route's servers; nginx's own defaults for the passive health check.
+    "balance": "round_robin",
+    "max_fails": 1,
+    "fail_timeout": "10s",
 }
+# The site-level options: one value for every route of a domain.
+SITE_LEVEL_OPTIONS = {"redirect_code": 301}
+REDIRECT_CODES = (301, 308)
+BALANCE_METHODS = ("round_robin", "least_conn", "ip_hash")
+# "cookie:NAME": a consistent hash on a cookie, for sticky sessions.
+_COOKIE_BALANCE = "cookie:"
 # The keys of a connects_to item; host+service name a service of the
 # inventory, to+port a destination outside it.
 DEPENDENCY_KEYS = ("host", "service", "to", "port", "protocol", "comment")
@@ -93,10 +110,13 @@ LISTENER_KEYS = ("protocol", "bind", "range", "expose", "allow_from", "domain", 
 # Their types, as Ansible argument specs write them.
 SITE_OPTION_TYPES = {
     "allow": "list", "deny": "list", "rate_limit": "raw", "client_max_body_size": "str", "connect_timeout": "str",
-    "send_timeout": "str", "read_timeout": "str", "websocket": "bool", "headers": "dict",
+    "send_timeout": "str", "read_timeout": "str", "websocket": "bool", "headers": "dict", "balance": "str",
+    "max_fails": "int", "fail_timeout": "str",
 }
 CERTIFICATE_OPTIONS = ("certificate", "certificate_key")
-PROXY_OPTION_KEYS = tuple(sorted(set(SITE_OPTIONS) | set(CERTIFICATE_OPTIONS)))
+PROXY_OPTION_KEYS = tuple(sorted(set(SITE_OPTIONS) | set(CERTIFICATE_OPTIONS) | set(SITE_LEVEL_OPTIONS)))
+UPSTREAM_KEYS = ("server", "weight", "max_fails", "fail_timeout", "backup")
+ROOT_PATH = "/"
 DEFAULT_RATE_LIMIT = {"rate": "10r/s", "burst": 20}
 # Request headers the proxy sets itself; a site's headers may not repeat them.
 FIXED_HEADERS = ("host", "x-real-ip", "x-forwarded-for", "x-forwarded-proto", "upgrade", "connection")
@@ -112,6 +132,11 @@ _UPSTREAM = _values.pattern(r"\[([0-9a-fA-F:.]+)\]:([0-9]+)|([^:\[\]]+):([0-9]+)
 _UPSTREAM_HOST = _values.pattern(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?")
 # Digits and dots only: meant as an IPv4 address, never a host name.
 _DOTTED = _values.pattern(r"[0-9.]+")
+# A route's path prefix: segments of unreserved characters, ending with "/", so that nginx's prefix match
+# means the path and what is below it (a location /api would also match /apix), with nothing to normalise.
+_ROUTE = _values.pattern(r"/(?:[A-Za-z0-9._~-]+/)*")
+_HEALTH = _values.pattern(r"/[A-Za-z0-9._~/-]*")
+_COOKIE_NAME = _values.pattern(r"[A-Za-z0-9_]{1,64}")
 
 
 class RegistryError(ValueError):
@@ -191,13 +216,16 @@ class Service:
     ``ranges`` maps each protocol to its merged ``(start, end)`` ranges
     (empty for an entry that only connects out: ``listens`` is False, and
     ``bind`` is None); ``bind`` is a Bind; ``domain`` is lower case;
-    ``upstream`` is a list of normalised ``host:port`` or None; ``proxy``
+    ``upstream`` is a list of normalised ``host:port`` or None, and
+    ``upstream_params`` their nginx server parameters by server; ``path``
+    the route, ``aliases`` and ``redirect_from`` lower-case names; ``proxy``
     holds the checked options the entry gave (hosts and groups in allow/deny
     are resolved by the planner); ``connects_to`` is a list of Dependency.
     """
 
     __slots__ = ("index", "name", "port", "protocol", "protocols", "ranges", "bind", "range_name", "environment",
-                 "expose", "allow_from", "domain", "process", "publish", "upstream", "proxy", "connects_to", "entry")
+                 "expose", "allow_from", "domain", "process", "publish", "upstream", "upstream_params", "proxy",
+                 "connects_to", "path", "aliases", "redirect_from", "health", "entry")
 
     @property
     def listens(self):
@@ -273,10 +301,80 @@ def upstream_server(value, what):
 
 def upstreams(value, what):
     """One upstream server or a non-empty list of them, normalised."""
+    return [server for server, _params in upstream_entries(value, what)]
+
+
+def upstream_entries(value, what):
+    """``[(host:port, params)]``: each item a ``host:port`` or a mapping of
+    ``server`` and nginx's server parameters (``weight``, ``max_fails``,
+    ``fail_timeout``, ``backup``), checked; a server given twice is refused."""
     items = value if isinstance(value, list) else [value]
     if not items:
         raise _values.BadValue("%s is an empty list" % what)
-    return [upstream_server(item, what) for item in items]
+    result, seen = [], set()
+    for item in items:
+        params = {}
+        if isinstance(item, dict):
+            unknown = sorted(set(item) - set(UPSTREAM_KEYS), key=str)
+            if unknown:
+                raise _values.BadValue("%s: unknown key %r: known keys are %s" % (what, unknown[0], ", ".join(UPSTREAM_KEYS)))
+            if "server" not in item:
+                raise _values.BadValue("%s %r: server (host:port) is missing" % (what, item))
+            server = upstream_server(item["server"], what)
+            if item.get("weight") is not None:
+                params["weight"] = _values.integer(item["weight"], "%s %s weight" % (what, server), 1, 1000)
+            if item.get("max_fails") is not None:
+                params["max_fails"] = _values.integer(item["max_fails"], "%s %s max_fails" % (what, server), 0, 1000)
+            if item.get("fail_timeout") is not None:
+                params["fail_timeout"] = _nginx_value(item["fail_timeout"], _TIME, "%s %s fail_timeout" % (what, server),
+                                                      "a time such as 10s")
+            if item.get("backup") is not None:
+                if not isinstance(item["backup"], bool):
+                    raise _values.BadValue("%s %s backup must be true or false, got %r" % (what, server, item["backup"]))
+                if item["backup"]:
+                    params["backup"] = True
+        else:
+            server = upstream_server(item, what)
+        if server in seen:
+            raise _values.BadValue("%s: %s is given twice" % (what, server))
+        seen.add(server)
+        result.append((server, params))
+    if all(params.get("backup") for _server, params in result):
+        raise _values.BadValue("%s: every server is a backup, so none would serve" % what)
+    return result
+
+
+def route_path(value, what):
+    """A route's path prefix: absolute, ending with "/", plain segments only."""
+    if not _values.matches(_ROUTE, value) or "/./" in value or "/../" in value:
+        hint = " (write %s/: a prefix without the trailing slash also matches %sx)" % (value, value) \
+            if isinstance(value, str) and _values.matches(_ROUTE, value + "/") else ""
+        raise _values.BadValue("%s %s is not a route: expected a path of plain segments ending with /, such as /api/%s"
+                               % (what, _values.describe(value), hint))
+    return value
+
+
+def health_path(value, what):
+    if not _values.matches(_HEALTH, value) or "/../" in value + "/" or "//" in value:
+        raise _values.BadValue("%s %s is not a path such as /health" % (what, _values.describe(value)))
+    return value
+
+
+def balance(value, what):
+    if isinstance(value, str) and value.startswith(_COOKIE_BALANCE) and \
+            _values.matches(_COOKIE_NAME, value[len(_COOKIE_BALANCE):]):
+        return value
+    if value not in BALANCE_METHODS:
+        raise _values.BadValue("%s %s is not a balancing method: expected %s, or cookie:NAME for sticky sessions"
+                               % (what, _values.describe(value), ", ".join(BALANCE_METHODS)))
+    return value
+
+
+def names(value, what):
+    """A list of DNS names (no wildcard), lower case."""
+    if not isinstance(value, list):
+        raise _values.BadValue("%s must be a list of host names, got %s" % (what, _values.describe(value)))
+    return [_values.domain(item, what) for item in value]
 
 
 def _nginx_value(value, compiled, what, expected):
@@ -371,6 +469,18 @@ def site_options(options, what, names=True):
             result[key] = sources(_not_all(options[key], "%s %s" % (what, key)), "%s %s" % (what, key), names)
     if "rate_limit" in options:
         result["rate_limit"] = rate_limit(options["rate_limit"], what + " rate_limit")
+    if options.get("balance") is not None:
+        result["balance"] = balance(options["balance"], what + " balance")
+    if options.get("max_fails") is not None:
+        result["max_fails"] = _values.integer(options["max_fails"], what + " max_fails", 0, 1000)
+    if options.get("fail_timeout") is not None:
+        result["fail_timeout"] = _nginx_value(options["fail_timeout"], _TIME, what + " fail_timeout",
+                                              "a time such as 10s")
+    if options.get("redirect_code") is not None:
+        if options["redirect_code"] not in REDIRECT_CODES or isinstance(options["redirect_code"], bool):
+            raise _values.BadValue("%s redirect_code %s is not valid: expected 301 or 308 (both keep the path and "
+                                   "query; 308 also the method)" % (what, _values.describe(options["redirect_code"])))
+        result["redirect_code"] = options["redirect_code"]
     if options.get("client_max_body_size") is not None:
         result["client_max_body_size"] = _nginx_value(options["client_max_body_size"], _SIZE,
                                                       what + " client_max_body_size", "a size such as 10m")
@@ -556,7 +666,16 @@ def _check_entry(index, entry, policy, bindv6only, seen, errors):
     if not isinstance(values["publish"], str) or values["publish"] not in PUBLISH_CHOICES:
         errors.append("%s: invalid publish %r: expected %s" % (label, values["publish"], " or ".join(PUBLISH_CHOICES)))
     values["allow_from"] = check("allow_from", sources, "allow_from") or []
-    values["upstream"] = check("upstream", upstreams, "upstream")
+    entries = check("upstream", upstream_entries, "upstream")
+    values["upstream"] = [server for server, _params in entries] if entries else None
+    values["upstream_params"] = dict(entries) if entries else {}
+    values["path"] = check("path", route_path, "path") or ROOT_PATH
+    values["aliases"] = check("aliases", names, "aliases") or []
+    values["redirect_from"] = check("redirect_from", names, "redirect_from") or []
+    values["health"] = check("health", health_path, "health")
+    for key in ("path", "aliases", "redirect_from", "health"):
+        if key in entry and "domain" not in entry:
+            errors.append("%s: %s only means something with a domain (the site it belongs to)" % (label, key))
     values["proxy"] = check("proxy", proxy_options, "proxy") or {}
     values["connects_to"] = check("connects_to", connects_to, name, policy) or []
     if len(errors) > before:
@@ -573,9 +692,6 @@ def _check_published(service, label, errors):
     if not service.upstream and service.single_port("tcp") is None:
         errors.append("%s: port %r is not one TCP port, so the proxy cannot reach the domain %s; give the backend "
                       "as upstream: host:port" % (label, service.port, service.domain))
-    if service.domain.startswith("*.") and "certificate" not in service.proxy:
-        errors.append("%s: the wildcard domain %s needs a certificate (proxy.certificate and certificate_key): neither "
-                      "a self-signed one nor certbot's http-01 can make it" % (label, service.domain))
 
 
 def _process_name(value):

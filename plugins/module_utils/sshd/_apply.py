@@ -475,7 +475,9 @@ class Sshd:
         if banner_text is not None and old_banner != banner_text:
             writes.append((params["banner_path"], banner_path, banner_text, 0o644))
         if layout == "dropin" and old_dropin != dropin_text:
-            writes.append((params["dropin_path"], dropin_path, dropin_text, 0o600))
+            # Readable like sshd_config itself (nothing in it is secret), or the mode it has.
+            mode = os.stat(dropin_path).st_mode & 0o7777 if os.path.exists(dropin_path) else 0o644
+            writes.append((params["dropin_path"], dropin_path, dropin_text, mode))
         if new_main != main_text:
             # The main file keeps its mode (a 0600 sshd_config stays 0600).
             main_path = self.path(params["config_path"])
@@ -493,23 +495,19 @@ class Sshd:
             conflicts=found_conflicts, host_keys_generated=[kind for kind, _path, _reason in key_plan],
             moduli_removed=moduli[3] if moduli else 0,
         )
-        # One diff per file, each under its own name.
+        # One diff per file, each under its own name; the content of a file that is (or is written) not
+        # world-readable is never shown.
         diffs = []
-        if layout == "dropin" and old_dropin != dropin_text:
-            diffs.append(dict(before=old_dropin or "", after=dropin_text, before_header=params["dropin_path"],
-                              after_header=params["dropin_path"]))
-        if new_main != main_text:
-            diffs.append(dict(before=main_text, after=new_main, before_header=params["config_path"],
-                              after_header=params["config_path"]))
-        if moduli:
-            diffs.append(dict(before="%d groups\n" % conf.moduli_entries(moduli[1]),
-                              after="%d groups (%d under %d bits removed)\n"
-                                    % (conf.moduli_entries(moduli[2]), moduli[3], params["moduli_min_bits"]),
-                              before_header=params["moduli_path"] + " (summary)",
-                              after_header=params["moduli_path"] + " (summary)"))
-        if banner_text is not None and old_banner != banner_text:
-            diffs.append(dict(before=old_banner or "", after=banner_text, before_header=params["banner_path"],
-                              after_header=params["banner_path"]))
+        for shown, path, data, mode in writes:
+            if moduli and shown == params["moduli_path"]:
+                diffs.append(dict(before="%d groups\n" % conf.moduli_entries(moduli[1]),
+                                  after="%d groups (%d under %d bits removed)\n"
+                                        % (conf.moduli_entries(moduli[2]), moduli[3], params["moduli_min_bits"]),
+                                  before_header=shown + " (summary)", after_header=shown + " (summary)"))
+                continue
+            readable = not os.path.exists(path) or bool(os.stat(path).st_mode & 0o004)
+            diffs.append(dict(before=(_read(path) or "") if readable else HIDDEN,
+                              after=data if mode & 0o004 else HIDDEN, before_header=shown, after_header=shown))
         result["diff"] = diffs
         if check_mode or not changes:
             return result
@@ -598,6 +596,9 @@ class Sshd:
             for staging in staging_dirs:
                 shutil.rmtree(staging, ignore_errors=True)
         return backups
+
+
+HIDDEN = "(not shown: the file is not world-readable)\n"
 
 
 def penalty_exempt_list(items):

@@ -46,3 +46,16 @@ def test_every_registry_domain_published(host, domain):
 def test_nginx_running_and_enabled(host):
     service = host.service("nginx")
     assert service.is_running and service.is_enabled
+
+
+def test_certificate_directory_holds_only_pairs(host):
+    # A failed generation leaves no stray key or half-made file behind.
+    names = host.run("ls /etc/ssl/portcullis").stdout.split()
+    stems = {name.rsplit(".", 1)[0] for name in names}
+    assert sorted(names) == sorted([stem + ".crt" for stem in stems] + [stem + ".key" for stem in stems]), names
+
+
+def test_the_validation_marker_matches_what_nginx_accepted(host):
+    # The module records nginx -t's acceptance; its absence makes the next run prove the files again.
+    marker = host.file("/var/lib/portcullis/nginx-proxy-validated.json")
+    assert marker.exists and '"/etc/nginx/conf.d/portcullis-proxy.conf": "' in marker.content_string

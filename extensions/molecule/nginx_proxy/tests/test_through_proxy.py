@@ -109,8 +109,9 @@ def test_rate_limit_beyond_burst(host, proxy):
                    "--resolve limited.portcullis.test:443:%s %s" % (proxy, requests))
     codes = out.stdout.split()
     assert len(codes) == 60
-    # 10 r/s with a burst of 20 (nodelay): about 21 pass at once, the rest get 429.
-    assert 20 <= codes.count("200") <= 30, codes
+    # 10 r/s with a burst of 20 (nodelay): 21 pass at once, one more each 100 ms the requests take to
+    # arrive (a loaded machine spreads them), the rest get 429.
+    assert 20 <= codes.count("200") <= 40, codes
     assert codes.count("429") == 60 - codes.count("200"), codes
 
 

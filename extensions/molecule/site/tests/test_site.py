@@ -50,10 +50,32 @@ def test_from_outside_only_the_proxy_is_reachable(probe, target, port, expected)
     assert reachable(probe, ADDRESS[target], port) == expected
 
 
-@pytest.mark.parametrize("domain, backend", [("app.nostromo.cl", "sevastopol"), ("api.nostromo.cl", "orchestrator")])
-def test_domains_reach_their_backends_through_nginx(probe, domain, backend):
-    out = probe.check_output("curl -sk --max-time 5 --resolve %s:443:%s https://%s/" % (domain, ADDRESS["nginx"], domain))
+@pytest.mark.parametrize("url, backend", [
+    ("https://app.nostromo.cl/", "sevastopol"),
+    ("https://app.nostromo.cl/api/", "orchestrator"),      # the /api/ route, on the same name
+    ("https://api.nostromo.cl/", "sevastopol"),            # the alias serves the same routes
+    ("https://api.nostromo.cl/api/", "orchestrator"),
+])
+def test_routes_reach_their_backends_through_nginx(probe, url, backend):
+    domain = url.split("/")[2]
+    out = probe.check_output("curl -sk --max-time 5 --resolve %s:443:%s %s" % (domain, ADDRESS["nginx"], url))
     assert out == "%s.internal stand-in" % backend
+
+
+def test_www_redirects_to_app_keeping_path_and_query(probe):
+    out = probe.check_output("curl -sk -o /dev/null -w '%%{http_code} %%{redirect_url}' --resolve www.nostromo.cl:443:%s "
+                             "'https://www.nostromo.cl/a?b=1'" % ADDRESS["nginx"])
+    assert out == "301 https://app.nostromo.cl/a?b=1"
+
+
+def test_the_rate_limit_holds_on_api_only(probe):
+    # 10 r/s, burst 20 (nodelay) on /api/: 21 at once, one more each 100 ms the requests take to arrive.
+    for path, least, most in (("/", 60, 60), ("/api/", 20, 40)):
+        requests = " ".join("-o /dev/null -w '%%{http_code}\\n' 'https://app.nostromo.cl%s?n=%d'" % (path, number)
+                            for number in range(60))
+        codes = probe.check_output("curl -sk --http1.1 --parallel --parallel-immediate --parallel-max 60 "
+                                   "--resolve app.nostromo.cl:443:%s %s" % (ADDRESS["nginx"], requests)).split()
+        assert least <= codes.count("200") <= most, (path, codes)
 
 
 def test_http_redirects_to_https(probe):
@@ -149,12 +171,16 @@ def test_port_map_has_every_host_with_live_status():
     for name in ADDRESS:
         assert "## %s.internal" % name in text
     assert ("| 5432 | tcp | postgresql | 0.0.0.0 | prod |  | internal |  | etl.internal etl, orchestrator.internal "
-            "orchestrator |  | listening (python3) |") in text
-    assert "| 443 | tcp | https | 0.0.0.0 |  |  | public |  |  |  | listening (nginx) |" in text
+            "orchestrator |  | listening (python3) |  |") in text
+    # The route's path beside its domain, and its health answered through the proxy's own check.
+    assert ("| 8000 | tcp | orchestrator | 0.0.0.0 | prod | app.nostromo.cl/api/ | internal |  | nginx.internal (proxy), "
+            "sevastopol.internal sevastopol |") in text
+    assert "| listening (python3) | /health ok |" in text
+    assert "| 443 | tcp | https | 0.0.0.0 |  |  | public |  |  |  | listening (nginx) |  |" in text
     assert ("| 4321 | tcp | sevastopol | 0.0.0.0 | prod | app.nostromo.cl | internal |  | nginx.internal (proxy) | "
-            "orchestrator.internal orchestrator 8000/tcp | listening (python3) |") in text
-    assert "| 9999 | tcp |  | 0.0.0.0 |  |  |  |  |  |  | **listening, undeclared** (python3) |" in text
-    assert "|  |  | updates |  |  |  |  |  |  | 0.0.0.0/0, ::/0 80/tcp, 443/tcp | connects out only |" in text
+            "orchestrator.internal orchestrator 8000/tcp | listening (python3) |  |") in text
+    assert "| 9999 | tcp |  | 0.0.0.0 |  |  |  |  |  |  | **listening, undeclared** (python3) |  |" in text
+    assert "|  |  | updates |  |  |  |  |  |  | 0.0.0.0/0, ::/0 80/tcp, 443/tcp | connects out only |  |" in text
     assert "127.0.0.11" not in text  # Docker's embedded DNS is not the host's
 
 

@@ -15,7 +15,8 @@ FILTERS = FilterModule().filters()
 
 
 def test_filter_names_are_the_public_contract():
-    assert set(FILTERS) == {"service_port", "port_range", "port_ranges", "port_syntax", "firewall_rules", "proxy_sites", "port_map", "ssh_endpoint"}
+    assert set(FILTERS) == {"service_port", "port_range", "port_ranges", "port_syntax", "firewall_rules", "proxy_sites", "port_map", "ssh_endpoint",
+                            "health_targets"}
 
 
 def test_service_port():
@@ -85,8 +86,9 @@ def test_proxy_sites_from_the_whole_inventory():
     }
     sites = FILTERS["proxy_sites"](["edge", "app", "nothing"], hostvars=hostvars, groups={}, proxy_host="edge",
                                    defaults={"rate_limit": True})
-    assert [(site["domain"], site["upstreams"], site["allow"], site["rate_limit"]) for site in sites] == \
-        [("docs.example.com", ["192.0.2.11:4001"], ["192.0.2.10/32"], {"rate": "10r/s", "burst": 20})]
+    assert [(site["domain"], [(route["path"], route["upstreams"], route["allow"], route["rate_limit"])
+                              for route in site["routes"]]) for site in sites] == \
+        [("docs.example.com", [("/", [{"server": "192.0.2.11:4001"}], ["192.0.2.10/32"], {"rate": "10r/s", "burst": 20})])]
     with pytest.raises(AnsibleFilterError, match="portcullis.ports.proxy_sites: 'ghost' is not a host of the inventory"):
         FILTERS["proxy_sites"](["ghost"], hostvars=hostvars)
     with pytest.raises(AnsibleFilterError, match="the input must be a list of inventory hosts"):

@@ -187,3 +187,38 @@ def test_a_proxy_publishing_its_own_https_port_is_a_plan_conflict():
     report = _audit.audit(hosts, inventory=Inventory(hostvars, {"proxies": ["edge"]}))
     assert [item["kind"] for item in report["plan_conflicts"]] == ["self_proxy"]
     assert "is on port 443 of a proxy, where nginx listens itself" in report["plan_conflicts"][0]["message"]
+
+
+def test_health_answers_from_the_proxies_are_shown_per_service():
+    hosts = {"app": {"services": [{"name": "api", "port": 8000, "domain": "api.example.com", "health": "/health"},
+                                  {"name": "web", "port": 8080, "domain": "web.example.com", "health": "/up"},
+                                  {"name": "db", "port": 5432}]}}
+    health = [{"host": "app", "service": "api", "server": "10.0.0.2:8000", "proxy": "edge", "status": "ok", "detail": ""},
+              {"host": "app", "service": "web", "server": "10.0.0.2:8080", "proxy": "edge", "status": "failing",
+               "detail": "HTTP 503"}]
+    report = audit(hosts, groups={"proxies": ["edge"]}, inventory_hosts=["edge"], health=health)
+    found = rows(report, "app")
+    assert found["api"]["health"] == "/health ok"
+    assert found["web"]["health"] == "/up failing (10.0.0.2:8080 from edge: HTTP 503)"
+    assert found["db"]["health"] == ""
+    assert rows(audit(hosts), "app")["api"]["health"] == "/health not checked"
+
+
+def test_what_the_nginx_play_would_refuse_is_a_plan_conflict_first():
+    # A name served by two sites (one's alias, the other's domain): the proxy plan refuses it; the audit says so first.
+    hosts = {"app": {"services": [{"name": "a", "port": 8000, "domain": "a.example.com", "aliases": ["b.example.com"]},
+                                  {"name": "b", "port": 8001, "domain": "b.example.com"}]}}
+    report = audit(hosts, groups={"proxies": ["edge"]}, inventory_hosts=["edge"])
+    messages = [item["message"] for item in report["plan_conflicts"] if item["kind"] == "proxy_plan"]
+    assert messages == ["proxy edge: the name b.example.com is served by the site a.example.com and by the site "
+                        "b.example.com (as a domain, an alias or a redirect): give it to one"]
+
+
+def test_a_health_check_that_could_not_be_made_is_unknown_not_ok():
+    hosts = {"app": {"services": [{"name": "api", "port": 8000, "domain": "api.example.com", "health": "/health"}]}}
+    health = [{"host": "app", "service": "api", "server": "10.0.0.2:8000", "proxy": "edge", "status": "ok", "detail": ""},
+              {"host": "app", "service": "api", "server": "10.0.0.2:8000", "proxy": "edge-2", "status": "unknown",
+               "detail": "not asked"}]
+    found = rows(audit(hosts, groups={"proxies": ["edge", "edge-2"]}, inventory_hosts=["edge", "edge-2"], health=health),
+                 "app")
+    assert found["api"]["health"] == "/health unknown (10.0.0.2:8000 from edge-2: not asked)"

@@ -25,25 +25,34 @@ def sites(registries, proxy_host="edge", **options):
     return _proxy_plan.sites_from_registry(Inventory(hostvars, GROUPS), sorted(registries), proxy_host, **options)
 
 
+def route(site, path="/"):
+    """A site's route, by path."""
+    return next(item for item in site["routes"] if item["path"] == path)
+
+
+def servers(site, path="/"):
+    return [server["server"] for server in route(site, path)["upstreams"]]
+
+
 def test_upstream_from_the_service_host_and_port():
     result = sites({"app1": [{"name": "docs", "port": 4001, "domain": "docs.example.com"}]})
-    assert [(item["domain"], item["upstreams"], item["host"], item["service"]) for item in result] == \
+    assert [(item["domain"], servers(item), route(item)["host"], route(item)["service"]) for item in result] == \
         [("docs.example.com", ["10.0.0.5:4001"], "app1", "docs")]
 
 
 def test_port_given_as_a_service_name_and_bind_address_used():
     result = sites({"app1": [{"name": "web", "port": "http", "bind": "192.0.2.9", "domain": "web.example.com"}]})
-    assert result[0]["upstreams"] == ["192.0.2.9:80"]
+    assert servers(result[0]) == ["192.0.2.9:80"]
 
 
 def test_ipv6_addresses_are_bracketed():
     result = sites({"v6only": [{"name": "web", "port": 8080, "domain": "web.example.com"}]})
-    assert result[0]["upstreams"] == ["[fd00::7]:8080"]
+    assert servers(result[0]) == ["[fd00::7]:8080"]
 
 
 def test_service_on_the_proxy_itself_is_reached_on_loopback():
     result = sites({"edge": [{"name": "grafana", "port": 3000, "domain": "grafana.example.com"}]})
-    assert result[0]["upstreams"] == ["127.0.0.1:3000"]
+    assert servers(result[0]) == ["127.0.0.1:3000"]
 
 
 def test_loopback_service_of_another_host_is_unreachable():
@@ -54,7 +63,7 @@ def test_loopback_service_of_another_host_is_unreachable():
 def test_explicit_upstreams_balance_one_domain():
     result = sites({"app1": [{"name": "api", "port": 4018, "domain": "api.example.com",
                               "upstream": ["10.0.0.5:4018", "10.0.0.6:4018"]}]})
-    assert result[0]["upstreams"] == ["10.0.0.5:4018", "10.0.0.6:4018"]
+    assert servers(result[0]) == ["10.0.0.5:4018", "10.0.0.6:4018"]
     text = proxy.Renderer(result).render()
     assert "upstream portcullis_api_example_com {\n    server 10.0.0.5:4018;\n    server 10.0.0.6:4018;\n" in text
 
@@ -80,9 +89,9 @@ def test_proxy_options_override_defaults_and_resolve_hosts_and_groups():
     registry = {"app1": [{"name": "docs", "port": 4001, "domain": "docs.example.com",
                           "proxy": {"allow": ["apps", "203.0.113.0/24"], "rate_limit": True}}]}
     result = sites(registry, defaults={"client_max_body_size": "50m", "rate_limit": False})[0]
-    assert result["allow"] == ["10.0.0.5/32", "10.0.0.6/32", "203.0.113.0/24", "fd00::6/128"]
-    assert result["rate_limit"] == {"rate": "10r/s", "burst": 20}
-    assert result["client_max_body_size"] == "50m"
+    assert route(result)["allow"] == ["10.0.0.5/32", "10.0.0.6/32", "203.0.113.0/24", "fd00::6/128"]
+    assert route(result)["rate_limit"] == {"rate": "10r/s", "burst": 20}
+    assert route(result)["client_max_body_size"] == "50m"
 
 
 def test_unknown_proxy_option_is_refused():
@@ -130,8 +139,13 @@ def test_syntax_in_a_domain_is_refused_naming_it(bad, char):
 
 
 def test_wildcard_domain_needs_a_certificate_and_redirects_to_the_name_asked_for():
-    with pytest.raises(RegistryError, match="wildcard domain \\*.example.com needs a certificate"):
+    with pytest.raises(ProxyPlanError, match="wildcard domain \\*.example.com needs a certificate"):
         sites({"app1": [{"name": "all", "port": 4001, "domain": "*.example.com"}]})
+    # Given once for the site, on any of its services.
+    certificate = {"certificate": "/etc/ssl/w.pem", "certificate_key": "/etc/ssl/w.key"}
+    split = sites({"app1": [{"name": "all", "port": 4001, "domain": "*.example.com", "proxy": certificate},
+                            {"name": "api", "port": 4002, "domain": "*.example.com", "path": "/api/"}]})
+    assert [route["path"] for route in split[0]["routes"]] == ["/", "/api/"]
     result = sites({"app1": [{"name": "all", "port": 4001, "domain": "*.example.com",
                               "proxy": {"certificate": "/etc/ssl/w.pem", "certificate_key": "/etc/ssl/w.key"}}]})
     assert "return 301 https://$host$request_uri;" in proxy.Renderer(result).render()
@@ -147,7 +161,7 @@ def test_service_without_port_is_named():
 def test_host_address_as_address_or_cidr(address, expected):
     ADDRESSES["app9"] = address
     try:
-        assert sites({"app9": [{"name": "docs", "port": 4001, "domain": "docs.example.com"}]})[0]["upstreams"] == [expected]
+        assert servers(sites({"app9": [{"name": "docs", "port": 4001, "domain": "docs.example.com"}]})[0]) == [expected]
     finally:
         del ADDRESSES["app9"]
 
@@ -184,4 +198,76 @@ def test_a_site_on_the_proxys_own_https_port_is_refused():
         sites({"edge": [{"name": "web", "port": "https", "expose": "public", "domain": "app.example.com"}]})
     upstream = sites({"edge": [{"name": "web", "port": "https", "expose": "public", "domain": "app.example.com",
                                 "upstream": "10.0.0.5:8443"}]})
-    assert upstream[0]["upstreams"] == ["10.0.0.5:8443"]
+    assert servers(upstream[0]) == ["10.0.0.5:8443"]
+
+
+def test_services_share_a_domain_by_path_and_site_values_come_once():
+    registries = {
+        "app1": [{"name": "front", "port": 4321, "domain": "app.example.com", "redirect_from": ["www.example.com"]}],
+        "app2": [{"name": "api", "port": 8000, "domain": "app.example.com", "path": "/api/", "health": "/health",
+                  "upstream": [{"server": "10.0.0.6:8000", "max_fails": 3}, {"server": "10.0.0.5:8000", "backup": True}],
+                  "proxy": {"rate_limit": True, "balance": "least_conn"}}],
+    }
+    [site] = sites(registries)
+    assert site["redirects"] == ["www.example.com"] and site["names"] == ["app.example.com", "www.example.com"]
+    assert [item["path"] for item in site["routes"]] == ["/", "/api/"]
+    api = route(site, "/api/")
+    assert api["upstreams"] == [{"server": "10.0.0.6:8000", "max_fails": 3}, {"server": "10.0.0.5:8000", "backup": True}]
+    assert api["rate_limit"] and api["balance"] == "least_conn" and api["health"] == "/health"
+    assert route(site)["rate_limit"] is None and route(site)["host"] == "app1"
+
+
+@pytest.mark.parametrize("second, message", [
+    ({"name": "x", "port": 9000, "domain": "app.example.com"},
+     "domain app.example.com path / is published twice: by host app1 service 'front' and by host app2 service 'x'"),
+    ({"name": "x", "port": 9000, "domain": "app.example.com", "path": "/x/", "redirect_from": ["w.example.com"]},
+     "redirects is \\['www.example.com'\\] from host app1 service 'front' but \\['w.example.com'\\] from host app2"),
+    ({"name": "x", "port": 9000, "domain": "other.example.com", "aliases": ["www.example.com"]},
+     "the name www.example.com is served by the site app.example.com and by the site other.example.com"),
+])
+def test_two_services_that_disagree_about_a_site_are_named(second, message):
+    registries = {"app1": [{"name": "front", "port": 4321, "domain": "app.example.com",
+                            "redirect_from": ["www.example.com"]}], "app2": [second]}
+    with pytest.raises(ProxyPlanError, match=message):
+        sites(registries)
+
+
+def test_health_targets_only_from_a_proxy():
+    hostvars = dict((host, {"portcullis_address": address}) for host, address in ADDRESSES.items())
+    hostvars["app1"]["portcullis_services"] = [{"name": "api", "port": 8000, "domain": "api.example.com",
+                                                "health": "/health"}]
+    inventory = Inventory(hostvars, {"proxies": ["edge"]})
+    assert _proxy_plan.health_targets(inventory, ["app1"], "edge") == [{
+        "url": "http://10.0.0.5:8000/health", "domain": "api.example.com", "path": "/", "host": "app1",
+        "service": "api", "server": "10.0.0.5:8000", "health": "/health"}]
+    assert _proxy_plan.health_targets(inventory, ["app1"], "app1") == []
+    assert _proxy_plan.health_status({"status": 200}) == ("ok", "")
+    assert _proxy_plan.health_status({"status": 503}) == ("failing", "HTTP 503")
+    assert _proxy_plan.health_status({"status": -1, "msg": "Status code was -1: Connection refused"}) == (
+        "failing", "Status code was -1: Connection refused")
+    assert _proxy_plan.health_status({"skipped": True}) == ("unknown", "not asked")
+
+
+def test_the_same_aliases_in_another_order_agree():
+    names = ["x.example.com", "y.example.com"]
+    result = sites({"app1": [{"name": "web", "port": 4001, "domain": "app.example.com", "aliases": names},
+                             {"name": "api", "port": 4002, "domain": "app.example.com", "path": "/api/",
+                              "aliases": ["y.example.com", "x.example.com"]}]})
+    assert sorted(result[0]["aliases"]) == ["x.example.com", "y.example.com"]
+
+
+def test_a_domain_too_long_for_its_certificate_file_names_is_refused_before_the_host_changes():
+    labels = ".".join(["a" * 60, "b" * 60, "c" * 60, "d" * 60])  # 243 characters, a valid DNS name
+    domain = labels + ".ex.com"  # 250: DOMAIN.key.new would be 258 bytes
+    with pytest.raises(ProxyPlanError, match="is 250 characters long: the certificate files"):
+        sites({"app1": [{"name": "web", "port": 4001, "domain": domain}]})
+
+
+def test_health_targets_of_a_broken_plan_are_none_rather_than_an_error():
+    # The audit reports the plan's errors as conflicts; its health step must not stop the proxy first.
+    registries = {"app1": [{"name": "web", "port": 4001, "domain": "app.example.com", "health": "/health"}],
+                  "app2": [{"name": "web2", "port": 4001, "domain": "app.example.com", "health": "/health"}]}
+    inventory = Inventory(hostvars=dict((host, {"portcullis_services": services, "portcullis_address": "10.0.0.%d" % n})
+                                        for n, (host, services) in enumerate(sorted(registries.items()), 1)),
+                          groups={"proxies": ["edge"], "all": ["app1", "app2", "edge"]})
+    assert _proxy_plan.health_targets(inventory, ["app1", "app2"], "edge") == []

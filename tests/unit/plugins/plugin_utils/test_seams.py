@@ -67,8 +67,8 @@ def test_registry_to_sites_to_nginx():
     text = nginx_config.Renderer(sites).render()
     assert "upstream portcullis_docs_example_com {\n    server 10.0.0.2:4001;\n" in text
     assert "upstream portcullis_grafana_example_com {\n    server 127.0.0.1:3000;\n" in text
-    docs = text[text.index("# docs.example.com: from app/docs"):]
-    assert "    allow 10.0.0.1/32;\n    allow 10.0.0.2/32;\n    allow fd00::2/128;\n    deny all;\n" in docs
+    docs = text[text.index("# docs.example.com: / -> 10.0.0.2:4001 (app/docs)"):]
+    assert "        allow 10.0.0.1/32;\n        allow 10.0.0.2/32;\n        allow fd00::2/128;\n        deny all;\n" in docs
 
 
 # Registries with values on both sides of every rule: upper-case and

@@ -83,7 +83,7 @@ def params(root, **overrides):
 
 def run(root, fake, check_mode=False, **overrides):
     fake.root = str(root)
-    return _nginx.NginxProxy(fake, params(root, **overrides)).run(check_mode)
+    return _nginx.NginxProxy(fake, params(root, **overrides), state_dir=str(root / "state")).run(check_mode)
 
 
 def test_first_apply_writes_all_files_and_removes_the_default_site(layout):
@@ -214,3 +214,77 @@ def test_an_unreadable_file_stops_before_anything_is_written(layout, mocker):
         run(layout, FakeNginx(), sites=[dict(SITE, domain="other.example.com")])
     mocker.stopall()
     assert config.read_text() == before
+
+
+def test_a_run_stopped_before_nginx_t_is_proven_by_the_next_one(layout):
+    # Tried as a new user would: the run was killed after writing; the next one compared contents, said
+    # "changed: false", and the next restart of nginx failed on a configuration nobody had tested.
+    run(layout, FakeNginx())
+    os.unlink(str(layout / "state" / _nginx.MARKER_NAME))  # as if nginx -t never ran on these files
+    refusing = FakeNginx(accept=lambda files: False)
+    with pytest.raises(NginxProxyError, match="nginx -t was never run on it .* and now refuses it"):
+        run(layout, refusing)
+    accepting = FakeNginx()
+    result = run(layout, accepting)
+    assert result["changed"] and result["proven"] and result["written"] == []
+    assert ["-t", "-c", str(layout / "nginx.conf")] in accepting.calls
+    again = FakeNginx()
+    assert not run(layout, again)["changed"] and again.calls == [["-v"]]
+
+
+def test_check_mode_reports_an_unproven_configuration(layout):
+    run(layout, FakeNginx())
+    os.unlink(str(layout / "state" / _nginx.MARKER_NAME))
+    fake = FakeNginx()
+    result = run(layout, fake, check_mode=True)
+    assert result["changed"] and result["proven"] and ["-t"] not in [call[:1] for call in fake.calls]
+
+
+def test_the_diff_never_shows_a_file_that_is_not_world_readable(layout):
+    # Tried as a new user would: --diff printed the content of a 0600 file the module replaced.
+    secret = layout / "sites-available" / "secret"
+    secret.write_text("server { ssl_password_file /etc/secret; }\n")
+    os.chmod(str(secret), 0o600)
+    os.symlink(str(secret), str(layout / "sites-enabled" / "secret"))
+    result = run(layout, FakeNginx(), check_mode=True, replaces=[str(layout / "sites-enabled" / "secret")])
+    removed = [item for item in result["diff"] if item["before_header"].endswith("secret")][0]
+    assert removed["before"] == _nginx.HIDDEN and "ssl_password_file" not in str(result["diff"])
+
+
+def test_the_diff_hides_the_old_content_of_a_private_config_file(layout):
+    config = layout / "conf.d" / "portcullis-proxy.conf"
+    config.write_text("# token 5f1d-secret\n")
+    os.chmod(str(config), 0o600)
+    result = run(layout, FakeNginx(), check_mode=True)
+    own = [item for item in result["diff"] if item["before_header"] == str(config)][0]
+    assert own["before"] == _nginx.HIDDEN and "5f1d-secret" not in str(result["diff"])
+    assert "server_name docs.example.com;" in own["after"]  # the new file is 0644: shown
+
+
+def test_two_configurations_on_one_host_each_keep_their_proof(layout):
+    # Two uses of the module (two config_paths) must not overwrite each other's validation record.
+    other = dict(SITE, domain="wiki.example.com")
+    first = dict(config_path=str(layout / "conf.d" / "a.conf"), main_config=None, health_path=None)
+    second = dict(config_path=str(layout / "conf.d" / "b.conf"), main_config=None, health_path=None, sites=[other])
+    run(layout, FakeNginx(), **first)
+    run(layout, FakeNginx(), **second)
+    assert [run(layout, FakeNginx(), **first)["changed"], run(layout, FakeNginx(), **second)["changed"]] == [False, False]
+
+
+def test_a_bucket_size_refusal_says_what_to_change(layout):
+    def refuse(files):
+        return False
+
+    fake = FakeNginx(accept=refuse)
+    fake_run = fake.run
+
+    def run_with_bucket_message(argv):
+        if argv[1:2] == ["-t"]:
+            fake.calls.append(argv[1:])
+            return 1, "", ("nginx: [emerg] could not build server_names_hash, you should increase "
+                           "server_names_hash_bucket_size: 64\n")
+        return fake_run(argv)
+
+    fake.run = run_with_bucket_message
+    with pytest.raises(NginxProxyError, match="let the role write nginx.conf"):
+        run(layout, fake, main_config=None)

@@ -77,7 +77,7 @@ def test_rendering_is_deterministic_and_sorted():
 
 def test_intermediate_tls_profile_hsts_and_headers():
     text = proxy.Renderer([site()]).render()
-    tls_server = text[text.index("# docs.example.com: from"):]
+    tls_server = text[text.index("# docs.example.com: / -> "):]
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in tls_server
     assert "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" in tls_server
     assert "ssl_session_tickets off;" in tls_server and "ssl_prefer_server_ciphers off;" in tls_server
@@ -95,7 +95,7 @@ def test_modern_profile_is_tls13_only_and_hsts_can_be_off():
 
 def test_http_server_redirects_and_keeps_acme_open():
     text = proxy.Renderer([site()], acme_root="/var/www/acme").render()
-    redirect = text[text.index("# docs.example.com: HTTP to HTTPS"):text.index("# docs.example.com: from")]
+    redirect = text[text.index("# docs.example.com: HTTP to https://"):text.index("# docs.example.com: / -> ")]
     assert "location ^~ /.well-known/acme-challenge/ {\n        root /var/www/acme;" in redirect
     assert "return 301 https://docs.example.com$request_uri;" in redirect
 
@@ -177,7 +177,7 @@ def test_fallback_certificate_is_checked_like_every_value():
 
 
 def test_site_with_host_but_no_service_renders():
-    assert "# docs.example.com: from app1/None to" in proxy.Renderer([site(host="app1")]).render()
+    assert "# docs.example.com: / -> 10.0.0.5:4001 (app1/None)" in proxy.Renderer([site(host="app1")]).render()
 
 
 def test_burst_zero_is_left_out():
@@ -197,3 +197,149 @@ def test_bad_headers_are_refused(headers, message):
 
 def test_main_config_has_room_for_long_names():
     assert "server_names_hash_bucket_size 128;" in proxy.render_main({"user": "www-data"})[0]
+
+
+# One name, several services by path; redirects and aliases; a CDN in front; balancing
+
+def nostromo_edge():
+    return {"domain": "app.nostromo.cl", "aliases": ["api.nostromo.cl"], "redirects": ["www.nostromo.cl"],
+            "certificate": "/etc/ssl/app.crt", "certificate_key": "/etc/ssl/app.key",
+            "routes": [{"path": "/", "upstreams": ["10.0.0.11:4321"]},
+                       {"path": "/api/", "upstreams": [{"server": "10.0.0.12:8000", "max_fails": 3, "fail_timeout": "30s"},
+                                                       {"server": "10.0.0.13:8000", "backup": True}],
+                        "rate_limit": {"rate": "10r/s", "burst": 20}, "balance": "least_conn"}]}
+
+
+def test_routes_share_a_name_each_with_its_own_options():
+    text = proxy.Renderer([nostromo_edge()]).render()
+    api_zone = proxy.route_zone("app.nostromo.cl", "/api/")
+    # The rate limit is on /api/ only.
+    assert "limit_req_zone $binary_remote_addr zone=%s:10m rate=10r/s;" % api_zone in text
+    assert text.count("limit_req zone=") == 1
+    api = text[text.index("    location /api/ {"):]
+    api = api[:api.index("    }")]
+    assert "limit_req zone=%s burst=20 nodelay;" % api_zone in api
+    # No URI after proxy_pass: the path reaches the backend as sent (gixy: no normalisation surprises).
+    assert "proxy_pass http://%s;" % api_zone in api
+    assert re.search(r"location / \{[^}]*proxy_pass http://portcullis_app_nostromo_cl;", text)
+    # Balancing and the passive health check, per server.
+    assert ("upstream %s {\n    least_conn;\n    server 10.0.0.12:8000 max_fails=3 fail_timeout=30s;\n"
+            "    server 10.0.0.13:8000 backup;\n" % api_zone) in text
+
+
+def test_a_cookie_balance_is_a_consistent_hash_on_that_cookie():
+    site = nostromo_edge()
+    site["routes"][1]["balance"] = "cookie:session"
+    site["routes"][1]["upstreams"][1].pop("backup")
+    text = proxy.Renderer([site]).render()
+    api_zone = proxy.route_zone("app.nostromo.cl", "/api/")
+    assert ("upstream %s {\n    hash $cookie_session consistent;\n    server 10.0.0.12:8000 max_fails=3 fail_timeout=30s;\n"
+            "    server 10.0.0.13:8000;\n" % api_zone) in text
+
+
+def test_redirect_names_go_to_the_domain_with_path_and_query_and_aliases_are_served():
+    site = nostromo_edge()
+    site["redirect_code"] = 308
+    text = proxy.Renderer([site]).render()
+    assert "server_name app.nostromo.cl api.nostromo.cl;" in text
+    redirect = text[text.index("# www.nostromo.cl: redirect to app.nostromo.cl"):]
+    assert "server_name www.nostromo.cl;" in redirect and "return 308 https://app.nostromo.cl$request_uri;" in redirect
+    assert "# www.nostromo.cl: HTTP to https://app.nostromo.cl" in text
+    # The alias keeps its own name on the way to HTTPS.
+    assert "# app.nostromo.cl, api.nostromo.cl: HTTP to https://$host" in text
+    assert proxy.site_names(proxy.check_site(site)) == ["app.nostromo.cl", "api.nostromo.cl", "www.nostromo.cl"]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"routes": [{"path": "/api", "upstreams": ["10.0.0.1:80"]}]}, "write /api/"),
+    ({"routes": [{"path": "/a/../b/", "upstreams": ["10.0.0.1:80"]}]}, "is not a route"),
+    ({"routes": [{"path": "/", "upstreams": ["10.0.0.1:80"]}, {"path": "/", "upstreams": ["10.0.0.2:80"]}]},
+     "the route / is given twice"),
+    ({"aliases": ["app.nostromo.cl"]}, "app.nostromo.cl is given twice"),
+    ({"redirects": ["api.nostromo.cl"]}, "api.nostromo.cl is given twice"),
+    ({"redirect_code": 302}, "expected 301 or 308"),
+    ({"routes": [{"path": "/", "upstreams": [{"server": "10.0.0.1:80", "backup": True}]}]}, "every server is a backup"),
+    ({"routes": [{"path": "/", "upstreams": ["10.0.0.1:80"], "balance": "random"}]}, "is not a balancing method"),
+    ({"rate_limit": True}, "rate_limit belong to a route when routes are given"),
+])
+def test_bad_routes_are_named(change, message):
+    site = nostromo_edge()
+    site.update(change)
+    with pytest.raises(NginxProxyError, match=message):
+        proxy.check_site(site)
+
+
+def test_the_real_client_is_believed_only_from_the_cdn():
+    text = proxy.Renderer([site()], real_ip={"from": ["cloudflare"]}).render()
+    assert "set_real_ip_from 173.245.48.0/20;" in text and "set_real_ip_from 2606:4700::/32;" in text
+    assert "real_ip_header CF-Connecting-IP;" in text and "real_ip_recursive" not in text
+    own = proxy.Renderer([site()], real_ip={"from": ["192.0.2.0/24"]}).render()
+    assert "set_real_ip_from 192.0.2.0/24;" in own and "real_ip_header X-Forwarded-For;" in own
+    assert "real_ip_recursive on;" in own
+    with pytest.raises(NginxProxyError, match="would believe the header from anyone"):
+        proxy.Renderer([site()], real_ip={"from": ["0.0.0.0/0"]})
+    with pytest.raises(NginxProxyError, match="or a CDN name: cloudflare"):
+        proxy.Renderer([site()], real_ip={"from": ["cloudflair"]})
+
+
+@pytest.mark.parametrize("real_ip, message", [
+    ({"from": [{"cidr": "10.0.0.0/8"}]}, "real_ip from must be a non-empty list"),
+    ({"from": ["10.0.0.0/8"], "recursive": "no"}, "recursive must be true or false, got 'no'"),
+    ({"from": ["10.0.0.0/8"], "headr": "X-Real-IP"}, "unknown keys headr"),
+])
+def test_real_ip_values_are_checked_naming_them(real_ip, message):
+    with pytest.raises(NginxProxyError, match=message):
+        proxy.Renderer([site()], real_ip=real_ip)
+
+
+def test_the_names_hash_fits_the_longest_name():
+    # Found on review: a 64+ character name failed later; nginx needs room for the name and two pointers.
+    assert proxy.names_hash_bucket_size(50) == 128 and proxy.names_hash_bucket_size(110) == 128
+    assert proxy.names_hash_bucket_size(111) == 256 and proxy.names_hash_bucket_size(253) == 512
+    long_name = ".".join(["a" * 60] * 3) + ".example.com"
+    renderer = proxy.Renderer([site(domain=long_name)])
+    assert "server_names_hash_bucket_size 256;" in proxy.render_main({"user": "www-data"}, renderer.longest_name())[0]
+
+
+def test_a_backup_server_with_a_hash_is_refused_before_nginx_would():
+    site = nostromo_edge()
+    site["routes"][1]["balance"] = "ip_hash"
+    with pytest.raises(NginxProxyError, match="a backup server does not work with balance ip_hash"):
+        proxy.check_site(site)
+
+
+def test_each_route_has_its_own_access_list_and_zone():
+    site = nostromo_edge()
+    site["routes"][1]["allow"] = ["10.9.0.0/16"]
+    text = proxy.Renderer([site]).render()
+    api = text[text.index("    location /api/ {"):]
+    api = api[:api.index("    }")]
+    root = text[text.index("    location / {"):]
+    root = root[:root.index("    }")]
+    assert "allow 10.9.0.0/16;" in api and "deny all;" in api
+    assert "allow" not in root and "deny" not in root
+    zones = re.findall(r"upstream (\S+) \{", text)
+    assert len(zones) == len(set(zones)) == 2
+
+
+def test_a_site_without_a_root_route_answers_404_outside_its_routes():
+    site = nostromo_edge()
+    site["routes"] = site["routes"][1:]
+    text = proxy.Renderer([site]).render()
+    assert re.search(r"location / \{\s*return 404;\s*\}", text)
+
+
+def test_a_wildcard_site_cannot_redirect_names_to_itself():
+    site = {"domain": "*.example.com", "redirects": ["old.example.com"], "upstreams": ["10.0.0.1:80"],
+            "certificate": "/etc/ssl/w.crt", "certificate_key": "/etc/ssl/w.key"}
+    with pytest.raises(NginxProxyError, match="old.example.com.*a wildcard is not one"):
+        proxy.check_site(site)
+
+
+def test_one_name_on_two_sites_is_refused_where_nginx_would_only_warn():
+    certificate = {"certificate": "/etc/ssl/x.crt", "certificate_key": "/etc/ssl/x.key"}
+    first = dict(certificate, domain="a.example.com", aliases=["c.example.com"], upstreams=["10.0.0.1:80"])
+    second = dict(certificate, domain="b.example.com", redirects=["c.example.com"], upstreams=["10.0.0.2:80"])
+    with pytest.raises(NginxProxyError, match="c.example.com is served by the site a.example.com and by the site "
+                                              "b.example.com"):
+        proxy.Renderer([first, second])

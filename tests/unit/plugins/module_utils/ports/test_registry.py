@@ -108,14 +108,21 @@ class TestTheAuditAcceptsOnlyWhatEveryConsumerAccepts:
     @pytest.mark.parametrize("entry, message", [
         ({"port": "8000-8010"}, "port '8000-8010' is not one TCP port, so the proxy cannot reach the domain"),
         ({"port": "ntp", "protocol": "udp"}, "port 'ntp' is not one TCP port"),
-        ({"port": 4001, "domain": "*.example.com"}, r"wildcard domain \*.example.com needs a certificate"),
     ])
     def test_what_the_proxy_needs_of_a_published_service(self, entry, message):
         with pytest.raises(RegistryError, match=message):
             validate([dict({"name": "app", "domain": "app.example.com"}, **entry)])
+
         upstream = dict({"name": "app", "domain": "app.example.com", "upstream": "10.0.0.5:8000"}, **entry)
         if "*" not in upstream["domain"]:
             assert validate([upstream])[0].upstream == ["10.0.0.5:8000"]
+
+    @pytest.mark.parametrize("key, value", [("path", "/api/"), ("aliases", ["a.example.com"]),
+                                            ("redirect_from", ["www.example.com"]), ("health", "/health")])
+    def test_site_keys_without_a_domain_are_refused(self, key, value):
+        # Without a domain no proxy publishes the service: the key would be silently unused.
+        with pytest.raises(RegistryError, match="%s only means something with a domain" % key):
+            validate([{"name": "app", "port": 4001, key: value}])
 
     def test_a_domain_longer_than_dns_allows(self):
         label = "a" * 63

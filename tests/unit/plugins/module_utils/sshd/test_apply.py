@@ -193,7 +193,7 @@ def test_first_run_writes_everything_and_the_second_changes_nothing(host):
     assert "Ciphers aes256-gcm@openssh.com,aes128-ctr\n" in dropin
     assert "HostKeyAlgorithms ssh-ed25519,rsa-sha2-512,rsa-sha2-256\n" in dropin
     assert dropin.rstrip().endswith("Match Group sftponly\n    ForceCommand internal-sftp")
-    assert os.stat(host.file("/etc/ssh/sshd_config.d/00-portcullis-hardening.conf")).st_mode & 0o777 == 0o600
+    assert os.stat(host.file("/etc/ssh/sshd_config.d/00-portcullis-hardening.conf")).st_mode & 0o777 == 0o644
     assert read(host, "/etc/ssh/sshd_config") == DEBIAN_MAIN
     assert "2047" not in read(host, "/etc/ssh/moduli") and result["moduli_removed"] == 1
     assert read(host, "/etc/ssh/ssh_host_rsa_key").split()[:2] == ["RSA", "4096"]
@@ -314,13 +314,15 @@ def test_check_mode_leaves_no_privilege_separation_directory(host):
     assert not os.path.exists(host.file("/run/sshd"))
 
 
-def test_a_main_file_that_was_0600_stays_0600(host):
+def test_a_main_file_that_was_0600_stays_0600_and_its_diff_is_not_shown(host):
     os.chmod(host.file("/etc/ssh/sshd_config"), 0o600)
     write(host, "/etc/ssh/sshd_config", "# no include yet\nUsePAM yes\n")
     os.chmod(host.file("/etc/ssh/sshd_config"), 0o600)
     result, _warnings = run(host)
     assert "/etc/ssh/sshd_config" in result["changed_files"]
     assert os.stat(host.file("/etc/ssh/sshd_config")).st_mode & 0o777 == 0o600
+    main = [item for item in result["diff"] if item["after_header"] == "/etc/ssh/sshd_config"][0]
+    assert main["before"] == main["after"] == _sshd.HIDDEN
 
 
 def test_commit_confirmed_reloads_and_arms_a_rollback_of_every_file(host):

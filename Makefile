@@ -24,14 +24,14 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_FORCE_COLOR ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help test demo host venv images collection lint sanity units installed molecule \
+.PHONY: help test demo host venv images collection lint sanity units promtool installed molecule \
         changelog requirements service-tables cdn-ranges role-docs benchmark benchmark-firewall benchmark-site clean
 
 help:
 	@echo "make demo    site.yml against local containers, then what it enforced"
 	@echo "make test    lint, sanity, unit tests, installed collection, Molecule"
 
-test: lint sanity units installed molecule
+test: lint sanity units promtool installed molecule
 	@echo "make test: all checks passed"
 
 host:
@@ -51,6 +51,7 @@ images: host
 	@tools/build-base-image.sh bookworm firewalls
 	@tools/build-base-image.sh bookworm edge
 	@tools/build-base-image.sh trixie edge
+	@tools/build-base-image.sh bookworm monitoring
 
 # Built and installed every time: it takes a second and is never stale.
 collection: venv
@@ -83,6 +84,12 @@ $(TEST_TABLES)/netbase-services: plugins/module_utils/ports/_netbase_services.py
 units: venv host $(TEST_TABLES)/netbase-services
 	@echo "== ansible-test units"
 	@PORTCULLIS_TEST_TABLES=$(TEST_TABLES) tools/ansible-test.sh units
+
+# The shipped alert rules: promtool (Debian's, in the monitoring image) checks them and runs their unit tests.
+promtool: images
+	@echo "== promtool check rules, promtool test rules"
+	@docker run --rm -v $(CURDIR):/src:ro -w /src localhost/portcullis-debian:bookworm-monitoring sh -c \
+	  'promtool check rules roles/port_metrics/files/portcullis-rules.yml && promtool test rules tests/prometheus/rules_test.yml'
 
 installed: collection
 	@echo "== the installed collection, from another directory"

@@ -13,6 +13,8 @@
 #            ufw, firewalld, fail2ban), all installed but not started at boot
 #            edge: what an edge proxy and its tests use (nginx, certbot, the
 #            pebble ACME test server, testssl.sh), nothing started at boot
+#            monitoring: Prometheus (with promtool) and node-exporter, not
+#            started at boot
 set -euo pipefail
 
 RECIPE_VERSION=2
@@ -35,6 +37,10 @@ case "$flavour" in
   edge)
     extra=(nginx certbot pebble testssl.sh)
     disabled=(nginx.service certbot.timer)
+    ;;
+  monitoring)
+    extra=(prometheus prometheus-node-exporter)
+    disabled=(prometheus.service prometheus-node-exporter.service)
     ;;
   *) echo "unknown flavour $flavour" >&2; exit 2 ;;
 esac

@@ -21,6 +21,16 @@ import tempfile
 import uuid
 
 
+# Docker's embedded DNS server: inside a container on a user-defined network it
+# listens on this loopback address, put there by the engine, not by the host.
+DOCKER_EMBEDDED_DNS = "127.0.0.11"
+
+
+def in_docker_container(root="/"):
+    """Whether this runs in a Docker container (the engine creates /.dockerenv)."""
+    return os.path.exists(os.path.join(root, ".dockerenv"))
+
+
 def read(path, binary=False):
     """The file's content, or None when it is missing or unreadable."""
     try:

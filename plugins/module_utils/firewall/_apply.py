@@ -47,7 +47,7 @@ OTHER_FIREWALLS = ("fail", "takeover", "warn")
 RESOLV_CONF = "/etc/resolv.conf"
 RESOLVED_UPSTREAMS = "/run/systemd/resolve/resolv.conf"
 RESOLVED_STUB = ipaddress.ip_address("127.0.0.53")
-DOCKER_EMBEDDED_DNS = ipaddress.ip_address("127.0.0.11")
+DOCKER_EMBEDDED_DNS = ipaddress.ip_address(_host.DOCKER_EMBEDDED_DNS)
 
 # nftables.service as Debian ships it flushes the whole ruleset when it starts
 # (its /etc/nftables.conf begins with "flush ruleset") and when it stops. With

@@ -330,6 +330,23 @@ def render_main(main, longest_name=0):
     return "\n".join(lines) + "\n", config["path"], includes["http_includes"]
 
 
+def served_certificates(text):
+    """``[{"domain", "path"}]``: each site's certificate in a configuration
+    the Renderer wrote (the first name of the first TLS server using it), for
+    the port metrics' expiry check. The Renderer owns this format."""
+    found, seen, name = [], set(), None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("server_name "):
+            name = line[len("server_name "):].rstrip(";").split()[0]
+        elif line.startswith("ssl_certificate ") and name and name != "_":
+            path = line[len("ssl_certificate "):].rstrip(";")
+            if path not in seen:
+                seen.add(path)
+                found.append({"domain": name, "path": path})
+    return found
+
+
 def zone_name(domain):
     """A name for the domain's upstream and limit_req zone, distinct per domain:
     labels cannot start or end with "-", so "__" only ever stands for "-"."""

@@ -5,6 +5,8 @@
 
 - host-side features (module_utils/audit, firewall, nginx, sshd) import only
   the shared files (_host, _values) and ports/, never each other;
+- module_utils/metrics reports over every feature (like a module): it may
+  import them, and nothing in module_utils imports it;
 - module_utils never imports plugin_utils (controller code is not shipped);
 - a module ships only the module_utils it imports: port_conflicts carries no
   nginx, firewall or sshd code;
@@ -24,6 +26,8 @@ import pytest
 PLUGINS = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "plugins"))
 PREFIX = "ansible_collections.portcullis.ports.plugins."
 FEATURES = ("audit", "firewall", "nginx", "sshd")
+# Reports over the features, as a module is: may import them; no module_utils imports it.
+OVER_FEATURES = ("metrics",)
 SHARED = ("module_utils._host", "module_utils._values")
 
 
@@ -82,7 +86,7 @@ def _feature(name):
 def test_the_tree_is_grouped_by_feature():
     folders = sorted(name for name in os.listdir(os.path.join(PLUGINS, "module_utils"))
                      if os.path.isdir(os.path.join(PLUGINS, "module_utils", name)) and name != "__pycache__")
-    assert folders == sorted(FEATURES + ("ports",))
+    assert folders == sorted(FEATURES + OVER_FEATURES + ("ports",))
     loose = sorted(name for name in os.listdir(os.path.join(PLUGINS, "module_utils")) if name.endswith(".py"))
     assert loose == ["_host.py", "_values.py"]
 
@@ -92,6 +96,10 @@ def test_no_sideways_imports_between_features(name):
     mine = _feature(name)
     for imported in MODULE_UTILS[name]:
         assert not imported.startswith("plugin_utils"), "%s imports controller code %s" % (name, imported)
+        assert imported.split(".")[1] not in OVER_FEATURES or name.split(".")[1] in OVER_FEATURES, \
+            "%s imports %s, which reports over the features" % (name, imported)
+        if name.split(".")[1] in OVER_FEATURES:
+            continue
         other = _feature(imported)
         assert other is None or other == mine, "%s (%s) imports %s of the %s feature" % (name, mine, imported, other)
         if name.startswith("module_utils.ports") or name in SHARED:
@@ -104,6 +112,7 @@ def test_no_sideways_imports_between_features(name):
     ("firewall", {"firewall", None}),
     ("nginx_proxy", {"nginx", None}),
     ("sshd_config", {"sshd", None}),
+    ("port_metrics", {"audit", "firewall", "nginx", None}),
 ])
 def test_a_module_ships_only_its_feature(module, allowed):
     shipped = _closure(_imports(os.path.join(PLUGINS, "modules", module + ".py")))

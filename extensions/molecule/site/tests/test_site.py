@@ -208,3 +208,13 @@ def test_port_map_html_is_standalone():
     assert html.startswith("<!DOCTYPE html>") and "<style>" in html
     assert "src=" not in html and "href=" not in html
     assert '<td class="undeclared">listening, undeclared (python3)</td>' in html
+
+
+def test_the_proxy_writes_certificate_and_backend_metrics():
+    # The port_metrics play (tag metrics): on the proxy, the certificate it serves and its backends' health.
+    metrics = testinfra.get_host("docker://nginx.internal").file(
+        "/var/lib/prometheus/node-exporter/portcullis.prom").content_string
+    assert re.search(r'^portcullis_certificate_expiry_timestamp_seconds\{domain="app.nostromo.cl"\} \d+$', metrics, re.M)
+    assert 'portcullis_backend_up{domain="app.nostromo.cl",path="/api/",server="172.30.91.12:8000"} 1' in metrics
+    assert 'portcullis_check_success{check="certificates"} 1' in metrics
+    assert 'portcullis_firewall_drift{backend="nftables"} 0' in metrics

@@ -343,3 +343,13 @@ def test_one_name_on_two_sites_is_refused_where_nginx_would_only_warn():
     with pytest.raises(NginxProxyError, match="c.example.com is served by the site a.example.com and by the site "
                                               "b.example.com"):
         proxy.Renderer([first, second])
+
+
+def test_the_certificates_served_are_read_back_from_the_rendered_configuration():
+    edge = nostromo_edge()
+    other = {"domain": "docs.example.com", "upstreams": ["10.0.0.9:80"], "certificate": "/etc/ssl/d.crt",
+             "certificate_key": "/etc/ssl/d.key"}
+    text = proxy.Renderer([edge, other], fallback_certificate={"certificate": "/etc/ssl/f.crt",
+                                                               "certificate_key": "/etc/ssl/f.key"}).render()
+    assert proxy.served_certificates(text) == [{"domain": "app.nostromo.cl", "path": "/etc/ssl/app.crt"},
+                                               {"domain": "docs.example.com", "path": "/etc/ssl/d.crt"}]

@@ -1,0 +1,315 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The port map of one host as Prometheus metrics, in the text exposition
+format that node-exporter's textfile collector reads (``*.prom`` files).
+
+The same code runs in two places: the ``port_metrics`` module (the audit)
+and, between Ansible runs, the host's ``portcullis-port-metrics`` timer
+(the port_metrics role's script calls ``run_from_config``), from a copy of
+these module_utils on the host. It reads what the ``port_conflicts`` module reads: the registry
+validated by ``ports._registry``, the listeners from ``_listening``, the
+conflicts from ``_conflicts.check_live``, the DNAT rules from ``_published``,
+and the firewall backend's live scope against the state the firewall module
+saved when it last applied.
+
+A check that cannot be made is ``portcullis_check_success{check=...} 0`` and
+its series are left out: an unknown is never written as a pass.
+
+Cardinality: per host, one series per declared service and protocol, per
+certificate and per health target (all bounded by the registry), and at most
+``MAX_SERIES`` series for each family whose labels come from the live host
+(undeclared listeners, exposure mismatches, published ports); what is cut is
+counted in ``portcullis_series_dropped``.
+
+Plain Python, no Ansible import.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import calendar
+import json
+import os
+import socket
+import subprocess
+import time
+
+try:
+    from http.client import HTTPConnection, HTTPException
+    from urllib.parse import urlsplit
+except ImportError:  # pragma: no cover - Python 2
+    from httplib import HTTPConnection, HTTPException  # type: ignore
+    from urlparse import urlsplit  # type: ignore
+
+from ansible_collections.portcullis.ports.plugins.module_utils import _host
+from ansible_collections.portcullis.ports.plugins.module_utils.audit import _conflicts
+from ansible_collections.portcullis.ports.plugins.module_utils.audit import _listening
+from ansible_collections.portcullis.ports.plugins.module_utils.audit import _published
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends
+from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _config as _nginx_config
+from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
+from ansible_collections.portcullis.ports.plugins.module_utils.ports._resolver import build_policy
+
+MAX_SERIES = 100
+STATE_DIR = "/var/lib/portcullis"
+FILE_NAME = "portcullis.prom"
+
+# name: (type, help). The one list of what is written, and what the alert rules may use.
+METRICS = {
+    "portcullis_service_listening": ("gauge", "Whether a declared service listens (1) or not (0), per protocol."),
+    "portcullis_undeclared_listener": ("gauge", "A listener no declared service accounts for (always 1)."),
+    "portcullis_undeclared_listeners": ("gauge", "How many listeners no declared service accounts for."),
+    "portcullis_exposure_mismatch": ("gauge", "A service listening wider than its expose allows (always 1)."),
+    "portcullis_published_port": ("gauge", "A port published by DNAT (a container runtime's -p); declared is "
+                                           "whether the registry declares it publish: dnat."),
+    "portcullis_firewall_drift": ("gauge", "Whether the live firewall scope differs from the one last applied (1) "
+                                           "or not (0)."),
+    "portcullis_certificate_expiry_timestamp_seconds": ("gauge", "When a proxied domain's certificate expires, as a "
+                                                                 "Unix time."),
+    "portcullis_backend_up": ("gauge", "Whether a backend answered its health path with HTTP 200 (1) or not (0)."),
+    "portcullis_check_success": ("gauge", "Whether a check could read its input (1) or not (0): its series are "
+                                          "left out when not."),
+    "portcullis_series_dropped": ("gauge", "Series left out of a family to keep cardinality bounded."),
+    "portcullis_audit_timestamp_seconds": ("gauge", "When these metrics were collected, as a Unix time."),
+    "portcullis_audit_duration_seconds": ("gauge", "How long collecting these metrics took."),
+}
+
+
+class ProcessRunner:
+    """Commands through subprocess, for the timer (the module passes its own runner)."""
+
+    def run(self, argv, data=None):
+        process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = process.communicate(data.encode("utf-8") if isinstance(data, str) else data)
+        return process.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+    def which(self, name):
+        for directory in os.environ.get("PATH", "").split(os.pathsep) + ["/usr/sbin", "/sbin"]:
+            path = os.path.join(directory, name)
+            if directory and os.access(path, os.X_OK):
+                return path
+        return None
+
+
+def _escape(value):
+    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+class Exposition:
+    """Series grouped by metric, written with HELP and TYPE once each."""
+
+    def __init__(self):
+        self.series = dict((name, []) for name in METRICS)
+        self.dropped = {}
+
+    def add(self, name, value, bounded=False, **labels):
+        if name not in METRICS:
+            raise KeyError("metric %s is not declared in METRICS" % name)
+        if bounded and len(self.series[name]) >= MAX_SERIES:
+            self.dropped[name] = self.dropped.get(name, 0) + 1
+            return
+        self.series[name].append((labels, value))
+
+    def text(self):
+        for name, count in sorted(self.dropped.items()):
+            self.series["portcullis_series_dropped"].append(({"metric": name}, count))
+        lines = []
+        for name in sorted(self.series):
+            if not self.series[name]:
+                continue
+            kind, text = METRICS[name]
+            lines += ["# HELP %s %s" % (name, text), "# TYPE %s %s" % (name, kind)]
+            for labels, value in self.series[name]:
+                label_text = ",".join('%s="%s"' % (key, _escape(labels[key])) for key in sorted(labels))
+                lines.append("%s%s %s" % (name, "{%s}" % label_text if label_text else "", _number(value)))
+        return "\n".join(lines) + "\n"
+
+
+def _number(value):
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _ports(service, protocol):
+    ranges = service.ranges.get(protocol, ())
+    return ",".join("%d" % start if start == end else "%d-%d" % (start, end) for start, end in ranges)
+
+
+def listener_series(out, services, listeners):
+    """Declared services listening or not; undeclared listeners; exposure mismatches."""
+    for service in services:
+        for protocol in sorted(service.ranges):
+            heard = any(listener["protocol"] == protocol and
+                        any(start <= listener["port"] <= end for start, end in service.ranges[protocol])
+                        for listener in listeners)
+            out.add("portcullis_service_listening", heard, service=service.name, protocol=protocol,
+                    port=_ports(service, protocol))
+    conflicts, _unknown = _conflicts.check_live(services, listeners)
+    undeclared = [item for item in conflicts if item["kind"] == "undeclared"]
+    out.add("portcullis_undeclared_listeners", len(undeclared))
+    for item in sorted(undeclared, key=lambda item: (item["protocol"], item["port"], item.get("address", ""))):
+        out.add("portcullis_undeclared_listener", 1, bounded=True, protocol=item["protocol"], port=item["port"],
+                address=item.get("address", ""), process=item.get("process") or "unknown")
+    for item in conflicts:
+        if item["kind"] == "exposure":
+            out.add("portcullis_exposure_mismatch", 1, bounded=True, service=item["services"][0],
+                    protocol=item["protocol"], port=item["port"], address=item.get("address", ""))
+
+
+def published_series(out, services, runner):
+    published, unknown = _published.read(runner.run, runner.which)
+    if unknown:
+        return False
+    declared = dict(((rule["protocol"], rule["port"]), True) for rule in published
+                    for service in services if service.publish == "dnat"
+                    and any(start <= rule["port"] <= end for start, end in service.ranges.get(rule["protocol"], ())))
+    seen = set()
+    for rule in published:
+        key = (rule["protocol"], rule["port"])
+        if key in seen:
+            continue
+        seen.add(key)
+        out.add("portcullis_published_port", 1, bounded=True, protocol=rule["protocol"], port=rule["port"],
+                declared=str(declared.get(key, False)).lower())
+    return True
+
+
+def firewall_series(out, runner, state_dir):
+    """Drift of the backend the firewall module last applied with; None when it never applied here."""
+    found = False
+    for name, backend_class in sorted(_backends.BACKENDS.items()):
+        saved = _host.read(os.path.join(state_dir, "firewall-%s.json" % name))
+        if saved is None:
+            continue
+        found = True
+        try:
+            applied = json.loads(saved)["live"]
+            backend = backend_class(runner)
+            if not backend.usable():
+                return False
+            out.add("portcullis_firewall_drift", backend.live() != applied, backend=name)
+        except (ValueError, KeyError, TypeError, _backends.BackendError):
+            # An unreadable state file or live scope: the drift is unknown, not absent.
+            return False
+    return True if found else None
+
+
+def certificate_series(out, certificates, runner):
+    """``[{domain, path}]``: each certificate's notAfter, read with openssl."""
+    openssl = runner.which("openssl")
+    success = True
+    for item in certificates:
+        if openssl is None:
+            return False
+        rc, text, _err = runner.run([openssl, "x509", "-noout", "-enddate", "-dateopt", "iso_8601", "-in", item["path"]])
+        expires = _iso_time(text.strip().split("=", 1)[-1]) if rc == 0 else None
+        if expires is None:
+            # Older openssl has no -dateopt: the default form, "notAfter=Jan  2 03:04:05 2027 GMT".
+            rc, text, _err = runner.run([openssl, "x509", "-noout", "-enddate", "-in", item["path"]])
+            expires = _openssl_time(text.strip().split("=", 1)[-1]) if rc == 0 else None
+        if expires is None:
+            success = False
+            continue
+        out.add("portcullis_certificate_expiry_timestamp_seconds", expires, domain=item["domain"])
+    return success
+
+
+def _iso_time(text):
+    try:
+        return calendar.timegm(time.strptime(text.strip(), "%Y-%m-%d %H:%M:%SZ"))
+    except ValueError:
+        return None
+
+
+def _openssl_time(text):
+    try:
+        return calendar.timegm(time.strptime(" ".join(text.split()), "%b %d %H:%M:%S %Y GMT"))
+    except ValueError:
+        return None
+
+
+def _get_status(url, timeout):
+    """The HTTP status of a GET of ``url`` (http only), or None without an answer."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        return None
+    connection = HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    try:
+        connection.request("GET", (parts.path or "/") + ("?" + parts.query if parts.query else ""))
+        return connection.getresponse().status
+    except (socket.error, HTTPException, ValueError):
+        return None
+    finally:
+        connection.close()
+
+
+def health_series(out, targets, timeout):
+    """``[{url, domain, path, server}]``: GET each, 1 for HTTP 200."""
+    for target in targets:
+        out.add("portcullis_backend_up", _get_status(target["url"], timeout) == 200, domain=target["domain"],
+                path=target["path"], server=target["server"])
+    return True
+
+
+def collect(config, runner, now=None, proc_root="/proc"):
+    """``(text, checks)``: the exposition text for ``config`` - ``{services,
+    policy, certificates, nginx_config, health, health_timeout, state_dir,
+    ignore_addresses}`` (listener addresses left out; None for Docker's
+    embedded DNS inside a container)
+    (the registry and what the audit planned for this host; the
+    certificates nginx_proxy's configuration serves are read from
+    ``nginx_config`` when it exists) - and each check's success."""
+    started = time.time()
+    out = Exposition()
+    policy = build_policy(config.get("policy") or {})
+    services = _registry.validate(config.get("services") or [], policy, _listening.read_bindv6only(proc_root))
+    checks = {}
+    try:
+        listeners = _listening.listening(proc_root)
+    except _listening.ListenerReadError:
+        listeners = None
+    checks["listeners"] = listeners is not None
+    ignored = config.get("ignore_addresses")
+    if ignored is None:
+        # Not the host's: Docker's embedded DNS inside a container (as the port_audit role leaves it out).
+        ignored = [_host.DOCKER_EMBEDDED_DNS] if _host.in_docker_container() else []
+    if listeners is not None:
+        listeners = [item for item in listeners if item["address"] not in ignored]
+        listener_series(out, services, listeners)
+    checks["published"] = published_series(out, services, runner)
+    firewall = firewall_series(out, runner, config.get("state_dir") or STATE_DIR)
+    if firewall is not None:
+        checks["firewall"] = firewall
+    certificates = list(config.get("certificates") or [])
+    served = _host.read(config["nginx_config"]) if config.get("nginx_config") else None
+    if served is not None:
+        given = set(item["path"] for item in certificates)
+        certificates += [item for item in _nginx_config.served_certificates(served) if item["path"] not in given]
+    if certificates:
+        checks["certificates"] = certificate_series(out, certificates, runner)
+    if config.get("health"):
+        checks["health"] = health_series(out, config["health"], config.get("health_timeout") or 5)
+    for check, success in sorted(checks.items()):
+        out.add("portcullis_check_success", success, check=check)
+    out.add("portcullis_audit_timestamp_seconds", int(now if now is not None else time.time()))
+    out.add("portcullis_audit_duration_seconds", round(time.time() - started, 3))
+    return out.text(), checks
+
+
+def write(config, runner, path):
+    """Collect and replace ``path`` in one rename (the collector never reads half a file)."""
+    text, checks = collect(config, runner)
+    _host.write_atomic(path, text, 0o644)
+    return text, checks
+
+
+def run_from_config(config_path):
+    """What the timer runs (``portcullis-port-metrics CONFIG``): the inputs the module saved, the same collection."""
+    with open(config_path) as handle:
+        config = json.load(handle)
+    return write(config, ProcessRunner(), config["path"])

@@ -1,0 +1,230 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from ansible_collections.portcullis.ports.plugins.module_utils.audit import _listening
+from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _collect as _metrics
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends
+
+# One line of the text exposition format: a name, optional labels, a number.
+SAMPLE = re.compile(r'^[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)*\})? -?[0-9.e+]+$')
+
+
+def listener(port, protocol="tcp", address="0.0.0.0", process="python3"):
+    return {"protocol": protocol, "family": "ipv4", "address": address, "port": port, "pid": 100 + port % 1000,
+            "process": process, "user": "root", "dual_stack": False, "cmdline": []}
+
+
+class FakeRunner:
+    """No nft, no iptables-save, an openssl that prints a fixed end date."""
+
+    def __init__(self, programs=("openssl",), enddate="notAfter=2027-01-02 03:04:05Z"):
+        self.programs = programs
+        self.enddate = enddate
+        self.calls = []
+
+    def which(self, name):
+        return "/usr/bin/" + name if name in self.programs else None
+
+    def run(self, argv, data=None):
+        self.calls.append(argv)
+        if argv[0].endswith("openssl"):
+            return (0, self.enddate + "\n", "") if "-dateopt" in argv else (0, "notAfter=Jan  2 03:04:05 2027 GMT\n", "")
+        raise AssertionError(argv)
+
+
+@pytest.fixture
+def live(monkeypatch):
+    found = {"listeners": []}
+
+    def listening(proc_root="/proc"):
+        if found["listeners"] is None:
+            raise _listening.ListenerReadError("cannot read /proc/net/tcp")
+        return found["listeners"]
+
+    monkeypatch.setattr(_listening, "listening", listening)
+    monkeypatch.setattr(_listening, "read_bindv6only", lambda proc_root="/proc": False)
+    return found
+
+
+def collect(services, tmp_path, **config):
+    config.setdefault("state_dir", str(tmp_path))
+    text, checks = _metrics.collect(dict(config, services=services), config.pop("runner", None) or FakeRunner(),
+                                    now=1700000000)
+    for line in text.splitlines():
+        assert line.startswith("#") or SAMPLE.match(line), line
+    return text, checks
+
+
+def test_declared_services_listening_or_not_and_undeclared_listeners(live, tmp_path):
+    live["listeners"] = [listener(8080), listener(9999)]
+    text, checks = collect([{"name": "web", "port": 8080}, {"name": "db", "port": 5432}], tmp_path)
+    assert 'portcullis_service_listening{port="8080",protocol="tcp",service="web"} 1' in text
+    assert 'portcullis_service_listening{port="5432",protocol="tcp",service="db"} 0' in text
+    assert ('portcullis_undeclared_listener{address="0.0.0.0",port="9999",process="python3",protocol="tcp"} 1'
+            in text)
+    assert "portcullis_undeclared_listeners 1" in text
+    assert "portcullis_audit_timestamp_seconds 1700000000" in text
+    assert checks == {"listeners": True, "published": True}
+    # HELP and TYPE once per family.
+    assert text.count("# TYPE portcullis_service_listening gauge") == 1
+
+
+def test_a_private_service_heard_widely_is_an_exposure_mismatch(live, tmp_path):
+    live["listeners"] = [listener(6379)]
+    text, _checks = collect([{"name": "cache", "port": 6379, "expose": "private"}], tmp_path)
+    assert 'portcullis_exposure_mismatch{address="0.0.0.0",port="6379",protocol="tcp",service="cache"} 1' in text
+
+
+def test_listeners_that_cannot_be_read_are_unknown_not_absent(live, tmp_path):
+    live["listeners"] = None
+    text, checks = collect([{"name": "web", "port": 8080}], tmp_path)
+    assert 'portcullis_check_success{check="listeners"} 0' in text and checks["listeners"] is False
+    assert "portcullis_service_listening" not in text and "portcullis_undeclared_listeners" not in text
+
+
+def test_series_labelled_from_the_live_host_are_bounded(live, tmp_path):
+    live["listeners"] = [listener(20000 + number) for number in range(_metrics.MAX_SERIES + 50)]
+    text, _checks = collect([], tmp_path)
+    assert text.count("portcullis_undeclared_listener{") == _metrics.MAX_SERIES
+    assert 'portcullis_series_dropped{metric="portcullis_undeclared_listener"} 50' in text
+    assert "portcullis_undeclared_listeners %d" % (_metrics.MAX_SERIES + 50) in text
+
+
+class FakeNftables:
+    """What the drift check asks of a backend."""
+    name = "nftables"
+    live_text = None
+
+    def __init__(self, runner):
+        self.runner = runner
+
+    def usable(self):
+        return True
+
+    def live(self):
+        return FakeNftables.live_text
+
+
+@pytest.mark.parametrize("saved, live_text, expected", [
+    ({"desired": "d", "live": "applied"}, "applied", 'portcullis_firewall_drift{backend="nftables"} 0'),
+    ({"desired": "d", "live": "applied"}, "someone added a rule", 'portcullis_firewall_drift{backend="nftables"} 1'),
+    ("not json", "applied", 'portcullis_check_success{check="firewall"} 0'),
+])
+def test_firewall_drift_is_the_live_scope_against_the_last_applied(live, tmp_path, monkeypatch, saved, live_text,
+                                                                   expected):
+    monkeypatch.setattr(_backends, "BACKENDS", {"nftables": FakeNftables})
+    FakeNftables.live_text = live_text
+    (tmp_path / "firewall-nftables.json").write_text(saved if isinstance(saved, str) else json.dumps(saved))
+    text, _checks = collect([], tmp_path)
+    assert expected in text
+
+
+def test_no_firewall_metrics_where_the_firewall_never_applied(live, tmp_path):
+    text, checks = collect([], tmp_path)
+    assert "portcullis_firewall_drift" not in text and "firewall" not in checks
+
+
+def test_certificate_expiry_from_the_served_configuration(live, tmp_path):
+    config = tmp_path / "portcullis-proxy.conf"
+    config.write_text("server {\n    server_name app.example.com api.example.com;\n"
+                      "    ssl_certificate /etc/ssl/app.crt;\n}\n")
+    text, checks = collect([], tmp_path, nginx_config=str(config))
+    assert 'portcullis_certificate_expiry_timestamp_seconds{domain="app.example.com"} 1798859045' in text
+    assert checks["certificates"] is True
+    # An openssl without -dateopt (older than 3.0): the default date form gives the same time.
+    text, _checks = collect([], tmp_path, nginx_config=str(config), runner=FakeRunner(enddate="unknown option"))
+    assert 'portcullis_certificate_expiry_timestamp_seconds{domain="app.example.com"} 1798859045' in text
+
+
+def test_a_certificate_that_cannot_be_read_is_unknown(live, tmp_path):
+    class Failing(FakeRunner):
+        def run(self, argv, data=None):
+            return 1, "", "Could not open file"
+
+    text, checks = collect([], tmp_path, certificates=[{"domain": "a.example.com", "path": "/missing.crt"}],
+                           runner=Failing())
+    assert 'portcullis_check_success{check="certificates"} 0' in text and checks["certificates"] is False
+    assert "portcullis_certificate_expiry_timestamp_seconds" not in text
+
+
+class Health(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/health" else 503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_backends_answering_their_health_path(live, tmp_path):
+    server = HTTPServer(("127.0.0.1", 0), Health)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        where = "127.0.0.1:%d" % server.server_address[1]
+        targets = [{"url": "http://%s/health" % where, "domain": "a.example.com", "path": "/", "server": where},
+                   {"url": "http://%s/broken" % where, "domain": "b.example.com", "path": "/", "server": where},
+                   {"url": "http://127.0.0.1:1/health", "domain": "c.example.com", "path": "/", "server": "127.0.0.1:1"}]
+        text, _checks = collect([], tmp_path, health=targets, health_timeout=2)
+    finally:
+        server.shutdown()
+        thread.join()
+    assert 'portcullis_backend_up{domain="a.example.com",path="/",server="%s"} 1' % where in text
+    assert 'portcullis_backend_up{domain="b.example.com",path="/",server="%s"} 0' % where in text
+    assert 'portcullis_backend_up{domain="c.example.com",path="/",server="127.0.0.1:1"} 0' in text
+
+
+def test_label_values_are_escaped():
+    out = _metrics.Exposition()
+    out.add("portcullis_undeclared_listener", 1, process='a"b\\c\nd', port=1, protocol="tcp", address="::")
+    assert 'process="a\\"b\\\\c\\nd"' in out.text()
+
+
+def test_the_timer_writes_the_file_the_collector_reads(live, tmp_path, monkeypatch):
+    live["listeners"] = [listener(8080)]
+    monkeypatch.setattr(_metrics, "ProcessRunner", lambda: FakeRunner(programs=()))
+    path = tmp_path / "textfile" / "portcullis.prom"
+    config = tmp_path / "port-metrics.json"
+    config.write_text(json.dumps({"services": [{"name": "web", "port": 8080}], "path": str(path),
+                                  "state_dir": str(tmp_path)}))
+    _metrics.run_from_config(str(config))
+    assert 'portcullis_service_listening{port="8080",protocol="tcp",service="web"} 1' in path.read_text()
+    assert oct(path.stat().st_mode & 0o777) == "0o644"
+
+
+class NatRunner(FakeRunner):
+    """iptables-save -t nat of a Docker host: 8081 published, declared; 8082 published, not declared."""
+
+    def __init__(self, rc=0):
+        FakeRunner.__init__(self, programs=("iptables-save",))
+        self.rc = rc
+
+    def run(self, argv, data=None):
+        if self.rc:
+            return self.rc, "", "iptables-save: Permission denied"
+        return 0, ("*nat\n:DOCKER - [0:0]\n"
+                   "-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8081 -j DNAT --to-destination 172.17.0.2:80\n"
+                   "-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8082 -j DNAT --to-destination 172.17.0.3:80\n"
+                   "COMMIT\n"), ""
+
+
+def test_published_container_ports_declared_or_not(live, tmp_path):
+    text, checks = collect([{"name": "app", "port": 8081, "publish": "dnat"}], tmp_path, runner=NatRunner())
+    assert 'portcullis_published_port{declared="true",port="8081",protocol="tcp"} 1' in text
+    assert 'portcullis_published_port{declared="false",port="8082",protocol="tcp"} 1' in text
+    assert checks["published"] is True
+    text, checks = collect([], tmp_path, runner=NatRunner(rc=1))
+    assert 'portcullis_check_success{check="published"} 0' in text and "portcullis_published_port" not in text

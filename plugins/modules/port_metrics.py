@@ -21,17 +21,22 @@ description:
     module_utils file it ran with (exactly what it imported), which the C(portcullis-port-metrics) timer installed
     by the P(portcullis.ports.port_metrics#role) role runs to refresh the metrics between Ansible runs with the same
     code (its script runs C(run_from_config) of the module_utils C(metrics/_collect.py) with C(PYTHONPATH=LIBRARY_DIR)).
-  - Metrics (all gauges, prefixed C(portcullis_)) - C(service_listening{service,protocol,port}) 1 or 0;
-    C(undeclared_listener{protocol,port,address,process}) and the count C(undeclared_listeners);
-    C(exposure_mismatch{service,protocol,port,address}); C(published_port{protocol,port,declared});
-    C(firewall_drift{backend}) 1 when the live scope differs from the one the firewall module last applied (left
-    out on a host where it never applied); C(certificate_expiry_timestamp_seconds{domain});
-    C(backend_up{domain,path,server}); C(check_success{check}) 0 when a check could not read its input (then its
+  - Metrics (all gauges, prefixed C(portcullis_)) - C(service_listening{service,protocol,port}) 1 or 0, decided as the
+    port map decides it (a listener that serves the declared bind);
+    C(undeclared_listener_info{protocol,port,address,process}) and the count C(undeclared_listeners);
+    C(exposure_mismatch_info{service,protocol,port,address});
+    C(port_held_by_other_process_info{service,protocol,port,process}); C(published_port_info{protocol,port,declared});
+    C(firewall_drift{backend}) 1 when the live portcullis scope differs from the one the firewall module last applied
+    (left out on a host where it never applied; other tables are not compared); C(certificate_expiry_timestamp_seconds{domain});
+    C(backend_up{domain,path,server}); C(check_success{check}) (V(listeners), V(process), V(published),
+    V(firewall), V(certificates), V(health)) 0 when a check could not read its input (then its
     series are left out, never written as passing); C(series_dropped{metric}); C(audit_timestamp_seconds) and
     C(audit_duration_seconds).
   - Cardinality is bounded - one series per declared service and protocol, certificate and health target, and at
-    most 100 for each family labelled from the live host (undeclared listeners, exposure mismatches, published
-    ports), the rest counted in C(series_dropped).
+    most 100 for each family labelled from the live host (undeclared listeners, exposure mismatches, ports held by
+    another process, published ports), the rest counted in C(series_dropped). A service that takes a new random
+    port at each start makes a new undeclared-listener series each time (declare its range instead).
+  - Certificates are one series per certificate file, labelled with the first site that serves it.
   - The metrics file carries a timestamp, so writing it is not reported as a change; writing O(config_path) or a
     library file with other content is, and the diff shows O(config_path).
 extends_documentation_fragment:

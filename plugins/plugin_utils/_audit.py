@@ -19,7 +19,6 @@ from ansible_collections.portcullis.ports.plugins.module_utils import _values
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _conflicts
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
-from ansible_collections.portcullis.ports.plugins.module_utils.ports._registry import Bind
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _dependencies
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _graph
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _proxy_plan
@@ -32,57 +31,6 @@ PLAN_KINDS = ("invalid", "duplicate", "out_of_range", "ephemeral", "unknown_sour
 
 def _ports_text(ranges):
     return ", ".join(resolver.format_range(item) for item in ranges)
-
-
-def _serves(listener_bind, declared):
-    """Whether a listener accepts connections for the declared bind: on it
-    (or inside it, for a declared wildcard), or wider (a wildcard of its
-    family, or a dual-stack ``::``)."""
-    if declared.covers(listener_bind):
-        return True
-    return listener_bind.wildcard and (listener_bind.version == declared.version or listener_bind.dual_stack)
-
-
-def _live_status(service, listeners):
-    """('listening', processes, detail) or ('not listening', [], '').
-
-    detail says when only part of the declaration listens (loopback only
-    for a service declared on every address, one protocol of two, some
-    ports of a range), when it listens wider than declared, and when its
-    process could not be verified."""
-    holders = set()
-    heard = {}
-    loopback_only = True
-    wider = []
-    unverified = False
-    for listener in listeners:
-        ranges = service.ranges.get(listener["protocol"], ())
-        if not any(start <= listener["port"] <= end for start, end in ranges):
-            continue
-        bind = Bind(listener["address"], dual_stack=listener.get("dual_stack", False))
-        exposure = _conflicts.exposure(service, bind)
-        if exposure:
-            wider.append("%s, listening on %s" % (exposure, bind.endpoint(listener["port"])))
-        elif not _serves(bind, service.bind):
-            continue
-        holders.add(listener.get("process") or "unknown process")
-        heard.setdefault(listener["protocol"], set()).add(listener["port"])
-        loopback_only = loopback_only and bind.loopback
-        unverified = unverified or (service.process is not None and listener.get("pid") is None)
-    if not holders:
-        return "not listening", [], ""
-    details = sorted(set(wider))
-    if unverified:
-        details.append("process unknown (owner not readable)")
-    if service.bind.wildcard and loopback_only:
-        details.append("loopback only")
-    if len(heard) < len(service.ranges):
-        details.append("%s only" % "/".join(sorted(heard)))
-    declared = sum(end - start + 1 for protocol in heard for start, end in service.ranges[protocol])
-    listening = sum(len(ports) for ports in heard.values())
-    if listening < declared:
-        details.append("%d of %d ports" % (listening, declared))
-    return "listening", sorted(holders), ", ".join(details)
 
 
 _PID = _values.pattern(r" \(pid [0-9]+\)")
@@ -178,7 +126,7 @@ def audit(hosts, policy=None, inventory=None, proxy_group=_proxy_plan.PROXY_GROU
             if not service.listens:
                 status, processes, detail = "client", [], ""
             elif checked:
-                status, processes, detail = _live_status(service, listeners)
+                status, processes, detail = _conflicts.live_status(service, listeners)
             else:
                 status, processes, detail = "not checked", [], ""
             entry["rows"].append({

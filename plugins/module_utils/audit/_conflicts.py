@@ -175,6 +175,57 @@ def exposure(service, bind):
     return None
 
 
+def serves(listener_bind, declared):
+    """Whether a listener accepts connections for the declared bind: on it
+    (or inside it, for a declared wildcard), or wider (a wildcard of its
+    family, or a dual-stack ``::``)."""
+    if declared.covers(listener_bind):
+        return True
+    return listener_bind.wildcard and (listener_bind.version == declared.version or listener_bind.dual_stack)
+
+
+def live_status(service, listeners):
+    """('listening', processes, detail) or ('not listening', [], '').
+
+    detail says when only part of the declaration listens (loopback only
+    for a service declared on every address, one protocol of two, some
+    ports of a range), when it listens wider than declared, and when its
+    process could not be verified."""
+    holders = set()
+    heard = {}
+    loopback_only = True
+    wider = []
+    unverified = False
+    for listener in listeners:
+        ranges = service.ranges.get(listener["protocol"], ())
+        if not any(start <= listener["port"] <= end for start, end in ranges):
+            continue
+        bind = Bind(listener["address"], dual_stack=listener.get("dual_stack", False))
+        how_wide = exposure(service, bind)
+        if how_wide:
+            wider.append("%s, listening on %s" % (how_wide, bind.endpoint(listener["port"])))
+        elif not serves(bind, service.bind):
+            continue
+        holders.add(listener.get("process") or "unknown process")
+        heard.setdefault(listener["protocol"], set()).add(listener["port"])
+        loopback_only = loopback_only and bind.loopback
+        unverified = unverified or (service.process is not None and listener.get("pid") is None)
+    if not holders:
+        return "not listening", [], ""
+    details = sorted(set(wider))
+    if unverified:
+        details.append("process unknown (owner not readable)")
+    if service.bind.wildcard and loopback_only:
+        details.append("loopback only")
+    if len(heard) < len(service.ranges):
+        details.append("%s only" % "/".join(sorted(heard)))
+    declared = sum(end - start + 1 for protocol in heard for start, end in service.ranges[protocol])
+    listening = sum(len(ports) for ports in heard.values())
+    if listening < declared:
+        details.append("%d of %d ports" % (listening, declared))
+    return "listening", sorted(holders), ", ".join(details)
+
+
 def check_live(services, listeners):
     """Conflicts and unknowns the live listeners show: ``(conflicts, unknown)``.
 

@@ -59,13 +59,17 @@ FILE_NAME = "portcullis.prom"
 # name: (type, help). The one list of what is written, and what the alert rules may use.
 METRICS = {
     "portcullis_service_listening": ("gauge", "Whether a declared service listens (1) or not (0), per protocol."),
-    "portcullis_undeclared_listener": ("gauge", "A listener no declared service accounts for (always 1)."),
+    "portcullis_undeclared_listener_info": ("gauge", "A listener no declared service accounts for (always 1; "
+                                                     "what it is is in the labels)."),
     "portcullis_undeclared_listeners": ("gauge", "How many listeners no declared service accounts for."),
-    "portcullis_exposure_mismatch": ("gauge", "A service listening wider than its expose allows (always 1)."),
-    "portcullis_published_port": ("gauge", "A port published by DNAT (a container runtime's -p); declared is "
-                                           "whether the registry declares it publish: dnat."),
-    "portcullis_firewall_drift": ("gauge", "Whether the live firewall scope differs from the one last applied (1) "
-                                           "or not (0)."),
+    "portcullis_exposure_mismatch_info": ("gauge", "A service listening wider than its expose allows (always 1)."),
+    "portcullis_published_port_info": ("gauge", "A port published by DNAT (a container runtime's -p), always 1; "
+                                                "declared is whether the registry declares it publish: dnat."),
+    "portcullis_port_held_by_other_process_info": ("gauge", "A declared port held by another process than the "
+                                                            "service's process (always 1)."),
+    "portcullis_firewall_drift": ("gauge", "Whether the live portcullis scope (table inet portcullis, or the "
+                                           "PORTCULLIS-* chains) differs from the one last applied (1) or not (0); "
+                                           "other tables are not compared."),
     "portcullis_certificate_expiry_timestamp_seconds": ("gauge", "When a proxied domain's certificate expires, as a "
                                                                  "Unix time."),
     "portcullis_backend_up": ("gauge", "Whether a backend answered its health path with HTTP 200 (1) or not (0)."),
@@ -141,24 +145,28 @@ def _ports(service, protocol):
 
 
 def listener_series(out, services, listeners):
-    """Declared services listening or not; undeclared listeners; exposure mismatches."""
+    """Declared services listening or not (as the port map decides it, per
+    protocol); undeclared listeners; exposure mismatches. Returns whether
+    every declared process could be verified."""
     for service in services:
         for protocol in sorted(service.ranges):
-            heard = any(listener["protocol"] == protocol and
-                        any(start <= listener["port"] <= end for start, end in service.ranges[protocol])
-                        for listener in listeners)
-            out.add("portcullis_service_listening", heard, service=service.name, protocol=protocol,
+            status = _conflicts.live_status(service, [item for item in listeners if item["protocol"] == protocol])[0]
+            out.add("portcullis_service_listening", status == "listening", service=service.name, protocol=protocol,
                     port=_ports(service, protocol))
-    conflicts, _unknown = _conflicts.check_live(services, listeners)
+    conflicts, unknown = _conflicts.check_live(services, listeners)
     undeclared = [item for item in conflicts if item["kind"] == "undeclared"]
     out.add("portcullis_undeclared_listeners", len(undeclared))
     for item in sorted(undeclared, key=lambda item: (item["protocol"], item["port"], item.get("address", ""))):
-        out.add("portcullis_undeclared_listener", 1, bounded=True, protocol=item["protocol"], port=item["port"],
+        out.add("portcullis_undeclared_listener_info", 1, bounded=True, protocol=item["protocol"], port=item["port"],
                 address=item.get("address", ""), process=item.get("process") or "unknown")
     for item in conflicts:
         if item["kind"] == "exposure":
-            out.add("portcullis_exposure_mismatch", 1, bounded=True, service=item["services"][0],
+            out.add("portcullis_exposure_mismatch_info", 1, bounded=True, service=item["services"][0],
                     protocol=item["protocol"], port=item["port"], address=item.get("address", ""))
+        elif item["kind"] == "occupied":
+            out.add("portcullis_port_held_by_other_process_info", 1, bounded=True, service=item["services"][0],
+                    protocol=item["protocol"], port=item["port"], process=item.get("process") or "unknown")
+    return not unknown
 
 
 def published_series(out, services, runner):
@@ -174,7 +182,7 @@ def published_series(out, services, runner):
         if key in seen:
             continue
         seen.add(key)
-        out.add("portcullis_published_port", 1, bounded=True, protocol=rule["protocol"], port=rule["port"],
+        out.add("portcullis_published_port_info", 1, bounded=True, protocol=rule["protocol"], port=rule["port"],
                 declared=str(declared.get(key, False)).lower())
     return True
 
@@ -280,7 +288,10 @@ def collect(config, runner, now=None, proc_root="/proc"):
         ignored = [_host.DOCKER_EMBEDDED_DNS] if _host.in_docker_container() else []
     if listeners is not None:
         listeners = [item for item in listeners if item["address"] not in ignored]
-        listener_series(out, services, listeners)
+        if any(service.process for service in services):
+            checks["process"] = listener_series(out, services, listeners)
+        else:
+            listener_series(out, services, listeners)
     checks["published"] = published_series(out, services, runner)
     firewall = firewall_series(out, runner, config.get("state_dir") or STATE_DIR)
     if firewall is not None:

@@ -72,7 +72,7 @@ def test_declared_services_listening_or_not_and_undeclared_listeners(live, tmp_p
     text, checks = collect([{"name": "web", "port": 8080}, {"name": "db", "port": 5432}], tmp_path)
     assert 'portcullis_service_listening{port="8080",protocol="tcp",service="web"} 1' in text
     assert 'portcullis_service_listening{port="5432",protocol="tcp",service="db"} 0' in text
-    assert ('portcullis_undeclared_listener{address="0.0.0.0",port="9999",process="python3",protocol="tcp"} 1'
+    assert ('portcullis_undeclared_listener_info{address="0.0.0.0",port="9999",process="python3",protocol="tcp"} 1'
             in text)
     assert "portcullis_undeclared_listeners 1" in text
     assert "portcullis_audit_timestamp_seconds 1700000000" in text
@@ -84,7 +84,7 @@ def test_declared_services_listening_or_not_and_undeclared_listeners(live, tmp_p
 def test_a_private_service_heard_widely_is_an_exposure_mismatch(live, tmp_path):
     live["listeners"] = [listener(6379)]
     text, _checks = collect([{"name": "cache", "port": 6379, "expose": "private"}], tmp_path)
-    assert 'portcullis_exposure_mismatch{address="0.0.0.0",port="6379",protocol="tcp",service="cache"} 1' in text
+    assert 'portcullis_exposure_mismatch_info{address="0.0.0.0",port="6379",protocol="tcp",service="cache"} 1' in text
 
 
 def test_listeners_that_cannot_be_read_are_unknown_not_absent(live, tmp_path):
@@ -97,8 +97,8 @@ def test_listeners_that_cannot_be_read_are_unknown_not_absent(live, tmp_path):
 def test_series_labelled_from_the_live_host_are_bounded(live, tmp_path):
     live["listeners"] = [listener(20000 + number) for number in range(_metrics.MAX_SERIES + 50)]
     text, _checks = collect([], tmp_path)
-    assert text.count("portcullis_undeclared_listener{") == _metrics.MAX_SERIES
-    assert 'portcullis_series_dropped{metric="portcullis_undeclared_listener"} 50' in text
+    assert text.count("portcullis_undeclared_listener_info{") == _metrics.MAX_SERIES
+    assert 'portcullis_series_dropped{metric="portcullis_undeclared_listener_info"} 50' in text
     assert "portcullis_undeclared_listeners %d" % (_metrics.MAX_SERIES + 50) in text
 
 
@@ -189,7 +189,7 @@ def test_backends_answering_their_health_path(live, tmp_path):
 
 def test_label_values_are_escaped():
     out = _metrics.Exposition()
-    out.add("portcullis_undeclared_listener", 1, process='a"b\\c\nd', port=1, protocol="tcp", address="::")
+    out.add("portcullis_undeclared_listener_info", 1, process='a"b\\c\nd', port=1, protocol="tcp", address="::")
     assert 'process="a\\"b\\\\c\\nd"' in out.text()
 
 
@@ -223,8 +223,58 @@ class NatRunner(FakeRunner):
 
 def test_published_container_ports_declared_or_not(live, tmp_path):
     text, checks = collect([{"name": "app", "port": 8081, "publish": "dnat"}], tmp_path, runner=NatRunner())
-    assert 'portcullis_published_port{declared="true",port="8081",protocol="tcp"} 1' in text
-    assert 'portcullis_published_port{declared="false",port="8082",protocol="tcp"} 1' in text
+    assert 'portcullis_published_port_info{declared="true",port="8081",protocol="tcp"} 1' in text
+    assert 'portcullis_published_port_info{declared="false",port="8082",protocol="tcp"} 1' in text
     assert checks["published"] is True
     text, checks = collect([], tmp_path, runner=NatRunner(rc=1))
-    assert 'portcullis_check_success{check="published"} 0' in text and "portcullis_published_port" not in text
+    assert 'portcullis_check_success{check="published"} 0' in text and "portcullis_published_port_info" not in text
+
+
+def test_listening_is_decided_as_the_port_map_decides_it(live, tmp_path):
+    # A listener on loopback does not serve a service declared on another address; udp is not tcp.
+    live["listeners"] = [listener(8080, address="127.0.0.1"), listener(5353, protocol="udp")]
+    text, _checks = collect([{"name": "web", "port": 8080, "bind": "192.0.2.10"},
+                             {"name": "dns", "port": 5353, "protocol": "both"}], tmp_path)
+    assert 'portcullis_service_listening{port="8080",protocol="tcp",service="web"} 0' in text
+    assert 'portcullis_service_listening{port="5353",protocol="tcp",service="dns"} 0' in text
+    assert 'portcullis_service_listening{port="5353",protocol="udp",service="dns"} 1' in text
+
+
+def test_a_port_held_by_another_process_and_an_owner_that_cannot_be_read(live, tmp_path):
+    live["listeners"] = [listener(5432, process="python3")]
+    text, checks = collect([{"name": "postgresql", "port": 5432, "process": "postgres"}], tmp_path)
+    assert ('portcullis_port_held_by_other_process_info{port="5432",process="python3",protocol="tcp",'
+            'service="postgresql"} 1') in text
+    assert checks["process"] is True
+    hidden = dict(listener(5432), pid=None, process=None)
+    live["listeners"] = [hidden]
+    text, checks = collect([{"name": "postgresql", "port": 5432, "process": "postgres"}], tmp_path)
+    assert 'portcullis_check_success{check="process"} 0' in text and checks["process"] is False
+
+
+def test_an_unusable_backend_makes_the_drift_unknown(live, tmp_path, monkeypatch):
+    class Unusable(FakeNftables):
+        def usable(self):
+            return False
+
+    monkeypatch.setattr(_backends, "BACKENDS", {"nftables": Unusable})
+    (tmp_path / "firewall-nftables.json").write_text(json.dumps({"desired": "d", "live": "x"}))
+    text, checks = collect([], tmp_path)
+    assert checks["firewall"] is False and "portcullis_firewall_drift{" not in text
+
+
+def test_no_openssl_makes_the_certificates_unknown(live, tmp_path):
+    text, checks = collect([], tmp_path, certificates=[{"domain": "a.example.com", "path": "/etc/ssl/a.crt"}],
+                           runner=FakeRunner(programs=()))
+    assert checks["certificates"] is False and "portcullis_certificate_expiry_timestamp_seconds{" not in text
+
+
+def test_docker_embedded_dns_is_left_out_inside_a_container(live, tmp_path, monkeypatch):
+    from ansible_collections.portcullis.ports.plugins.module_utils import _host
+    live["listeners"] = [listener(41000, address=_host.DOCKER_EMBEDDED_DNS)]
+    monkeypatch.setattr(_host, "in_docker_container", lambda root="/": True)
+    text, _checks = collect([], tmp_path)
+    assert "portcullis_undeclared_listeners 0" in text
+    monkeypatch.setattr(_host, "in_docker_container", lambda root="/": False)
+    text, _checks = collect([], tmp_path)
+    assert "portcullis_undeclared_listeners 1" in text

@@ -16,6 +16,8 @@ VERSION := $(shell awk '/^version:/ {print $$2}' galaxy.yml)
 TARBALL := $(BUILD)/portcullis-ports-$(VERSION).tar.gz
 # Debian releases the Molecule scenarios run on (sshd_hardening uses all three).
 SUITES ?= bullseye bookworm trixie
+# Builds a base image; it ships in the collection, where the plan scenario runs it.
+BASE_IMAGE := extensions/molecule/images/build-base-image.sh
 
 export PATH := $(VENV)/bin:$(PATH)
 # Everything that runs Ansible here uses the collection as built and installed
@@ -47,11 +49,11 @@ $(VENV)/.installed: requirements-dev.txt tools/ensure-host.sh
 venv: $(VENV)/.installed
 
 images: host
-	@for suite in $(SUITES); do tools/build-base-image.sh $$suite; done
-	@tools/build-base-image.sh bookworm firewalls
-	@tools/build-base-image.sh bookworm edge
-	@tools/build-base-image.sh trixie edge
-	@tools/build-base-image.sh bookworm monitoring
+	@for suite in $(SUITES); do $(BASE_IMAGE) $$suite; done
+	@$(BASE_IMAGE) bookworm firewalls
+	@$(BASE_IMAGE) bookworm edge
+	@$(BASE_IMAGE) trixie edge
+	@$(BASE_IMAGE) bookworm monitoring
 
 # Built and installed every time: it takes a second and is never stale.
 collection: venv
@@ -101,7 +103,7 @@ molecule: venv images collection
 
 # The demo's containers are bookworm only.
 demo: venv host collection
-	@tools/build-base-image.sh bookworm
+	@$(BASE_IMAGE) bookworm
 	@tools/demo.sh
 
 # The README tables written from meta/argument_specs.yml and the registry model.

@@ -2,8 +2,9 @@
 # machine (as root): Debian packages, Docker engine, virtualenv, base images.
 #
 #   make demo   run playbooks/site.yml against local containers and show the result
-#   make test   yamllint, ansible-lint, changelog lint, ansible-test sanity and
-#               units, the built collection from any directory, Molecule
+#   make test   yamllint, ansible-lint, changelog lint, the CI files teams copy,
+#               ansible-test sanity and units, the built collection from any
+#               directory, Molecule
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -24,14 +25,14 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_FORCE_COLOR ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help test demo host venv images collection lint sanity units promtool installed molecule \
+.PHONY: help test demo host venv images collection lint workflows sanity units promtool installed molecule \
         changelog requirements service-tables cdn-ranges role-docs benchmark benchmark-firewall benchmark-site clean
 
 help:
 	@echo "make demo    site.yml against local containers, then what it enforced"
 	@echo "make test    lint, sanity, unit tests, installed collection, Molecule"
 
-test: lint sanity units promtool installed molecule
+test: lint workflows sanity units promtool installed molecule
 	@echo "make test: all checks passed"
 
 host:
@@ -69,6 +70,20 @@ lint: venv collection
 	@antsibull-changelog lint
 	@echo "== generated README tables (role variables, registry keys) and role defaults"
 	@python tools/role_docs.py --check
+
+# The CI files teams copy (examples/ci/): GitHub's and GitLab's schemas, bundled
+# with check-jsonschema (no network), yamllint's default rules (what a team's
+# `yamllint --strict .` applies without a config of its own), then needs,
+# shellcheck of every script and the pinned versions (tools/check_ci_examples.py).
+CI_GITHUB := examples/ci/github-actions.yml
+CI_GITLAB := examples/ci/gitlab-ci.yml
+workflows: venv host
+	@echo "== CI examples: schemas, yamllint defaults, needs, shellcheck, pins"
+	@check-jsonschema --builtin-schema vendor.github-workflows $(CI_GITHUB)
+	@check-jsonschema --builtin-schema custom.github-workflows-require-timeout $(CI_GITHUB)
+	@check-jsonschema --builtin-schema vendor.gitlab-ci $(CI_GITLAB)
+	@yamllint --strict -d default $(CI_GITHUB) $(CI_GITLAB)
+	@python tools/check_ci_examples.py $(CI_GITHUB) $(CI_GITLAB)
 
 sanity: venv host
 	@echo "== ansible-test sanity"

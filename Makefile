@@ -4,7 +4,7 @@
 #   make demo   run playbooks/site.yml against local containers and show the result
 #   make test   yamllint, ansible-lint, changelog lint, the CI files teams copy,
 #               ansible-test sanity and units, the built collection from any
-#               directory, Molecule
+#               directory, the execution environment's build context, Molecule
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -25,14 +25,14 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_FORCE_COLOR ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help test demo host venv images collection lint workflows sanity units promtool installed molecule \
+.PHONY: help test demo host venv images collection lint workflows sanity units promtool installed ee molecule \
         changelog requirements service-tables cdn-ranges role-docs benchmark benchmark-firewall benchmark-site clean
 
 help:
 	@echo "make demo    site.yml against local containers, then what it enforced"
-	@echo "make test    lint, sanity, unit tests, installed collection, Molecule"
+	@echo "make test    lint, sanity, unit tests, installed collection, EE build context, Molecule"
 
-test: lint workflows sanity units promtool installed molecule
+test: lint workflows sanity units promtool installed ee molecule
 	@echo "make test: all checks passed"
 
 host:
@@ -109,6 +109,18 @@ promtool: images
 installed: collection
 	@echo "== the installed collection, from another directory"
 	@tools/check-installed.sh $(COLLECTIONS)
+
+# The execution environment for AWX / Automation Controller (execution-environment.yml): ansible-builder
+# writes its build context from the tarball just built (no image is built here: no registry to pull the
+# base from), then the context is checked the way the image build uses it.
+EE_CONTEXT := $(BUILD)/ee-context
+ee: collection
+	@echo "== ansible-builder create (the execution environment's build context)"
+	@rm -rf $(EE_CONTEXT) $(BUILD)/ee
+	@mkdir -p $(BUILD)/ee
+	@cp $(TARBALL) $(BUILD)/ee/portcullis-ports.tar.gz
+	@ansible-builder create -f execution-environment.yml -c $(EE_CONTEXT) --output-filename Containerfile
+	@tools/check-ee.sh $(EE_CONTEXT)
 
 molecule: venv images collection
 	@echo "== molecule"

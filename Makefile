@@ -171,4 +171,4 @@ benchmark-firewall: venv images collection
 	@python benchmarks/firewall_bench.py $(BENCH_ARGS) | tee $(BUILD)/benchmark-firewall.md
 
 benchmark-site: venv images collection
-	@python benchmarks/site_bench.py | tee $(BUILD)/benchmark-site.md
+	@python benchmarks/site_bench.py $(BENCH_ARGS) | tee $(BUILD)/benchmark-site.md

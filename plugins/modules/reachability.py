@@ -84,8 +84,8 @@ options:
   allowed_targets:
     description:
       - The only addresses probes may go to, as addresses or CIDR networks; the inventory's addresses
-        (P(portcullis.ports.inventory_addresses#filter)). A flow to any other address fails the module before
-        anything is sent.
+        (P(portcullis.ports.inventory_addresses#filter)). A flow to be probed to any other address fails the module
+        before anything is sent; a flow that is not probed is only reported.
     type: list
     elements: str
     required: true

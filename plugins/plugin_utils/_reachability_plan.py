@@ -267,6 +267,12 @@ class _Planner:
                 service.name, service.bind.address, self.vantage.label)
             self.add(target, target.addresses[0], start, protocol, "closed", "denied", text, service.name, probe=False)
             return
+        probe = True
+        suffix = ""
+        if address not in target.addresses:
+            probe = False  # the module probes inventory addresses only
+            suffix = " (bound to %s, not an address of %s in the inventory: add it to its portcullis_address to " \
+                     "probe it; not probed)" % (address, target.host)
         accepted, reason = self.admitted(target, address, start, protocol)
         grounds = self.grounds(target, service, start, protocol)
         if accepted:
@@ -275,7 +281,8 @@ class _Planner:
                 service.name, ", ".join(grounds) or reason)
             if start != end:
                 text += " (the range %d-%d: what listens on a range comes and goes; not probed)" % (start, end)
-            self.add(target, address, start, protocol, "open", kind, text, service.name, probe=start == end)
+            self.add(target, address, start, protocol, "open", kind, text + suffix, service.name,
+                     probe=probe and start == end)
             return
         if grounds:
             text = "%s internal: %s, but %s" % (service.name, ", ".join(grounds), reason)
@@ -283,7 +290,7 @@ class _Planner:
             text = "%s internal, open only to %s: not to %s" % (service.name, self.who_may(target, service, start),
                                                                  self.vantage.label)
         for port in both_ends:
-            self.add(target, address, port, protocol, "closed", "denied", text, service.name)
+            self.add(target, address, port, protocol, "closed", "denied", text + suffix, service.name, probe=probe)
 
     def ssh_flow(self, target):
         """SSH from the admin sources, when no registry entry declares the port (the entry's flow says it then)."""

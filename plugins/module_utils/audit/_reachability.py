@@ -168,12 +168,14 @@ def _check_flow(index, flow, allowed, errors):
     checked["probe"] = flow.get("probe", True)
     if not isinstance(checked["probe"], bool):
         errors.append("%s: probe must be true or false, got %s" % (name, _values.describe(flow.get("probe"))))
-    if address is not None:
-        checked["address"] = str(address)
-        if not any(address in network for network in allowed):
-            errors.append("%s: %s is not in allowed_targets (the inventory's addresses): refused, this module sends "
-                          "traffic only to inventory hosts" % (name, address))
-    return checked if len(errors) == before else None
+    if len(errors) > before:
+        return None
+    checked["address"] = str(address)
+    if unprobed_reason(checked) is None and not any(address in network for network in allowed):
+        errors.append("%s: %s is not in allowed_targets (the inventory's addresses): refused, this module sends "
+                      "traffic only to inventory hosts" % (name, address))
+        return None
+    return checked
 
 
 def check_flows(flows, allowed_targets, max_probes):

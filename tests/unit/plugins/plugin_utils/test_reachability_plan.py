@@ -111,6 +111,14 @@ def test_internal_from_allow_from_a_host():
     assert find(result, "app", 8443)["expect"] == "open"
 
 
+def test_a_service_bound_to_an_address_outside_the_inventory_is_not_probed():
+    found = inventory(app={"portcullis_address": ["10.0.0.11", "fd00::11"]})
+    admin = find(flows("bastion", found, undeclared_ports=[]), "app", 8443)
+    assert (admin["address"], admin["expect"], admin["probe"]) == ("10.0.0.111", "open", False)
+    assert admin["why"].endswith("(bound to 10.0.0.111, not an address of app in the inventory: add it to its "
+                                 "portcullis_address to probe it; not probed)")
+
+
 def test_internal_from_allow_from_a_cidr():
     inside = flows("203.0.113.9", undeclared_ports=[])
     assert find(inside, "edge", 22)["expect"] == "open"

@@ -11,11 +11,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
+import os
 import socket
 import threading
 import time
 
 import pytest
+import yaml
 
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _reachability as reach
 
@@ -185,6 +187,13 @@ def test_the_checks_name_every_problem_before_anything_is_sent():
     ]
 
 
+def test_a_flow_that_is_not_probed_may_name_any_address():
+    flows = [flow(161, address="192.0.2.9", protocol="udp"), flow(80, address="192.0.2.9", probe=False)]
+    assert [item["address"] for item in reach.check_flows(flows, ["127.0.0.1"], 10)] == ["192.0.2.9", "192.0.2.9"]
+    with pytest.raises(reach.ReachabilityError, match="192.0.2.9 is not in allowed_targets"):
+        reach.check_flows([flow(53, address="192.0.2.9", protocol="udp")], ["127.0.0.1"], 10)
+
+
 def test_max_probes_counts_only_what_is_sent():
     flows = [flow(port) for port in (1, 2, 3)] + [flow(161, protocol="udp"), flow(4, probe=False)]
     assert len(reach.check_flows(flows, ["127.0.0.1"], 3)) == 5
@@ -206,3 +215,11 @@ def test_the_udp_requests_are_what_servers_answer():
     assert query == b"\x70\x63\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x01"
     name, request = reach.UDP_PROBES[123]
     assert len(request) == 48 and request[0] == 0x1b  # version 3, mode 3 (client)
+
+
+def test_the_role_defaults_are_the_modules():
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "..")
+    with open(os.path.join(root, "roles", "reachability", "meta", "argument_specs.yml")) as handle:
+        options = yaml.safe_load(handle)["argument_specs"]["main"]["options"]
+    for key in ("timeout", "concurrency", "max_probes", "fail_on_mismatch"):
+        assert options["portcullis_reachability_" + key]["default"] == reach.DEFAULTS[key], key

@@ -14,27 +14,27 @@ version_added: 0.1.0
 author: portcullis.ports maintainers (@portcullis)
 description:
   - Runs on a vantage host (a bastion, a probe container, any inventory host) and probes each flow of O(flows)
-    from there: a destination address, port and protocol with the expectation V(open) or V(closed). The flows of
+    from there - a destination address, port and protocol with the expectation V(open) or V(closed). The flows of
     the registry come from the P(portcullis.ports.reachability_flows#filter) filter; the role
     C(portcullis.ports.reachability) runs both. Probing changes nothing, so check mode probes too.
   - B(TCP) is probed with a connect and the O(timeout); nothing is written on the connection, which is closed at
-    once. The result is V(open) (connected), V(refused) (a reset or an ICMP port unreachable: nothing listens,
+    once. The result is V(open) (connected), V(refused) (a reset or an ICMP port unreachable - nothing listens,
     or a firewall rejects), V(filtered) (no answer within the timeout; an ICMP unreachable such as a firewall's
     reject with admin-prohibited; or this host's own firewall refusing to send it) or V(error) (no route to the
     address, or another local error).
   - B(UDP) has no handshake, so silence proves nothing. Only ports where a request any client may send gets a
     reply are probed, with that request - 53 (a DNS query for the root zone's NS records) and 123 (an SNTP client
     request) - where a reply is V(open), an ICMP port unreachable V(refused) and silence V(filtered). Every other
-    UDP flow, and every flow with C(probe=false), is V(not_probed): counted apart, never as passed.
+    UDP flow, and every flow with C(probe=false), is V(not_probed) - counted apart, never as passed.
   - A flow passes when an V(open) flow is found V(open), or a V(closed) flow V(refused) or V(filtered). An
     V(open) flow found V(refused) has the firewall letting it in and nothing listening, or a rejecting firewall.
     An V(error) never passes.
   - The module fails, naming every flow that did not pass (its C(why), address, expectation and result), unless
     O(fail_on_mismatch=false).
-  - 'Bounded: it sends traffic only to the addresses of O(allowed_targets) (the inventory''s), at most
-    O(max_probes) probes, O(concurrency) at a time, each waiting at most O(timeout). Every flow is checked first:
+  - Bounded - it sends traffic only to the addresses of O(allowed_targets) (the inventory's), at most
+    O(max_probes) probes, O(concurrency) at a time, each waiting at most O(timeout). Every flow is checked first;
     a bad flow, a target outside O(allowed_targets) or more probes than O(max_probes) fail before anything is
-    sent. The worst case takes about (probes / concurrency) x timeout seconds.'
+    sent. The worst case takes about (probes / concurrency) x timeout seconds.
 extends_documentation_fragment:
   - portcullis.ports.attributes
   - portcullis.ports.attributes.READ_ONLY
@@ -48,7 +48,7 @@ options:
     required: true
     suboptions:
       address:
-        description: The IP address to probe (no host names: nothing is resolved).
+        description: The IP address to probe (no host names, nothing is resolved).
         type: str
         required: true
       port:
@@ -179,7 +179,7 @@ flows:
     detail:
       description: What the result means here (the error, the timeout, why it was not probed).
       type: str
-      sample: "refused: nothing listening, or rejected (TCP reset or ICMP port unreachable)"
+      sample: "nothing listening, or rejected: a TCP reset or an ICMP port unreachable"
     ok:
       description: Whether the result meets the expectation; null when not probed.
       type: bool
@@ -200,7 +200,7 @@ mismatches:
   elements: str
   sample:
     - "orchestrator.internal:8000/tcp orchestrator internal: allow_from proxies [172.30.90.12]: expected open, got
-      refused (refused: nothing listening, or rejected (TCP reset or ICMP port unreachable))"
+      refused (nothing listening, or rejected: a TCP reset or an ICMP port unreachable)"
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -81,7 +81,7 @@ UDP_PROBES = {
 DETAILS = {
     "open": "connected",
     "udp_open": "replied to the %s",
-    "refused": "refused: nothing listening, or rejected (TCP reset or ICMP port unreachable)",
+    "refused": "nothing listening, or rejected: a TCP reset or an ICMP port unreachable",
     "timeout": "no answer within %gs: dropped by a firewall, or the host is down",
     "udp_timeout": "no reply to the %s within %gs: dropped by a firewall, or nothing answers",
     "unreachable": "unreachable (ICMP): rejected as prohibited by a firewall, or no host at this address",

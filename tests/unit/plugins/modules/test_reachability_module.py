@@ -70,7 +70,7 @@ def test_a_mismatch_fails_naming_the_flow(run_module, free_port):
                                 allowed_targets=["127.0.0.1"], timeout=1)
     assert failed
     assert result["msg"].startswith("1 of 1 flows differ from the registry: db:5432/tcp postgresql connects_to "
-                                    "[127.0.0.1]: expected open, got refused (refused: nothing listening")
+                                    "[127.0.0.1]: expected open, got refused (nothing listening")
     assert result["flows"][0]["ok"] is False
 
 

@@ -222,8 +222,8 @@ def main():
     counts, mismatches = _reachability.summary(results)
     result = dict(changed=False, flows=results, counts=counts, mismatches=mismatches)
     if mismatches and params["fail_on_mismatch"]:
-        module.fail_json(msg="%d of %d flows differ from the registry: %s" % (len(mismatches), len(results),
-                                                                           "; ".join(mismatches)), **result)
+        message = "%d of %d flows differ from the registry: %s" % (len(mismatches), len(results), "; ".join(mismatches))
+        module.fail_json(msg=message, **result)
     module.exit_json(**result)
 
 

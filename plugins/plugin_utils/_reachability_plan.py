@@ -287,8 +287,8 @@ class _Planner:
         if grounds:
             text = "%s internal: %s, but %s" % (service.name, ", ".join(grounds), reason)
         else:
-            text = "%s internal, open only to %s: not to %s" % (service.name, self.who_may(target, service, start),
-                                                                 self.vantage.label)
+            text = "%s internal, open only to %s: not to %s" % (
+                service.name, self.who_may(target, service, start), self.vantage.label)
         for port in both_ends:
             self.add(target, address, port, protocol, "closed", "denied", text + suffix, service.name, probe=probe)
 

@@ -88,11 +88,10 @@ def test_udp_port_unreachable_is_refused(free_port):
 class _Sockets:
     """The socket module as probe() uses it, every connect failing with ``error``."""
 
-    timeout = socket.timeout
-    SOCK_STREAM = socket.SOCK_STREAM
-    SOCK_DGRAM = socket.SOCK_DGRAM
-
     def __init__(self, error):
+        self.timeout = socket.timeout
+        self.SOCK_STREAM = socket.SOCK_STREAM
+        self.SOCK_DGRAM = socket.SOCK_DGRAM
         self.error = error
         self.made = []
 

@@ -145,8 +145,8 @@ def test_ssh_verdict_without_established_checks_the_replies(rules, policy, allow
 
 @pytest.mark.parametrize("rules, protocol, port, allowed, reason", [
     ([{"port": 53, "protocol": "udp"}], "udp", 53, True, "accepted by rule 1"),
-    ([{"port": 53, "protocol": "udp"}], "tcp", 53, False, "a new TCP connection from 203.0.113.7 to 10.0.0.2 port 53 "
-                                                         "matches no rule of the input chain"),
+    ([{"port": 53, "protocol": "udp"}], "tcp", 53, False,
+     "a new TCP connection from 203.0.113.7 to 10.0.0.2 port 53 matches no rule of the input chain"),
     ([{"port": "domain", "protocol": "both"}], "udp", 53, True, "accepted by rule 1"),
     ([{"port": "8000-8010", "comment": "batch"}], "tcp", 8010, True, "accepted by rule 1 (batch)"),
     ([{"port": "8000-8010"}], "tcp", 8011, False, "matches no rule"),

@@ -8,8 +8,8 @@ app on 8080 (a python3 http.server stand-in) allowed from the proxy only, and
 SSH from the controller only. For each N and each stack the hosts are fresh:
 the stack is run cold, then again unchanged.
 
-- portcullis: ``playbooks/site.yml`` (audit, sshd, firewall, nginx, port map,
-  metrics); the unchanged run must report changed=0.
+- portcullis: ``playbooks/site.yml`` (audit, sshd, firewall, nginx, metrics,
+  port map); the unchanged run must report changed=0.
 - anchor: ``../shared/anchors/anchor_site.yml`` (dev-sec ssh_hardening,
   community.general.ufw one item per rule, geerlingguy.nginx with
   hand-written vhosts), given the same ports, sources and upstreams.
@@ -133,7 +133,9 @@ def run(stack, path, forks, label):
     playbook = (os.path.join(REPO, "playbooks", "site.yml") if stack == "portcullis"
                 else os.path.join(ANCHORS, "anchor_site.yml"))
     counts = os.path.join(WORK, "modules-%s-%s.json" % (stack, label))
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
+    # Own SSH control sockets per run: a master kept from the other stack's run must not serve this one.
+    control = os.path.join(WORK, "cp-%s-%s" % (stack, label))
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", ANSIBLE_SSH_CONTROL_PATH_DIR=control,
                ANSIBLE_CONFIG=os.path.join(REPO, "examples", "ansible.cfg"),
                ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, "callback_plugins"),
                ANSIBLE_CALLBACKS_ENABLED="module_count", PORTCULLIS_MODULE_COUNT=counts,
@@ -156,17 +158,24 @@ def run(stack, path, forks, label):
 
 
 def measure(count, stack):
-    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(prepare, range(count)))
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(prepare, range(count)))
+    except BaseException:
+        for number in range(count):
+            remove_container(name_of(number))
+        raise
     path = os.path.join(WORK, "inventory-%s-%d.json" % (stack, count))
     with open(path, "w") as handle:
         json.dump(inventory(count, stack), handle)
-    cold = run(stack, path, count, "cold-%d" % count)
-    warm = run(stack, path, count, "unchanged-%d" % count)
+    try:
+        cold = run(stack, path, count, "cold-%d" % count)
+        warm = run(stack, path, count, "unchanged-%d" % count)
+    finally:
+        for number in range(count):
+            remove_container(name_of(number))
     if stack == "portcullis" and warm["changed"]:
         raise SystemExit("the unchanged site.yml run on %d hosts reported changed=%d" % (count, warm["changed"]))
-    for number in range(count):
-        remove_container(name_of(number))
     return cold, warm
 
 
@@ -197,6 +206,9 @@ def main():
         for stack in stacks:
             print("%s on %d host(s)..." % (stack, count), file=sys.stderr)
             results[count, stack] = measure(count, stack)
+            # Kept as it goes, so a run that stops later still has what it measured.
+            with open(os.path.join(WORK, "results.json"), "w") as handle:
+                json.dump({"%d %s" % key: value for key, value in results.items()}, handle, indent=1)
     proxy = name_of(0)
     print("## playbooks/site.yml against the anchor stack (%s, %d cores, forks = hosts)\n"
           % (started, os.cpu_count()))

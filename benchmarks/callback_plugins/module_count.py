@@ -7,9 +7,11 @@ file named by ``PORTCULLIS_MODULE_COUNT``.
 A task counts once for the host it ran on when it was not skipped and its
 action does not run on the controller only (set_fact, assert, include_*,
 meta, ...). A task delegated elsewhere counts for the host it was delegated
-to. An action plugin that runs several modules for one task (template:
-stat, then copy when it differs) counts once: the number is a lower bound of
-round trips, and the same rule is applied to both stacks.
+to. An action plugin that runs several modules for one task (an unchanged
+template or copy runs stat, then file) counts once: the number is a lower
+bound of round trips, the same rule for both stacks (the anchor's roles use
+more templates, so its count is the more understated). Work done on the
+controller only (filters, lookups, templating) is not counted.
 """
 
 import collections

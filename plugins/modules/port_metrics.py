@@ -101,7 +101,8 @@ options:
     default: []
     suboptions:
       path:
-        description: Where the file goes; a path given twice, or one of the module's own files, is an error.
+        description:
+          - Where the file goes, an absolute path; a path given twice, or one of the module's own files, is an error.
         type: path
         required: true
       content:
@@ -109,8 +110,10 @@ options:
         type: str
         required: true
       mode:
-        description: Its permission bits, as an octal string.
-        type: str
+        description:
+          - Its permission bits, as an octal string (V('0644')) or an integer (an unquoted YAML C(0644) is read as
+            octal); at most V('7777'), no file type bits.
+        type: raw
         default: "0644"
   library_dir:
     description: Where the module_utils it runs with are copied for the timer; empty to copy none.
@@ -194,6 +197,20 @@ def library_files(directory):
     return files
 
 
+def _octal_mode(value):
+    """Permission bits from an octal string (``'0644'``) or an integer (YAML's unquoted ``0644``); None if neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        mode = value
+    else:
+        try:
+            mode = int(str(value), 8)
+        except ValueError:
+            return None
+    return mode if 0 <= mode <= 0o7777 else None
+
+
 def _file_mode(path):
     """The permission bits of ``path``, None when it does not exist."""
     try:
@@ -217,7 +234,7 @@ def main():
             files=dict(type="list", elements="dict", default=[], options=dict(
                 path=dict(type="path", required=True),
                 content=dict(type="str", required=True),
-                mode=dict(type="str", default="0644"),
+                mode=dict(type="raw", default="0644"),
             )),
             library_dir=dict(type="path", default="/usr/local/lib/portcullis"),
             state_dir=dict(type="path", default=_metrics.STATE_DIR),
@@ -251,14 +268,22 @@ def main():
         module.fail_json(msg="could not read the source of the module_utils to copy for the timer: %s" % error)
     stale = sorted(path for path, source in library.items() if _host.read(path) != source)
     extra = {}
+    own = set(os.path.normpath(path) for path in [params["path"], params["config_path"]] + list(library))
     for item in params["files"]:
-        try:
-            mode = int(item["mode"], 8)
-        except ValueError:
-            module.fail_json(msg="files: mode %r of %s is not an octal number" % (item["mode"], item["path"]))
-        if item["path"] in extra or item["path"] in library or item["path"] in (params["path"], params["config_path"]):
-            module.fail_json(msg="files: %s is given twice" % item["path"])
-        extra[item["path"]] = (item["content"], mode)
+        path = item["path"]
+        if not os.path.isabs(path):
+            module.fail_json(msg="files: %s is not an absolute path" % path)
+        path = os.path.normpath(path)
+        mode = _octal_mode(item["mode"])
+        if mode is None:
+            module.fail_json(msg="files: mode %r of %s is not permission bits (an octal string such as '0644')"
+                                 % (item["mode"], path))
+        if path in own:
+            module.fail_json(msg="files: %s is one of the module's own files (the metrics, the inputs or the library)"
+                                 % path)
+        if path in extra:
+            module.fail_json(msg="files: %s is given twice" % path)
+        extra[path] = (item["content"], mode)
     written = sorted(path for path, (content, mode) in extra.items()
                      if _host.read(path) != content or _file_mode(path) != mode)
     changed = changed or bool(stale) or bool(written)

@@ -55,6 +55,11 @@ def test_files_written_in_the_same_round_trip_only_when_they_differ(run_module, 
     failed, result = run_module(port_metrics, **host["args"])
     assert not failed and not result["changed"] and result["files"] == []
 
+    # An unquoted YAML 0644 arrives as the integer 420: the same bits, nothing to write.
+    files = [dict(item, mode=420) if item["path"] == timer else item for item in host["args"]["files"]]
+    failed, result = run_module(port_metrics, **dict(host["args"], files=files))
+    assert not failed and not result["changed"], result
+
     # A mode changed by hand is put back, and only that file is written.
     os.chmod(script, 0o600)
     failed, result = run_module(port_metrics, **host["args"])
@@ -63,10 +68,15 @@ def test_files_written_in_the_same_round_trip_only_when_they_differ(run_module, 
 
 
 @pytest.mark.parametrize("files, message", [
-    ([{"path": "/tmp/x", "content": "", "mode": "rw"}], "mode 'rw' of /tmp/x is not an octal number"),
-    ([{"path": "/tmp/x", "content": ""}, {"path": "/tmp/x", "content": "y"}], "/tmp/x is given twice"),
+    ([{"path": "/tmp/x", "content": "", "mode": "rw"}], "mode 'rw' of /tmp/x is not permission bits"),
+    ([{"path": "/tmp/x", "content": "", "mode": "100644"}], "mode '100644' of /tmp/x is not permission bits"),
+    ([{"path": "/tmp/x", "content": ""}, {"path": "/tmp//x", "content": "y"}], "/tmp/x is given twice"),
+    ([{"path": "relative/x", "content": ""}], "relative/x is not an absolute path"),
+    ([{"path": "CONFIG", "content": ""}], "is one of the module's own files"),
 ])
 def test_bad_files_fail_before_anything_is_written(run_module, host, files, message):
+    files = [dict(item, path=item["path"].replace("CONFIG", host["args"]["config_path"].replace("/", "/./", 1)))
+             for item in files]
     failed, result = run_module(port_metrics, **dict(host["args"], files=files))
     assert failed and message in result["msg"]
     assert not os.path.exists(host["args"]["path"]) and not os.path.exists(host["args"]["config_path"])

@@ -17,25 +17,6 @@ import pytest
 from ansible_collections.portcullis.ports.plugins.modules import reachability
 
 
-@pytest.fixture
-def listener():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    sock.settimeout(0.3)
-    yield sock
-    sock.close()
-
-
-@pytest.fixture
-def free_port():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
 def connections(listener):
     """How many connections reached the listener."""
     count = 0

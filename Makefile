@@ -2,8 +2,9 @@
 # machine (as root): Debian packages, Docker engine, virtualenv, base images.
 #
 #   make demo   run playbooks/site.yml against local containers and show the result
-#   make test   yamllint, ansible-lint, changelog lint, ansible-test sanity and
-#               units, the built collection from any directory, Molecule
+#   make test   yamllint, ansible-lint, changelog lint, the CI files teams copy,
+#               ansible-test sanity and units, the built collection from any
+#               directory, the execution environment's build context, Molecule
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -26,14 +27,14 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_FORCE_COLOR ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help test demo host venv images collection lint sanity units promtool installed molecule \
+.PHONY: help test demo host venv images collection lint workflows sanity units promtool installed ee molecule \
         changelog requirements service-tables cdn-ranges role-docs benchmark benchmark-firewall benchmark-site clean
 
 help:
 	@echo "make demo    site.yml against local containers, then what it enforced"
-	@echo "make test    lint, sanity, unit tests, installed collection, Molecule"
+	@echo "make test    lint, sanity, unit tests, installed collection, EE build context, Molecule"
 
-test: lint sanity units promtool installed molecule plan-examples
+test: lint workflows sanity units promtool installed ee molecule plan-examples
 	@echo "make test: all checks passed"
 
 host:
@@ -72,6 +73,20 @@ lint: venv collection
 	@echo "== generated README tables (role variables, registry keys) and role defaults"
 	@python tools/role_docs.py --check
 
+# The CI files teams copy (examples/ci/): GitHub's and GitLab's schemas, bundled
+# with check-jsonschema (no network), yamllint's default rules (what a team's
+# `yamllint --strict .` applies without a config of its own), then needs,
+# shellcheck of every script and the pinned versions (tools/check_ci_examples.py).
+CI_GITHUB := examples/ci/github-actions.yml
+CI_GITLAB := examples/ci/gitlab-ci.yml
+workflows: venv host
+	@echo "== CI examples: schemas, yamllint defaults, needs, shellcheck, pins"
+	@check-jsonschema --builtin-schema vendor.github-workflows $(CI_GITHUB)
+	@check-jsonschema --builtin-schema custom.github-workflows-require-timeout $(CI_GITHUB)
+	@check-jsonschema --builtin-schema vendor.gitlab-ci $(CI_GITLAB)
+	@yamllint --strict -d default $(CI_GITHUB) $(CI_GITLAB)
+	@python tools/check_ci_examples.py $(CI_GITHUB) $(CI_GITLAB)
+
 sanity: venv host
 	@echo "== ansible-test sanity"
 	@tools/ansible-test.sh sanity
@@ -96,6 +111,18 @@ promtool: images
 installed: collection
 	@echo "== the installed collection, from another directory"
 	@tools/check-installed.sh $(COLLECTIONS)
+
+# The execution environment for AWX / Automation Controller (execution-environment.yml): ansible-builder
+# writes its build context from the tarball just built (no image is built here: no registry to pull the
+# base from), then the context is checked the way the image build uses it.
+EE_CONTEXT := $(BUILD)/ee-context
+ee: collection
+	@echo "== ansible-builder create (the execution environment's build context)"
+	@rm -rf $(EE_CONTEXT) $(BUILD)/ee
+	@mkdir -p $(BUILD)/ee
+	@cp $(TARBALL) $(BUILD)/ee/portcullis-ports.tar.gz
+	@ansible-builder create -f execution-environment.yml -c $(EE_CONTEXT) --output-filename Containerfile
+	@tools/check-ee.sh $(EE_CONTEXT)
 
 # Every scenario but plan, which needs an inventory (PORTCULLIS_INVENTORY): plan-examples runs it.
 molecule: venv images collection
@@ -153,4 +180,4 @@ benchmark-firewall: venv images collection
 	@python benchmarks/firewall_bench.py $(BENCH_ARGS) | tee $(BUILD)/benchmark-firewall.md
 
 benchmark-site: venv images collection
-	@python benchmarks/site_bench.py | tee $(BUILD)/benchmark-site.md
+	@python benchmarks/site_bench.py $(BENCH_ARGS) | tee $(BUILD)/benchmark-site.md

@@ -16,7 +16,8 @@ def start_container(name, network=None, address=None):
                     "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
                     "--tmpfs", "/run", "--tmpfs", "/run/lock", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro", IMAGE],
                    capture_output=True, text=True, check=True)
-    for _attempt in range(60):
+    # Up to two minutes: twenty containers booting at once on two loaded cores take a while.
+    for _attempt in range(240):
         state = subprocess.run(["docker", "exec", name, "systemctl", "is-system-running"],
                                capture_output=True, text=True, check=False).stdout.strip()
         if state in ("running", "degraded"):

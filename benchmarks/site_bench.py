@@ -1,13 +1,25 @@
-"""playbooks/site.yml at scale, side by side in one run: 1 host and N hosts
-(default 20), each a systemd container reached over SSH like a server.
+"""playbooks/site.yml against the stack of public roles it replaces, side by
+side in one run, on N fresh hosts each (default N = 5, 10, 20 and 50).
 
-Host 0 is the proxy (nginx publishes every app's domain); every other host
-runs one app on 8080 (a python3 http.server stand-in) allowed from the proxy,
-and SSH from the controller. Each size is run cold (fresh containers), then
-again unchanged (which must report changed=0). The table gives the wall time
-of the whole ansible-playbook run and that time divided by the host count.
+Every host is a systemd container from the same base image, reached over SSH
+as a sudo user, forks = N. Host 0 is the proxy (it publishes every other
+host's app under its own domain, TLS, 80 -> 443); every other host runs one
+app on 8080 (a python3 http.server stand-in) allowed from the proxy only, and
+SSH from the controller only. For each N and each stack the hosts are fresh:
+the stack is run cold, then again unchanged.
 
-Run with: make benchmark-site   (about 10 minutes with the default sizes)
+- portcullis: ``playbooks/site.yml`` (audit, sshd, firewall, nginx, metrics,
+  port map); the unchanged run must report changed=0.
+- anchor: ``../shared/anchors/anchor_site.yml`` (dev-sec ssh_hardening,
+  community.general.ufw one item per rule, geerlingguy.nginx with
+  hand-written vhosts), given the same ports, sources and upstreams.
+
+Both run with the same ``ansible.cfg`` (the one shipped in examples/, with
+pipelining). The table gives wall times, the ratio portcullis / anchor, the
+load average of the machine before each run, and the module executions per
+host on the unchanged run, counted by benchmarks/callback_plugins/module_count.py.
+
+Run with: make benchmark-site   (BENCH_ARGS="--sizes 5,10" for a shorter run)
 """
 
 import argparse
@@ -21,11 +33,15 @@ import time
 
 from bench_containers import remove_container, start_container
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+ANCHORS = os.path.join(os.path.dirname(REPO), "shared", "anchors")
 WORK = os.path.join(REPO, "build", "bench-site")
 NETWORK = "portcullis-bench-site"
 PREFIX = "172.30.92."
+CONTROLLER = PREFIX + "1"
 KEY = os.path.join(WORK, "id_ed25519")
+STACKS = ("portcullis", "anchor")
 
 
 def sh(*argv):
@@ -36,10 +52,14 @@ def name_of(number):
     return "site-bench-%02d" % number
 
 
+def address_of(number):
+    return PREFIX + str(10 + number)
+
+
 def prepare(number):
     """A booted server: deploy user with the key and sudo, sshd on, the app stand-in."""
     name = name_of(number)
-    start_container(name, network=NETWORK, address=PREFIX + str(10 + number))
+    start_container(name, network=NETWORK, address=address_of(number))
     sh("docker", "cp", KEY + ".pub", name + ":/tmp/deploy.pub")
     script = """
         useradd -m -s /bin/bash -G sudo deploy
@@ -53,79 +73,161 @@ def prepare(number):
     sh("docker", "exec", name, "bash", "-c", script)
 
 
-def inventory(count):
+def domain_of(number):
+    return "app%02d.bench.test" % number
+
+
+def portcullis_vars(number):
+    services = [{"name": "ssh", "port": "ssh", "allow_from": [CONTROLLER + "/32"]}]
+    if number == 0:
+        services += [{"name": "http", "port": "http", "expose": "public"},
+                     {"name": "https", "port": "https", "expose": "public"}]
+    else:
+        services.append({"name": "app", "port": 8080, "domain": domain_of(number), "allow_from": ["proxies"]})
+    return {"portcullis_services": services}
+
+
+def anchor_vars(number, count):
+    """The same plan written out by hand, the way the public roles take it."""
+    rules = [{"port": "22", "proto": "tcp", "from_ip": CONTROLLER + "/32"}]
+    if number == 0:
+        rules += [{"port": "80", "proto": "tcp", "from_ip": "any"}, {"port": "443", "proto": "tcp", "from_ip": "any"}]
+        vhosts = []
+        for app in range(1, count):
+            vhosts.append({"listen": "80", "server_name": domain_of(app), "filename": "%s-http.conf" % domain_of(app),
+                           "return": "301 https://$host$request_uri"})
+            vhosts.append({"listen": "443 ssl", "server_name": domain_of(app), "filename": "%s.conf" % domain_of(app),
+                           "extra_parameters": (
+                               "ssl_certificate /etc/ssl/anchor/bench.crt;\n"
+                               "ssl_certificate_key /etc/ssl/anchor/bench.key;\n"
+                               "location / {\n"
+                               "    proxy_pass http://%s:8080;\n"
+                               "    proxy_set_header Host $host;\n"
+                               "    proxy_set_header X-Real-IP $remote_addr;\n"
+                               "    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+                               "    proxy_set_header X-Forwarded-Proto $scheme;\n"
+                               "}" % address_of(app))})
+        return {"anchor_ufw_rules": rules, "anchor_nginx_vhosts": vhosts}
+    rules.append({"port": "8080", "proto": "tcp", "from_ip": address_of(0) + "/32"})
+    return {"anchor_ufw_rules": rules}
+
+
+def inventory(count, stack):
     hosts = {}
     for number in range(count):
-        services = [{"name": "ssh", "port": "ssh", "allow_from": [PREFIX + "1/32"]}]
-        if number == 0:
-            services += [{"name": "http", "port": "http", "expose": "public"},
-                         {"name": "https", "port": "https", "expose": "public"}]
-        else:
-            services.append({"name": "app", "port": 8080, "domain": "app%02d.bench.test" % number,
-                             "allow_from": ["proxies"]})
-        hosts[name_of(number)] = {"ansible_host": PREFIX + str(10 + number), "portcullis_services": services}
-    return {"all": {
-        "vars": {"ansible_user": "deploy", "ansible_ssh_private_key_file": KEY,
-                 "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
-                 "ansible_python_interpreter": "/usr/bin/python3",
-                 "portcullis_firewall_admin_sources": [PREFIX + "1/32"],
-                 "portcullis_audit_report_dir": os.path.join(WORK, "port-map")},
-        "hosts": hosts,
-        "children": {"proxies": {"hosts": {name_of(0): {}}}},
-    }}
+        host = {"ansible_host": address_of(number)}
+        host.update(portcullis_vars(number) if stack == "portcullis" else anchor_vars(number, count))
+        hosts[name_of(number)] = host
+    common = {"ansible_user": "deploy", "ansible_ssh_private_key_file": KEY,
+              "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+              "ansible_python_interpreter": "/usr/bin/python3"}
+    if stack == "portcullis":
+        common.update({"portcullis_firewall_admin_sources": [CONTROLLER + "/32"],
+                       "portcullis_audit_report_dir": os.path.join(WORK, "port-map")})
+    else:
+        common.update({"anchor_cert_dir": WORK, "nginx_listen_ipv6": False})
+    return {"all": {"vars": common, "hosts": hosts, "children": {"proxies": {"hosts": {name_of(0): {}}}}}}
 
 
-def run_site(path, forks):
+def run(stack, path, forks, label):
+    playbook = (os.path.join(REPO, "playbooks", "site.yml") if stack == "portcullis"
+                else os.path.join(ANCHORS, "anchor_site.yml"))
+    counts = os.path.join(WORK, "modules-%s-%s.json" % (stack, label))
+    # Own SSH control sockets per run: a master kept from the other stack's run must not serve this one.
+    control = os.path.join(WORK, "cp-%s-%s" % (stack, label))
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", ANSIBLE_SSH_CONTROL_PATH_DIR=control,
+               ANSIBLE_CONFIG=os.path.join(REPO, "examples", "ansible.cfg"),
+               ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, "callback_plugins"),
+               ANSIBLE_CALLBACKS_ENABLED="module_count", PORTCULLIS_MODULE_COUNT=counts,
+               ANSIBLE_ROLES_PATH=os.path.join(ANCHORS, "roles"))
+    load = os.getloadavg()[0]
     start = time.monotonic()
-    result = subprocess.run(["ansible-playbook", os.path.join(REPO, "playbooks", "site.yml"), "-i", path,
-                             "-f", str(forks)], capture_output=True, text=True, check=False,
-                            env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1"))
+    result = subprocess.run(["ansible-playbook", playbook, "-i", path, "-f", str(forks)],
+                            capture_output=True, text=True, check=False, env=env)
     elapsed = time.monotonic() - start
+    with open(os.path.join(WORK, "log-%s-%s.txt" % (stack, label)), "w") as handle:
+        handle.write(result.stdout + result.stderr)
     if result.returncode != 0:
         sys.stderr.write(result.stdout[-4000:] + result.stderr[-2000:])
-        raise SystemExit("site.yml failed")
+        raise SystemExit("%s failed (%s run, %d hosts)" % (playbook, label, forks))
     changed = sum(int(value) for value in re.findall(r"changed=(\d+)", result.stdout.split("PLAY RECAP")[-1]))
-    return elapsed, changed
+    with open(counts) as handle:
+        executions = json.load(handle)
+    return {"seconds": elapsed, "changed": changed, "load": load,
+            "executions": {host: entry["executions"] for host, entry in executions.items()}}
 
 
-def measure(count):
-    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(prepare, range(count)))
-    path = os.path.join(WORK, "inventory-%d.json" % count)
+def measure(count, stack):
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(prepare, range(count)))
+    except BaseException:
+        for number in range(count):
+            remove_container(name_of(number))
+        raise
+    path = os.path.join(WORK, "inventory-%s-%d.json" % (stack, count))
     with open(path, "w") as handle:
-        json.dump(inventory(count), handle)
-    cold, cold_changed = run_site(path, count)
-    warm, warm_changed = run_site(path, count)
-    if warm_changed:
-        raise SystemExit("the second run on %d hosts reported changed=%d" % (count, warm_changed))
-    for number in range(count):
-        remove_container(name_of(number))
+        json.dump(inventory(count, stack), handle)
+    try:
+        cold = run(stack, path, count, "cold-%d" % count)
+        warm = run(stack, path, count, "unchanged-%d" % count)
+    finally:
+        for number in range(count):
+            remove_container(name_of(number))
+    if stack == "portcullis" and warm["changed"]:
+        raise SystemExit("the unchanged site.yml run on %d hosts reported changed=%d" % (count, warm["changed"]))
     return cold, warm
+
+
+def per_host(executions, proxy):
+    """Module executions on the proxy and on one app host."""
+    apps = [value for host, value in executions.items() if host != proxy]
+    return "%d / %s" % (executions.get(proxy, 0), max(apps) if apps else "-")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("--sizes", default="1,20", help="host counts, comma separated")
-    sizes = [int(item) for item in parser.parse_args().sizes.split(",")]
+    parser.add_argument("--sizes", default="5,10,20,50", help="host counts, comma separated")
+    parser.add_argument("--stacks", default=",".join(STACKS), help="portcullis, anchor or both")
+    options = parser.parse_args()
+    sizes = [int(item) for item in options.sizes.split(",")]
+    stacks = [item for item in options.stacks.split(",") if item]
     os.makedirs(WORK, exist_ok=True)
     if not os.path.exists(KEY):
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", KEY)
-    subprocess.run(["docker", "network", "create", "--subnet", PREFIX + "0/24", "--gateway", PREFIX + "1", NETWORK],
+    if not os.path.exists(os.path.join(WORK, "bench.crt")):
+        sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=bench.test",
+           "-keyout", os.path.join(WORK, "bench.key"), "-out", os.path.join(WORK, "bench.crt"))
+    subprocess.run(["docker", "network", "create", "--subnet", PREFIX + "0/24", "--gateway", CONTROLLER, NETWORK],
                    capture_output=True, check=False)
     results = {}
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     for count in sizes:
-        print("site.yml on %d host(s)..." % count, file=sys.stderr)
-        results[count] = measure(count)
-    print("## playbooks/site.yml over SSH, forks = hosts (%d cores)\n" % os.cpu_count())
-    print("| hosts | first run | per host | second run (changed=0) | per host |")
-    print("|---:|---:|---:|---:|---:|")
+        for stack in stacks:
+            print("%s on %d host(s)..." % (stack, count), file=sys.stderr)
+            results[count, stack] = measure(count, stack)
+            # Kept as it goes, so a run that stops later still has what it measured.
+            with open(os.path.join(WORK, "results.json"), "w") as handle:
+                json.dump({"%d %s" % key: value for key, value in results.items()}, handle, indent=1)
+    proxy = name_of(0)
+    print("## playbooks/site.yml against the anchor stack (%s, %d cores, forks = hosts)\n"
+          % (started, os.cpu_count()))
+    print("| hosts | stack | cold | unchanged | load before (cold / unchanged) "
+          "| module executions per host, unchanged (proxy / app) | changed on the unchanged run |")
+    print("|---:|---|---:|---:|---|---|---:|")
     for count in sizes:
-        cold, warm = results[count]
-        print("| %d | %.1f s | %.1f s | %.1f s | %.1f s |" % (count, cold, cold / count, warm, warm / count))
-    if len(sizes) > 1:
-        small, large = sizes[0], sizes[-1]
-        print("\n%d hosts took %.1fx the wall time of %d (first run), %.1fx (second run)." % (
-            large, results[large][0] / results[small][0], small, results[large][1] / results[small][1]))
+        for stack in stacks:
+            cold, warm = results[count, stack]
+            print("| %d | %s | %.1f s | %.1f s | %.2f / %.2f | %s | %d |" % (
+                count, stack, cold["seconds"], warm["seconds"], cold["load"], warm["load"],
+                per_host(warm["executions"], proxy), warm["changed"]))
+    if set(stacks) == set(STACKS):
+        print("\n| hosts | cold, portcullis / anchor | unchanged, portcullis / anchor |")
+        print("|---:|---:|---:|")
+        for count in sizes:
+            ours, theirs = results[count, "portcullis"], results[count, "anchor"]
+            cold_ratio = ours[0]["seconds"] / theirs[0]["seconds"]
+            print("| %d | %.2f | %.2f |" % (count, cold_ratio, ours[1]["seconds"] / theirs[1]["seconds"]))
 
 
 if __name__ == "__main__":

@@ -19,10 +19,11 @@ from ansible_collections.portcullis.ports.plugins.plugin_utils import _audit
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _firewall_plan
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _inventory as _inventory_mod
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _proxy_plan
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _reachability_plan
 
 SYNTAXES = ("list", "nft", "iptables", "firewalld")
 _PLAN_ERRORS = (_registry.RegistryError, _inventory_mod.InventoryError, _proxy_plan.ProxyPlanError, resolver.PortSpecError,
-                _values.BadValue, _firewall_plan.FirewallPlanError)
+                _values.BadValue, _firewall_plan.FirewallPlanError, _reachability_plan.ReachabilityPlanError)
 
 
 def _filter_error(name, error):
@@ -120,6 +121,24 @@ def ssh_endpoint(services, default_port=_registry.DEFAULT_SSH_PORT, hostvars=Non
         raise _filter_error("ssh_endpoint", error)
 
 
+def reachability_flows(hosts, hostvars=None, groups=None, vantage=None, admin_sources=None, undeclared_ports=None,
+                       closed_ports=None, policy=None):
+    inventory = _inventory(hostvars, groups)
+    try:
+        return _reachability_plan.expected_flows(inventory, inventory.hosts(hosts), vantage, resolver.build_policy(policy),
+                                                 admin_sources, undeclared_ports, closed_ports)
+    except _PLAN_ERRORS as error:
+        raise _filter_error("reachability_flows", error)
+
+
+def inventory_addresses(hosts, hostvars=None, groups=None):
+    inventory = _inventory(hostvars, groups)
+    try:
+        return inventory.sources(inventory.hosts(hosts), "inventory_addresses")
+    except _PLAN_ERRORS as error:
+        raise _filter_error("inventory_addresses", error)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -132,4 +151,6 @@ class FilterModule(object):
             "port_map": port_map,
             "health_targets": health_targets,
             "ssh_endpoint": ssh_endpoint,
+            "reachability_flows": reachability_flows,
+            "inventory_addresses": inventory_addresses,
         }

@@ -91,6 +91,30 @@ options:
         Docker container, as the P(portcullis.ports.port_audit#role) role does.
     type: list
     elements: str
+  files:
+    description:
+      - Other files the timer needs (the role passes its refresh script and its systemd service and timer units), as
+        C(path), C(content) and C(mode). Each is written in one rename, only when its content or mode differs, in
+        the same round trip; a file written is a change and is listed in RV(files).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description:
+          - Where the file goes, an absolute path; a path given twice, or one of the module's own files, is an error.
+        type: path
+        required: true
+      content:
+        description: The whole text of the file.
+        type: str
+        required: true
+      mode:
+        description:
+          - Its permission bits, as an octal string (V('0644')) or an integer (an unquoted YAML C(0644) is read as
+            octal); at most V('7777'), no file type bits.
+        type: raw
+        default: "0644"
   library_dir:
     description: Where the module_utils it runs with are copied for the timer; empty to copy none.
     type: path
@@ -130,6 +154,19 @@ library:
   returned: always
   type: list
   elements: str
+files:
+  description: The paths of O(files) written (or, in check mode, that would be).
+  returned: always
+  type: list
+  elements: str
+listening:
+  description:
+    - The live listeners the metrics were made from, as M(portcullis.ports.listening_ports) returns them (before
+      O(ignore_addresses) are left out), so a play can use them without reading them again; V(null) when they could
+      not be read.
+  returned: always
+  type: list
+  elements: dict
 """
 
 import inspect
@@ -160,6 +197,28 @@ def library_files(directory):
     return files
 
 
+def _octal_mode(value):
+    """Permission bits from an octal string (``'0644'``) or an integer (YAML's unquoted ``0644``); None if neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        mode = value
+    else:
+        try:
+            mode = int(str(value), 8)
+        except ValueError:
+            return None
+    return mode if 0 <= mode <= 0o7777 else None
+
+
+def _file_mode(path):
+    """The permission bits of ``path``, None when it does not exist."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return None
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -172,6 +231,11 @@ def main():
             health=dict(type="list", elements="dict", default=[]),
             health_timeout=dict(type="int", default=5),
             ignore_addresses=dict(type="list", elements="str"),
+            files=dict(type="list", elements="dict", default=[], options=dict(
+                path=dict(type="path", required=True),
+                content=dict(type="str", required=True),
+                mode=dict(type="raw", default="0644"),
+            )),
             library_dir=dict(type="path", default="/usr/local/lib/portcullis"),
             state_dir=dict(type="path", default=_metrics.STATE_DIR),
         ),
@@ -193,8 +257,9 @@ def main():
     before = _host.read(params["config_path"])
     changed = before != config_text
     runner = _host.Runner(module)
+    listeners = _metrics.read_listeners()
     try:
-        text, checks = _metrics.collect(config, runner)
+        text, checks = _metrics.collect(config, runner, listeners=listeners)
     except (RegistryError, PortSpecError, ListenerReadError) as error:
         module.fail_json(msg=str(error))
     try:
@@ -202,11 +267,32 @@ def main():
     except (IOError, OSError, TypeError) as error:
         module.fail_json(msg="could not read the source of the module_utils to copy for the timer: %s" % error)
     stale = sorted(path for path, source in library.items() if _host.read(path) != source)
-    changed = changed or bool(stale)
+    extra = {}
+    own = set(os.path.normpath(path) for path in [params["path"], params["config_path"]] + list(library))
+    for item in params["files"]:
+        path = item["path"]
+        if not os.path.isabs(path):
+            module.fail_json(msg="files: %s is not an absolute path" % path)
+        path = os.path.normpath(path)
+        mode = _octal_mode(item["mode"])
+        if mode is None:
+            module.fail_json(msg="files: mode %r of %s is not permission bits (an octal string such as '0644')"
+                                 % (item["mode"], path))
+        if path in own:
+            module.fail_json(msg="files: %s is one of the module's own files (the metrics, the inputs or the library)"
+                                 % path)
+        if path in extra:
+            module.fail_json(msg="files: %s is given twice" % path)
+        extra[path] = (item["content"], mode)
+    written = sorted(path for path, (content, mode) in extra.items()
+                     if _host.read(path) != content or _file_mode(path) != mode)
+    changed = changed or bool(stale) or bool(written)
     if not module.check_mode:
         try:
             for path in stale:
                 _host.write_atomic(path, library[path], 0o644)
+            for path in written:
+                _host.write_atomic(path, extra[path][0], extra[path][1])
             if before != config_text:
                 _host.write_atomic(params["config_path"], config_text, 0o644)
             if not os.path.isdir(os.path.dirname(params["path"])):
@@ -218,7 +304,8 @@ def main():
         if not success:
             module.warn("unknown: the %s check could not read its input; portcullis_check_success{check=\"%s\"} is 0"
                         % (check, check))
-    result = dict(changed=changed, path=params["path"], checks=checks, metrics=text, library=stale)
+    result = dict(changed=changed, path=params["path"], checks=checks, metrics=text, library=stale,
+                  files=written, listening=listeners)
     if before != config_text:
         result["diff"] = {"before": before or "", "after": config_text, "before_header": params["config_path"],
                           "after_header": params["config_path"]}

@@ -296,11 +296,12 @@ def normalize_policy(policy):
     return result
 
 
-def _matches(rule, chain, source, destination, port, port_known=True):
-    """Whether a rule of ``chain`` matches a TCP packet source -> destination:port.
-    ``port_known`` False: the destination port is an ephemeral one we cannot
-    know, so only a rule for every port matches for sure."""
-    if rule.chain != chain or rule.protocol not in ("tcp", "both"):
+def _matches(rule, chain, source, destination, port, port_known=True, protocol="tcp"):
+    """Whether a rule of ``chain`` matches a packet of ``protocol`` (tcp or
+    udp) source -> destination:port. ``port_known`` False: the destination
+    port is an ephemeral one we cannot know, so only a rule for every port
+    matches for sure."""
+    if rule.chain != chain or rule.protocol not in (protocol, "both"):
         return False
     if rule.family is not None and rule.family != source.version:
         return False
@@ -312,10 +313,10 @@ def _matches(rule, chain, source, destination, port, port_known=True):
     return True
 
 
-def _chain_verdict(rules, policy, chain, source, destination, port, port_known, what):
+def _chain_verdict(rules, policy, chain, source, destination, port, port_known, what, protocol="tcp"):
     """(accepted, reason) of the first rule of ``chain`` that matches, else the policy."""
     for rule in rules:
-        if not _matches(rule, chain, source, destination, port, port_known):
+        if not _matches(rule, chain, source, destination, port, port_known, protocol):
             continue
         if rule.action == "accept":
             if rule.rate is None:
@@ -326,6 +327,18 @@ def _chain_verdict(rules, policy, chain, source, destination, port, port_known, 
     if policy[chain] == "accept":
         return True, "accepted by the %s policy" % chain
     return False, "%s matches no rule of the %s chain and its policy is drop" % (what, chain)
+
+
+def verdict(rules, policy, chain, source, destination, port, protocol="tcp"):
+    """Whether a new connection source -> destination:port (addresses, a
+    ``protocol`` of tcp or udp) is accepted by the first rule of ``chain``
+    (``input``, ``output`` or ``forward``) that matches it, else by the
+    chain's ``policy``: ``(accepted, reason)``, the reason naming the rule.
+    A rate-limited accept lets only some packets through, so it never
+    counts as accepted. The default rules (established, loopback, ICMP) are
+    not consulted."""
+    what = "a new %s connection from %s to %s port %d" % (protocol.upper(), source, destination, port)
+    return _chain_verdict(rules, policy, chain, source, destination, port, True, what, protocol)
 
 
 def ssh_verdict(rules, policy, connection, defaults):

@@ -264,23 +264,32 @@ def health_series(out, targets, timeout):
     return True
 
 
-def collect(config, runner, now=None, proc_root="/proc"):
+def read_listeners(proc_root="/proc"):
+    """The host's listeners, or None when they could not be read (reported as unknown, never as none)."""
+    try:
+        return _listening.listening(proc_root)
+    except _listening.ListenerReadError:
+        return None
+
+
+def collect(config, runner, now=None, proc_root="/proc", listeners=False):
     """``(text, checks)``: the exposition text for ``config`` - ``{services,
     policy, certificates, nginx_config, health, health_timeout, state_dir,
     ignore_addresses}`` (listener addresses left out; None for Docker's
     embedded DNS inside a container)
     (the registry and what the audit planned for this host; the
     certificates nginx_proxy's configuration serves are read from
-    ``nginx_config`` when it exists) - and each check's success."""
+    ``nginx_config`` when it exists) - and each check's success.
+    ``listeners`` are the host's listeners when the caller has read them
+    already (``_listening.listening``; None when that read failed), else
+    they are read here."""
     started = time.time()
     out = Exposition()
     policy = build_policy(config.get("policy") or {})
     services = _registry.validate(config.get("services") or [], policy, _listening.read_bindv6only(proc_root))
     checks = {}
-    try:
-        listeners = _listening.listening(proc_root)
-    except _listening.ListenerReadError:
-        listeners = None
+    if listeners is False:
+        listeners = read_listeners(proc_root)
     checks["listeners"] = listeners is not None
     ignored = config.get("ignore_addresses")
     if ignored is None:

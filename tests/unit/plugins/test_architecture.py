@@ -113,6 +113,7 @@ def test_no_sideways_imports_between_features(name):
     ("nginx_proxy", {"nginx", None}),
     ("sshd_config", {"sshd", None}),
     ("port_metrics", {"audit", "firewall", "nginx", None}),
+    ("reachability", {"audit", None}),
 ])
 def test_a_module_ships_only_its_feature(module, allowed):
     shipped = _closure(_imports(os.path.join(PLUGINS, "modules", module + ".py")))

@@ -16,7 +16,7 @@ FILTERS = FilterModule().filters()
 
 def test_filter_names_are_the_public_contract():
     assert set(FILTERS) == {"service_port", "port_range", "port_ranges", "port_syntax", "firewall_rules", "proxy_sites", "port_map", "ssh_endpoint",
-                            "health_targets"}
+                            "health_targets", "reachability_flows", "inventory_addresses"}
 
 
 def test_service_port():
@@ -142,3 +142,49 @@ def test_ssh_endpoint():
     assert resolved["sources"] == ["10.0.0.9/32", "203.0.113.0/24"]
     with pytest.raises(AnsibleFilterError, match="portcullis.ports.ssh_endpoint: .*'2200-2210' is a range"):
         FILTERS["ssh_endpoint"]([{"name": "ssh", "port": "2200-2210"}])
+
+
+REACH_HOSTVARS = {
+    "edge": {"ansible_host": "192.0.2.10", "portcullis_services": [{"name": "https", "port": "https", "expose": "public"}]},
+    "db": {"portcullis_address": ["192.0.2.12", "2001:db8::12"],
+           "portcullis_services": [{"name": "postgresql", "port": "postgresql", "allow_from": ["apps"]}]},
+    "app": {"ansible_default_ipv4": {"address": "192.0.2.11"}},
+}
+REACH_GROUPS = {"all": ["edge", "db", "app"], "apps": ["app"]}
+
+
+def test_reachability_flows_and_the_addresses_they_may_go_to():
+    flows = FILTERS["reachability_flows"](["edge", "db", "app"], hostvars=REACH_HOSTVARS, groups=REACH_GROUPS,
+                                          vantage="app", undeclared_ports=["mysql"])
+    assert [(flow["host"], flow["port"], flow["expect"], flow["why"]) for flow in flows] == [
+        ("db", 3306, "closed", "db:3306/tcp undeclared: no registry entry of db has it (a sample of ports that must "
+                               "stay closed)"),
+        ("db", 5432, "open", "db:5432/tcp postgresql internal: allow_from apps"),
+        ("edge", 443, "open", "edge:443/tcp https public"),
+        ("edge", 3306, "closed", "edge:3306/tcp undeclared: no registry entry of edge has it (a sample of ports that "
+                                 "must stay closed)")]
+    assert FILTERS["inventory_addresses"](["edge", "db", "app"], hostvars=REACH_HOSTVARS, groups=REACH_GROUPS) == [
+        "192.0.2.10/32", "192.0.2.11/32", "192.0.2.12/32", "2001:db8::12/128"]
+
+
+@pytest.mark.parametrize("name, args, kwargs, message", [
+    ("reachability_flows", [["edge"]], {"vantage": "ap"}, "portcullis.ports.reachability_flows: vantage 'ap' is neither "
+                                                          "a host of the inventory nor an IP address"),
+    ("reachability_flows", [["ghost"]], {"vantage": "app"}, "portcullis.ports.reachability_flows: 'ghost' is not a host"),
+    ("reachability_flows", [["edge"]], {"vantage": "app", "policy": {"web": "x"}}, "policy range 'web' has invalid value"),
+    ("inventory_addresses", [["ghost"]], {}, "portcullis.ports.inventory_addresses: 'ghost' is not a host"),
+])
+def test_reachability_errors_name_the_value(name, args, kwargs, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        FILTERS[name](*args, hostvars=REACH_HOSTVARS, groups=REACH_GROUPS, **kwargs)
+
+
+def test_the_documented_undeclared_sample_is_the_one_used():
+    import os
+    import yaml
+    from ansible_collections.portcullis.ports.plugins.plugin_utils._reachability_plan import UNDECLARED_SAMPLE
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "plugins", "filter", "reachability_flows.yml")
+    with open(path) as handle:
+        documented = yaml.safe_load(handle)["DOCUMENTATION"]["options"]["undeclared_ports"]["description"][1]
+    listed = documented.split(" - ", 1)[1].split(" (TCP)")[0]
+    assert tuple(int(port) for port in listed.split(", ")) == UNDECLARED_SAMPLE

@@ -6,6 +6,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
+
 import pytest
 
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules as fw
@@ -139,6 +141,24 @@ def test_ssh_verdict_without_established_checks_the_replies(rules, policy, allow
     verdict = fw.ssh_verdict(fw.normalize_rules(rules), dict(POLICY, **policy), CONNECTION, fw.Defaults(established=False))
     assert verdict[0] is allowed
     assert reason in verdict[1]
+
+
+@pytest.mark.parametrize("rules, protocol, port, allowed, reason", [
+    ([{"port": 53, "protocol": "udp"}], "udp", 53, True, "accepted by rule 1"),
+    ([{"port": 53, "protocol": "udp"}], "tcp", 53, False,
+     "a new TCP connection from 203.0.113.7 to 10.0.0.2 port 53 matches no rule of the input chain"),
+    ([{"port": "domain", "protocol": "both"}], "udp", 53, True, "accepted by rule 1"),
+    ([{"port": "8000-8010", "comment": "batch"}], "tcp", 8010, True, "accepted by rule 1 (batch)"),
+    ([{"port": "8000-8010"}], "tcp", 8011, False, "matches no rule"),
+    ([{"port": 8000, "destination": "10.0.0.3"}], "tcp", 8000, False, "matches no rule"),
+    ([{"port": 8000, "source": "203.0.113.0/24", "action": "reject"}, {"port": 8000}], "tcp", 8000, False,
+     "rejected by rule 1"),
+])
+def test_verdict_of_a_new_connection_per_protocol(rules, protocol, port, allowed, reason):
+    source, destination = ipaddress.ip_address("203.0.113.7"), ipaddress.ip_address("10.0.0.2")
+    accepted, why = fw.verdict(fw.normalize_rules(rules), POLICY, "input", source, destination, port, protocol)
+    assert accepted is allowed
+    assert reason in why
 
 
 def test_ssh_verdict_over_ipv6():

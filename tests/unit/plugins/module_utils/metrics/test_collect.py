@@ -94,6 +94,19 @@ def test_listeners_that_cannot_be_read_are_unknown_not_absent(live, tmp_path):
     assert "portcullis_service_listening" not in text and "portcullis_undeclared_listeners" not in text
 
 
+def test_listeners_the_caller_read_are_used_without_reading_again(live, tmp_path):
+    # The module reads the listeners once and returns them for the port map; collect must not read them again.
+    live["listeners"] = None
+    text, checks = _metrics.collect({"services": [{"name": "web", "port": 8080}], "state_dir": str(tmp_path)},
+                                    FakeRunner(), now=1700000000, listeners=[listener(8080)])
+    assert 'portcullis_service_listening{port="8080",protocol="tcp",service="web"} 1' in text
+    assert checks["listeners"] is True
+    # Given as None (the caller's read failed): unknown, as when collect's own read fails.
+    text, checks = _metrics.collect({"services": [{"name": "web", "port": 8080}], "state_dir": str(tmp_path)},
+                                    FakeRunner(), now=1700000000, listeners=None)
+    assert checks["listeners"] is False and "portcullis_service_listening" not in text
+
+
 def test_series_labelled_from_the_live_host_are_bounded(live, tmp_path):
     live["listeners"] = [listener(20000 + number) for number in range(_metrics.MAX_SERIES + 50)]
     text, _checks = collect([], tmp_path)

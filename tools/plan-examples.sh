@@ -2,9 +2,11 @@
 # The Molecule scenario `plan` (extensions/molecule/plan) as a team runs it,
 # on both examples: examples/riwi, then examples/nostromo. On Nostromo's
 # containers, still up, a registry with one deliberately wrong rule must then
-# fail the scenario's verify, naming the flow: mother.internal opens
-# PostgreSQL to everyone with a portcullis_firewall_extra_rules entry, which
-# site.yml applies without complaint, so only the network shows it.
+# fail the scenario's verify, naming the flow and no other: mother.internal
+# opens PostgreSQL to everyone with a portcullis_firewall_extra_rules entry,
+# which site.yml applies without complaint, so only the network shows it. The
+# same registry adds a port Docker publishes (publish: dnat) on etl.internal,
+# whose flow must hold: it gets a stand-in and answers the outsider.
 # Run by `make plan-examples` (the collection installed in ANSIBLE_COLLECTIONS_PATH).
 set -euo pipefail
 
@@ -39,9 +41,20 @@ cat >>"$scratch/wrong-rule/host_vars/mother.internal.yml" <<'EOF'
 portcullis_firewall_extra_rules:
   - {port: postgresql, comment: opened by hand}
 EOF
+# portcullis_services is the file's last key: this item joins its list.
+cat >>"$scratch/wrong-rule/host_vars/etl.internal.yml" <<'EOF'
+  # A dashboard Docker publishes (docker run -p 8081:80): its flow must hold.
+  - {name: dashboard, port: 8081, expose: public, publish: dnat}
+EOF
 export PORTCULLIS_INVENTORY="$scratch/wrong-rule/inventory.yml"
-# The same containers and hosts; only the firewall differs, so only its play runs again.
+# The same containers and hosts: the new stand-in, then the firewall, the one play whose result differs.
+molecule prepare -s plan --force
 molecule converge -s plan -- --tags firewall
+dashboard=$(docker exec portcullis-plan-outsider curl -sS --max-time 5 http://etl.internal:8081/) || {
+  echo "FAILED: the outsider cannot reach the dashboard etl.internal publishes (publish: dnat, expose: public)" >&2
+  exit 1
+}
+echo "the outsider reaches the published dashboard: $dashboard"
 if ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 molecule verify -s plan --no-command-borders >"$scratch/verify.log" 2>&1; then
   cat "$scratch/verify.log"
   echo "FAILED: the scenario's verify passed with the wrong rule" >&2

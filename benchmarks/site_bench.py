@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 
-from bench_containers import remove_container, start_container
+from bench_containers import check_inotify, remove_container, start_container
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -192,6 +192,7 @@ def main():
     options = parser.parse_args()
     sizes = [int(item) for item in options.sizes.split(",")]
     stacks = [item for item in options.stacks.split(",") if item]
+    check_inotify(max(sizes))
     os.makedirs(WORK, exist_ok=True)
     if not os.path.exists(KEY):
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", KEY)

@@ -10,14 +10,21 @@ count) or an IP address outside the inventory (an outsider: only its address
 counts). For every other host of the input that has a registry:
 
 - each port of each service that listens: ``open`` when the host's firewall
-  would let the vantage in, else ``closed``. The firewall's answer is the
-  firewall's own: the host's inbound rules come from
-  ``_firewall_plan.registry_rules`` (public services, ``allow_from`` hosts,
-  groups and CIDRs, the clients the dependency graph gives, the proxies,
-  the admin sources on the SSH port) and ``_rules.verdict`` says whether a
-  new connection from the vantage's address matches one. Nothing is
-  resolved here a second time; ``why`` only names the registry entries
-  behind the answer. A private service, or one bound to loopback, is
+  would let the vantage in and, for an inventory host as vantage, its own
+  firewall would let the connection out; else ``closed``. The firewall's
+  answer is the firewall's own: the host's inbound rules and the vantage's
+  outbound rules come from ``_firewall_plan.registry_rules`` (public
+  services, ``allow_from`` hosts, groups and CIDRs, the clients the
+  dependency graph gives, the proxies, the admin sources on the SSH port;
+  ``connects_to`` out), the vantage's output policy from its
+  ``portcullis_firewall_policy`` (the firewall role's, default ``output:
+  accept``), and ``_rules.verdict`` says whether a new connection from the
+  vantage's address matches one. Not modelled on the way out: outbound rules
+  to DNS names (``destination_name``, resolved on the host at each run) and
+  the firewall module's own accepts for DNS to the host's resolvers and
+  DHCP; a flow that only these would let out is expected ``closed``.
+  Nothing is resolved here a second time; ``why`` only names the registry
+  entries behind the answer. A private service, or one bound to loopback, is
   ``closed`` on the host's address;
 - SSH from the admin sources (the filter's ``admin_sources``, else the
   host's ``portcullis_firewall_admin_sources``), when no entry declares it;
@@ -55,6 +62,9 @@ REGISTRY_POLICY = _rules.DEFAULT_POLICY
 # The firewall role's variables the plan reads from each target's hostvars.
 ADMIN_SOURCES_VARIABLE = "portcullis_firewall_admin_sources"
 SSH_PORT_VARIABLE = "portcullis_firewall_ssh_port"
+# The firewall role's policy variable, read from the vantage's hostvars (its output chain); its default is the
+# module's (_rules.DEFAULT_POLICY: output accept).
+FIREWALL_POLICY_VARIABLE = "portcullis_firewall_policy"
 # Where each flow comes from.
 KINDS = ("public", "allowed", "admin", "denied", "private", "undeclared", "listed")
 
@@ -163,11 +173,38 @@ class _Target:
                    for start, end in service.ranges.get(protocol, ()))
 
 
+class _Outbound:
+    """The vantage's way out, as its firewall makes it: the outbound rules of its registry (``connects_to``,
+    ``destination`` addresses only) and the output policy of its ``portcullis_firewall_policy``. An outsider
+    (no inventory host) has none: everything leaves."""
+
+    def __init__(self, inventory, vantage, policy):
+        self.rules = []
+        self.policy = dict(_rules.DEFAULT_POLICY)
+        if vantage.host is None:
+            return
+        variables = inventory.variables(vantage.host)
+        given = variables.get(FIREWALL_POLICY_VARIABLE)
+        if given is not None:
+            if not isinstance(given, dict) or given.get("output", "accept") not in ("accept", "drop"):
+                raise ReachabilityPlanError("%s of %s must be a mapping whose output is accept or drop, got %s"
+                                            % (FIREWALL_POLICY_VARIABLE, vantage.host, _values.describe(given)))
+            self.policy["output"] = given.get("output", "accept")
+        if self.policy["output"] == "accept":
+            return  # no outbound rule drops: the firewall role makes accepts only
+        services = inventory.registry(vantage.host)
+        rules = _firewall_plan.registry_rules(services, inventory, None, _registry.DEFAULT_SSH_PORT, policy,
+                                              vantage.host)
+        self.rules = _rules.normalize_rules([rule for rule in rules if rule.get("direction") == "out"
+                                             and "destination_name" not in rule], policy)
+
+
 class _Planner:
     def __init__(self, inventory, vantage, policy):
         self.inventory = inventory
         self.vantage = vantage
         self.policy = policy
+        self.outbound = _Outbound(inventory, vantage, policy)
         self.flows = []
 
     def add(self, target, address, port, protocol, expect, kind, text, service=None, probe=True):
@@ -195,11 +232,27 @@ class _Planner:
 
     def admitted(self, target, address, port, protocol):
         """``(accepted, reason)``: whether the target's rules let a new connection from the vantage in."""
+        return self._verdict(target.rules, REGISTRY_POLICY, "input", address, port, protocol)
+
+    def leaves(self, address, port, protocol):
+        """``(accepted, reason)``: whether the vantage's own firewall lets a new connection to ``address`` out."""
+        accepted, reason = self._verdict(self.outbound.rules, self.outbound.policy, "output", address, port, protocol)
+        return accepted, reason if accepted else "the firewall of %s: %s" % (self.vantage.label, reason)
+
+    def reaches(self, target, address, port, protocol):
+        """``(accepted, reason)``: out of the vantage and into the target."""
+        accepted, reason = self.admitted(target, address, port, protocol)
+        if not accepted:
+            return False, reason
+        leaves, out_reason = self.leaves(address, port, protocol)
+        return (True, reason) if leaves else (False, out_reason)
+
+    def _verdict(self, rules, policy, chain, address, port, protocol):
         reason = "the vantage has no IPv%d address" % address.version
         for source in self.vantage.addresses:
             if source.version != address.version:
                 continue
-            accepted, reason = _rules.verdict(target.rules, REGISTRY_POLICY, "input", source, address, port, protocol)
+            accepted, reason = _rules.verdict(rules, policy, chain, source, address, port, protocol)
             if accepted:
                 return True, reason
         return False, reason
@@ -276,6 +329,15 @@ class _Planner:
         accepted, reason = self.admitted(target, address, start, protocol)
         grounds = self.grounds(target, service, start, protocol)
         if accepted:
+            leaves, out_reason = self.leaves(address, start, protocol)
+            if not leaves:
+                # The target lets the vantage in, but the vantage's firewall does not let it out.
+                text = "%s %s, but %s" % (service.name, "public" if service.expose == "public" else
+                                          "internal: %s" % (", ".join(grounds) or reason), out_reason)
+                for port in both_ends:
+                    self.add(target, address, port, protocol, "closed", "denied", text + suffix, service.name,
+                             probe=probe)
+                return
             kind = "public" if service.expose == "public" else "allowed"
             text = "%s public" % service.name if kind == "public" else "%s internal: %s" % (
                 service.name, ", ".join(grounds) or reason)
@@ -297,8 +359,11 @@ class _Planner:
         address = self.primary(target)
         if not target.admin_sources or target.declares(target.ssh_port) or address is None:
             return
-        if self.admitted(target, address, target.ssh_port, "tcp")[0]:
+        accepted, reason = self.reaches(target, address, target.ssh_port, "tcp")
+        if accepted:
             self.add(target, address, target.ssh_port, "tcp", "open", "admin", "ssh: admin_sources")
+        elif self.admitted(target, address, target.ssh_port, "tcp")[0]:
+            self.add(target, address, target.ssh_port, "tcp", "closed", "denied", "ssh: admin_sources, but " + reason)
         else:
             self.add(target, address, target.ssh_port, "tcp", "closed", "denied",
                      "ssh, open only to admin_sources: not to %s" % self.vantage.label)
@@ -308,14 +373,14 @@ class _Planner:
         if address is None:
             return
         for port in closed_ports:
-            accepted, reason = self.admitted(target, address, port, "tcp")
+            accepted, reason = self.reaches(target, address, port, "tcp")
             if accepted:
                 raise ReachabilityPlanError("closed_ports: port %d of %s must stay closed, but the registry opens it to "
                                             "%s (%s)" % (port, target.host, self.vantage.label, reason))
             if not target.declares(port):
                 self.add(target, address, port, "tcp", "closed", "listed", "in closed_ports: must stay closed")
         for port in undeclared:
-            if target.declares(port) or port in closed_ports or self.admitted(target, address, port, "tcp")[0]:
+            if target.declares(port) or port in closed_ports or self.reaches(target, address, port, "tcp")[0]:
                 continue
             self.add(target, address, port, "tcp", "closed", "undeclared",
                      "undeclared: no registry entry of %s has it (a sample of ports that must stay closed)" % target.host)

@@ -262,3 +262,41 @@ def test_a_wrong_registry_or_dependency_stops_the_plan():
     dangling = dict(REGISTRIES, etl=[{"name": "etl", "connects_to": [{"host": "db", "service": "mysql"}]}])
     with pytest.raises(FirewallPlanError, match="db service 'mysql', which db does not declare"):
         flows("192.0.2.50", inventory(dangling))
+
+
+def test_a_vantage_whose_output_drops_reaches_only_what_it_connects_to():
+    """With output drop, an inventory host reaches what its registry's connects_to lets out, and no other port a
+    target would let it in to: public ports and its allow_from are closed from it, each flow naming its firewall."""
+    found = inventory(etl={"portcullis_firewall_policy": {"input": "drop", "output": "drop"}})
+    result = flows("etl", found, undeclared_ports=[])
+    assert find(result, "db", 5432)["expect"] == "open"
+    assert find(result, "db", 5432)["why"] == "db:5432/tcp postgresql internal: connects_to from etl etl"
+    assert find(result, "edge", 443) == {
+        "host": "edge", "address": "10.0.0.10", "port": 443, "protocol": "tcp", "expect": "closed",
+        "why": "edge:443/tcp https public, but the firewall of etl: a new TCP connection from 10.0.0.14 to 10.0.0.10 "
+               "port 443 matches no rule of the output chain and its policy is drop",
+        "service": "https", "kind": "denied", "probe": True}
+    assert find(result, "app", 7000)["expect"] == "closed"
+    assert find(result, "app", 7000)["why"].startswith(
+        "app:7000/tcp batch internal: allow_from 10.0.0.14/32, but the firewall of etl: ")
+    # The same host with the firewall role's default policy (output accept) reaches it, and so does an outsider.
+    assert find(flows("etl", undeclared_ports=[]), "edge", 443)["expect"] == "open"
+    assert find(flows("192.0.2.50", found, undeclared_ports=[]), "edge", 443)["expect"] == "open"
+
+
+def test_a_connects_to_an_outside_network_lets_the_ports_it_names_out():
+    """An outbound rule to a CIDR lets out what it names, to inventory hosts inside it too."""
+    registries = dict(REGISTRIES, etl=[
+        {"name": "etl", "connects_to": [{"host": "db", "service": "postgresql"},
+                                        {"to": ["10.0.0.0/24"], "port": ["https"], "comment": "updates"}]}])
+    found = inventory(registries, etl={"portcullis_firewall_policy": {"output": "drop"}})
+    result = flows("etl", found, undeclared_ports=[])
+    assert find(result, "edge", 443)["expect"] == "open"
+    assert find(result, "edge", 80)["expect"] == "closed"
+
+
+@pytest.mark.parametrize("given", ["drop", {"output": "reject"}, ["output", "drop"]])
+def test_a_wrong_firewall_policy_of_the_vantage_is_named(given):
+    with pytest.raises(plan.ReachabilityPlanError) as caught:
+        flows("etl", inventory(etl={"portcullis_firewall_policy": given}), undeclared_ports=[])
+    assert "portcullis_firewall_policy of etl must be a mapping whose output is accept or drop, got" in str(caught.value)

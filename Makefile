@@ -17,6 +17,8 @@ VERSION := $(shell awk '/^version:/ {print $$2}' galaxy.yml)
 TARBALL := $(BUILD)/portcullis-ports-$(VERSION).tar.gz
 # Debian releases the Molecule scenarios run on (sshd_hardening uses all three).
 SUITES ?= bullseye bookworm trixie
+# Builds a base image; it ships in the collection, where the plan scenario runs it.
+BASE_IMAGE := extensions/molecule/images/build-base-image.sh
 
 export PATH := $(VENV)/bin:$(PATH)
 # Everything that runs Ansible here uses the collection as built and installed
@@ -32,7 +34,7 @@ help:
 	@echo "make demo    site.yml against local containers, then what it enforced"
 	@echo "make test    lint, sanity, unit tests, installed collection, EE build context, Molecule"
 
-test: lint workflows sanity units promtool installed ee molecule
+test: lint workflows sanity units promtool installed ee molecule plan-examples
 	@echo "make test: all checks passed"
 
 host:
@@ -48,11 +50,11 @@ $(VENV)/.installed: requirements-dev.txt tools/ensure-host.sh
 venv: $(VENV)/.installed
 
 images: host
-	@for suite in $(SUITES); do tools/build-base-image.sh $$suite; done
-	@tools/build-base-image.sh bookworm firewalls
-	@tools/build-base-image.sh bookworm edge
-	@tools/build-base-image.sh trixie edge
-	@tools/build-base-image.sh bookworm monitoring
+	@for suite in $(SUITES); do $(BASE_IMAGE) $$suite; done
+	@$(BASE_IMAGE) bookworm firewalls
+	@$(BASE_IMAGE) bookworm edge
+	@$(BASE_IMAGE) trixie edge
+	@$(BASE_IMAGE) bookworm monitoring
 
 # Built and installed every time: it takes a second and is never stale.
 collection: venv
@@ -122,13 +124,20 @@ ee: collection
 	@ansible-builder create -f execution-environment.yml -c $(EE_CONTEXT) --output-filename Containerfile
 	@tools/check-ee.sh $(EE_CONTEXT)
 
+# Every scenario but plan, which needs an inventory (PORTCULLIS_INVENTORY): plan-examples runs it.
 molecule: venv images collection
 	@echo "== molecule"
-	@cd extensions && molecule test --all
+	@cd extensions && molecule test --all --exclude plan
+
+# The plan scenario as teams run it, on both examples, and a wrong rule that must fail it.
+.PHONY: plan-examples
+plan-examples: venv images collection
+	@echo "== molecule plan: examples/riwi, examples/nostromo, a registry with one wrong rule"
+	@tools/plan-examples.sh
 
 # The demo's containers are bookworm only.
 demo: venv host collection
-	@tools/build-base-image.sh bookworm
+	@$(BASE_IMAGE) bookworm
 	@tools/demo.sh
 
 # The README tables written from meta/argument_specs.yml and the registry model.

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Build a systemd-capable Debian base image without any container registry:
-# debootstrap a minimal root filesystem and `docker import` it.
+# Build a systemd-capable Debian base image for the Molecule scenarios (and
+# `make demo`) without any container registry: debootstrap a minimal root
+# filesystem and `docker import` it. It ships in the collection: the `plan`
+# scenario runs it on the user's machine when the image is missing.
+# Where debootstrap cannot run (not root, not installed, no Debian mirror in
+# apt's sources, as on a GitHub runner), the base is Docker Hub's
+# debian:SUITE instead (PORTCULLIS_BASE_IMAGE_FROM names another, such as a
+# registry mirror's copy), with the same packages installed by `docker build`.
 # The image carries a label with a hash of its recipe (the suite, the
 # flavour, the package lists and RECIPE_VERSION), so a re-run with an
 # unchanged recipe returns at once and changing one flavour rebuilds only it.
 # Bump RECIPE_VERSION when the way an image is built changes.
 #
-# usage: tools/build-base-image.sh SUITE [FLAVOUR]
+# usage: extensions/molecule/images/build-base-image.sh SUITE [FLAVOUR]
 #   SUITE    bullseye | bookworm | trixie
 #   FLAVOUR  firewalls: also the other firewalls and tools a real host runs
 #            beside ours (a Docker engine with busybox for test containers,
@@ -75,12 +81,30 @@ if [[ -n "$flavour" ]]; then
   exit 0
 fi
 
-# Use the mirror apt is already configured with on this machine.
-mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-if [[ -z "$mirror" ]]; then
-  mirror=$(awk '$1 == "deb" && $3 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+# Use the mirror apt is already configured with on this machine, when it is Debian.
+mirror=""
+if grep -qx 'ID=debian' /etc/os-release 2>/dev/null; then
+  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  if [[ -z "$mirror" ]]; then
+    mirror=$(awk '$1 == "deb" && $3 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+  fi
 fi
-: "${mirror:?no Debian mirror found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list}"
+
+if [[ $EUID -ne 0 || -z "$mirror" ]] || ! command -v debootstrap >/dev/null; then
+  # No debootstrap here: the same packages on Debian's own image, from a registry.
+  from=${PORTCULLIS_BASE_IMAGE_FROM:-docker.io/library/debian:${suite}}
+  echo "building $image from $from (debootstrap needs root, the debootstrap package and a Debian mirror in apt's sources)"
+  printf '%s\n' \
+    "FROM $from" \
+    "RUN export DEBIAN_FRONTEND=noninteractive && apt-get update -q >/dev/null \\" \
+    "    && apt-get install -y -q --no-install-recommends ${packages[*]} >/dev/null \\" \
+    "    && (systemctl mask getty@tty1.service serial-getty@.service systemd-firstboot.service >/dev/null 2>&1 || true) \\" \
+    "    && apt-get clean && rm -rf /var/lib/apt/lists/* && touch -d @0 /var/lib/apt/lists" \
+    "LABEL org.portcullis.recipe=${recipe_hash}" \
+    'CMD ["/sbin/init"]' | docker build -q -t "$image" - >/dev/null
+  echo "built $image (recipe $recipe_hash)"
+  exit 0
+fi
 
 rootfs=$(mktemp -d "/var/tmp/portcullis-rootfs-${suite}.XXXXXX")
 trap 'rm -rf "$rootfs"' EXIT

@@ -183,13 +183,17 @@ class _Outbound:
         self.policy = dict(_rules.DEFAULT_POLICY)
         if vantage.host is None:
             return
-        variables = inventory.variables(vantage.host)
-        given = variables.get(FIREWALL_POLICY_VARIABLE)
-        if given is not None:
-            if not isinstance(given, dict) or given.get("output", "accept") not in ("accept", "drop"):
-                raise ReachabilityPlanError("%s of %s must be a mapping whose output is accept or drop, got %s"
-                                            % (FIREWALL_POLICY_VARIABLE, vantage.host, _values.describe(given)))
-            self.policy["output"] = given.get("output", "accept")
+        given = inventory.variables(vantage.host).get(FIREWALL_POLICY_VARIABLE)
+        # Read as the firewall module reads it (_rules.normalize_policy: its defaults, its chains and verdicts).
+        problem = "" if given is None or isinstance(given, dict) else " (not a mapping)"
+        if not problem:
+            try:
+                self.policy = _rules.normalize_policy(given)
+            except _rules.RuleError as error:
+                problem = " (%s)" % "; ".join(error.errors)
+        if problem:
+            raise ReachabilityPlanError("%s of %s must be a mapping whose output is accept or drop, got %s%s"
+                                        % (FIREWALL_POLICY_VARIABLE, vantage.host, _values.describe(given), problem))
         if self.policy["output"] == "accept":
             return  # no outbound rule drops: the firewall role makes accepts only
         services = inventory.registry(vantage.host)
@@ -359,11 +363,12 @@ class _Planner:
         address = self.primary(target)
         if not target.admin_sources or target.declares(target.ssh_port) or address is None:
             return
-        accepted, reason = self.reaches(target, address, target.ssh_port, "tcp")
-        if accepted:
-            self.add(target, address, target.ssh_port, "tcp", "open", "admin", "ssh: admin_sources")
-        elif self.admitted(target, address, target.ssh_port, "tcp")[0]:
-            self.add(target, address, target.ssh_port, "tcp", "closed", "denied", "ssh: admin_sources, but " + reason)
+        if self.admitted(target, address, target.ssh_port, "tcp")[0]:
+            leaves, reason = self.leaves(address, target.ssh_port, "tcp")
+            if leaves:
+                self.add(target, address, target.ssh_port, "tcp", "open", "admin", "ssh: admin_sources")
+            else:
+                self.add(target, address, target.ssh_port, "tcp", "closed", "denied", "ssh: admin_sources, but " + reason)
         else:
             self.add(target, address, target.ssh_port, "tcp", "closed", "denied",
                      "ssh, open only to admin_sources: not to %s" % self.vantage.label)

@@ -295,7 +295,7 @@ def test_a_connects_to_an_outside_network_lets_the_ports_it_names_out():
     assert find(result, "edge", 80)["expect"] == "closed"
 
 
-@pytest.mark.parametrize("given", ["drop", {"output": "reject"}, ["output", "drop"]])
+@pytest.mark.parametrize("given", ["drop", {"output": "reject"}, ["output", "drop"], {"outptu": "drop"}])
 def test_a_wrong_firewall_policy_of_the_vantage_is_named(given):
     with pytest.raises(plan.ReachabilityPlanError) as caught:
         flows("etl", inventory(etl={"portcullis_firewall_policy": given}), undeclared_ports=[])

@@ -51,10 +51,26 @@ def _plain(text):
     return out
 
 
+def _literal(path, name):
+    """The literal value assigned to ``name`` at the top of a Python file, read without importing it."""
+    tree = ast.parse((ROOT / path).read_text())
+    node = next(node.value for node in tree.body
+                if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == name)
+    return ast.literal_eval(node)
+
+
+# The plan's host settings (plugins/plugin_utils/_plan.py SETTING_TABLE): variable to default. The firewall role
+# documents them without a default of its own; the table shows the plan's.
+PLAN_SETTINGS = dict((variable, default) for _key, variable, default, _meaning
+                     in _literal("plugins/plugin_utils/_plan.py", "SETTING_TABLE"))
+
+
 def role_table(role):
     specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
     lines = ["| variable | default | type | meaning |", "|---|---|---|---|"]
     for name, spec in specs.items():
+        if name in PLAN_SETTINGS and "default" not in spec:
+            spec = dict(spec, default=PLAN_SETTINGS[name])
         description = spec.get("description", "")
         if isinstance(description, list):
             description = " ".join(description)
@@ -69,11 +85,8 @@ def role_table(role):
 
 
 def registry_table():
-    tree = ast.parse((ROOT / "plugins" / "module_utils" / "ports" / "_registry.py").read_text())
-    node = next(node.value for node in tree.body
-                if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "KEYS")
     lines = ["| key | meaning | default |", "|---|---|---|"]
-    for name, default, meaning in ast.literal_eval(node):
+    for name, default, meaning in _literal("plugins/module_utils/ports/_registry.py", "KEYS"):
         lines.append("| `%s` | %s | %s |" % (name, _cell(meaning), _cell(default)))
     return "\n".join(lines)
 
@@ -92,9 +105,14 @@ def check_defaults(role):
     specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
     path = role / "defaults" / "main.yml"
     defaults = yaml.safe_load(path.read_text()) if path.exists() else {}
-    problems = []
+    problems = ["%s: %s restates the plan's default of a host setting (plugins/plugin_utils/_plan.py SETTING_TABLE)"
+                % (role / "meta" / "argument_specs.yml", name) for name in specs
+                if name in PLAN_SETTINGS and "default" in specs[name]]
     for name, value in (defaults or {}).items():
-        if name not in specs:
+        if name in PLAN_SETTINGS:
+            problems.append("%s: %s is a host setting of the plan (plugins/plugin_utils/_plan.py SETTING_TABLE), "
+                            "which owns its default; the role states none" % (path, name))
+        elif name not in specs:
             problems.append("%s: %s is not in meta/argument_specs.yml" % (path, name))
         elif "default" in specs[name] and specs[name]["default"] != value:
             problems.append("%s: %s defaults to %r here but %r in meta/argument_specs.yml"

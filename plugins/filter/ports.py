@@ -13,17 +13,19 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _audit
-from ansible_collections.portcullis.ports.plugins.plugin_utils import _firewall_plan
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _inventory as _inventory_mod
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _plan
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _proxy_plan
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _reachability_plan
 
 SYNTAXES = ("list", "nft", "iptables", "firewalld")
 _PLAN_ERRORS = (_registry.RegistryError, _inventory_mod.InventoryError, _proxy_plan.ProxyPlanError, resolver.PortSpecError,
-                _values.BadValue, _firewall_plan.FirewallPlanError, _reachability_plan.ReachabilityPlanError)
+                _values.BadValue, _plan.PlanError, _reachability_plan.ReachabilityPlanError, _rules.RuleError)
+UNSET = _inventory_mod.UNSET
 
 
 def _filter_error(name, error):
@@ -68,45 +70,85 @@ def port_syntax(values, syntax="list", protocol="tcp", policy=None):
         raise _filter_error("port_syntax", error)
 
 
-def _inventory(hostvars, groups):
-    return _inventory_mod.Inventory(hostvars, groups)
-
-
-def firewall_rules(services, hostvars=None, groups=None, admin_sources=None, ssh_port=_registry.DEFAULT_SSH_PORT,
-                   policy=None, host=None):
+def _run_directory():
+    """The run's own temporary directory on the controller (removed when the run ends), where the plan is cached
+    for the worker processes of later tasks; None outside a run."""
     try:
-        return _firewall_plan.registry_rules(services, _inventory(hostvars, groups), admin_sources,
-                                             resolver.service_port(ssh_port), resolver.build_policy(policy), host)
+        from ansible import constants
+    except ImportError:
+        return None
+    return getattr(constants, "DEFAULT_LOCAL_TMP", None)
+
+
+def network_plan(hostvars, groups, policy=None):
+    """The inventory's plan, built once per run (``_plan.cached``)."""
+    if hostvars is None:
+        raise _inventory_mod.InventoryError("hostvars=hostvars is required: the plan is made from every host's "
+                                            "inventory variables")
+    return _plan.cached(hostvars, groups, policy, _run_directory())
+
+
+def _check_seen(plan, host, seen):
+    """``seen`` maps inventory variables to their values as a role on ``host`` sees them."""
+    if seen is None:
+        return
+    if not isinstance(seen, dict):
+        raise _inventory_mod.InventoryError("seen must be a mapping of variable names to values, got %s"
+                                            % _values.describe(seen))
+    for variable in sorted(seen):
+        plan.check_seen(host, variable, seen[variable])
+
+
+def firewall_rules(host, hostvars=None, groups=None, policy=None, seen=None):
+    try:
+        plan = network_plan(hostvars, groups, policy)
+        _check_seen(plan, host, seen)
+        return plan.host_rules(host)
     except _PLAN_ERRORS as error:
         raise _filter_error("firewall_rules", error)
 
 
 def proxy_sites(hosts, hostvars=None, groups=None, proxy_host=None, defaults=None, certificate_dir="/etc/ssl/portcullis",
-                certbot=False, certbot_ready=None, policy=None, services=_inventory_mod.UNSET):
-    inventory = _inventory(hostvars, groups)
+                certbot=False, certbot_ready=None, policy=None, services=UNSET):
     try:
-        hosts = inventory.hosts(hosts)
-        return _proxy_plan.sites_from_registry(inventory, hosts, proxy_host, defaults, certificate_dir, certbot,
-                                               certbot_ready or [], resolver.build_policy(policy), services)
+        plan = network_plan(hostvars, groups, policy)
+        if services is not UNSET:
+            plan.check_seen(proxy_host, _inventory_mod.REGISTRY_VARIABLE, services)
+        return _proxy_plan.sites(plan, proxy_host, defaults, certificate_dir, certbot, certbot_ready or [],
+                                 hosts=_hosts(plan, hosts))
     except _PLAN_ERRORS as error:
         raise _filter_error("proxy_sites", error)
 
 
+def _hosts(plan, hosts):
+    """The input hosts, each checked to be in the inventory."""
+    if not isinstance(hosts, (list, tuple)):
+        raise _inventory_mod.InventoryError("the input must be a list of inventory hosts, got %s"
+                                            % _values.describe(hosts))
+    for host in hosts:
+        plan.host(host)
+    return list(hosts)
+
+
 def health_targets(hosts, hostvars=None, groups=None, proxy_host=None, policy=None):
-    inventory = _inventory(hostvars, groups)
     try:
-        return _proxy_plan.health_targets(inventory, inventory.hosts(hosts), proxy_host, resolver.build_policy(policy))
+        plan = network_plan(hostvars, groups, policy)
+        return _proxy_plan.health_targets(plan, proxy_host, _hosts(plan, hosts))
     except _PLAN_ERRORS as error:
         raise _filter_error("health_targets", error)
 
 
 def port_map(hosts, hostvars=None, groups=None, policy=None, listening_var="portcullis_audit_live",
-             check_var="portcullis_audit_check", services_var="portcullis_audit_registry",
-             seen_var="portcullis_audit_seen", health_var="portcullis_audit_health_answers"):
-    inventory = _inventory(hostvars, groups)
+             check_var="portcullis_audit_check", seen_var="portcullis_audit_seen",
+             health_var="portcullis_audit_health_answers"):
     try:
-        return _audit.audit_inventory(inventory, inventory.hosts(hosts), policy, listening_var, check_var,
-                                      services_var, seen_var, health_var)
+        plan = network_plan(hostvars, groups, policy)
+        hosts = _hosts(plan, hosts)
+        for host in hosts:
+            variables = hostvars[host]
+            if seen_var in variables:
+                plan.check_seen(host, _inventory_mod.REGISTRY_VARIABLE, variables[seen_var], "port map")
+        return _audit.audit_inventory(plan, hostvars, hosts, listening_var, check_var, health_var)
     except _PLAN_ERRORS as error:
         raise _filter_error("port_map", error)
 
@@ -115,26 +157,25 @@ def ssh_endpoint(services, default_port=_registry.DEFAULT_SSH_PORT, hostvars=Non
     try:
         endpoint = _registry.ssh_endpoint(services, default_port)
         if hostvars is not None:
-            endpoint["sources"] = _inventory(hostvars, groups).sources(endpoint["allow_from"], "ssh allow_from")
+            endpoint["sources"] = network_plan(hostvars, groups).sources(endpoint["allow_from"], "ssh allow_from")
         return endpoint
     except _PLAN_ERRORS as error:
         raise _filter_error("ssh_endpoint", error)
 
 
-def reachability_flows(hosts, hostvars=None, groups=None, vantage=None, admin_sources=None, undeclared_ports=None,
-                       closed_ports=None, policy=None):
-    inventory = _inventory(hostvars, groups)
+def reachability_flows(hosts, hostvars=None, groups=None, vantage=None, undeclared_ports=None, closed_ports=None,
+                       policy=None):
     try:
-        return _reachability_plan.expected_flows(inventory, inventory.hosts(hosts), vantage, resolver.build_policy(policy),
-                                                 admin_sources, undeclared_ports, closed_ports)
+        plan = network_plan(hostvars, groups, policy)
+        return _reachability_plan.expected_flows(plan, _hosts(plan, hosts), vantage, undeclared_ports, closed_ports)
     except _PLAN_ERRORS as error:
         raise _filter_error("reachability_flows", error)
 
 
 def inventory_addresses(hosts, hostvars=None, groups=None):
-    inventory = _inventory(hostvars, groups)
     try:
-        return inventory.sources(inventory.hosts(hosts), "inventory_addresses")
+        plan = network_plan(hostvars, groups)
+        return plan.sources(_hosts(plan, hosts), "inventory_addresses")
     except _PLAN_ERRORS as error:
         raise _filter_error("inventory_addresses", error)
 

@@ -19,14 +19,13 @@ from ansible_collections.portcullis.ports.plugins.module_utils import _values
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _conflicts
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
-from ansible_collections.portcullis.ports.plugins.plugin_utils import _dependencies
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _graph
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _plan
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _proxy_plan
 from ansible_collections.portcullis.ports.plugins.plugin_utils._inventory import InventoryError
 
 # Kinds that are errors in the plan itself; live drift (occupied, exposure, undeclared) is reported, not an error.
-PLAN_KINDS = ("invalid", "duplicate", "out_of_range", "ephemeral", "unknown_source", "unknown_address", "duplicate_domain",
-              "shared_public_port", "unreachable_upstream", "self_proxy", "proxy_plan") + _dependencies.KINDS
+PLAN_KINDS = ("invalid", "duplicate", "out_of_range", "ephemeral", "proxy_plan") + _plan.KINDS
 
 
 def _ports_text(ranges):
@@ -42,66 +41,52 @@ def _conflict(kind, message, **extra):
     return result
 
 
-def audit_inventory(inventory, hosts, policy=None, listening_var="portcullis_audit_live",
-                    check_var="portcullis_audit_check", services_var="portcullis_audit_registry",
-                    seen_var="portcullis_audit_seen", health_var="portcullis_audit_health_answers"):
-    """The audit of ``hosts`` from hostvars: ``services_var`` (the registry the
-    audit checked), ``listening_var`` (listeners or a listening_ports result),
-    ``check_var`` (a port_conflicts result), and ``seen_var`` (the host's
-    ``portcullis_services`` as the role saw it, checked against hostvars),
-    and on the proxies ``health_var`` (the registered health requests).
-    Every other inventory host with a registry counts for the checks across
-    hosts."""
-    data = {}
+def audit_inventory(plan, hostvars, hosts, listening_var="portcullis_audit_live", check_var="portcullis_audit_check",
+                    health_var="portcullis_audit_health_answers"):
+    """The audit of ``hosts`` (the play's) against the inventory's plan,
+    with what each host's tasks found, read from ``hostvars``:
+    ``listening_var`` (listeners or a listening_ports result), ``check_var``
+    (a port_conflicts result) and, on the proxies, ``health_var`` (the
+    registered health requests). Every other inventory host with a registry
+    counts for the checks across hosts."""
+    live = {}
+    health = []
     for host in hosts:
-        variables = inventory.variables(host)
-        if seen_var in variables:
-            inventory.registry(host, variables.get(seen_var))
-        live = variables.get(listening_var)
-        if isinstance(live, dict):  # a registered listening_ports result
-            live = live.get("listening")
-        check = variables.get(check_var)
-        services = variables.get(services_var)
-        data[host] = {
-            "services": (services if services is not None else inventory.registry(host)) or [],
-            "listening": live,
+        plan.host(host)
+        variables = hostvars[host]
+        found = variables[listening_var] if listening_var in variables else None
+        if isinstance(found, dict):  # a registered listening_ports result
+            found = found.get("listening")
+        check = variables[check_var] if check_var in variables else None
+        live[host] = {
+            "listening": found,
             # None: not checked on the host, so the registry is checked here instead.
             "conflicts": check.get("conflicts") if isinstance(check, dict) and "conflicts" in check else None,
             "unknown": check.get("unknown") if isinstance(check, dict) else None,
         }
-    # Hosts outside this run (--limit) still count for the checks across hosts.
-    for host in inventory.hostvars.keys():
-        if host not in data and inventory.registry(host):
-            data[host] = {"services": inventory.registry(host), "listening": None, "conflicts": None}
-    health = []
-    for host in hosts:
-        answers = inventory.variables(host).get(health_var)
+        answers = variables[health_var] if health_var in variables else None
         for answer in (answers or {}).get("results", []) if isinstance(answers, dict) else []:
             target = answer.get("item") if isinstance(answer, dict) else None
             if isinstance(target, dict):
                 status, detail = _proxy_plan.health_status(answer)
                 health.append(dict(target, proxy=host, status=status, detail=detail))
-    return audit(data, policy, inventory, health=health)
+    return audit(plan, live, health=health)
 
 
-def audit(hosts, policy=None, inventory=None, proxy_group=_proxy_plan.PROXY_GROUP, health=()):
-    """``hosts`` maps a host name to a mapping with ``services`` (the registry),
-    and when the host was checked in this run ``listening`` (listening_ports),
-    ``conflicts`` and ``unknown`` (port_conflicts). ``inventory`` (an
-    Inventory) gives groups and addresses for the checks across hosts; the
-    hosts of ``proxy_group`` are the reverse proxies that publish domains;
-    ``health`` holds what they found asking each backend's health path.
-    Returns hosts with rows, conflicts, unknowns, the range table and the
-    dependency graph (``graph``, and drawn as ``mermaid`` and ``svg``)."""
-    full_policy = resolver.build_policy(policy)
+def audit(plan, live=None, health=()):
+    """The port map of the inventory's plan. ``live`` maps a host checked in
+    this run to ``listening`` (listening_ports), ``conflicts`` and
+    ``unknown`` (port_conflicts); hosts not in it are not checked (their
+    registry alone counts). ``health`` holds what the proxies found asking
+    each backend's health path. Returns hosts with rows, conflicts,
+    unknowns, the range table and the dependency graph (``graph``, and drawn
+    as ``mermaid`` and ``svg``)."""
+    live = live or {}
     report = {"hosts": [], "conflicts": [], "ranges": [], "unknown": []}
-    edges, dependency_problems = [], []
-    if inventory is not None:
-        overrides = dict((host, (hosts[host] or {}).get("services") or []) for host in hosts)
-        edges, dependency_problems = _dependencies.plan(inventory, full_policy, proxy_group, overrides=overrides)
     checks = {}
     for item in health:
         checks.setdefault((item.get("host"), item.get("service")), []).append(item)
+    edges = [flow for flow in plan.flows if flow.kind in ("dependency", "proxy")]
     flows_out, flows_in = {}, {}
     for edge in edges:
         flows_out.setdefault((edge.client_host, edge.client_service), []).append(
@@ -109,17 +94,19 @@ def audit(hosts, policy=None, inventory=None, proxy_group=_proxy_plan.PROXY_GROU
         if edge.server_host is not None:
             flows_in.setdefault((edge.server_host, edge.server_service), []).append(edge.client_label())
     validated = {}
-    for host in sorted(hosts):
-        data = hosts[host] or {}
+    for host in plan.names:
+        state = plan.hosts[host]
+        if host not in live and not state.registry:
+            continue
+        data = live.get(host) or {}
         checked = data.get("listening") is not None
         entry = {"name": host, "checked": checked, "rows": [], "conflicts": []}
-        try:
-            services = _registry.validate(data.get("services") or [], full_policy)
-        except _registry.RegistryError as error:
-            for message in error.errors:
-                entry["conflicts"].append(_conflict("invalid", "%s: %s" % (host, message), host=host))
+        if state.services is None:
+            for message in state.registry_errors:
+                entry["conflicts"].append(_conflict("invalid", message, host=host))
             report["hosts"].append(entry)
             continue
+        services = state.services
         validated[host] = services
         listeners = data.get("listening") or []
         for service in services:
@@ -147,8 +134,8 @@ def audit(hosts, policy=None, inventory=None, proxy_group=_proxy_plan.PROXY_GROU
                 "first_port": service.first_port if service.listens else resolver.MAX_PORT + 1,
             })
         # Live drift from the listeners themselves, so the map alone (no port_conflicts run) shows it too.
-        live, live_unknown = _conflicts.check_live(services, listeners) if checked else ([], [])
-        for conflict in live:
+        found_live, live_unknown = _conflicts.check_live(services, listeners) if checked else ([], [])
+        for conflict in found_live:
             if conflict["kind"] == "undeclared":
                 entry["rows"].append({
                     "port": str(conflict["port"]), "protocol": conflict["protocol"], "service": "",
@@ -159,10 +146,10 @@ def audit(hosts, policy=None, inventory=None, proxy_group=_proxy_plan.PROXY_GROU
                 })
         if data.get("conflicts") is None:
             # Not checked on the host in this run: what the registry alone shows.
-            host_conflicts = _conflicts.find_conflicts(services, full_policy)[0]
+            host_conflicts = _conflicts.find_conflicts(services, plan.policy)[0]
         else:
             host_conflicts = [item for item in data["conflicts"] if item.get("kind") not in _conflicts.LISTENER_KINDS]
-        for conflict in host_conflicts + live:
+        for conflict in host_conflicts + found_live:
             # No pids: the map changes when the plan or the hosts do, not when a process restarts.
             message = _PID.sub("", str(conflict.get("message", conflict.get("kind"))))
             entry["conflicts"].append(dict(conflict, host=host, message="%s: %s" % (host, message)))
@@ -175,15 +162,13 @@ def audit(hosts, policy=None, inventory=None, proxy_group=_proxy_plan.PROXY_GROU
                 report["unknown"].append(dict(item, host=host, message=message))
         entry["rows"].sort(key=lambda row: (row["first_port"], row["protocol"], row["service"]))
         report["hosts"].append(entry)
-    report["conflicts"] = _cross_host(validated, inventory, proxy_group) + [
-        _conflict(problem["kind"], problem["message"], host=problem["host"], services=problem["services"])
-        for problem in dependency_problems]
+    report["conflicts"] = [_conflict(problem["kind"], problem["message"], **dict(
+        (key, value) for key, value in problem.items() if key not in ("kind", "message")))
+        for problem in plan.problems]
     if not [item for item in report["conflicts"] if item["kind"] in _PROXY_KINDS]:
         # What is left for the nginx play to refuse (the checks above name the rest more precisely).
-        report["conflicts"] += _proxy_plan_problems(
-            validated, inventory.with_registries(dict((host, (hosts[host] or {}).get("services") or []) for host in hosts))
-            if inventory is not None else None, proxy_group, full_policy)
-    report["ranges"] = _range_fill(validated, full_policy)
+        report["conflicts"] += _proxy_plan_problems(plan)
+    report["ranges"] = _range_fill(validated, plan.policy)
     report["graph"] = _graph.build(validated, edges)
     report["mermaid"] = _graph.mermaid(report["graph"])
     report["svg"] = _graph.svg(report["graph"])
@@ -193,78 +178,9 @@ def audit(hosts, policy=None, inventory=None, proxy_group=_proxy_plan.PROXY_GROU
     return report
 
 
-def _cross_host(validated, inventory, proxy_group):
-    conflicts = []
-    domains = {}
-    public = {}
-    proxies = set(inventory.groups.get(proxy_group) or ()) if inventory is not None else set()
-    for host in sorted(validated):
-        for service in validated[host]:
-            sources = [("allows", item) for item in service.allow_from]
-            sources += [("proxy %s" % key, item) for key in ("allow", "deny") for item in service.proxy.get(key, ())]
-            for where, item in sources:
-                if inventory is None or _values.looks_like_address(item):
-                    continue
-                if not inventory.is_known(item):
-                    conflicts.append(_conflict(
-                        "unknown_source", "%s: service %s %s %r, which is neither a CIDR nor a host or group of the "
-                        "inventory" % (host, service.name, where, item), host=host, services=[service.name], value=item))
-                    continue
-                for named in (inventory.groups[item] if item in inventory.groups else [item]):
-                    problem = _address_problem(inventory, named)
-                    if problem:
-                        conflicts.append(_conflict(
-                            "unknown_address", "%s: service %s %s %r, but %s" % (host, service.name, where, item, problem),
-                            host=host, services=[service.name], value=named))
-            if service.domain:
-                domains.setdefault((service.domain, service.path), []).append((host, service.name))
-                if host in proxies and _proxy_plan.self_proxied(service):
-                    conflicts.append(_conflict(
-                        "self_proxy", "%s: service %s (%s) is on port %d of a proxy, where nginx listens itself, so the "
-                        "site would proxy to itself; give the backend as upstream" % (
-                            host, service.name, service.domain, service.single_port("tcp")),
-                        host=host, services=[service.name]))
-                if proxies and host not in proxies and not service.upstream and service.bind.wildcard:
-                    problem = _address_problem(inventory, host)
-                    if problem:
-                        conflicts.append(_conflict(
-                            "unknown_address", "%s: service %s (%s) is published by the proxies, but %s" % (
-                                host, service.name, service.domain, problem), host=host, services=[service.name]))
-                if proxies and host not in proxies and service.bind.loopback and not service.upstream:
-                    conflicts.append(_conflict(
-                        "unreachable_upstream", "%s: service %s (%s) listens on %s only, which the proxies (%s) cannot "
-                        "reach; bind it to an address they reach, or give upstream" % (
-                            host, service.name, service.domain, service.bind.address, ", ".join(sorted(proxies))),
-                        host=host, services=[service.name]))
-            if service.expose == "public":
-                for address in _public_addresses(host, service, inventory):
-                    for protocol, ranges in service.ranges.items():
-                        for start, end in ranges:
-                            public.setdefault((address, protocol), []).append((start, end, host, service.name))
-    for domain, path in sorted(domains):
-        owners = domains[(domain, path)]
-        if len(owners) > 1:
-            conflicts.append(_conflict(
-                "duplicate_domain", "domain %s%s is published by %s" % (
-                    domain, " path %s" % path if path != _registry.ROOT_PATH else "",
-                    " and ".join("%s service %s" % owner for owner in owners)),
-                domain=domain, path=path, owners=["%s/%s" % owner for owner in owners]))
-    for (address, protocol) in sorted(public):
-        claims = sorted(public[(address, protocol)])
-        for position, (start, end, host, name) in enumerate(claims):
-            for other_start, other_end, other_host, other_name in claims[position + 1:]:
-                if other_host != host and other_start <= end and start <= other_end:
-                    owners = sorted([(host, name), (other_host, other_name)])
-                    conflicts.append(_conflict(
-                        "shared_public_port", "%s %s port %s is claimed as public by %s service %s and %s service %s" % (
-                            address, protocol, resolver.format_range((max(start, other_start), min(end, other_end))),
-                            owners[0][0], owners[0][1], owners[1][0], owners[1][1]),
-                        address=address, protocol=protocol, owners=["%s/%s" % owner for owner in owners]))
-    return conflicts
-
-
 # Kinds found across hosts that the proxies' plan would also refuse.
-_PROXY_KINDS = ("duplicate_domain", "self_proxy", "unreachable_upstream", "unknown_source", "unknown_address")
+_PROXY_KINDS = (_plan.DUPLICATE_DOMAIN, _plan.SELF_PROXY, _plan.UNREACHABLE_UPSTREAM, _plan.UNKNOWN_SOURCE,
+                _plan.UNKNOWN_ADDRESS, _plan.ADDRESS_FAMILY)
 
 
 def _health_text(service, checks):
@@ -286,16 +202,16 @@ def _health_text(service, checks):
     return "%s ok" % service.health
 
 
-def _proxy_plan_problems(validated, inventory, proxy_group, full_policy):
-    """What the nginx play would refuse, found here first: the proxies' plan
-    of every site (routes, aliases, redirects, the values of a whole site)."""
-    if inventory is None:
-        return []
+def _proxy_plan_problems(plan):
+    """What the nginx play would refuse, found here first: each proxy's sites
+    (routes, aliases, redirects, the values of a whole site)."""
     found = []
-    for proxy in sorted(inventory.groups.get(proxy_group) or ()):
+    for proxy in sorted(plan.groups.get(_plan.PROXY_GROUP) or ()):
+        if proxy not in plan.hosts:
+            continue
         try:
-            _proxy_plan.sites_from_registry(inventory, sorted(validated), proxy, policy=full_policy)
-        except (_proxy_plan.ProxyPlanError, InventoryError) as error:
+            _proxy_plan.sites(plan, proxy)
+        except (_proxy_plan.ProxyPlanError, _plan.PlanError, InventoryError) as error:
             message = "proxy %s: %s" % (proxy, error)
             # Once for all proxies.
             if message.split(": ", 1)[1] not in [item["message"].split(": ", 1)[1] for item in found]:
@@ -303,28 +219,6 @@ def _proxy_plan_problems(validated, inventory, proxy_group, full_policy):
         except _registry.RegistryError:
             continue  # each host's invalid registry is reported as such
     return found
-
-
-def _address_problem(inventory, host):
-    """Why the planners could not find an address for ``host``, or None."""
-    try:
-        inventory.addresses(host, "host %s" % host)
-    except InventoryError as error:
-        return str(error).split(": ", 1)[-1]
-    return None
-
-
-def _public_addresses(host, service, inventory):
-    if not service.bind.wildcard:
-        return [] if service.bind.loopback else [service.bind.address]
-    if inventory is None:
-        return []
-    try:
-        found = inventory.addresses(host, "public port check")
-    except InventoryError:
-        return []  # no known address: nothing to compare
-    # Hosts reached through a forwarded loopback port share nothing.
-    return [str(network.network_address) for network in found if not network.network_address.is_loopback]
 
 
 def _range_fill(validated, full_policy):

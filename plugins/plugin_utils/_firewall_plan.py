@@ -1,19 +1,21 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, portcullis.ports contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A host's registry to firewall rules, on the controller: public services
-open to all, internal ones to their allow_from (hosts resolved to addresses,
-groups expanded, CIDRs kept) and to every client the dependency graph gives
-them, private ones to nobody, SSH to the admin sources. A service published
-by a container runtime (``publish: dnat``) gets the same rule twice: on
-INPUT (the runtime's proxy, loopback and IPv6 paths) and on FORWARD, where
-the DNATed connections go.
+"""One host's firewall rules, from the plan (``_plan``), in the firewall
+module's ``rules`` format; the plan calls ``host_rules`` once per host when
+it is built, and nothing else makes rules from a registry.
 
-With ``host`` given, the host's side of the dependency graph
-(``_dependencies``) is added: an inbound allow for each client of its
-services, and an outbound rule (``direction: out``) for each flow it starts,
-to inventory addresses, CIDRs or DNS names (``destination_name``, resolved
-on the host). The rules are in the firewall module's ``rules`` format.
+In order: SSH from the host's admin sources; each service that listens on
+more than loopback, public ones open to all, internal ones to the sources
+the plan's flows into it admit (its ``allow_from``, the clients of its
+``connects_to`` dependents, the proxies), each client at the address of the
+family the plan chose for the flow; private ones to nobody. A service
+published by a container runtime (``publish: dnat``) gets the same rule
+twice: on INPUT (the runtime's proxy, loopback and IPv6 paths) and on
+FORWARD, where the DNATed connections go. Then an outbound rule
+(``direction: out``) for each flow the host starts, to the address the plan
+chose, or to the CIDRs and DNS names (``destination_name``, resolved on the
+host) outside the inventory. Then the host's extra rules, as given.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,11 +27,7 @@ import ipaddress
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
-from ansible_collections.portcullis.ports.plugins.plugin_utils import _dependencies
-
-
-class FirewallPlanError(ValueError):
-    pass
+from ansible_collections.portcullis.ports.plugins.plugin_utils._inventory import InventoryError
 
 
 def _sorted_networks(items):
@@ -51,33 +49,30 @@ def _comment(text):
     return text if len(text) <= _rules.COMMENT_MAX else text[:_rules.COMMENT_MAX - 3] + "..."
 
 
-def registry_rules(services, inventory, admin_sources=None, ssh_port=_registry.DEFAULT_SSH_PORT, policy=None,
-                   host=None):
-    """``services`` is the raw registry of ``host``, validated here by the
-    registry model; ``inventory`` an Inventory; ``policy`` a full policy
-    (``resolver.build_policy``). Raises RegistryError, InventoryError or
-    FirewallPlanError (a dependency that names what does not exist)."""
-    policy = resolver.build_policy() if policy is None else policy
-    validated = _registry.validate(services or [], policy)
+def host_rules(plan, host):
+    """``(rules, normalized, first_extra)`` of ``host``: the rules, the same as
+    the firewall module normalises them for verdicts (rules with a
+    ``destination_name`` left out), and the index of the first extra rule.
+    Raises RegistryError, InventoryError or RuleError naming what stops them."""
+    # Imported here: _plan imports this module.
+    from ansible_collections.portcullis.ports.plugins.plugin_utils import _plan
+    state = plan.hosts[host]
+    if state.services is None:
+        raise _registry.RegistryError(state.registry_errors)
+    if state.setting_errors:
+        raise _plan.PlanError("; ".join(state.setting_errors))
+    if plan.host_errors.get(host):
+        raise InventoryError("; ".join(plan.host_errors[host]))
+    settings = state.settings
     clients = {}
-    outbound = []
-    if host is not None:
-        edges, problems = _dependencies.plan(inventory, policy, overrides={host: services or []})
-        others = [edge for edge in edges if edge.server_host == host]
-        if problems:
-            # Anywhere in the inventory: a dependency that names what does not exist drops out of the plan, and
-            # the server it meant would lose the flow it has today. No host's rules are made from such a plan.
-            raise FirewallPlanError("the inventory's dependencies are wrong, so no rules are made for any host: %s"
-                                    % "; ".join(problem["message"] for problem in problems))
-        for edge in others:
-            addresses = inventory.addresses(edge.client_host, "%s, a client of %s" % (edge.client_host, host))
-            clients.setdefault(edge.server_service, set()).update(str(item) for item in addresses)
-        outbound = [edge for edge in edges if edge.client_host == host]
+    for flow in plan.inbound.get(host, ()):
+        if flow.server_service is not None:
+            clients.setdefault(flow.server_service, set()).update(str(network) for network in flow.sources)
     rules = []
-    if admin_sources:
-        rules.append({"port": ssh_port, "source": inventory.sources(admin_sources, "admin sources"),
+    if settings["admin_sources"]["networks"]:
+        rules.append({"port": settings["ssh_port"], "source": settings["admin_sources"]["networks"],
                       "comment": "ssh from the admin sources"})
-    for service in validated:
+    for service in state.services:
         if not service.listens or service.expose == "private" or service.bind.loopback:
             continue
         rule = {"port": service.port, "protocol": service.protocol}
@@ -86,11 +81,7 @@ def registry_rules(services, inventory, admin_sources=None, ssh_port=_registry.D
         if service.expose == "public":
             rule["comment"] = "%s public" % service.name
         else:
-            sources = inventory.sources(service.allow_from, "service %r allow_from" % service.name)
-            sources = _sorted_networks(set(sources) | clients.get(service.name, set()))
-            if not service.bind.wildcard:
-                # Bound to one address: only sources of its family can reach it.
-                sources = [item for item in sources if ipaddress.ip_network(item).version == service.bind.version]
+            sources = _sorted_networks(clients.get(service.name, ()))
             if not sources:
                 continue  # internal with nobody allowed: nothing to open
             rule["source"] = sources
@@ -100,17 +91,23 @@ def registry_rules(services, inventory, admin_sources=None, ssh_port=_registry.D
             # The same flow where a container runtime DNATs it (FORWARD, on the port the client sent).
             rules.append(dict(rule, direction="forward"))
     seen = set()
-    for edge in outbound:
-        for protocol, ports in _port_rules(edge.ranges):
-            why = " (%s)" % edge.comment if edge.comment else ""
+    for flow in plan.outbound.get(host, ()):
+        for protocol, ports in _port_rules(flow.ranges):
+            why = " (%s)" % flow.comment if flow.comment else ""
             rule = {"direction": "out", "port": ports, "protocol": protocol,
-                    "comment": _comment("%s -> %s%s" % (edge.client_service or "nginx", edge.target_label(), why))}
-            if edge.networks:
-                rule["destination"] = _sorted_networks(edge.networks)
-            if edge.names:
-                rule["destination_name"] = sorted(edge.names)
+                    "comment": _comment("%s -> %s%s" % (flow.client_service or "nginx", flow.target_label(), why))}
+            if flow.networks:
+                rule["destination"] = _sorted_networks(flow.networks)
+            if flow.names:
+                rule["destination_name"] = sorted(flow.names)
             key = repr(sorted(rule.items()))
             if key not in seen:
                 seen.add(key)
                 rules.append(rule)
-    return rules
+    first_extra = len(rules)
+    rules += [dict(rule) if isinstance(rule, dict) else rule for rule in settings["extra_rules"]]
+    try:
+        normalized = _plan._verdict_rules(rules, plan.policy)
+    except _rules.RuleError as error:
+        raise _rules.RuleError(["%s: %s" % (host, message) for message in error.errors])
+    return rules, normalized, first_extra

@@ -1,136 +1,105 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, portcullis.ports contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The inventory as the planners read it, on the controller: each host's
-registry and its addresses, and host, group and CIDR sources expanded to
-networks.
+"""What the network plan is made from, read out of a play's ``hostvars`` and
+``groups`` on the controller, as plain data, and its fingerprint.
+
+Only the inventory variables the plan reads are read (``INPUTS``: each
+host's registry, its addresses and the plan's host settings), each once per
+host and call, through ``hostvars[host]`` (which templates them); nothing
+else of a host is touched, so a host outside the play needs no facts unless
+its address is known only from them. The result holds plain Python types
+(no Ansible tagged values), so it hashes the same in every process and the
+plan built from it can be cached for the run (``_plan.cached``).
 
 Where a registry must live: the planners read other hosts' registries from
 ``hostvars``, which hold inventory variables and facts but not a play's
-``vars``/``vars_files`` or role and task variables. ``Inventory.registry``
-refuses, naming the host and the place to put it, when the registry a role
-sees on its own host is not the one ``hostvars`` hold for that host.
+``vars``/``vars_files`` or role and task variables. ``check_seen`` refuses,
+naming the host and the place to put it, when what a role sees on its own
+host is not what ``hostvars`` hold for that host.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import ipaddress
+import hashlib
+import json
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
-from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 
 REGISTRY_VARIABLE = "portcullis_services"
+ADDRESS_VARIABLE = "portcullis_address"
+# The gathered default addresses, used when neither portcullis_address nor an IP ansible_host is given.
+FACT_ADDRESSES = ("ansible_default_ipv4", "ansible_default_ipv6")
 # "Not given", as opposed to None ("undefined where the role runs").
 UNSET = object()
-ADDRESS_VARIABLE = "portcullis_address"
 
 
 class InventoryError(ValueError):
     pass
 
 
-class Inventory:
-    """``hostvars`` and ``groups`` of a play, read the one way every planner reads them."""
+def _plain(value):
+    """``value`` as plain JSON types (Ansible's tagged strings, lists and mappings become str, list, dict)."""
+    return json.loads(json.dumps(value, default=str))
 
-    def __init__(self, hostvars=None, groups=None, registries=None):
-        self.hostvars = hostvars or {}
-        self.groups = groups or {}
-        # Registries read instead of hostvars' (what the audit checked on each host).
-        self.overrides = dict(registries or {})
 
-    def with_registries(self, registries):
-        """The same inventory, with ``registries`` (host to raw registry) read instead of hostvars'."""
-        return Inventory(self.hostvars, self.groups, dict(self.overrides, **registries))
-
-    def hosts(self, hosts):
-        """The input hosts, each checked to be in the inventory."""
-        if not isinstance(hosts, (list, tuple)):
-            raise InventoryError("the input must be a list of inventory hosts, got %r" % (hosts,))
-        for host in hosts:
-            if host not in self.hostvars:
-                raise InventoryError("%r is not a host of the inventory" % (host,))
-        return list(hosts)
-
-    def variables(self, host):
-        return self.hostvars[host]
-
-    def registry(self, host, seen=UNSET):
-        """The raw registry of ``host`` ([] when it has none).
-
-        ``seen`` is ``portcullis_services`` as a role on ``host`` sees it (None
-        when undefined there); when it differs from ``hostvars``, the registry
-        comes from a place other hosts cannot read, and the plan would differ
-        per host: refused, naming where it must be.
-        """
-        found = self.hostvars[host].get(REGISTRY_VARIABLE) if host in self.hostvars else None
-        if host in self.overrides and seen is UNSET:
-            return self.overrides[host] or []
-        if seen is not UNSET and seen != found:
-            raise InventoryError(
-                "%s of %s is set where other hosts cannot read it (a play's vars or vars_files, or a role, block or "
-                "task variable): the proxy, the audit and the firewall read every host's registry from hostvars. "
-                "Define it in the inventory instead: host_vars/%s.yml, group_vars, or the inventory file"
-                % (REGISTRY_VARIABLE, host, host))
-        return found or []
-
-    def registries(self, hosts):
-        return dict((host, self.registry(host)) for host in hosts)
-
-    def addresses(self, host, what):
-        """A host's addresses: ``portcullis_address`` (addresses or CIDRs), an IP
-        ``ansible_host``, or the gathered default IPv4/IPv6 addresses."""
-        if host not in self.hostvars:
-            raise InventoryError("%s: %r is neither a CIDR nor a host or group of the inventory" % (what, host))
-        variables = self.hostvars[host]
-        explicit = variables.get(ADDRESS_VARIABLE)
-        if explicit:
-            items = explicit if isinstance(explicit, list) else [explicit]
-            result = []
-            for item in items:
-                try:
-                    result.append(_values.network(str(item), "%s: %s of %s" % (what, ADDRESS_VARIABLE, host)))
-                except _values.BadValue as error:
-                    raise InventoryError(str(error))
-            return result
-        candidate = variables.get("ansible_host", "")
-        if _values.looks_like_address(str(candidate)):
+def read(hostvars, groups, settings, policy=None):
+    """``{"hosts": {host: {variable: value}}, "groups": {...}, "policy": {...}}``
+    for every host of ``hostvars``: its registry, ``portcullis_address``,
+    ``ansible_host``, the address of each default-route fact, and each of
+    ``settings`` (inventory variable names) it defines. Undefined variables
+    are left out. Raises InventoryError naming the host and the variable
+    whose value cannot be templated."""
+    if not hasattr(hostvars, "keys") or not hasattr(hostvars, "__getitem__"):
+        raise InventoryError("hostvars must be the play's hostvars (a mapping of hosts to their variables), got %s"
+                             % _values.describe(hostvars))
+    if groups is not None and not isinstance(groups, dict):
+        raise InventoryError("groups must be the play's groups (a mapping of group names to hosts), got %s"
+                             % _values.describe(groups))
+    names = (REGISTRY_VARIABLE, ADDRESS_VARIABLE, "ansible_host") + tuple(settings)
+    hosts = {}
+    for host in sorted(hostvars.keys(), key=str):
+        variables = hostvars[host]
+        found = {}
+        for name in names + FACT_ADDRESSES:
+            if name not in variables:
+                continue
             try:
-                return [ipaddress.ip_network(_values.address(str(candidate), "ansible_host of %s" % host))]
-            except _values.BadValue as error:
-                raise InventoryError("%s: %s" % (what, error))
-        found = []
-        for fact in ("ansible_default_ipv4", "ansible_default_ipv6"):
-            address = (variables.get(fact) or {}).get("address")
-            if address:
-                found.append(ipaddress.ip_network(address))
-        if not found:
-            raise InventoryError("%s: host %r has no known address: gather its facts in this play or set %s for it"
-                                 % (what, host, ADDRESS_VARIABLE))
-        return found
+                value = variables[name]
+            except Exception as error:  # a template that fails: Ansible's own error, named
+                raise InventoryError("host %s: %s cannot be read: %s" % (host, name, error))
+            if name in FACT_ADDRESSES:
+                value = value.get("address") if isinstance(value, dict) else None
+            found[name] = value
+        if not any(name in found for name in FACT_ADDRESSES) and "ansible_facts" in variables:
+            # Facts not injected as variables (INJECT_FACTS_AS_VARS off): read them where they are.
+            facts = variables["ansible_facts"]
+            for name in FACT_ADDRESSES:
+                fact = facts.get(name[len("ansible_"):]) if isinstance(facts, dict) else None
+                if isinstance(fact, dict) and fact.get("address"):
+                    found[name] = fact["address"]
+        hosts[str(host)] = found
+    return _plain({"hosts": hosts, "groups": dict(groups or {}), "policy": policy or {}})
 
-    def address(self, host, what):
-        """The first address of a host, as an address (a /32 or /128 network's one address)."""
-        network = self.addresses(host, what)[0]
-        return network.network_address
 
-    def is_known(self, name):
-        return name in self.groups or name in self.hostvars
+def fingerprint(inputs):
+    """A digest of plain ``inputs``: equal inputs, equal digests, in every process."""
+    text = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-    def sources(self, items, what):
-        """Hostnames, group names and CIDRs to sorted network texts, IPv4 first."""
-        try:
-            items = _registry.sources(items, what)
-        except _values.BadValue as error:
-            raise InventoryError(str(error))
-        networks = set()
-        for item in items:
-            if _values.looks_like_address(item):
-                networks.add(ipaddress.ip_network(item))
-            elif item in self.groups:
-                for host in self.groups[item]:
-                    networks.update(self.addresses(host, what))
-            else:
-                networks.update(self.addresses(host=item, what=what))
-        return [str(network) for network in sorted(networks, key=lambda net: (net.version, net))]
+
+def check_seen(inputs, host, variable, seen, what="plan"):
+    """Refuse, naming the host and where to put it, when ``seen`` (the value of
+    ``variable`` as a role on ``host`` sees it; None when undefined there)
+    differs from what ``hostvars`` hold for the host."""
+    if seen is UNSET:
+        return
+    found = inputs["hosts"].get(host, {}).get(variable)
+    seen = _plain(seen)
+    if seen != found and (seen or found):  # unset, null and empty agree
+        raise InventoryError(
+            "%s of %s is set where other hosts cannot read it (a play's vars or vars_files, or a role, block or "
+            "task variable): the %s is made from every host's inventory variables (hostvars). Define it in the "
+            "inventory instead: host_vars/%s.yml, group_vars, or the inventory file" % (variable, host, what, host))

@@ -1,9 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, portcullis.ports contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The inventory's registries to reverse-proxy sites, on the controller:
-every service with a domain becomes a site in the nginx_proxy module's
-``sites`` format, its backend from its ``upstream`` or its host and port.
+"""A proxy's sites, on the controller, from the plan's routes (``_plan``):
+every service with a domain becomes a route of its domain's site in the
+nginx_proxy module's ``sites`` format, with the upstream servers the plan
+chose for that proxy (the plan alone decides how a proxy reaches a backend).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -13,59 +14,26 @@ __metaclass__ = type
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _config as nginx_config
-from ansible_collections.portcullis.ports.plugins.plugin_utils._inventory import UNSET, InventoryError
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _plan
+from ansible_collections.portcullis.ports.plugins.plugin_utils._inventory import InventoryError
 
 LETSENCRYPT_LIVE = "/etc/letsencrypt/live"
 # Certificate files are named after the domain: DOMAIN.key.new while the role makes a self-signed
 # one, certbot's renewal/DOMAIN.conf; a file name holds at most NAME_MAX (255) bytes on Linux.
 NAME_MAX = 255
 LONGEST_SUFFIX = ".key.new"
-# The group whose hosts run the reverse proxy (site.yml's nginx play): they
-# connect to the backend of every service with a domain.
-PROXY_GROUP = "proxies"
-# The ports nginx itself listens on for the sites it publishes.
-PROXY_PORTS = (80, 443)
 
 
 class ProxyPlanError(ValueError):
     pass
 
 
-def _bracket(address):
-    return "[%s]" % address if address.version == 6 else str(address)
-
-
-def self_proxied(service):
-    """Whether a service on a proxy host, published without an upstream, is
-    on a port nginx itself listens on: the proxy would proxy to itself."""
-    return not service.upstream and service.single_port("tcp") in PROXY_PORTS
-
-
-def service_upstreams(service, host, proxy_host, inventory, what):
-    """The backends of a validated service: its ``upstream``, or where it listens."""
-    if service.upstream:
-        return service.upstream
-    port = service.single_port("tcp")  # one TCP port: the registry refuses a domain without it or an upstream
-    if host == proxy_host and self_proxied(service):
-        raise ProxyPlanError("%s: port %d is where nginx on %s listens itself, so the site would proxy to itself; "
-                             "give the backend as upstream: host:port" % (what, port, host))
-    if service.bind.loopback:
-        if host != proxy_host:
-            raise ProxyPlanError("%s: it listens on %s of %s only, which the proxy on %s cannot reach; "
-                                 "bind it to an address the proxy reaches or give upstream"
-                                 % (what, service.bind.address, host, proxy_host))
-        return [service.bind.endpoint(port)]
-    if not service.bind.wildcard:
-        return [service.bind.endpoint(port)]
-    if host == proxy_host:
-        return ["127.0.0.1:%d" % port]
-    return ["%s:%d" % (_bracket(inventory.address(host, what)), port)]
-
-
-def sites_from_registry(inventory, hosts, proxy_host, defaults=None, certificate_dir="/etc/ssl/portcullis",
-                        certbot=False, certbot_ready=(), policy=None, seen=UNSET):
-    """Every service with a domain in the registries of ``hosts`` to a route
-    of its domain's site (its ``path``, ``/`` by default); one site per domain.
+def sites(plan, proxy, defaults=None, certificate_dir="/etc/ssl/portcullis", certbot=False, certbot_ready=(),
+          hosts=None):
+    """The sites of ``proxy``: each of the plan's routes (a service with a
+    domain, at its ``path``, ``/`` by default, with the upstream servers the
+    plan chose for this proxy) in its domain's site; one site per domain.
+    ``hosts`` (None: all) limits the routes to the services of those hosts.
 
     ``defaults`` are route options for every route; a service's ``proxy``
     mapping overrides them. allow and deny take hosts, groups and CIDRs. The
@@ -73,9 +41,8 @@ def sites_from_registry(inventory, hosts, proxy_host, defaults=None, certificate
     ``redirect_code``) may come from any route of the domain, but not
     differently from two. A site without a certificate is self-signed, or
     with ``certbot`` uses Let's Encrypt's once its domain is in
-    ``certbot_ready``. ``seen`` is the proxy host's ``portcullis_services``
-    as the role sees it, checked against hostvars. Raises ProxyPlanError,
-    RegistryError or InventoryError.
+    ``certbot_ready``. Raises ProxyPlanError, PlanError, RegistryError or
+    InventoryError.
     """
     defaults = dict(defaults or {})
     unknown = sorted(set(defaults) - set(_registry.SITE_OPTIONS), key=str)
@@ -87,60 +54,50 @@ def sites_from_registry(inventory, hosts, proxy_host, defaults=None, certificate
         defaults = _registry.site_options(defaults, "site defaults")
     except _values.BadValue as error:
         raise ProxyPlanError(str(error))
-    if seen is not UNSET:
-        inventory.registry(proxy_host, seen)
-    sites = {}
-    for host in sorted(hosts):
-        try:
-            validated = _registry.validate(inventory.registry(host), policy)
-        except _registry.RegistryError as error:
-            raise _registry.RegistryError(["host %s: %s" % (host, message) for message in error.errors])
-        for service in validated:
-            if not service.domain:
-                continue
-            what = "host %s service %r" % (host, service.name)
-            site = sites.setdefault(service.domain, {"domain": service.domain, "routes": [], "from": {}})
-            for route in site["routes"]:
-                if route["path"] == service.path:
-                    raise ProxyPlanError("domain %s path %s is published twice: by host %s service %r and by host %s "
-                                         "service %r; to balance one route over several servers, list them under "
-                                         "upstream" % (service.domain, service.path, route["host"], route["service"],
+    found = {}
+    for planned in plan.proxy_routes(proxy, hosts):
+        host, service = planned["host"], planned["service"]
+        what = "host %s service %r" % (host, service.name)
+        site = found.setdefault(service.domain, {"domain": service.domain, "routes": [], "from": {}})
+        for route in site["routes"]:
+            if route["path"] == service.path:
+                raise ProxyPlanError("domain %s path %s is published twice: by host %s service %r and by host %s "
+                                     "service %r; to balance one route over several servers, list them under "
+                                     "upstream" % (service.domain, service.path, route["host"], route["service"],
+                                                   host, service.name))
+        route = dict(defaults)
+        route.update(dict((key, value) for key, value in service.proxy.items() if key in _registry.SITE_OPTIONS))
+        for key in ("allow", "deny"):
+            route[key] = plan.sources(route.get(key) or [], "%s proxy %s" % (what, key))
+        route.update({"path": service.path, "host": host, "service": service.name,
+                      "upstreams": [dict(server) for server in planned["servers"]]})
+        if service.health:
+            route["health"] = service.health
+        site["routes"].append(route)
+        # The values of the whole site, from whichever route gives them, once.
+        given = dict((key, value) for key, value in service.proxy.items() if key not in _registry.SITE_OPTIONS)
+        if service.aliases:
+            given["aliases"] = service.aliases
+        if service.redirect_from:
+            given["redirects"] = service.redirect_from
+        for key, value in given.items():
+            if key in site and _comparable(site[key]) != _comparable(value):
+                first = site["from"][key]
+                raise ProxyPlanError("domain %s: %s is %r from host %s service %r but %r from host %s service %r; "
+                                     "give it once" % (service.domain, key, site[key], first[0], first[1], value,
                                                        host, service.name))
-            route = dict(defaults)
-            route.update(dict((key, value) for key, value in service.proxy.items() if key in _registry.SITE_OPTIONS))
-            for key in ("allow", "deny"):
-                route[key] = inventory.sources(route.get(key) or [], "%s proxy %s" % (what, key))
-            servers = service_upstreams(service, host, proxy_host, inventory, what)
-            route.update({"path": service.path, "host": host, "service": service.name,
-                          "upstreams": [dict(service.upstream_params.get(server, {}), server=server)
-                                        for server in servers]})
-            if service.health:
-                route["health"] = service.health
-            site["routes"].append(route)
-            # The values of the whole site, from whichever route gives them, once.
-            given = dict((key, value) for key, value in service.proxy.items() if key not in _registry.SITE_OPTIONS)
-            if service.aliases:
-                given["aliases"] = service.aliases
-            if service.redirect_from:
-                given["redirects"] = service.redirect_from
-            for key, value in given.items():
-                if key in site and _comparable(site[key]) != _comparable(value):
-                    first = site["from"][key]
-                    raise ProxyPlanError("domain %s: %s is %r from host %s service %r but %r from host %s service %r; "
-                                         "give it once" % (service.domain, key, site[key], first[0], first[1], value,
-                                                           host, service.name))
-                site[key] = value
-                site["from"][key] = (host, service.name)
+            site[key] = value
+            site["from"][key] = (host, service.name)
     claimed = {}
-    for domain in sorted(sites):
-        for name in [domain] + sites[domain].get("aliases", []) + sites[domain].get("redirects", []):
+    for domain in sorted(found):
+        for name in [domain] + found[domain].get("aliases", []) + found[domain].get("redirects", []):
             if name in claimed and claimed[name] != domain:
                 raise ProxyPlanError("the name %s is served by the site %s and by the site %s (as a domain, an alias or "
                                      "a redirect): give it to one" % (name, claimed[name], domain))
             claimed[name] = domain
     result = []
-    for domain in sorted(sites):
-        site = sites[domain]
+    for domain in sorted(found):
+        site = found[domain]
         site.pop("from")
         given = bool(site.get("certificate"))
         if domain.startswith("*.") and not given:
@@ -177,22 +134,22 @@ def _comparable(value):
     return sorted(value) if isinstance(value, list) else value
 
 
-def health_targets(inventory, hosts, proxy_host, policy=None):
-    """What ``proxy_host`` asks for in the audit: for each route with a
-    ``health`` path, one request per backend server. Empty when the host is
-    not one of the proxies. ``[{"url", "domain", "path", "host", "service",
-    "server", "health"}]``."""
-    if proxy_host not in (inventory.groups.get(PROXY_GROUP) or ()):
+def health_targets(plan, proxy, hosts=None):
+    """What ``proxy`` asks for in the audit: for each route with a ``health``
+    path (of a service of ``hosts``, None: every host), one request per
+    backend server. Empty when the host is not one of the proxies, or when
+    its sites cannot be made (the audit reports why). ``[{"url", "domain",
+    "path", "host", "service", "server", "health"}]``."""
+    if proxy not in (plan.groups.get(_plan.PROXY_GROUP) or ()):
         return []
     try:
-        sites = sites_from_registry(inventory, hosts, proxy_host, policy=policy)
-    except (_registry.RegistryError, ProxyPlanError, InventoryError):
-        # A plan with errors has no sites to check; the audit reports those errors as conflicts.
+        found = sites(plan, proxy)
+    except (_registry.RegistryError, ProxyPlanError, _plan.PlanError, InventoryError):
         return []
     targets = []
-    for site in sites:
+    for site in found:
         for route in site["routes"]:
-            if not route.get("health"):
+            if not route.get("health") or (hosts is not None and route.get("host") not in hosts):
                 continue
             for server in route["upstreams"]:
                 targets.append({"url": "http://%s%s" % (server["server"], route["health"]), "domain": site["domain"],

@@ -2,32 +2,29 @@
 # Copyright: (c) 2026, portcullis.ports contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What one vantage must reach and what it must not, on the controller: the
-flows the reachability module probes.
+flows the reachability module probes, read from the plan (``_plan``).
 
-The vantage is an inventory host (its addresses, its groups, its
-``connects_to`` and, in the ``proxies`` group, the backends it publishes
-count) or an IP address outside the inventory (an outsider: only its address
-counts). For every other host of the input that has a registry:
+The vantage is an inventory host (its addresses, and its own firewall on the
+way out) or an IP address outside the inventory (an outsider: only its
+address counts). For every other host of the input that has a registry:
 
-- each port of each service that listens: ``open`` when the host's firewall
-  would let the vantage in and, for an inventory host as vantage, its own
-  firewall would let the connection out; else ``closed``. The firewall's
-  answer is the firewall's own: the host's inbound rules and the vantage's
-  outbound rules come from ``_firewall_plan.registry_rules`` (public
-  services, ``allow_from`` hosts, groups and CIDRs, the clients the
-  dependency graph gives, the proxies, the admin sources on the SSH port;
-  ``connects_to`` out), the vantage's output policy from its
-  ``portcullis_firewall_policy`` (the firewall role's, default ``output:
-  accept``), and ``_rules.verdict`` says whether a new connection from the
-  vantage's address matches one. Not modelled on the way out: outbound rules
-  to DNS names (``destination_name``, resolved on the host at each run) and
-  the firewall module's own accepts for DNS to the host's resolvers and
-  DHCP; a flow that only these would let out is expected ``closed``.
-  Nothing is resolved here a second time; ``why`` only names the registry
-  entries behind the answer. A private service, or one bound to loopback, is
+- each port of each service that listens, at the address the plan's one
+  rule gives (``_plan.choose``: the first of the service's addresses of a
+  family the vantage has; a flow of the plan from the vantage, such as a
+  proxy's fixed upstream address, gives its own): ``open`` when the host's
+  firewall lets the vantage in and, for an inventory host as vantage, its
+  own firewall lets the connection out; else ``closed``. Both answers are
+  the firewall's own verdict (``_rules.verdict``) on the rules the plan
+  made for each host: the registry's, the flows', the host settings
+  (admin sources, chain policies) and the extra rules
+  (``portcullis_firewall_extra_rules``), which are part of the plan: a port
+  only an extra rule opens is expected open, and ``why`` names that rule.
+  Not modelled: rules to or from DNS names (``destination_name``, resolved
+  on the host at each run) and the firewall module's own accepts for DNS to
+  the host's resolvers and DHCP; a flow only these would let out is
+  expected ``closed``. A private service, or one bound to loopback, is
   ``closed`` on the host's address;
-- SSH from the admin sources (the filter's ``admin_sources``, else the
-  host's ``portcullis_firewall_admin_sources``), when no entry declares it;
+- SSH from the admin sources (the host setting), when no entry declares it;
 - a sample of undeclared ports (``UNDECLARED_SAMPLE`` or the caller's list)
   and the caller's ``closed_ports`` (published container ports...):
   ``closed``.
@@ -50,21 +47,13 @@ from ansible_collections.portcullis.ports.plugins.module_utils import _values
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
-from ansible_collections.portcullis.ports.plugins.plugin_utils import _dependencies, _firewall_plan, _proxy_plan
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _plan
 
 # Ports that are often left open by accident and that no registry here
 # declares: file sharing, remote desktops, databases, caches, container and
 # cluster APIs. Each must be closed on every target that does not declare it.
 UNDECLARED_SAMPLE = (21, 23, 25, 111, 135, 139, 445, 1433, 2375, 2379, 3306, 3389, 5432, 5900, 6379, 8080, 9200,
                      10250, 11211, 27017)
-# What the registry means: a packet no rule accepts is dropped, whatever the host's policy says.
-REGISTRY_POLICY = _rules.DEFAULT_POLICY
-# The firewall role's variables the plan reads from each target's hostvars.
-ADMIN_SOURCES_VARIABLE = "portcullis_firewall_admin_sources"
-SSH_PORT_VARIABLE = "portcullis_firewall_ssh_port"
-# The firewall role's policy variable, read from the vantage's hostvars (its output chain); its default is the
-# module's (_rules.DEFAULT_POLICY: output accept).
-FIREWALL_POLICY_VARIABLE = "portcullis_firewall_policy"
 # Where each flow comes from.
 KINDS = ("public", "allowed", "admin", "denied", "private", "undeclared", "listed")
 
@@ -88,10 +77,10 @@ class Vantage:
         return set(address.version for address in self.addresses)
 
 
-def vantage_of(inventory, vantage):
+def vantage_of(plan, vantage):
     """An inventory host name or an IP address to a Vantage."""
-    if isinstance(vantage, str) and vantage in inventory.hostvars:
-        networks = inventory.addresses(vantage, "vantage %s" % vantage)
+    if isinstance(vantage, str) and vantage in plan.hosts:
+        networks = plan.networks_of(vantage, "vantage %s" % vantage)
         addresses = [network.network_address for network in networks if network.num_addresses == 1]
         if not addresses:
             raise ReachabilityPlanError("vantage %s: its addresses are networks (%s), so the address its probes leave "
@@ -103,7 +92,7 @@ def vantage_of(inventory, vantage):
             return Vantage(None, [_values.address(vantage, "vantage")])
         except _values.BadValue as error:
             raise ReachabilityPlanError(str(error))
-    close = difflib.get_close_matches(str(vantage), sorted(inventory.hostvars.keys()), n=1)
+    close = difflib.get_close_matches(str(vantage), plan.names, n=1)
     raise ReachabilityPlanError("vantage %s is neither a host of the inventory nor an IP address%s"
                                 % (_values.describe(vantage), " (did you mean %s?)" % close[0] if close else ""))
 
@@ -122,7 +111,7 @@ def _port_list(values, what, policy):
     return sorted(ports)
 
 
-def _closed_ports_for(inventory, closed_ports, host, policy):
+def _closed_ports_for(plan, closed_ports, host, policy):
     """The caller's ``closed_ports`` that apply to ``host``: a list for every
     host, or a mapping of host and group names to lists."""
     if isinstance(closed_ports, (list, tuple)):
@@ -132,83 +121,75 @@ def _closed_ports_for(inventory, closed_ports, host, policy):
                                     "of ports, got %s" % _values.describe(closed_ports))
     ports = set()
     for name in sorted(closed_ports, key=str):
-        if not inventory.is_known(name):
+        if not plan.is_known(name):
             raise ReachabilityPlanError("closed_ports: %s is neither a host nor a group of the inventory"
                                         % _values.describe(name))
-        if name == host or host in (inventory.groups.get(name) or ()):
+        if name == host or host in (plan.groups.get(name) or ()):
             ports.update(_port_list(closed_ports[name], "closed_ports %s" % name, policy))
     return sorted(ports)
 
 
 class _Target:
-    """One host's side of the plan: its rules as the firewall makes them, its addresses, its services."""
+    """One host's side of the plan: its rules as the firewall gets them, its addresses, its services."""
 
-    def __init__(self, inventory, host, services, policy, admin_sources, edges):
+    def __init__(self, plan, host):
         self.host = host
-        try:
-            self.services = _registry.validate(services, policy)
-        except _registry.RegistryError as error:
-            raise _registry.RegistryError(["host %s: %s" % (host, message) for message in error.errors])
-        variables = inventory.variables(host)
-        admin = admin_sources if admin_sources is not None else variables.get(ADMIN_SOURCES_VARIABLE) or []
-        if not isinstance(admin, (list, tuple)):
-            raise ReachabilityPlanError("%s of %s must be a list of hosts, groups or CIDRs, got %s"
-                                        % (ADMIN_SOURCES_VARIABLE, host, _values.describe(admin)))
-        self.admin_sources = list(admin)
-        port = variables.get(SSH_PORT_VARIABLE)
-        if port is None:
-            port = _registry.ssh_endpoint(services)["port"]
-        self.ssh_port = resolver.service_port(port, "tcp")
-        rules = _firewall_plan.registry_rules(services, inventory, self.admin_sources, self.ssh_port, policy, host)
-        self.rules = _rules.normalize_rules([rule for rule in rules if rule.get("direction", "in") == "in"], policy)
-        self.addresses = [network.network_address for network in inventory.addresses(host, "target %s" % host)
-                          if network.num_addresses == 1]
+        self.services = plan.registry(host)
+        settings = plan.settings(host)
+        self.admin_sources = settings["admin_sources"]["items"]
+        self.admin_networks = settings["admin_sources"]["networks"]
+        self.ssh_port = settings["ssh_port"]
+        self.policy = settings["policy"]
+        plan.host_rules(host)  # what stops this host's rules stops its expectations
+        self.rules = [rule for rule in plan.normalized[host] if rule.chain == "input"]
+        self.first_extra = plan.first_extra[host]
+        self.addresses = plan.hosts[host].addresses
         if not self.addresses:
             raise ReachabilityPlanError("target %s: its addresses are networks only, so no address can be probed; set "
                                         "portcullis_address or ansible_host to its address" % host)
-        self.edges = [edge for edge in edges if edge.server_host == host]
+        self.flows = plan.inbound.get(host, [])
 
     def declares(self, port, protocol="tcp"):
         return any(start <= port <= end for service in self.services
                    for start, end in service.ranges.get(protocol, ()))
 
+    def label(self, rule):
+        """How a reason names one of this host's rules: an extra rule as such."""
+        return _extra_label(rule, self.first_extra)
+
+
+def _extra_label(rule, first_extra):
+    if rule.index is not None and rule.index >= first_extra:
+        return "%s item %d%s" % (_plan.SETTINGS[3].variable, rule.index - first_extra + 1,
+                                 " (%s)" % rule.comment if rule.comment else "")
+    return _rules.rule_label(rule)
+
 
 class _Outbound:
-    """The vantage's way out, as its firewall makes it: the outbound rules of its registry (``connects_to``,
-    ``destination`` addresses only) and the output policy of its ``portcullis_firewall_policy``. An outsider
+    """The vantage's way out, as its firewall gets it: the outbound rules the plan made for it (``connects_to``,
+    the proxies' backends, its extra rules; rules to DNS names are not modelled) and its output policy. An outsider
     (no inventory host) has none: everything leaves."""
 
-    def __init__(self, inventory, vantage, policy):
+    def __init__(self, plan, vantage):
         self.rules = []
         self.policy = dict(_rules.DEFAULT_POLICY)
+        self.first_extra = 0
         if vantage.host is None:
             return
-        given = inventory.variables(vantage.host).get(FIREWALL_POLICY_VARIABLE)
-        # Read as the firewall module reads it (_rules.normalize_policy: its defaults, its chains and verdicts).
-        problem = "" if given is None or isinstance(given, dict) else " (not a mapping)"
-        if not problem:
-            try:
-                self.policy = _rules.normalize_policy(given)
-            except _rules.RuleError as error:
-                problem = " (%s)" % "; ".join(error.errors)
-        if problem:
-            raise ReachabilityPlanError("%s of %s must be a mapping whose output is accept or drop, got %s%s"
-                                        % (FIREWALL_POLICY_VARIABLE, vantage.host, _values.describe(given), problem))
-        if self.policy["output"] == "accept":
-            return  # no outbound rule drops: the firewall role makes accepts only
-        services = inventory.registry(vantage.host)
-        rules = _firewall_plan.registry_rules(services, inventory, None, _registry.DEFAULT_SSH_PORT, policy,
-                                              vantage.host)
-        self.rules = _rules.normalize_rules([rule for rule in rules if rule.get("direction") == "out"
-                                             and "destination_name" not in rule], policy)
+        self.policy = plan.settings(vantage.host)["policy"]
+        plan.host_rules(vantage.host)
+        self.rules = [rule for rule in plan.normalized[vantage.host] if rule.chain == "output"]
+        self.first_extra = plan.first_extra[vantage.host]
+
+    def label(self, rule):
+        return _extra_label(rule, self.first_extra)
 
 
 class _Planner:
-    def __init__(self, inventory, vantage, policy):
-        self.inventory = inventory
+    def __init__(self, plan, vantage):
+        self.plan = plan
         self.vantage = vantage
-        self.policy = policy
-        self.outbound = _Outbound(inventory, vantage, policy)
+        self.outbound = _Outbound(plan, vantage)
         self.flows = []
 
     def add(self, target, address, port, protocol, expect, kind, text, service=None, probe=True):
@@ -222,25 +203,31 @@ class _Planner:
         families = self.vantage.families()
         return next((address for address in target.addresses if address.version in families), None)
 
-    def service_address(self, target, service):
-        """Where the vantage reaches ``service``: its bind address, or the host's address of a family it listens on."""
-        bind = service.bind
-        if not bind.wildcard:
-            candidates = [ipaddress.ip_address(bind.address)]
-        elif bind.version == 4 or not bind.dual_stack:
-            candidates = [address for address in target.addresses if address.version == bind.version]
-        else:
-            candidates = target.addresses
-        families = self.vantage.families()
-        return next((address for address in candidates if address.version in families), None)
+    def service_addresses(self, target, service):
+        """Where the vantage reaches ``service``: each address the plan's flows from it use (a proxy may reach one
+        backend at two, by name and by a fixed upstream address), else the plan's one rule (``_plan.choose``) over
+        the service's addresses. [] when they share no family."""
+        found = []
+        for flow in target.flows:
+            if flow.client_host == self.vantage.host and flow.server_service == service.name and flow.address:
+                if flow.address.network_address not in found:
+                    found.append(flow.address.network_address)
+        if found:
+            return found
+        try:
+            chosen = _plan.choose(self.plan.service_networks(target.host, service), self.vantage.families())
+        except _plan.InventoryError:
+            return []
+        return [chosen.network_address] if chosen is not None and chosen.num_addresses == 1 else []
 
     def admitted(self, target, address, port, protocol):
         """``(accepted, reason)``: whether the target's rules let a new connection from the vantage in."""
-        return self._verdict(target.rules, REGISTRY_POLICY, "input", address, port, protocol)
+        return self._verdict(target.rules, target.policy, "input", address, port, protocol, target.label)
 
     def leaves(self, address, port, protocol):
         """``(accepted, reason)``: whether the vantage's own firewall lets a new connection to ``address`` out."""
-        accepted, reason = self._verdict(self.outbound.rules, self.outbound.policy, "output", address, port, protocol)
+        accepted, reason = self._verdict(self.outbound.rules, self.outbound.policy, "output", address, port, protocol,
+                                         self.outbound.label)
         return accepted, reason if accepted else "the firewall of %s: %s" % (self.vantage.label, reason)
 
     def reaches(self, target, address, port, protocol):
@@ -251,12 +238,12 @@ class _Planner:
         leaves, out_reason = self.leaves(address, port, protocol)
         return (True, reason) if leaves else (False, out_reason)
 
-    def _verdict(self, rules, policy, chain, address, port, protocol):
+    def _verdict(self, rules, policy, chain, address, port, protocol, label):
         reason = "the vantage has no IPv%d address" % address.version
         for source in self.vantage.addresses:
             if source.version != address.version:
                 continue
-            accepted, reason = _rules.verdict(rules, policy, chain, source, address, port, protocol)
+            accepted, reason = _rules.verdict(rules, policy, chain, source, address, port, protocol, label)
             if accepted:
                 return True, reason
         return False, reason
@@ -268,22 +255,22 @@ class _Planner:
         """The registry entries that admit the vantage to ``service``: allow_from items, connects_to, the proxy."""
         found = []
         for item in service.allow_from:
-            if self._holds_vantage(self.inventory.sources([item], "service %r allow_from" % service.name)):
+            if self._holds_vantage(self.plan.sources([item], "service %r allow_from" % service.name)):
                 found.append("allow_from %s" % item)
-        for edge in target.edges:
-            if edge.server_service != service.name or edge.client_host != self.vantage.host:
+        for flow in target.flows:
+            if flow.server_service != service.name or flow.client_host != self.vantage.host:
                 continue
-            if edge.kind == "proxy":
-                found.append("proxy for %s (%s is in %s)" % (edge.comment, edge.client_host, _proxy_plan.PROXY_GROUP))
-            else:
-                found.append("connects_to from %s %s" % (edge.client_host, edge.client_service))
+            if flow.kind == "proxy":
+                found.append("proxy for %s (%s is in %s)" % (flow.comment, flow.client_host, _plan.PROXY_GROUP))
+            elif flow.kind == "dependency":
+                found.append("connects_to from %s %s" % (flow.client_host, flow.client_service))
         if self.admin(target, port, protocol):
             found.append("admin_sources")
         return sorted(set(found), key=found.index)
 
     def admin(self, target, port, protocol):
         return (protocol == "tcp" and port == target.ssh_port and bool(target.admin_sources)
-                and self._holds_vantage(self.inventory.sources(target.admin_sources, "admin sources")))
+                and self._holds_vantage(target.admin_networks))
 
     @staticmethod
     def who_may(target, service, port):
@@ -291,12 +278,12 @@ class _Planner:
         parts = []
         if service.allow_from:
             parts.append("allow_from %s" % ", ".join(service.allow_from))
-        clients = sorted(set(edge.client_host for edge in target.edges
-                             if edge.server_service == service.name and edge.kind == "dependency"))
+        clients = sorted(set(flow.client_host for flow in target.flows
+                             if flow.server_service == service.name and flow.kind == "dependency"))
         if clients:
             parts.append("connects_to from %s" % ", ".join(clients))
-        proxies = sorted(set(edge.client_host for edge in target.edges
-                             if edge.server_service == service.name and edge.kind == "proxy"))
+        proxies = sorted(set(flow.client_host for flow in target.flows
+                             if flow.server_service == service.name and flow.kind == "proxy"))
         if proxies:
             parts.append("the proxies %s" % ", ".join(proxies))
         if port == target.ssh_port and target.admin_sources:
@@ -318,12 +305,17 @@ class _Planner:
                 self.add(target, address or target.addresses[0], port, protocol, "closed", "private", text,
                          service.name, probe=address is not None)
             return
-        address = self.service_address(target, service)
-        if address is None:
+        addresses = self.service_addresses(target, service)
+        if not addresses:
             text = "%s: listens on %s, of no address family the vantage %s has; not probed" % (
                 service.name, service.bind.address, self.vantage.label)
             self.add(target, target.addresses[0], start, protocol, "closed", "denied", text, service.name, probe=False)
             return
+        for address in addresses:
+            self.address_flows(target, service, protocol, start, end, address)
+
+    def address_flows(self, target, service, protocol, start, end, address):
+        both_ends = [start] if start == end else [start, end]
         probe = True
         suffix = ""
         if address not in target.addresses:
@@ -391,40 +383,32 @@ class _Planner:
                      "undeclared: no registry entry of %s has it (a sample of ports that must stay closed)" % target.host)
 
 
-def expected_flows(inventory, hosts, vantage, policy=None, admin_sources=None, undeclared_ports=None,
-                   closed_ports=None):
+def expected_flows(plan, hosts, vantage, undeclared_ports=None, closed_ports=None):
     """The flows the vantage must reach and a sample of those it must not,
     over the hosts ``hosts`` (checked to be in the inventory): a list of
     ``{host, address, port, protocol, expect, why, service, kind, probe}``
     sorted by host, port and protocol.
 
-    ``policy`` is a full policy (``resolver.build_policy``); ``admin_sources``
-    None reads each host's ``portcullis_firewall_admin_sources``;
-    ``undeclared_ports`` None is ``UNDECLARED_SAMPLE``; ``closed_ports`` a
-    list for every host or a mapping of host and group names to lists.
-    Raises ReachabilityPlanError, RegistryError, InventoryError or
-    FirewallPlanError naming the value."""
-    policy = resolver.build_policy() if policy is None else policy
-    vantage = vantage_of(inventory, vantage)
+    ``plan`` is the inventory's Plan; ``undeclared_ports`` None is
+    ``UNDECLARED_SAMPLE``; ``closed_ports`` a list for every host or a
+    mapping of host and group names to lists. Raises ReachabilityPlanError,
+    PlanError, RegistryError or InventoryError naming the value."""
+    vantage = vantage_of(plan, vantage)
     undeclared = _port_list(UNDECLARED_SAMPLE if undeclared_ports is None else undeclared_ports, "undeclared_ports",
-                            policy)
-    if admin_sources is not None and not isinstance(admin_sources, (list, tuple)):
-        raise ReachabilityPlanError("admin_sources must be a list of hosts, groups or CIDRs, got %s"
-                                    % _values.describe(admin_sources))
-    edges, _problems = _dependencies.plan(inventory, policy)  # the problems stop registry_rules, naming them
-    planner = _Planner(inventory, vantage, policy)
+                            plan.policy)
+    planner = _Planner(plan, vantage)
     for host in sorted(set(hosts)):
-        services = inventory.registry(host)
-        if host == vantage.host or not services:
+        plan.host(host, "reachability host")
+        if host == vantage.host or not plan.hosts[host].registry:
             continue
-        target = _Target(inventory, host, services, policy, admin_sources, edges)
+        target = _Target(plan, host)
         if set(target.addresses) & set(vantage.addresses):
             continue  # the vantage's own address: its probes would go over loopback
         for service in target.services:
             if service.listens:
                 planner.service_flows(target, service)
         planner.ssh_flow(target)
-        planner.sample_flows(target, undeclared, _closed_ports_for(inventory, closed_ports or [], host, policy))
+        planner.sample_flows(target, undeclared, _closed_ports_for(plan, closed_ports or [], host, plan.policy))
     seen = set()
     flows = []
     for flow in planner.flows:

@@ -313,32 +313,34 @@ def _matches(rule, chain, source, destination, port, port_known=True, protocol="
     return True
 
 
-def _chain_verdict(rules, policy, chain, source, destination, port, port_known, what, protocol="tcp"):
+def _chain_verdict(rules, policy, chain, source, destination, port, port_known, what, protocol="tcp", label=None):
     """(accepted, reason) of the first rule of ``chain`` that matches, else the policy."""
+    label = label or rule_label
     for rule in rules:
         if not _matches(rule, chain, source, destination, port, port_known, protocol):
             continue
         if rule.action == "accept":
             if rule.rate is None:
-                return True, "accepted by %s" % rule_label(rule)
+                return True, "accepted by %s" % label(rule)
             continue  # a rate-limited accept lets only some packets through
         return False, "%s is %s by %s in the %s chain" % (
-            what, "dropped" if rule.action == "drop" else "rejected", rule_label(rule), chain)
+            what, "dropped" if rule.action == "drop" else "rejected", label(rule), chain)
     if policy[chain] == "accept":
         return True, "accepted by the %s policy" % chain
     return False, "%s matches no rule of the %s chain and its policy is drop" % (what, chain)
 
 
-def verdict(rules, policy, chain, source, destination, port, protocol="tcp"):
+def verdict(rules, policy, chain, source, destination, port, protocol="tcp", label=None):
     """Whether a new connection source -> destination:port (addresses, a
     ``protocol`` of tcp or udp) is accepted by the first rule of ``chain``
     (``input``, ``output`` or ``forward``) that matches it, else by the
     chain's ``policy``: ``(accepted, reason)``, the reason naming the rule.
     A rate-limited accept lets only some packets through, so it never
     counts as accepted. The default rules (established, loopback, ICMP) are
-    not consulted."""
+    not consulted. ``label(rule)`` names a rule in the reason (default:
+    ``rule_label``)."""
     what = "a new %s connection from %s to %s port %d" % (protocol.upper(), source, destination, port)
-    return _chain_verdict(rules, policy, chain, source, destination, port, True, what, protocol)
+    return _chain_verdict(rules, policy, chain, source, destination, port, True, what, protocol, label)
 
 
 def ssh_verdict(rules, policy, connection, defaults):

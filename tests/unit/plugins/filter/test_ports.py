@@ -66,14 +66,24 @@ def test_firewall_rules_from_hostvars():
         "nofacts": {"ansible_host": "nofacts.example.test"},
     }
     groups = {"apps": ["app"]}
-    rules = FILTERS["firewall_rules"]([{"name": "db", "port": "postgresql", "allow_from": ["apps", "edge", "db"]}],
-                                      hostvars=hostvars, groups=groups, admin_sources=["edge"], ssh_port="ssh")
+    registry = [{"name": "db", "port": "postgresql", "allow_from": ["apps", "edge", "db"]}]
+    hostvars["db"].update(portcullis_services=registry, portcullis_firewall_admin_sources=["edge"],
+                          portcullis_firewall_ssh_port="ssh")
+    rules = FILTERS["firewall_rules"]("db", hostvars=hostvars, groups=groups, seen={"portcullis_services": registry})
     assert rules[0] == {"port": 22, "source": ["192.0.2.10/32"], "comment": "ssh from the admin sources"}
-    assert rules[1]["source"] == ["192.0.2.10/32", "192.0.2.11/32", "192.0.2.12/32", "2001:db8::11/128"]
+    # db listens on IPv4 (bind 0.0.0.0): each client is admitted at its IPv4 address; db itself goes over loopback.
+    assert rules[1]["source"] == ["192.0.2.10/32", "192.0.2.11/32"]
+    # What the role sees must be what the inventory holds.
+    with pytest.raises(AnsibleFilterError, match="portcullis_firewall_policy of db is set where other hosts cannot "
+                                                 "read it"):
+        FILTERS["firewall_rules"]("db", hostvars=hostvars, groups=groups,
+                                  seen={"portcullis_firewall_policy": {"output": "drop"}})
+    hostvars["db"]["portcullis_services"] = [{"name": "x", "port": 1, "allow_from": ["nofacts"]}]
     with pytest.raises(AnsibleFilterError, match="host 'nofacts' has no known address"):
-        FILTERS["firewall_rules"]([{"name": "x", "port": 1, "allow_from": ["nofacts"]}], hostvars=hostvars, groups=groups)
+        FILTERS["firewall_rules"]("db", hostvars=hostvars, groups=groups)
+    hostvars["db"]["portcullis_services"] = [{"name": "x", "port": 1, "allow_from": ["ghost"]}]
     with pytest.raises(AnsibleFilterError, match="'ghost' is neither a CIDR nor a host or group"):
-        FILTERS["firewall_rules"]([{"name": "x", "port": 1, "allow_from": ["ghost"]}], hostvars=hostvars, groups=groups)
+        FILTERS["firewall_rules"]("db", hostvars=hostvars, groups=groups)
 
 
 def test_proxy_sites_from_the_whole_inventory():
@@ -116,8 +126,7 @@ def test_port_map_reads_live_data_and_counts_hosts_outside_the_run():
 def test_port_map_refuses_a_registry_other_hosts_cannot_read():
     # The audit play saw portcullis_services from a play's vars; hostvars (what nginx_proxy reads) did not hold it.
     registry = [{"name": "web", "port": 443, "expose": "public", "domain": "app.example.com"}]
-    hostvars = {"riwi": {"portcullis_address": "10.0.0.2", "portcullis_audit_registry": registry,
-                         "portcullis_audit_seen": registry}}
+    hostvars = {"riwi": {"portcullis_address": "10.0.0.2", "portcullis_audit_seen": registry}}
     with pytest.raises(AnsibleFilterError, match="portcullis_services of riwi is set where other hosts cannot read it.*"
                                                  "host_vars/riwi.yml"):
         FILTERS["port_map"](["riwi"], hostvars=hostvars, groups={})

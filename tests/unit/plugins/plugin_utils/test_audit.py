@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _audit
-from ansible_collections.portcullis.ports.plugins.plugin_utils._inventory import Inventory
+from ansible_collections.portcullis.ports.plugins.plugin_utils._plan import Plan
 
 ADDRESSES = {"edge": "10.0.0.1", "edge2": "10.0.0.1", "app": "10.0.0.2"}
 
@@ -16,11 +16,24 @@ def listener(port, process, address="0.0.0.0", protocol="tcp", pid=100):
     return {"protocol": protocol, "address": address, "port": port, "process": process, "pid": pid}
 
 
-def audit(hosts, groups=None, inventory_hosts=(), **kwargs):
-    hostvars = dict((host, {"portcullis_address": address}) for host, address in ADDRESSES.items())
-    for host in list(hosts) + list(inventory_hosts):
+def plan_of(hosts, groups=None, policy=None, hostvars=None):
+    """The plan of ``hosts`` (host to ``{"services": registry}``) over ``hostvars`` (default: ADDRESSES)."""
+    if hostvars is None:
+        hostvars = dict((host, {"portcullis_address": address}) for host, address in ADDRESSES.items())
+    for host, data in hosts.items():
+        hostvars.setdefault(host, {})["portcullis_services"] = (data or {}).get("services") or []
+    return Plan.of(hostvars, groups or {}, policy)
+
+
+def audit(hosts, groups=None, inventory_hosts=(), policy=None, hostvars=None, **kwargs):
+    """The audit of ``hosts``: each ``{"services", and when checked in this run "listening", "conflicts",
+    "unknown"}``; ``inventory_hosts`` are more hosts without a registry."""
+    hostvars = dict(hostvars or dict((host, {"portcullis_address": address}) for host, address in ADDRESSES.items()))
+    for host in inventory_hosts:
         hostvars.setdefault(host, {})
-    return _audit.audit(hosts, inventory=Inventory(hostvars, groups or {}), **kwargs)
+    live = dict((host, data) for host, data in hosts.items() if data and any(
+        key in data for key in ("listening", "conflicts", "unknown")))
+    return _audit.audit(plan_of(hosts, groups, policy, hostvars), live, **kwargs)
 
 
 def rows(report, host):
@@ -173,18 +186,18 @@ def test_hosts_the_planners_need_an_address_for_are_checked_in_the_audit():
                 "edge": {"portcullis_address": "10.0.0.1"}}
     hosts = {"app": {"services": [{"name": "db", "port": 5432, "allow_from": ["nofacts"]}]},
              "nofacts": {"services": [{"name": "docs", "port": 4001, "domain": "docs.example.com"}]}}
-    report = _audit.audit(hosts, inventory=Inventory(hostvars, {"proxies": ["edge"]}))
+    report = audit(hosts, {"proxies": ["edge"]}, hostvars=hostvars)
     messages = [item["message"] for item in report["plan_conflicts"] if item["kind"] == "unknown_address"]
-    assert messages == ["app: service db allows 'nofacts', but host 'nofacts' has no known address: gather its facts in "
+    assert messages == ["app: service db allow_from nofacts: host 'nofacts' has no known address: gather its facts in "
                         "this play or set portcullis_address for it",
-                        "nofacts: service docs (docs.example.com) is published by the proxies, but host 'nofacts' has no "
-                        "known address: gather its facts in this play or set portcullis_address for it"]
+                        "host nofacts service docs: host 'nofacts' has no known address: gather its facts in this play "
+                        "or set portcullis_address for it"]
 
 
 def test_a_proxy_publishing_its_own_https_port_is_a_plan_conflict():
     hostvars = {"edge": {"portcullis_address": "10.0.0.1"}}
     hosts = {"edge": {"services": [{"name": "web", "port": "https", "expose": "public", "domain": "app.example.com"}]}}
-    report = _audit.audit(hosts, inventory=Inventory(hostvars, {"proxies": ["edge"]}))
+    report = audit(hosts, {"proxies": ["edge"]}, hostvars=hostvars)
     assert [item["kind"] for item in report["plan_conflicts"]] == ["self_proxy"]
     assert "is on port 443 of a proxy, where nginx listens itself" in report["plan_conflicts"][0]["message"]
 

@@ -15,7 +15,7 @@ import yaml
 
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _audit
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _graph
-from ansible_collections.portcullis.ports.plugins.plugin_utils._inventory import Inventory
+from ansible_collections.portcullis.ports.plugins.plugin_utils._plan import Plan
 
 EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "examples", "nostromo")
 # The edges of the Mermaid diagram in the Nostromo networking document (the
@@ -56,17 +56,17 @@ def nostromo():
             hostvars[host] = dict(variables)
             hostvars[host].update(_expand(_load(os.path.join(EXAMPLE, "host_vars", host + ".yml")), group_vars))
             groups["all"].append(host)
-    return Inventory(hostvars, groups)
+    return Plan.of(hostvars, groups, group_vars.get("portcullis_port_policy"))
 
 
 def test_the_example_draws_the_seed_diagram():
     inventory = nostromo()
-    report = _audit.audit_inventory(inventory, sorted(inventory.hostvars))
+    report = _audit.audit(inventory)
     assert report["plan_conflicts"] == []
     labels = dict((node["id"], node["label"]) for node in report["graph"]["nodes"])
     inside = set(labels[edge["from"]] for edge in report["graph"]["edges"]) | set(labels.values())
     edges = set((labels[edge["from"]], labels[edge["to"]]) for edge in report["graph"]["edges"]
-                if labels[edge["to"]] in inventory.hostvars or labels[edge["from"]] == _graph.INTERNET)
+                if labels[edge["to"]] in inventory.hosts or labels[edge["from"]] == _graph.INTERNET)
     assert edges == SEED_EDGES | EXTRA_EDGES
     assert "sii.cl" in inside and "0.0.0.0/0, ::/0" in inside  # the outbound table
     mermaid = report["mermaid"]

@@ -11,18 +11,23 @@ import pytest
 from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _config as proxy
 from ansible_collections.portcullis.ports.plugins.module_utils.ports._registry import RegistryError
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _proxy_plan
-from ansible_collections.portcullis.ports.plugins.plugin_utils._inventory import Inventory, InventoryError
+from ansible_collections.portcullis.ports.plugins.plugin_utils._inventory import InventoryError
+from ansible_collections.portcullis.ports.plugins.plugin_utils._plan import Plan, PlanError
 from ansible_collections.portcullis.ports.plugins.plugin_utils._proxy_plan import ProxyPlanError
 
-ADDRESSES = {"app1": "10.0.0.5", "app2": ["10.0.0.6", "fd00::6"], "v6only": "fd00::7", "edge": "10.0.0.1"}
-GROUPS = {"apps": ["app1", "app2"]}
+ADDRESSES = {"app1": "10.0.0.5", "app2": ["10.0.0.6", "fd00::6"], "v6only": "fd00::7", "edge": ["10.0.0.1", "fd00::1"]}
+GROUPS = {"apps": ["app1", "app2"], "proxies": ["edge"]}
 
 
-def sites(registries, proxy_host="edge", **options):
+def plan_of(registries):
     hostvars = dict((host, {"portcullis_address": address}) for host, address in ADDRESSES.items())
     for host, registry in registries.items():
         hostvars.setdefault(host, {})["portcullis_services"] = registry
-    return _proxy_plan.sites_from_registry(Inventory(hostvars, GROUPS), sorted(registries), proxy_host, **options)
+    return Plan.of(hostvars, dict(GROUPS, all=sorted(hostvars)))
+
+
+def sites(registries, proxy_host="edge", **options):
+    return _proxy_plan.sites(plan_of(registries), proxy_host, hosts=sorted(registries), **options)
 
 
 def route(site, path="/"):
@@ -46,7 +51,7 @@ def test_port_given_as_a_service_name_and_bind_address_used():
 
 
 def test_ipv6_addresses_are_bracketed():
-    result = sites({"v6only": [{"name": "web", "port": 8080, "domain": "web.example.com"}]})
+    result = sites({"v6only": [{"name": "web", "port": 8080, "bind": "::", "domain": "web.example.com"}]})
     assert servers(result[0]) == ["[fd00::7]:8080"]
 
 
@@ -56,13 +61,14 @@ def test_service_on_the_proxy_itself_is_reached_on_loopback():
 
 
 def test_loopback_service_of_another_host_is_unreachable():
-    with pytest.raises(ProxyPlanError, match="listens on 127.0.0.1 of app1 only, which the proxy on edge cannot reach"):
+    with pytest.raises(PlanError, match="listens on 127.0.0.1 of app1 only, which the proxy on edge cannot reach"):
         sites({"app1": [{"name": "db-ui", "port": 4001, "bind": "127.0.0.1", "domain": "ui.example.com"}]})
 
 
 def test_explicit_upstreams_balance_one_domain():
     result = sites({"app1": [{"name": "api", "port": 4018, "domain": "api.example.com",
-                              "upstream": ["10.0.0.5:4018", "10.0.0.6:4018"]}]})
+                              "upstream": ["10.0.0.5:4018", "10.0.0.6:4018"]}],
+                    "app2": [{"name": "api", "port": 4018}]})
     assert servers(result[0]) == ["10.0.0.5:4018", "10.0.0.6:4018"]
     text = proxy.Renderer(result).render()
     assert "upstream portcullis_api_example_com {\n    server 10.0.0.5:4018;\n    server 10.0.0.6:4018;\n" in text
@@ -161,7 +167,8 @@ def test_service_without_port_is_named():
 def test_host_address_as_address_or_cidr(address, expected):
     ADDRESSES["app9"] = address
     try:
-        assert servers(sites({"app9": [{"name": "docs", "port": 4001, "domain": "docs.example.com"}]})[0]) == [expected]
+        assert servers(sites({"app9": [{"name": "docs", "port": 4001, "bind": "::", "domain": "docs.example.com"}]})[0]) \
+            == [expected]
     finally:
         del ADDRESSES["app9"]
 
@@ -169,7 +176,7 @@ def test_host_address_as_address_or_cidr(address, expected):
 def test_a_host_address_that_is_no_address_is_refused():
     ADDRESSES["app9"] = "app9.internal"
     try:
-        with pytest.raises(InventoryError, match="portcullis_address of app9 'app9.internal' is not an IP address"):
+        with pytest.raises(PlanError, match="portcullis_address of app9 'app9.internal' is not an IP address"):
             sites({"app9": [{"name": "docs", "port": 4001, "domain": "docs.example.com"}]})
     finally:
         del ADDRESSES["app9"]
@@ -186,24 +193,30 @@ def test_the_registry_must_be_where_other_hosts_read_it():
     # As in a play's vars: the proxy sees it, hostvars do not hold it.
     with pytest.raises(InventoryError, match="portcullis_services of edge is set where other hosts cannot read it.*"
                                              "host_vars/edge.yml"):
-        _proxy_plan.sites_from_registry(Inventory(hostvars, {}), ["edge"], "edge", seen=registry)
+        Plan.of(hostvars).check_seen("edge", "portcullis_services", registry)
     hostvars["edge"]["portcullis_services"] = registry
-    assert len(_proxy_plan.sites_from_registry(Inventory(hostvars, {}), ["edge"], "edge", seen=registry)) == 1
-    assert _proxy_plan.sites_from_registry(Inventory({"edge": {}}, {}), ["edge"], "edge", seen=None) == []
+    plan = Plan.of(hostvars)
+    plan.check_seen("edge", "portcullis_services", registry)
+    assert len(_proxy_plan.sites(plan, "edge")) == 1
+    # Undefined where the role runs and in the inventory, or an empty list: they agree.
+    Plan.of({"edge": {}}).check_seen("edge", "portcullis_services", None)
+    Plan.of({"edge": {}}).check_seen("edge", "portcullis_services", [])
+    assert _proxy_plan.sites(Plan.of({"edge": {}}), "edge") == []
 
 
 def test_a_site_on_the_proxys_own_https_port_is_refused():
     # The README's quick start made nginx proxy to itself (127.0.0.1:443 over http).
-    with pytest.raises(ProxyPlanError, match="port 443 is where nginx on edge listens itself"):
+    with pytest.raises(PlanError, match="port 443 is where nginx on edge listens itself"):
         sites({"edge": [{"name": "web", "port": "https", "expose": "public", "domain": "app.example.com"}]})
     upstream = sites({"edge": [{"name": "web", "port": "https", "expose": "public", "domain": "app.example.com",
-                                "upstream": "10.0.0.5:8443"}]})
+                                "upstream": "10.0.0.5:8443"}], "app1": [{"name": "web-backend", "port": 8443}]})
     assert servers(upstream[0]) == ["10.0.0.5:8443"]
 
 
 def test_services_share_a_domain_by_path_and_site_values_come_once():
     registries = {
-        "app1": [{"name": "front", "port": 4321, "domain": "app.example.com", "redirect_from": ["www.example.com"]}],
+        "app1": [{"name": "front", "port": 4321, "domain": "app.example.com", "redirect_from": ["www.example.com"]},
+                 {"name": "api-backup", "port": 8000}],
         "app2": [{"name": "api", "port": 8000, "domain": "app.example.com", "path": "/api/", "health": "/health",
                   "upstream": [{"server": "10.0.0.6:8000", "max_fails": 3}, {"server": "10.0.0.5:8000", "backup": True}],
                   "proxy": {"rate_limit": True, "balance": "least_conn"}}],
@@ -236,11 +249,12 @@ def test_health_targets_only_from_a_proxy():
     hostvars = dict((host, {"portcullis_address": address}) for host, address in ADDRESSES.items())
     hostvars["app1"]["portcullis_services"] = [{"name": "api", "port": 8000, "domain": "api.example.com",
                                                 "health": "/health"}]
-    inventory = Inventory(hostvars, {"proxies": ["edge"]})
-    assert _proxy_plan.health_targets(inventory, ["app1"], "edge") == [{
+    plan = Plan.of(hostvars, {"proxies": ["edge"]})
+    assert _proxy_plan.health_targets(plan, "edge") == [{
         "url": "http://10.0.0.5:8000/health", "domain": "api.example.com", "path": "/", "host": "app1",
         "service": "api", "server": "10.0.0.5:8000", "health": "/health"}]
-    assert _proxy_plan.health_targets(inventory, ["app1"], "app1") == []
+    assert _proxy_plan.health_targets(plan, "edge", ["app2"]) == []
+    assert _proxy_plan.health_targets(plan, "app1") == []
     assert _proxy_plan.health_status({"status": 200}) == ("ok", "")
     assert _proxy_plan.health_status({"status": 503}) == ("failing", "HTTP 503")
     assert _proxy_plan.health_status({"status": -1, "msg": "Status code was -1: Connection refused"}) == (
@@ -267,7 +281,8 @@ def test_health_targets_of_a_broken_plan_are_none_rather_than_an_error():
     # The audit reports the plan's errors as conflicts; its health step must not stop the proxy first.
     registries = {"app1": [{"name": "web", "port": 4001, "domain": "app.example.com", "health": "/health"}],
                   "app2": [{"name": "web2", "port": 4001, "domain": "app.example.com", "health": "/health"}]}
-    inventory = Inventory(hostvars=dict((host, {"portcullis_services": services, "portcullis_address": "10.0.0.%d" % n})
-                                        for n, (host, services) in enumerate(sorted(registries.items()), 1)),
-                          groups={"proxies": ["edge"], "all": ["app1", "app2", "edge"]})
-    assert _proxy_plan.health_targets(inventory, ["app1", "app2"], "edge") == []
+    hostvars = dict((host, {"portcullis_services": services, "portcullis_address": "10.0.0.%d" % n})
+                    for n, (host, services) in enumerate(sorted(registries.items()), 1))
+    hostvars["edge"] = {"portcullis_address": "10.0.0.9"}
+    plan = Plan.of(hostvars, {"proxies": ["edge"], "all": ["app1", "app2", "edge"]})
+    assert _proxy_plan.health_targets(plan, "edge") == []

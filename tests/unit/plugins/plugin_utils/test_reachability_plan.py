@@ -15,8 +15,7 @@ import pytest
 
 from ansible_collections.portcullis.ports.plugins.module_utils.ports._registry import RegistryError
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _reachability_plan as plan
-from ansible_collections.portcullis.ports.plugins.plugin_utils._firewall_plan import FirewallPlanError
-from ansible_collections.portcullis.ports.plugins.plugin_utils._inventory import Inventory
+from ansible_collections.portcullis.ports.plugins.plugin_utils._plan import Plan, PlanError
 
 REGISTRIES = {
     "edge": [
@@ -58,12 +57,12 @@ def inventory(registries=None, **variables):
         hostvars[host]["portcullis_services"] = services
     for host, values in variables.items():
         hostvars[host].update(values)
-    return Inventory(hostvars, GROUPS)
+    return Plan.of(hostvars, GROUPS)
 
 
 def flows(vantage, found=None, **options):
     found = inventory() if found is None else found
-    return plan.expected_flows(found, sorted(found.hostvars.keys()), vantage, **options)
+    return plan.expected_flows(found, found.names, vantage, **options)
 
 
 def table(result, kinds=None):
@@ -182,12 +181,13 @@ def test_the_undeclared_sample_is_the_callers_when_given():
 
 def test_ssh_from_the_admin_sources():
     # app declares no ssh: the admin sources' rule decides, and the flow says so
-    from_bastion = flows("bastion", admin_sources=["bastion"], undeclared_ports=[])
+    found = inventory(app={"portcullis_firewall_admin_sources": ["bastion"]})
+    from_bastion = flows("bastion", found, undeclared_ports=[])
     assert find(from_bastion, "app", 22)["expect"] == "open"
     assert find(from_bastion, "app", 22)["why"] == "app:22/tcp ssh: admin_sources"
-    from_outside = flows("192.0.2.50", admin_sources=["bastion"], undeclared_ports=[])
+    from_outside = flows("192.0.2.50", found, undeclared_ports=[])
     assert find(from_outside, "app", 22)["why"] == "app:22/tcp ssh, open only to admin_sources: not to 192.0.2.50"
-    # Without the filter's admin_sources, each host's portcullis_firewall_admin_sources counts (db's: 198.51.100.0/24)
+    # Each host's own portcullis_firewall_admin_sources counts (db's: 198.51.100.0/24), read by the plan
     admin = flows("198.51.100.7", undeclared_ports=[])
     assert find(admin, "db", 22)["why"] == "db:22/tcp ssh internal: admin_sources"
     assert [flow for flow in admin if flow["host"] == "app" and flow["port"] == 22] == []
@@ -247,7 +247,6 @@ def test_closed_ports_per_host_group_or_everywhere():
     ("192.0.2.50", {"closed_ports": "8081"}, plan.ReachabilityPlanError, "closed_ports must be a list of ports"),
     ("192.0.2.50", {"undeclared_ports": ["postgressql"]}, plan.ReachabilityPlanError,
      "undeclared_ports: unknown port 'postgressql'"),
-    ("192.0.2.50", {"admin_sources": "bastion"}, plan.ReachabilityPlanError, "admin_sources must be a list"),
 ])
 def test_bad_input_is_named(vantage, options, error, message):
     with pytest.raises(error) as caught:
@@ -260,7 +259,7 @@ def test_a_wrong_registry_or_dependency_stops_the_plan():
     with pytest.raises(RegistryError, match="host db: service 'postgresql'"):
         flows("192.0.2.50", inventory(broken))
     dangling = dict(REGISTRIES, etl=[{"name": "etl", "connects_to": [{"host": "db", "service": "mysql"}]}])
-    with pytest.raises(FirewallPlanError, match="db service 'mysql', which db does not declare"):
+    with pytest.raises(PlanError, match="db service 'mysql', which db does not declare"):
         flows("192.0.2.50", inventory(dangling))
 
 
@@ -297,6 +296,38 @@ def test_a_connects_to_an_outside_network_lets_the_ports_it_names_out():
 
 @pytest.mark.parametrize("given", ["drop", {"output": "reject"}, ["output", "drop"], {"outptu": "drop"}])
 def test_a_wrong_firewall_policy_of_the_vantage_is_named(given):
-    with pytest.raises(plan.ReachabilityPlanError) as caught:
+    with pytest.raises(PlanError, match="portcullis_firewall_policy of etl: "):
         flows("etl", inventory(etl={"portcullis_firewall_policy": given}), undeclared_ports=[])
-    assert "portcullis_firewall_policy of etl must be a mapping whose output is accept or drop, got" in str(caught.value)
+    # As a target too: its rules cannot be known.
+    with pytest.raises(PlanError, match="portcullis_firewall_policy of etl: "):
+        flows("192.0.2.50", inventory(etl={"portcullis_firewall_policy": given}), undeclared_ports=[])
+
+
+def test_a_port_an_extra_rule_opens_is_expected_open_and_named():
+    # Tried as a new user would: the plan read the firewall settings itself and left the extra rules out, so a port
+    # an extra rule opens was expected closed. They are part of the plan now, and the reason names the rule.
+    found = inventory(db={"portcullis_firewall_extra_rules": [{"port": 6000, "source": "192.0.2.0/24",
+                                                               "comment": "vendor sync"},
+                                                              {"port": "postgresql", "comment": "opened by hand"}]})
+    result = flows("192.0.2.50", found, undeclared_ports=[6000, 6001])
+    assert find(result, "db", 5432)["expect"] == "open"
+    assert find(result, "db", 5432)["why"] == ("db:5432/tcp postgresql internal: accepted by "
+                                               "portcullis_firewall_extra_rules item 2 (opened by hand)")
+    # The sample of undeclared ports leaves out what an extra rule opens to this vantage.
+    assert [flow["port"] for flow in result if flow["host"] == "db" and flow["kind"] == "undeclared"] == [6001]
+    with pytest.raises(plan.ReachabilityPlanError, match="accepted by portcullis_firewall_extra_rules item 1 "
+                                                         "\\(vendor sync\\)"):
+        flows("192.0.2.50", found, undeclared_ports=[], closed_ports={"db": [6000]})
+    # A drop among the extra rules closes what the registry opens, and says which rule.
+    dropped = inventory(edge={"portcullis_firewall_extra_rules": [{"port": 443, "action": "drop",
+                                                                   "comment": "maintenance"}]})
+    https = find(flows("192.0.2.50", dropped, undeclared_ports=[]), "edge", 443)
+    assert https["expect"] == "open"  # the registry's accept comes first: the first matching rule decides
+
+
+def test_the_targets_input_policy_is_the_plans():
+    found = inventory(db={"portcullis_firewall_policy": {"input": "accept"}})
+    result = flows("192.0.2.50", found, undeclared_ports=[3306])
+    assert find(result, "db", 5432)["expect"] == "open"
+    assert "accepted by the input policy" in find(result, "db", 5432)["why"]
+    assert [flow for flow in result if flow["host"] == "db" and flow["port"] == 3306] == []

@@ -408,6 +408,10 @@ config_path:
   returned: always
   type: str
   sample: /etc/nginx/conf.d/portcullis-proxy.conf
+acme_root:
+  description: The web root the ACME http-01 path is served from (O(acme_root)), or null when there is none.
+  returned: always
+  type: str
 domains:
   description: The published domains, sorted.
   returned: always

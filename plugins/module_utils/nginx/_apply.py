@@ -147,6 +147,7 @@ class NginxProxy:
         result = {
             "changed": bool(changes) or unproven,
             "config_path": params["config_path"],
+            "acme_root": renderer.acme_root,
             "domains": [site["domain"] for site in renderer.sites],
             "names": dict((site["domain"], _config.site_names(site)) for site in renderer.sites),
             "removed": replaced,

@@ -194,8 +194,9 @@ def site_names(site):
     return [site["domain"]] + site["aliases"] + site["redirects"]
 
 
-CONFIG_PATH = "/etc/nginx/conf.d/portcullis-proxy.conf"
-# Defaults of the rendering options (the module's, and the Renderer's).
+# The defaults of the module's top-level options: the one place they are written. The module's argument
+# spec and the Renderer take them from here; the nginx_proxy role sets none of its own (it omits an option
+# its variable leaves unset), and tools/role_docs.py writes them into the role's README.
 RENDER_DEFAULTS = {
     "tls_profile": "intermediate",
     "hsts_max_age": 63072000,  # two years, as Mozilla's guidelines advise
@@ -203,7 +204,12 @@ RENDER_DEFAULTS = {
     "acme_root": "/var/www/portcullis-acme",
     "health_root": "/var/www/portcullis-health",
     "http2": True,
+    "ipv6": "auto",
+    "config_path": "/etc/nginx/conf.d/portcullis-proxy.conf",
 }
+IPV6_CHOICES = ("auto", "true", "false")
+# The file the module owns by default (port_metrics reads it too).
+CONFIG_PATH = RENDER_DEFAULTS["config_path"]
 
 MAIN_DEFAULTS = {
     "path": "/etc/nginx/nginx.conf",
@@ -268,12 +274,12 @@ def argument_spec():
         health_root=dict(type="path", default=RENDER_DEFAULTS["health_root"]),
         main_config=dict(type="dict", options=main_config),
         http2=dict(type="bool", default=RENDER_DEFAULTS["http2"]),
-        ipv6=dict(type="str", choices=["auto", "true", "false"], default="auto"),
+        ipv6=dict(type="str", choices=list(IPV6_CHOICES), default=RENDER_DEFAULTS["ipv6"]),
         fallback_certificate=dict(type="dict", options=dict(
             certificate=dict(type="path", required=True),
             certificate_key=dict(type="path", required=True, no_log=False),
         )),
-        config_path=dict(type="path", default=CONFIG_PATH),
+        config_path=dict(type="path", default=RENDER_DEFAULTS["config_path"]),
         replaces=dict(type="list", elements="path", default=[]),
         real_ip=dict(type="dict", options=dict(
             # "from" is a Python keyword: the option is named from_ in Python, from in YAML.

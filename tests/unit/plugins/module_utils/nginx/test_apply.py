@@ -115,6 +115,9 @@ def test_check_mode_reports_the_diff_and_touches_nothing(layout):
     result = run(layout, fake, check_mode=True)
     assert result["changed"] and not [call for call in fake.calls if call[:1] == ["-t"]]
     assert fake.root_files() == files_before
+    # The role creates the ACME web root (and points certbot at it) from this, not from a default of its own.
+    assert result["acme_root"] == "/var/www/acme"
+    assert run(layout, FakeNginx(), check_mode=True, acme_root="")["acme_root"] is None
     headers = [item["after_header"] for item in result["diff"]]
     assert str(layout / "sites-enabled" / "default") + " (removed)" in headers
     assert any("server_name docs.example.com;" in item["after"] for item in result["diff"])

@@ -154,7 +154,8 @@ def run(stack, path, forks, label):
     with open(counts) as handle:
         executions = json.load(handle)
     return {"seconds": elapsed, "changed": changed, "load": load,
-            "executions": {host: entry["executions"] for host, entry in executions.items()}}
+            "executions": {host: entry["executions"] for host, entry in executions.items()},
+            "evaluations": {host: entry.get("evaluations", 0) for host, entry in executions.items()}}
 
 
 def measure(count, stack):
@@ -214,14 +215,15 @@ def main():
     print("## playbooks/site.yml against the anchor stack (%s, %d cores, forks = hosts)\n"
           % (started, os.cpu_count()))
     print("| hosts | stack | cold | unchanged | load before (cold / unchanged) "
-          "| module executions per host, unchanged (proxy / app) | changed on the unchanged run |")
-    print("|---:|---|---:|---:|---|---|---:|")
+          "| module executions per host, unchanged (proxy / app) "
+          "| task evaluations per host, unchanged (proxy / app) | changed on the unchanged run |")
+    print("|---:|---|---:|---:|---|---|---|---:|")
     for count in sizes:
         for stack in stacks:
             cold, warm = results[count, stack]
-            print("| %d | %s | %.1f s | %.1f s | %.2f / %.2f | %s | %d |" % (
+            print("| %d | %s | %.1f s | %.1f s | %.2f / %.2f | %s | %s | %d |" % (
                 count, stack, cold["seconds"], warm["seconds"], cold["load"], warm["load"],
-                per_host(warm["executions"], proxy), warm["changed"]))
+                per_host(warm["executions"], proxy), per_host(warm.get("evaluations", {}), proxy), warm["changed"]))
     if set(stacks) == set(STACKS):
         print("\n| hosts | cold, portcullis / anchor | unchanged, portcullis / anchor |")
         print("|---:|---:|---:|")

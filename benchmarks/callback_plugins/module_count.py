@@ -1,8 +1,11 @@
-"""Count, per host, the tasks that executed a module on that host.
+"""Count, per host, the tasks that executed a module on that host, and the
+task evaluations (every task result the host got: ok, changed, skipped or
+failed, controller-only actions included).
 
 Enabled by the site benchmark (``ANSIBLE_CALLBACKS_ENABLED=module_count``);
-writes ``{host: {"executions": N, "tasks": {task name: n}}}`` as JSON to the
-file named by ``PORTCULLIS_MODULE_COUNT``.
+writes ``{host: {"executions": N, "tasks": {task name: n}, "evaluations": M,
+"evaluated": [task names]}}`` as JSON to the file named by
+``PORTCULLIS_MODULE_COUNT``.
 
 A task counts once for the host it ran on when it was not skipped and its
 action does not run on the controller only (set_fact, assert, include_*,
@@ -46,6 +49,10 @@ class CallbackModule(CallbackBase):
     def __init__(self):
         super().__init__()
         self.counts = collections.defaultdict(collections.Counter)
+        self.evaluated = collections.defaultdict(list)
+
+    def _evaluated(self, result):
+        self.evaluated[result._host.get_name()].append(result._task.get_name())
 
     def _count(self, result):
         action = result._task.action
@@ -61,15 +68,22 @@ class CallbackModule(CallbackBase):
             self.counts[host][result._task.get_name()] += 1
 
     def v2_runner_on_ok(self, result):
+        self._evaluated(result)
         self._count(result)
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._evaluated(result)
         self._count(result)
+
+    def v2_runner_on_skipped(self, result):
+        self._evaluated(result)
 
     def v2_playbook_on_stats(self, stats):
         path = os.environ.get("PORTCULLIS_MODULE_COUNT")
         if not path:
             return
         with open(path, "w", encoding="utf-8") as handle:
-            json.dump({host: {"executions": sum(tasks.values()), "tasks": dict(tasks)}
-                       for host, tasks in sorted(self.counts.items())}, handle, indent=1)
+            hosts = sorted(set(self.counts) | set(self.evaluated))
+            json.dump({host: {"executions": sum(self.counts[host].values()), "tasks": dict(self.counts[host]),
+                              "evaluations": len(self.evaluated[host]), "evaluated": self.evaluated[host]}
+                       for host in hosts}, handle, indent=1)

@@ -131,24 +131,38 @@ def _hosts(plan, hosts):
 
 
 def health_targets(hosts, hostvars=None, groups=None, proxy_host=None, policy=None):
+    proxies = proxy_host if isinstance(proxy_host, (list, tuple)) else [proxy_host]
+    group = (groups or {}).get(_plan.PROXY_GROUP) or ()
+    if not any(proxy in group for proxy in proxies):
+        return []  # no proxy asks: the plan is not needed
     try:
         plan = network_plan(hostvars, groups, policy)
-        return _proxy_plan.health_targets(plan, proxy_host, _hosts(plan, hosts))
+        targets = []
+        for proxy in proxies:
+            targets += [dict(target, proxy=proxy) for target in _proxy_plan.health_targets(plan, proxy, _hosts(plan, hosts))]
+        return targets
     except _PLAN_ERRORS as error:
         raise _filter_error("health_targets", error)
 
 
 def port_map(hosts, hostvars=None, groups=None, policy=None, listening_var="portcullis_audit_live",
-             check_var="portcullis_audit_check", seen_var="portcullis_audit_seen",
-             health_var="portcullis_audit_health_answers"):
+             check_var="portcullis_audit_check", seen_var="portcullis_audit_check", health=None, listeners=None):
     try:
         plan = network_plan(hostvars, groups, policy)
         hosts = _hosts(plan, hosts)
         for host in hosts:
             variables = hostvars[host]
             if seen_var in variables:
-                plan.check_seen(host, _inventory_mod.REGISTRY_VARIABLE, variables[seen_var], "port map")
-        return _audit.audit_inventory(plan, hostvars, hosts, listening_var, check_var, health_var)
+                seen = variables[seen_var]
+                if isinstance(seen, dict):  # a port_conflicts result: the registry it checked
+                    if "registry" not in seen:
+                        continue
+                    seen = seen["registry"]
+                plan.check_seen(host, _inventory_mod.REGISTRY_VARIABLE, seen, "port map")
+        if listeners is not None and not isinstance(listeners, dict):
+            raise _inventory_mod.InventoryError("listeners must be a mapping of hosts to their listeners, got %s"
+                                                % _values.describe(listeners))
+        return _audit.audit_inventory(plan, hostvars, hosts, listening_var, check_var, health, listeners)
     except _PLAN_ERRORS as error:
         raise _filter_error("port_map", error)
 

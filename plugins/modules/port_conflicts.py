@@ -66,6 +66,13 @@ options:
     description: Fail when any conflict other than C(undeclared) is found (all of them are listed in one message).
     type: bool
     default: true
+  ignore_addresses:
+    description:
+      - Listener addresses left out of the comparison and of RV(listening) (with O(check_listening)). Unset,
+        Docker's embedded DNS (V(127.0.0.11)) when the target is a Docker container (the engine listens there for
+        the container's processes; it is not the host's), as M(portcullis.ports.port_metrics) does.
+    type: list
+    elements: str
   fail_on_undeclared:
     description: Fail when C(undeclared) listeners are found, whatever O(fail_on_conflict) says.
     type: bool
@@ -170,6 +177,13 @@ services:
   returned: always
   type: int
   sample: 21
+registry:
+  description:
+    - The registry as given in O(services), so that a report made from another source (the inventory's plan) can
+      tell whether it checked the same one.
+  returned: success
+  type: list
+  elements: raw
 ephemeral_range:
   description: The target's ephemeral port range, or null when it cannot be read.
   returned: always
@@ -212,6 +226,7 @@ published:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.portcullis.ports.plugins.module_utils import _host
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _conflicts, _listening, _published
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports._resolver import PortSpecError, build_policy, format_range
@@ -226,6 +241,7 @@ def main():
             check_listening=dict(type="bool", default=False),
             fail_on_conflict=dict(type="bool", default=True),
             fail_on_undeclared=dict(type="bool", default=False),
+            ignore_addresses=dict(type="list", elements="str"),
         ),
         supports_check_mode=True,
     )
@@ -236,7 +252,10 @@ def main():
         policy = build_policy(params["policy"])
         services = _registry.validate(params["services"], policy, _listening.read_bindv6only())
         if params["check_listening"]:
-            listeners = _listening.listening()
+            ignored = params["ignore_addresses"]
+            if ignored is None:
+                ignored = [_host.DOCKER_EMBEDDED_DNS] if _host.in_docker_container() else []
+            listeners = [item for item in _listening.listening() if item["address"] not in ignored]
         conflicts, unknown = _conflicts.find_conflicts(services, policy, ephemeral, reserved, listeners)
         if ephemeral is None:
             unknown.insert(0, dict(_conflicts.EPHEMERAL_UNKNOWN))
@@ -256,6 +275,7 @@ def main():
         conflicts=conflicts,
         unknown=unknown,
         services=len(services),
+        registry=params["services"],
         ephemeral_range=format_range(ephemeral) if ephemeral else None,
     )
     if listeners is not None:

@@ -42,20 +42,26 @@ def _conflict(kind, message, **extra):
 
 
 def audit_inventory(plan, hostvars, hosts, listening_var="portcullis_audit_live", check_var="portcullis_audit_check",
-                    health_var="portcullis_audit_health_answers"):
+                    health=None, listeners=None):
     """The audit of ``hosts`` (the play's) against the inventory's plan,
     with what each host's tasks found, read from ``hostvars``:
-    ``listening_var`` (listeners or a listening_ports result), ``check_var``
-    (a port_conflicts result) and, on the proxies, ``health_var`` (the
-    registered health requests). Every other inventory host with a registry
-    counts for the checks across hosts."""
+    ``listening_var`` (a variable name, or a list of them of which the first
+    a host defines counts: listeners, or a result holding ``listening``) and
+    ``check_var`` (a port_conflicts result); ``health`` is the registered
+    result of the health requests (a loop whose items are health targets
+    with the ``proxy`` that asked); ``listeners`` maps hosts to listeners
+    read for the report, ahead of the variables. Every other inventory host
+    with a registry counts for the checks across hosts."""
+    names = [listening_var] if isinstance(listening_var, str) else list(listening_var or [])
     live = {}
-    health = []
     for host in hosts:
         plan.host(host)
         variables = hostvars[host]
-        found = variables[listening_var] if listening_var in variables else None
-        if isinstance(found, dict):  # a registered listening_ports result
+        found = (listeners or {}).get(host)
+        found = found if found is not None else next((variables[name] for name in names if name in variables
+                      and variables[name] is not None and not (isinstance(variables[name], dict)
+                                                               and variables[name].get("listening") is None)), None)
+        if isinstance(found, dict):  # a registered listening_ports, port_conflicts or port_metrics result
             found = found.get("listening")
         check = variables[check_var] if check_var in variables else None
         live[host] = {
@@ -64,13 +70,13 @@ def audit_inventory(plan, hostvars, hosts, listening_var="portcullis_audit_live"
             "conflicts": check.get("conflicts") if isinstance(check, dict) and "conflicts" in check else None,
             "unknown": check.get("unknown") if isinstance(check, dict) else None,
         }
-        answers = variables[health_var] if health_var in variables else None
-        for answer in (answers or {}).get("results", []) if isinstance(answers, dict) else []:
-            target = answer.get("item") if isinstance(answer, dict) else None
-            if isinstance(target, dict):
-                status, detail = _proxy_plan.health_status(answer)
-                health.append(dict(target, proxy=host, status=status, detail=detail))
-    return audit(plan, live, health=health)
+    answers = []
+    for answer in (health or {}).get("results", []) if isinstance(health, dict) else []:
+        target = answer.get("item") if isinstance(answer, dict) else None
+        if isinstance(target, dict):
+            status, detail = _proxy_plan.health_status(answer)
+            answers.append(dict(target, status=status, detail=detail))
+    return audit(plan, live, health=answers)
 
 
 def audit(plan, live=None, health=()):

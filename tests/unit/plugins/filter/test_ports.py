@@ -126,10 +126,14 @@ def test_port_map_reads_live_data_and_counts_hosts_outside_the_run():
 def test_port_map_refuses_a_registry_other_hosts_cannot_read():
     # The audit play saw portcullis_services from a play's vars; hostvars (what nginx_proxy reads) did not hold it.
     registry = [{"name": "web", "port": 443, "expose": "public", "domain": "app.example.com"}]
-    hostvars = {"riwi": {"portcullis_address": "10.0.0.2", "portcullis_audit_seen": registry}}
+    hostvars = {"riwi": {"portcullis_address": "10.0.0.2", "portcullis_audit_check": {"registry": registry}}}
     with pytest.raises(AnsibleFilterError, match="portcullis_services of riwi is set where other hosts cannot read it.*"
                                                  "host_vars/riwi.yml"):
         FILTERS["port_map"](["riwi"], hostvars=hostvars, groups={})
+    # The registry as given in a play's vars, seen directly (seen_var holding the registry itself).
+    with pytest.raises(AnsibleFilterError, match="portcullis_services of riwi is set where other hosts cannot read it"):
+        FILTERS["port_map"](["riwi"], hostvars=dict(hostvars, riwi=dict(hostvars["riwi"], seen=registry)), groups={},
+                            seen_var="seen")
     hostvars["riwi"]["portcullis_services"] = registry
     assert FILTERS["port_map"](["riwi"], hostvars=hostvars, groups={})["plan_conflicts"] == []
 

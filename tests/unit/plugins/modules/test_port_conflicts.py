@@ -140,3 +140,20 @@ def test_a_port_published_by_dnat_and_not_declared_fails(run_module, mocker):
     assert failed
     assert "[published] tcp port 8084 is published by DNAT (to 172.17.0.5:80), which no service declares" in result["msg"]
     assert result["published"][0]["port"] == 8084
+
+
+def test_addresses_left_out_of_the_comparison(run_module, mocker):
+    services = CLEAN[:1] + [{"name": "web", "port": "https"}]
+    failed, result = run_module(port_conflicts, services=services, check_listening=True, ignore_addresses=["127.0.0.1"],
+                                fail_on_undeclared=True)
+    assert not failed and len(result["listening"]) == 2
+    # Unset: Docker's embedded DNS, only inside a Docker container.
+    docker = mocker.patch.object(port_conflicts._host, "in_docker_container", return_value=True)
+    port_conflicts._listening.listening.return_value.append(
+        {"protocol": "udp", "family": "ipv4", "address": "127.0.0.11", "port": 53, "pid": None, "process": None,
+         "cmdline": [], "dual_stack": False, "user": None, "inode": 4})
+    result = run_module(port_conflicts, services=services, check_listening=True)[1]
+    assert [item["port"] for item in result["conflicts"]] == [5353]
+    docker.return_value = False
+    result = run_module(port_conflicts, services=services, check_listening=True)[1]
+    assert sorted(item["port"] for item in result["conflicts"]) == [53, 5353]

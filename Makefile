@@ -28,7 +28,8 @@ export ANSIBLE_FORCE_COLOR ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help test demo host venv images collection lint workflows sanity units promtool installed ee molecule \
-        changelog requirements service-tables cdn-ranges role-docs benchmark benchmark-firewall benchmark-site clean
+        changelog requirements service-tables cdn-ranges role-docs benchmark benchmark-firewall benchmark-site \
+        benchmark-plan clean
 
 help:
 	@echo "make demo    site.yml against local containers, then what it enforced"
@@ -181,3 +182,7 @@ benchmark-firewall: venv images collection
 
 benchmark-site: venv images collection
 	@python benchmarks/site_bench.py $(BENCH_ARGS) | tee $(BUILD)/benchmark-site.md
+
+# The network plan of a generated inventory against the planners before it (CPU time, in-process; no containers).
+benchmark-plan: venv
+	@python benchmarks/plan_bench.py $(BENCH_ARGS) | tee $(BUILD)/benchmark-plan.md

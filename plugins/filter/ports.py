@@ -88,22 +88,15 @@ def network_plan(hostvars, groups, policy=None):
     return _plan.cached(hostvars, groups, policy, _run_directory())
 
 
-def _check_seen(plan, host, seen):
-    """``seen`` maps inventory variables to their values as a role on ``host`` sees them."""
-    if seen is None:
-        return
-    if not isinstance(seen, dict):
-        raise _inventory_mod.InventoryError("seen must be a mapping of variable names to values, got %s"
-                                            % _values.describe(seen))
-    for variable in sorted(seen):
-        plan.check_seen(host, variable, seen[variable])
-
-
 def firewall_rules(host, hostvars=None, groups=None, policy=None, seen=None):
     try:
-        plan = network_plan(hostvars, groups, policy)
-        _check_seen(plan, host, seen)
-        return plan.host_rules(host)
+        if hostvars is None:
+            raise _inventory_mod.InventoryError("hostvars=hostvars is required: the plan is made from every host's "
+                                                "inventory variables")
+        if seen is not None and not isinstance(seen, dict):
+            raise _inventory_mod.InventoryError("seen must be a mapping of variable names to values, got %s"
+                                                % _values.describe(seen))
+        return _plan.cached_host_rules(hostvars, groups, host, policy, _run_directory(), seen)
     except _PLAN_ERRORS as error:
         raise _filter_error("firewall_rules", error)
 

@@ -52,6 +52,11 @@ def read(hostvars, groups, settings, policy=None):
     ``settings`` (inventory variable names) it defines. Undefined variables
     are left out. Raises InventoryError naming the host and the variable
     whose value cannot be templated."""
+    return read_with_fingerprint(hostvars, groups, settings, policy)[0]
+
+
+def read_with_fingerprint(hostvars, groups, settings, policy=None):
+    """``(inputs, fingerprint)``: ``read``, and the digest of what it read, from one serialisation."""
     if not hasattr(hostvars, "keys") or not hasattr(hostvars, "__getitem__"):
         raise InventoryError("hostvars must be the play's hostvars (a mapping of hosts to their variables), got %s"
                              % _values.describe(hostvars))
@@ -81,7 +86,9 @@ def read(hostvars, groups, settings, policy=None):
                 if isinstance(fact, dict) and fact.get("address"):
                     found[name] = fact["address"]
         hosts[str(host)] = found
-    return _plain({"hosts": hosts, "groups": dict(groups or {}), "policy": policy or {}})
+    text = json.dumps({"hosts": hosts, "groups": dict(groups or {}), "policy": policy or {}}, default=str,
+                      sort_keys=True, separators=(",", ":"))
+    return json.loads(text), hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def fingerprint(inputs):

@@ -47,6 +47,7 @@ __metaclass__ = type
 
 import difflib
 import ipaddress
+import json
 import os
 import pickle
 import tempfile
@@ -906,8 +907,54 @@ def cached(hostvars, groups, policy=None, cache_dir=None):
     in a file named after the fingerprint of the inputs, so the worker
     processes of later tasks load it instead of building it again. Inputs that
     changed have another fingerprint: a new plan."""
-    inputs = _inventory.read(hostvars, groups, SETTING_VARIABLES, policy)
-    key = _inventory.fingerprint(inputs)
+    inputs, key = _inventory.read_with_fingerprint(hostvars, groups, SETTING_VARIABLES, policy)
+    return _plan_for(inputs, key, cache_dir)
+
+
+def cached_host_rules(hostvars, groups, host, policy=None, cache_dir=None, seen=None):
+    """``host``'s rules (``Plan.host_rules``) from the plan of the run, as
+    ``cached`` finds it, but from the run's small file of every host's rules
+    when the plan is not in this process: a worker asks for one host's rules,
+    and need not load the whole plan. ``seen`` maps inventory variables to
+    their values as the role on ``host`` sees them (``check_seen``)."""
+    inputs, key = _inventory.read_with_fingerprint(hostvars, groups, SETTING_VARIABLES, policy)
+    for variable in sorted(seen or {}):
+        _inventory.check_seen(inputs, host, variable, seen[variable])
+    if key not in _MEMORY and cache_dir and os.path.isdir(cache_dir):
+        found = _load_json(os.path.join(cache_dir, CACHE_PREFIX + key + RULES_SUFFIX))
+        if found is not None and found.get("fingerprint") == key and host in found["hosts"]:
+            kind, payload = found["hosts"][host]
+            if kind == "rules":
+                return payload
+            _raise(kind, payload)
+    return _plan_for(inputs, key, cache_dir).host_rules(host)
+
+
+RULES_SUFFIX = ".rules.json"
+
+
+def _raise(kind, payload):
+    if kind == "registry":
+        raise _registry.RegistryError(payload)
+    raise InventoryError(payload) if kind == "inventory" else PlanError(payload)
+
+
+def _rules_slice(plan):
+    """Every host's rules or the error that stops them, as plain data."""
+    hosts = {}
+    for host in plan.names:
+        try:
+            hosts[host] = ("rules", plan.host_rules(host))
+        except _registry.RegistryError as error:
+            hosts[host] = ("registry", list(error.errors))
+        except InventoryError as error:
+            hosts[host] = ("inventory", str(error))
+        except PlanError as error:
+            hosts[host] = ("plan", str(error))
+    return {"fingerprint": plan.fingerprint, "hosts": hosts}
+
+
+def _plan_for(inputs, key, cache_dir):
     if key in _MEMORY:
         return _MEMORY[key]
     plan = None
@@ -933,6 +980,26 @@ def _load(path, key):
     return plan if isinstance(plan, Plan) and plan.fingerprint == key else None
 
 
+def _load_json(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def _write(path, write):
+    """Write a file of the run's cache in one rename (a reader never sees half of it)."""
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=CACHE_PREFIX)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+        os.replace(temporary, path)
+    except (OSError, TypeError, ValueError):
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
 def _build_once(path, key, inputs):
     """Build and store the plan, one process at a time: workers that ask at
     once wait for the first and load its plan."""
@@ -950,12 +1017,6 @@ def _build_once(path, key, inputs):
         if plan is not None:
             return plan
         plan = Plan(inputs)
-        handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=CACHE_PREFIX)
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                pickle.dump(plan, stream, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(temporary, path)
-        except OSError:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+        _write(path + RULES_SUFFIX, lambda stream: stream.write(json.dumps(_rules_slice(plan)).encode("utf-8")))
+        _write(path, lambda stream: pickle.dump(plan, stream, protocol=pickle.HIGHEST_PROTOCOL))
         return plan

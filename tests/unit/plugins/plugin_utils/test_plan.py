@@ -298,3 +298,26 @@ def test_hosts_are_validated_once_per_plan_not_once_per_call(monkeypatch):
         _plan.cached(hostvars, DUAL_GROUPS).host_rules(host)
         _proxy_plan.sites(_plan.cached(hostvars, DUAL_GROUPS), "edge")
     assert len(calls) == len(DUAL)
+
+
+def test_a_hosts_rules_from_the_runs_file_are_the_plans(tmp_path, monkeypatch):
+    # A worker asking for one host's rules reads the run's file of every host's rules, not the whole plan; the answer,
+    # or the error, is the plan's.
+    monkeypatch.setattr(_plan, "_MEMORY", {})
+    hostvars = _hostvars(DUAL)
+    plan = _plan.cached(hostvars, DUAL_GROUPS, None, str(tmp_path))
+    monkeypatch.setattr(_plan, "_MEMORY", {})
+    monkeypatch.setattr(_plan, "_load", lambda path, key: pytest.fail("the whole plan was loaded"))
+    for host in DUAL:
+        assert _plan.cached_host_rules(hostvars, DUAL_GROUPS, host, None, str(tmp_path)) == plan.host_rules(host)
+    broken = _hostvars(DUAL, app={"portcullis_address": ["fd00::2"]})
+    monkeypatch.setattr(_plan, "_load", lambda path, key: None)
+    _plan.cached(broken, DUAL_GROUPS, None, str(tmp_path))
+    monkeypatch.setattr(_plan, "_MEMORY", {})
+    monkeypatch.setattr(_plan, "_build_once", lambda *args: pytest.fail("built again"))
+    with pytest.raises(PlanError, match="share no address family"):
+        _plan.cached_host_rules(broken, DUAL_GROUPS, "edge", None, str(tmp_path))
+    # And the role's view is checked against the inventory's first.
+    with pytest.raises(_plan.InventoryError, match="portcullis_firewall_policy of edge is set where other hosts"):
+        _plan.cached_host_rules(hostvars, DUAL_GROUPS, "edge", None, str(tmp_path),
+                                seen={"portcullis_firewall_policy": {"output": "drop"}})

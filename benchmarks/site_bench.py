@@ -13,6 +13,9 @@ the stack is run cold, then again unchanged.
 - anchor: ``../shared/anchors/anchor_site.yml`` (dev-sec ssh_hardening,
   community.general.ufw one item per rule, geerlingguy.nginx with
   hand-written vhosts), given the same ports, sources and upstreams.
+- mitogen: ``playbooks/site.yml`` again, under Mitogen's ``mitogen_linear``
+  strategy (PyPI ``mitogen``, in requirements-dev.txt), on its own fresh
+  hosts.
 
 Both run with the same ``ansible.cfg`` (the one shipped in examples/, with
 pipelining). The table gives wall times, the ratio portcullis / anchor, the
@@ -41,7 +44,7 @@ NETWORK = "portcullis-bench-site"
 PREFIX = "172.30.92."
 CONTROLLER = PREFIX + "1"
 KEY = os.path.join(WORK, "id_ed25519")
-STACKS = ("portcullis", "anchor")
+STACKS = ("portcullis", "anchor", "mitogen")
 
 
 def sh(*argv):
@@ -116,12 +119,12 @@ def inventory(count, stack):
     hosts = {}
     for number in range(count):
         host = {"ansible_host": address_of(number)}
-        host.update(portcullis_vars(number) if stack == "portcullis" else anchor_vars(number, count))
+        host.update(anchor_vars(number, count) if stack == "anchor" else portcullis_vars(number))
         hosts[name_of(number)] = host
     common = {"ansible_user": "deploy", "ansible_ssh_private_key_file": KEY,
               "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
               "ansible_python_interpreter": "/usr/bin/python3"}
-    if stack == "portcullis":
+    if stack != "anchor":
         common.update({"portcullis_firewall_admin_sources": [CONTROLLER + "/32"],
                        "portcullis_audit_report_dir": os.path.join(WORK, "port-map")})
     else:
@@ -129,9 +132,15 @@ def inventory(count, stack):
     return {"all": {"vars": common, "hosts": hosts, "children": {"proxies": {"hosts": {name_of(0): {}}}}}}
 
 
+def mitogen_strategies():
+    """The directory of Mitogen's strategy plugins, in the environment that runs Ansible."""
+    import ansible_mitogen  # pylint: disable=import-outside-toplevel
+    return os.path.join(os.path.dirname(ansible_mitogen.__file__), "plugins", "strategy")
+
+
 def run(stack, path, forks, label):
-    playbook = (os.path.join(REPO, "playbooks", "site.yml") if stack == "portcullis"
-                else os.path.join(ANCHORS, "anchor_site.yml"))
+    playbook = (os.path.join(ANCHORS, "anchor_site.yml") if stack == "anchor"
+                else os.path.join(REPO, "playbooks", "site.yml"))
     counts = os.path.join(WORK, "modules-%s-%s.json" % (stack, label))
     # Own SSH control sockets per run: a master kept from the other stack's run must not serve this one.
     control = os.path.join(WORK, "cp-%s-%s" % (stack, label))
@@ -140,6 +149,8 @@ def run(stack, path, forks, label):
                ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, "callback_plugins"),
                ANSIBLE_CALLBACKS_ENABLED="module_count", PORTCULLIS_MODULE_COUNT=counts,
                ANSIBLE_ROLES_PATH=os.path.join(ANCHORS, "roles"))
+    if stack == "mitogen":
+        env.update(ANSIBLE_STRATEGY_PLUGINS=mitogen_strategies(), ANSIBLE_STRATEGY="mitogen_linear")
     load = os.getloadavg()[0]
     start = time.monotonic()
     result = subprocess.run(["ansible-playbook", playbook, "-i", path, "-f", str(forks)],
@@ -155,7 +166,8 @@ def run(stack, path, forks, label):
         executions = json.load(handle)
     return {"seconds": elapsed, "changed": changed, "load": load,
             "executions": {host: entry["executions"] for host, entry in executions.items()},
-            "evaluations": {host: entry.get("evaluations", 0) for host, entry in executions.items()}}
+            "evaluations": {host: entry.get("evaluations", 0) for host, entry in executions.items()},
+            "evaluations_once": {host: entry.get("evaluations_once", 0) for host, entry in executions.items()}}
 
 
 def measure(count, stack):
@@ -175,7 +187,7 @@ def measure(count, stack):
     finally:
         for number in range(count):
             remove_container(name_of(number))
-    if stack == "portcullis" and warm["changed"]:
+    if stack != "anchor" and warm["changed"]:
         raise SystemExit("the unchanged site.yml run on %d hosts reported changed=%d" % (count, warm["changed"]))
     return cold, warm
 
@@ -189,7 +201,7 @@ def per_host(executions, proxy):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--sizes", default="5,10,20,50", help="host counts, comma separated")
-    parser.add_argument("--stacks", default=",".join(STACKS), help="portcullis, anchor or both")
+    parser.add_argument("--stacks", default=",".join(STACKS), help="portcullis, anchor, mitogen, comma separated")
     options = parser.parse_args()
     sizes = [int(item) for item in options.sizes.split(",")]
     stacks = [item for item in options.stacks.split(",") if item]
@@ -216,21 +228,26 @@ def main():
           % (started, os.cpu_count()))
     print("| hosts | stack | cold | unchanged | load before (cold / unchanged) "
           "| module executions per host, unchanged (proxy / app) "
-          "| task evaluations per host, unchanged (proxy / app) | changed on the unchanged run |")
+          "| task evaluations per host, unchanged (proxy / app; + run_once ones on the first host) "
+          "| changed on the unchanged run |")
     print("|---:|---|---:|---:|---|---|---|---:|")
     for count in sizes:
         for stack in stacks:
             cold, warm = results[count, stack]
             print("| %d | %s | %.1f s | %.1f s | %.2f / %.2f | %s | %s | %d |" % (
                 count, stack, cold["seconds"], warm["seconds"], cold["load"], warm["load"],
-                per_host(warm["executions"], proxy), per_host(warm.get("evaluations", {}), proxy), warm["changed"]))
-    if set(stacks) == set(STACKS):
-        print("\n| hosts | cold, portcullis / anchor | unchanged, portcullis / anchor |")
+                per_host(warm["executions"], proxy), "%s + %d" % (per_host(warm.get("evaluations", {}), proxy),
+                                                                  max(warm.get("evaluations_once", {0: 0}).values())),
+                warm["changed"]))
+    for ours, theirs in (("portcullis", "anchor"), ("mitogen", "anchor"), ("mitogen", "portcullis")):
+        if ours not in stacks or theirs not in stacks:
+            continue
+        print("\n| hosts | cold, %s / %s | unchanged, %s / %s |" % (ours, theirs, ours, theirs))
         print("|---:|---:|---:|")
         for count in sizes:
-            ours, theirs = results[count, "portcullis"], results[count, "anchor"]
-            cold_ratio = ours[0]["seconds"] / theirs[0]["seconds"]
-            print("| %d | %.2f | %.2f |" % (count, cold_ratio, ours[1]["seconds"] / theirs[1]["seconds"]))
+            mine, other = results[count, ours], results[count, theirs]
+            print("| %d | %.2f | %.2f |" % (count, mine[0]["seconds"] / other[0]["seconds"],
+                                            mine[1]["seconds"] / other[1]["seconds"]))
 
 
 if __name__ == "__main__":

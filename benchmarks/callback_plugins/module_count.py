@@ -1,6 +1,7 @@
 """Count, per host, the tasks that executed a module on that host, and the
 task evaluations (every task result the host got: ok, changed, skipped or
-failed, controller-only actions included).
+failed, controller-only actions included; those of run_once tasks, evaluated
+on one host for the whole play, apart).
 
 Enabled by the site benchmark (``ANSIBLE_CALLBACKS_ENABLED=module_count``);
 writes ``{host: {"executions": N, "tasks": {task name: n}, "evaluations": M,
@@ -52,7 +53,9 @@ class CallbackModule(CallbackBase):
         self.evaluated = collections.defaultdict(list)
 
     def _evaluated(self, result):
-        self.evaluated[result._host.get_name()].append(result._task.get_name())
+        # A run_once task is evaluated on one host for the whole play: marked, so it can be told apart.
+        name = result._task.get_name()
+        self.evaluated[result._host.get_name()].append(("once: " + name) if result._task.run_once else name)
 
     def _count(self, result):
         action = result._task.action
@@ -85,5 +88,8 @@ class CallbackModule(CallbackBase):
         with open(path, "w", encoding="utf-8") as handle:
             hosts = sorted(set(self.counts) | set(self.evaluated))
             json.dump({host: {"executions": sum(self.counts[host].values()), "tasks": dict(self.counts[host]),
-                              "evaluations": len(self.evaluated[host]), "evaluated": self.evaluated[host]}
+                              "evaluations": len([name for name in self.evaluated[host] if not name.startswith("once: ")]),
+                              "evaluations_once": len([name for name in self.evaluated[host]
+                                                       if name.startswith("once: ")]),
+                              "evaluated": self.evaluated[host]}
                        for host in hosts}, handle, indent=1)

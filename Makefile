@@ -27,7 +27,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_FORCE_COLOR ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help test demo host venv images collection lint workflows sanity units promtool installed ee molecule \
+.PHONY: help test demo host venv images collection lint workflows sanity units quick promtool installed ee molecule \
         changelog requirements service-tables cdn-ranges role-docs benchmark benchmark-firewall benchmark-site \
         benchmark-plan clean
 
@@ -102,6 +102,12 @@ $(TEST_TABLES)/netbase-services: plugins/module_utils/ports/_netbase_services.py
 units: venv host $(TEST_TABLES)/netbase-services
 	@echo "== ansible-test units"
 	@PORTCULLIS_TEST_TABLES=$(TEST_TABLES) tools/ansible-test.sh units
+
+# The fast loop for developers, without root or Docker: the unit tests with pytest straight from the tree (the
+# netbase table test, which needs a file extracted from a Debian package, is left to `make units`).
+quick:
+	@test -x $(VENV)/bin/pytest || { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -r requirements-dev.txt; }
+	@tools/quick-units.sh
 
 # The shipped alert rules: promtool (Debian's, in the monitoring image) checks them and runs their unit tests.
 promtool: images

@@ -58,9 +58,8 @@ def audit_inventory(plan, hostvars, hosts, listening_var="portcullis_audit_live"
         plan.host(host)
         variables = hostvars[host]
         found = (listeners or {}).get(host)
-        found = found if found is not None else next((variables[name] for name in names if name in variables
-                      and variables[name] is not None and not (isinstance(variables[name], dict)
-                                                               and variables[name].get("listening") is None)), None)
+        if found is None:
+            found = next((variables[name] for name in names if _has_listeners(variables, name)), None)
         if isinstance(found, dict):  # a registered listening_ports, port_conflicts or port_metrics result
             found = found.get("listening")
         check = variables[check_var] if check_var in variables else None
@@ -77,6 +76,14 @@ def audit_inventory(plan, hostvars, hosts, listening_var="portcullis_audit_live"
             status, detail = _proxy_plan.health_status(answer)
             answers.append(dict(target, status=status, detail=detail))
     return audit(plan, live, health=answers)
+
+
+def _has_listeners(variables, name):
+    """Whether ``name`` holds listeners in ``variables``: a list, or a result holding ``listening``."""
+    if name not in variables or variables[name] is None:
+        return False
+    value = variables[name]
+    return not isinstance(value, dict) or value.get("listening") is not None
 
 
 def audit(plan, live=None, health=()):

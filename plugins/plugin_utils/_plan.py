@@ -698,8 +698,8 @@ class Plan:
                         server_service=service.name)
             if chosen.num_addresses != 1:
                 message = ("%s: %s's address is the network %s, so nginx has no address to connect to; give its "
-                           "address in %s or the backend as upstream" % (what, host, chosen,
-                                                                          _inventory.ADDRESS_VARIABLE))
+                           "address in %s or the backend as upstream" % (
+                               what, host, chosen, _inventory.ADDRESS_VARIABLE))
                 _refuse(problems, UNKNOWN_ADDRESS, message, host, [service.name])
         flow.address = chosen
         flow.family = chosen.version

@@ -45,7 +45,6 @@ import ipaddress
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules
-from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _plan
 
@@ -199,9 +198,10 @@ class _Planner:
             "probe": probe})
 
     def primary(self, target):
-        """The host's first address of a family the vantage has (None if it has none)."""
-        families = self.vantage.families()
-        return next((address for address in target.addresses if address.version in families), None)
+        """Where the vantage reaches the host itself (SSH, the closed samples): the plan's one rule
+        (``_plan.choose``) over its addresses; None when they share no family."""
+        chosen = _plan.choose([ipaddress.ip_network(address) for address in target.addresses], self.vantage.families())
+        return chosen.network_address if chosen is not None else None
 
     def service_addresses(self, target, service):
         """Where the vantage reaches ``service``: each address the plan's flows from it use (a proxy may reach one

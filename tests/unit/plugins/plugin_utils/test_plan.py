@@ -145,8 +145,8 @@ def test_the_proxies_reach_every_backend_they_publish_and_the_backend_lets_them_
 DUAL = {
     "app": {"portcullis_address": ["fd00::2", "10.0.0.2"],
             "portcullis_services": [{"name": "web", "port": 4001, "domain": "app.example.test"}]},
-    "edge": {"portcullis_address": "10.0.0.1", "portcullis_services": [{"name": "https", "port": 443,
-                                                                           "expose": "public"}]},
+    "edge": {"portcullis_address": "10.0.0.1",
+             "portcullis_services": [{"name": "https", "port": 443, "expose": "public"}]},
 }
 DUAL_GROUPS = {"all": ["app", "edge"], "proxies": ["edge"]}
 
@@ -190,9 +190,8 @@ def test_a_backend_the_proxy_shares_no_family_with_is_a_plan_error_naming_both_h
 
 
 def test_a_dual_stack_bind_is_reached_in_the_family_both_have():
-    plan = Plan.of(_hostvars(DUAL, app={"portcullis_services": [{"name": "web", "port": 4001, "bind": "::",
-                                                                    "domain": "app.example.test"}]},
-                             edge={"portcullis_address": ["fd00::1", "10.0.0.1"]}), DUAL_GROUPS)
+    app = {"portcullis_services": [{"name": "web", "port": 4001, "bind": "::", "domain": "app.example.test"}]}
+    plan = Plan.of(_hostvars(DUAL, app=app, edge={"portcullis_address": ["fd00::1", "10.0.0.1"]}), DUAL_GROUPS)
     # Both have both families: the server's first address (fd00::2) decides, and only the proxy's IPv6 is admitted.
     assert _proxy_plan.sites(plan, "edge")[0]["routes"][0]["upstreams"] == [{"server": "[fd00::2]:4001"}]
     assert plan.host_rules("app")[0]["source"] == ["fd00::1/128"]

@@ -155,8 +155,8 @@ def inventories(draw):
         if extra:
             hostvars[host]["portcullis_firewall_extra_rules"] = extra
         if draw(st.integers(0, 3)) == 0:
-            hostvars[host]["portcullis_firewall_admin_sources"] = draw(st.sampled_from([["h0"],
-                                                                                         ["10.9.0.0/16", "fd09::/48"]]))
+            admin = draw(st.sampled_from([["h0"], ["10.9.0.0/16", "fd09::/48"]]))
+            hostvars[host]["portcullis_firewall_admin_sources"] = admin
     return hostvars
 
 

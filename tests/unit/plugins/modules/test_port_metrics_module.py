@@ -12,6 +12,7 @@ import stat
 import pytest
 
 from ansible_collections.portcullis.ports.plugins.modules import port_metrics
+from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _collect as _metrics
 
 LISTENER = {"protocol": "tcp", "family": "ipv4", "address": "0.0.0.0", "port": 8080, "pid": 2, "process": "python3",
             "cmdline": [], "dual_stack": False, "user": "root", "inode": 2}
@@ -20,10 +21,10 @@ LISTENER = {"protocol": "tcp", "family": "ipv4", "address": "0.0.0.0", "port": 8
 @pytest.fixture
 def host(mocker, tmp_path):
     """A host whose listeners are read by a counting stand-in; no nft, no iptables, no nginx."""
-    reads = mocker.patch.object(port_metrics._metrics._listening, "listening", return_value=[LISTENER])
-    mocker.patch.object(port_metrics._metrics._listening, "read_bindv6only", return_value=False)
-    mocker.patch.object(port_metrics._metrics, "published_series", return_value=True)
-    mocker.patch.object(port_metrics._metrics, "firewall_series", return_value=None)
+    reads = mocker.patch.object(_metrics._listening, "listening", return_value=[LISTENER])
+    mocker.patch.object(_metrics._listening, "read_bindv6only", return_value=False)
+    mocker.patch.object(_metrics, "published_series", return_value=True)
+    mocker.patch.object(_metrics, "firewall_series", return_value=None)
     return {"reads": reads, "args": dict(
         services=[{"name": "web", "port": 8080}], path=str(tmp_path / "textfile" / "portcullis.prom"),
         config_path=str(tmp_path / "port-metrics.json"), library_dir="", state_dir=str(tmp_path),

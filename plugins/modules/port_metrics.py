@@ -37,8 +37,12 @@ description:
     another process, published ports), the rest counted in C(series_dropped). A service that takes a new random
     port at each start makes a new undeclared-listener series each time (declare its range instead).
   - Certificates are one series per certificate file, labelled with the first site that serves it.
+  - With O(timer), the same round trip keeps that systemd timer enabled and started after writing the files - the
+    work of a service task, a stat and a restart handler - and every input, O(interval) included, is checked
+    before anything changes. An unchanged host costs one C(systemctl show).
   - The metrics file carries a timestamp, so writing it is not reported as a change; writing O(config_path) or a
-    library file with other content is, and the diff shows O(config_path).
+    library file with other content is, and so is each C(systemctl) step of O(timer). The diff shows
+    O(config_path), and the timer's C(ActiveState) and C(UnitFileState) when it is stopped or disabled.
 extends_documentation_fragment:
   - portcullis.ports.attributes
   - portcullis.ports.attributes.CHANGES
@@ -123,6 +127,26 @@ options:
     description: Where the firewall module keeps the state it last applied (for the drift).
     type: path
     default: /var/lib/portcullis
+  timer:
+    description:
+      - The systemd timer that refreshes the metrics between runs (the role's V(portcullis-port-metrics.timer)), kept
+        enabled and started. Its unit is one of O(files) or already known to systemd.
+      - After the files are written, C(systemctl daemon-reload) runs only when a unit file among O(files) was
+        written (a name ending in a unit type such as C(.service) or C(.timer), or a drop-in in C(NAME.service.d/)),
+        or systemd has not read one of them yet or says one waits for a reload. The timer is restarted when one of
+        its files was written (O(files), the library, O(config_path)), else started when it is not active, and
+        enabled when systemd would not start it at boot.
+      - In check mode nothing is run but C(systemctl show); a timer whose unit exists but is stopped or disabled is
+        reported as a change.
+      - Unset, no unit is managed (and O(files) are only written).
+    type: str
+  interval:
+    description:
+      - The refresh interval, in seconds, of the timer the unit in O(files) describes, checked before anything
+        changes - 5 to 300, because the C(PortcullisAuditStale) alert fires after 15 minutes without a refresh, and
+        must mean that the timer stopped. Unset, not checked.
+      - Only checked; the timer's unit carries the interval (the role writes it into C(OnUnitActiveSec)).
+    type: int
 seealso:
   - module: portcullis.ports.port_conflicts
 """
@@ -131,6 +155,12 @@ EXAMPLES = r"""
 - name: The port map as metrics for node-exporter
   portcullis.ports.port_metrics:
     services: "{{ portcullis_services }}"
+  become: true
+
+- name: The metrics, with the timer the port_metrics role installed kept enabled and started in the same task
+  portcullis.ports.port_metrics:
+    services: "{{ portcullis_services }}"
+    timer: portcullis-port-metrics.timer
   become: true
 """
 
@@ -159,6 +189,15 @@ files:
   returned: always
   type: list
   elements: str
+systemctl:
+  description:
+    - The C(systemctl) steps that O(timer) took (or, in check mode, would take), in order, such as
+      V(daemon-reload), V(restart portcullis-port-metrics.timer) and V(enable portcullis-port-metrics.timer); empty
+      when the timer was already as wanted or O(timer) is unset.
+  returned: always
+  type: list
+  elements: str
+  sample: ["daemon-reload", "restart portcullis-port-metrics.timer"]
 listening:
   description:
     - The live listeners the metrics were made from, as M(portcullis.ports.listening_ports) returns them (before

@@ -37,8 +37,12 @@ description:
     another process, published ports), the rest counted in C(series_dropped). A service that takes a new random
     port at each start makes a new undeclared-listener series each time (declare its range instead).
   - Certificates are one series per certificate file, labelled with the first site that serves it.
+  - With O(timer), the same round trip keeps that systemd timer enabled and started after writing the files - the
+    work of a service task, a stat and a restart handler - and every input, O(interval) included, is checked
+    before anything changes. An unchanged host costs one C(systemctl show).
   - The metrics file carries a timestamp, so writing it is not reported as a change; writing O(config_path) or a
-    library file with other content is, and the diff shows O(config_path).
+    library file with other content is, and so is each C(systemctl) step of O(timer). The diff shows
+    O(config_path), and the timer's C(ActiveState) and C(UnitFileState) when it is stopped or disabled.
 extends_documentation_fragment:
   - portcullis.ports.attributes
   - portcullis.ports.attributes.CHANGES
@@ -123,6 +127,26 @@ options:
     description: Where the firewall module keeps the state it last applied (for the drift).
     type: path
     default: /var/lib/portcullis
+  timer:
+    description:
+      - The systemd timer that refreshes the metrics between runs (the role's V(portcullis-port-metrics.timer)), kept
+        enabled and started. Its unit is one of O(files) or already known to systemd.
+      - After the files are written, C(systemctl daemon-reload) runs only when a unit file among O(files) was
+        written (a name ending in a unit type such as C(.service) or C(.timer), or a drop-in in C(NAME.service.d/)),
+        or systemd has not read one of them yet or says one waits for a reload. The timer is restarted when one of
+        its files was written (O(files), the library, O(config_path)), else started when it is not active, and
+        enabled when systemd would not start it at boot.
+      - In check mode nothing is run but C(systemctl show); a timer whose unit exists but is stopped or disabled is
+        reported as a change.
+      - Unset, no unit is managed (and O(files) are only written).
+    type: str
+  interval:
+    description:
+      - The refresh interval, in seconds, of the timer the unit in O(files) describes, checked before anything
+        changes - 5 to 300, because the C(PortcullisAuditStale) alert fires after 15 minutes without a refresh, and
+        must mean that the timer stopped. Unset, not checked.
+      - Only checked; the timer's unit carries the interval (the role writes it into C(OnUnitActiveSec)).
+    type: int
 seealso:
   - module: portcullis.ports.port_conflicts
 """
@@ -131,6 +155,12 @@ EXAMPLES = r"""
 - name: The port map as metrics for node-exporter
   portcullis.ports.port_metrics:
     services: "{{ portcullis_services }}"
+  become: true
+
+- name: The metrics, with the timer the port_metrics role installed kept enabled and started in the same task
+  portcullis.ports.port_metrics:
+    services: "{{ portcullis_services }}"
+    timer: portcullis-port-metrics.timer
   become: true
 """
 
@@ -159,6 +189,15 @@ files:
   returned: always
   type: list
   elements: str
+systemctl:
+  description:
+    - The C(systemctl) steps that O(timer) took (or, in check mode, would take), in order, such as
+      V(daemon-reload), V(restart portcullis-port-metrics.timer) and V(enable portcullis-port-metrics.timer); empty
+      when the timer was already as wanted or O(timer) is unset.
+  returned: always
+  type: list
+  elements: str
+  sample: ["daemon-reload", "restart portcullis-port-metrics.timer"]
 listening:
   description:
     - The live listeners the metrics were made from, as M(portcullis.ports.listening_ports) returns them (before
@@ -169,147 +208,14 @@ listening:
   elements: dict
 """
 
-import inspect
-import json
-import os
-import sys
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.portcullis.ports.plugins.module_utils import _host
-from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _collect as _metrics
-from ansible_collections.portcullis.ports.plugins.module_utils.audit._listening import ListenerReadError
-from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _config as _nginx_config
-from ansible_collections.portcullis.ports.plugins.module_utils.ports._registry import RegistryError
-from ansible_collections.portcullis.ports.plugins.module_utils.ports._resolver import PortSpecError
-
-
-LIBRARY_PACKAGE = "ansible_collections.portcullis.ports.plugins.module_utils"
-
-
-def library_files(directory):
-    """``{path: source}``: every module_utils module this run imported, under ``directory``."""
-    files = {}
-    for name, loaded in sorted(sys.modules.items()):
-        if loaded is None or not name.startswith(LIBRARY_PACKAGE + ".") or hasattr(loaded, "__path__"):
-            continue
-        files[os.path.join(directory, *name.split(".")) + ".py"] = inspect.getsource(loaded)
-    return files
-
-
-def _octal_mode(value):
-    """Permission bits from an octal string (``'0644'``) or an integer (YAML's unquoted ``0644``); None if neither."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        mode = value
-    else:
-        try:
-            mode = int(str(value), 8)
-        except ValueError:
-            return None
-    return mode if 0 <= mode <= 0o7777 else None
-
-
-def _file_mode(path):
-    """The permission bits of ``path``, None when it does not exist."""
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except OSError:
-        return None
+from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _apply
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            services=dict(type="list", elements="raw", required=True),
-            policy=dict(type="dict", default={}),
-            path=dict(type="path", default="/var/lib/prometheus/node-exporter/" + _metrics.FILE_NAME),
-            config_path=dict(type="path", default="/etc/portcullis/port-metrics.json"),
-            certificates=dict(type="list", elements="dict", default=[]),
-            nginx_config=dict(type="path", default=_nginx_config.CONFIG_PATH),
-            health=dict(type="list", elements="dict", default=[]),
-            health_timeout=dict(type="int", default=5),
-            ignore_addresses=dict(type="list", elements="str"),
-            files=dict(type="list", elements="dict", default=[], options=dict(
-                path=dict(type="path", required=True),
-                content=dict(type="str", required=True),
-                mode=dict(type="raw", default="0644"),
-            )),
-            library_dir=dict(type="path", default="/usr/local/lib/portcullis"),
-            state_dir=dict(type="path", default=_metrics.STATE_DIR),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
-    if not params["path"].endswith(".prom"):
-        module.fail_json(msg="path %s must end in .prom: node-exporter's textfile collector reads only those"
-                             % params["path"])
-    for item in params["certificates"]:
-        if not isinstance(item.get("domain"), str) or not isinstance(item.get("path"), str):
-            module.fail_json(msg="each certificate needs a domain and a path, got %r" % (item,))
-    for item in params["health"]:
-        if not all(isinstance(item.get(key), str) for key in ("url", "domain", "path", "server")):
-            module.fail_json(msg="each health target needs url, domain, path and server, got %r" % (item,))
-    config = dict((key, params[key]) for key in ("services", "policy", "path", "certificates", "nginx_config",
-                                                 "health", "health_timeout", "state_dir", "ignore_addresses"))
-    config_text = json.dumps(config, indent=1, sort_keys=True) + "\n"
-    before = _host.read(params["config_path"])
-    changed = before != config_text
-    runner = _host.Runner(module)
-    listeners = _metrics.read_listeners()
-    try:
-        text, checks = _metrics.collect(config, runner, listeners=listeners)
-    except (RegistryError, PortSpecError, ListenerReadError) as error:
-        module.fail_json(msg=str(error))
-    try:
-        library = library_files(params["library_dir"]) if params["library_dir"] else {}
-    except (IOError, OSError, TypeError) as error:
-        module.fail_json(msg="could not read the source of the module_utils to copy for the timer: %s" % error)
-    stale = sorted(path for path, source in library.items() if _host.read(path) != source)
-    extra = {}
-    own = set(os.path.normpath(path) for path in [params["path"], params["config_path"]] + list(library))
-    for item in params["files"]:
-        path = item["path"]
-        if not os.path.isabs(path):
-            module.fail_json(msg="files: %s is not an absolute path" % path)
-        path = os.path.normpath(path)
-        mode = _octal_mode(item["mode"])
-        if mode is None:
-            module.fail_json(msg="files: mode %r of %s is not permission bits (an octal string such as '0644')"
-                                 % (item["mode"], path))
-        if path in own:
-            module.fail_json(msg="files: %s is one of the module's own files (the metrics, the inputs or the library)"
-                                 % path)
-        if path in extra:
-            module.fail_json(msg="files: %s is given twice" % path)
-        extra[path] = (item["content"], mode)
-    written = sorted(path for path, (content, mode) in extra.items()
-                     if _host.read(path) != content or _file_mode(path) != mode)
-    changed = changed or bool(stale) or bool(written)
-    if not module.check_mode:
-        try:
-            for path in stale:
-                _host.write_atomic(path, library[path], 0o644)
-            for path in written:
-                _host.write_atomic(path, extra[path][0], extra[path][1])
-            if before != config_text:
-                _host.write_atomic(params["config_path"], config_text, 0o644)
-            if not os.path.isdir(os.path.dirname(params["path"])):
-                os.makedirs(os.path.dirname(params["path"]), 0o755)
-            _host.write_atomic(params["path"], text, 0o644)
-        except (IOError, OSError) as error:
-            module.fail_json(msg="could not write the metrics: %s" % error, changed=changed)
-    for check, success in sorted(checks.items()):
-        if not success:
-            module.warn("unknown: the %s check could not read its input; portcullis_check_success{check=\"%s\"} is 0"
-                        % (check, check))
-    result = dict(changed=changed, path=params["path"], checks=checks, metrics=text, library=stale,
-                  files=written, listening=listeners)
-    if before != config_text:
-        result["diff"] = {"before": before or "", "after": config_text, "before_header": params["config_path"],
-                          "after_header": params["config_path"]}
-    module.exit_json(**result)
+    module = AnsibleModule(argument_spec=_apply.argument_spec(), supports_check_mode=True)
+    _apply.execute(module)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import stat
 import pytest
 
 from ansible_collections.portcullis.ports.plugins.modules import port_metrics
+from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _collect as _metrics
 
 LISTENER = {"protocol": "tcp", "family": "ipv4", "address": "0.0.0.0", "port": 8080, "pid": 2, "process": "python3",
             "cmdline": [], "dual_stack": False, "user": "root", "inode": 2}
@@ -20,10 +21,10 @@ LISTENER = {"protocol": "tcp", "family": "ipv4", "address": "0.0.0.0", "port": 8
 @pytest.fixture
 def host(mocker, tmp_path):
     """A host whose listeners are read by a counting stand-in; no nft, no iptables, no nginx."""
-    reads = mocker.patch.object(port_metrics._metrics._listening, "listening", return_value=[LISTENER])
-    mocker.patch.object(port_metrics._metrics._listening, "read_bindv6only", return_value=False)
-    mocker.patch.object(port_metrics._metrics, "published_series", return_value=True)
-    mocker.patch.object(port_metrics._metrics, "firewall_series", return_value=None)
+    reads = mocker.patch.object(_metrics._listening, "listening", return_value=[LISTENER])
+    mocker.patch.object(_metrics._listening, "read_bindv6only", return_value=False)
+    mocker.patch.object(_metrics, "published_series", return_value=True)
+    mocker.patch.object(_metrics, "firewall_series", return_value=None)
     return {"reads": reads, "args": dict(
         services=[{"name": "web", "port": 8080}], path=str(tmp_path / "textfile" / "portcullis.prom"),
         config_path=str(tmp_path / "port-metrics.json"), library_dir="", state_dir=str(tmp_path),
@@ -80,3 +81,162 @@ def test_bad_files_fail_before_anything_is_written(run_module, host, files, mess
     failed, result = run_module(port_metrics, **dict(host["args"], files=files))
     assert failed and message in result["msg"]
     assert not os.path.exists(host["args"]["path"]) and not os.path.exists(host["args"]["config_path"])
+
+
+class FakeSystemd:
+    """systemctl as the module sees it through run_command: units with their state; a daemon-reload loads the unit
+    files written under ``unit_dir``."""
+
+    def __init__(self, unit_dir, **units):
+        self.unit_dir = unit_dir
+        self.units = dict((name, dict(state)) for name, state in units.items())
+        self.calls = []
+        self.fail = {}
+
+    def state(self, unit):
+        return self.units.setdefault(unit, {"LoadState": "not-found", "ActiveState": "inactive", "UnitFileState": "",
+                                            "NeedDaemonReload": "no"})
+
+    def get_bin_path(self, name, required=False, opt_dirs=None):
+        return "/usr/bin/systemctl" if name == "systemctl" else None
+
+    def run_command(self, argv, data=None, **options):
+        assert isinstance(argv, list) and argv[0] == "/usr/bin/systemctl", argv
+        verb, names = argv[1], [arg for arg in argv[2:] if not arg.startswith("--")]
+        self.calls.append(" ".join(argv[1:]) if verb != "show" else "show " + " ".join(names))
+        if verb in self.fail:
+            return 1, "", self.fail[verb]
+        if verb == "show":
+            properties = [arg.split("=", 1)[1] for arg in argv[2:] if arg.startswith("--property=")]
+            blocks = ["".join("%s=%s\n" % (name, unit if name == "Id" else self.state(unit)[name])
+                              for name in properties) for unit in names]
+            return 0, "\n".join(blocks), ""
+        if verb == "daemon-reload":
+            for name in os.listdir(self.unit_dir):
+                state = self.state(name)
+                state.update(LoadState="loaded", NeedDaemonReload="no", UnitFileState=state["UnitFileState"] or "disabled")
+        elif verb in ("start", "restart"):
+            self.state(names[0])["ActiveState"] = "active"
+        elif verb == "enable":
+            self.state(names[0])["UnitFileState"] = "enabled"
+        return 0, "", ""
+
+
+@pytest.fixture
+def systemd(mocker, tmp_path):
+    fake = FakeSystemd(str(tmp_path / "units"))
+    (tmp_path / "units").mkdir()
+    mocker.patch.object(port_metrics.AnsibleModule, "run_command", fake.run_command)
+    mocker.patch.object(port_metrics.AnsibleModule, "get_bin_path", fake.get_bin_path)
+    return fake
+
+
+SHOW = "show refresh.timer"
+
+
+def test_the_timer_is_installed_then_an_unchanged_host_costs_one_systemctl_show(run_module, host, systemd):
+    args = dict(host["args"], timer="refresh.timer", interval=60)
+    failed, result = run_module(port_metrics, **args)
+    assert not failed, result
+    assert result["changed"] and result["systemctl"] == ["daemon-reload", "restart refresh.timer",
+                                                         "enable refresh.timer"]
+    assert systemd.calls == [SHOW] + result["systemctl"]
+    assert systemd.units["refresh.timer"] == {"LoadState": "loaded", "ActiveState": "active",
+                                              "UnitFileState": "enabled", "NeedDaemonReload": "no"}
+
+    systemd.calls = []
+    failed, result = run_module(port_metrics, **args)
+    assert not failed and not result["changed"] and result["systemctl"] == [], result
+    assert systemd.calls == [SHOW]
+
+
+def test_check_mode_on_a_new_host_runs_nothing_but_show(run_module, host, systemd):
+    failed, result = run_module(port_metrics, _ansible_check_mode=True, _ansible_diff=True,
+                                **dict(host["args"], timer="refresh.timer"))
+    assert not failed and result["changed"]
+    assert result["systemctl"] == ["daemon-reload", "restart refresh.timer", "enable refresh.timer"]
+    assert [item["before_header"] for item in result["diff"]] == [host["args"]["config_path"], "systemd: refresh.timer"]
+    assert result["diff"][1]["after"] == "ActiveState=active\nUnitFileState=enabled\n"
+    assert systemd.calls == [SHOW]
+    assert not os.path.exists(host["args"]["path"]) and not os.path.exists(host["args"]["config_path"])
+
+
+def test_a_stopped_disabled_timer_is_a_change_in_check_mode_and_is_started_and_enabled(run_module, host, systemd):
+    args = dict(host["args"], timer="refresh.timer")
+    failed, result = run_module(port_metrics, **args)
+    assert not failed
+    systemd.units["refresh.timer"].update(ActiveState="inactive", UnitFileState="disabled")
+    systemd.calls = []
+
+    failed, result = run_module(port_metrics, _ansible_check_mode=True, _ansible_diff=True, **args)
+    assert not failed and result["changed"] and result["files"] == [] and result["library"] == []
+    assert result["systemctl"] == ["start refresh.timer", "enable refresh.timer"]
+    assert result["diff"] == [{"before": "ActiveState=inactive\nUnitFileState=disabled\n",
+                               "after": "ActiveState=active\nUnitFileState=enabled\n",
+                               "before_header": "systemd: refresh.timer", "after_header": "systemd: refresh.timer"}]
+    assert systemd.calls == [SHOW] and systemd.units["refresh.timer"]["ActiveState"] == "inactive"
+
+    failed, result = run_module(port_metrics, **args)
+    assert not failed and result["changed"] and result["systemctl"] == ["start refresh.timer", "enable refresh.timer"]
+    assert "diff" not in result  # only with --diff
+    assert systemd.units["refresh.timer"]["ActiveState"] == "active"
+    assert systemd.units["refresh.timer"]["UnitFileState"] == "enabled"
+
+
+@pytest.mark.parametrize("change, steps", [
+    # New inputs: the timer runs them now; no unit file changed, so no daemon-reload.
+    (lambda args, systemd: args["services"].append({"name": "api", "port": 8081}), ["restart refresh.timer"]),
+    # A unit written by an earlier run that stopped before its daemon-reload.
+    (lambda args, systemd: systemd.units["refresh.timer"].update(NeedDaemonReload="yes"),
+     ["daemon-reload", "restart refresh.timer"]),
+    # Only the script changed: a restart, no daemon-reload.
+    (lambda args, systemd: args["files"].__setitem__(1, dict(args["files"][1], content="import os\n")),
+     ["restart refresh.timer"]),
+])
+def test_daemon_reload_only_for_units_and_restart_only_for_the_timers_files(run_module, host, systemd, change, steps):
+    args = dict(host["args"], timer="refresh.timer", services=list(host["args"]["services"]),
+                files=list(host["args"]["files"]))
+    failed, result = run_module(port_metrics, **args)
+    assert not failed
+    systemd.calls = []
+    change(args, systemd)
+    failed, result = run_module(port_metrics, **args)
+    assert not failed and result["changed"] and result["systemctl"] == steps, result
+    assert systemd.calls == [SHOW] + steps
+
+
+@pytest.mark.parametrize("interval", [4, 301, 900])
+def test_an_interval_the_stale_alert_cannot_tell_from_a_stopped_timer_fails_before_anything(
+        run_module, host, systemd, interval):
+    failed, result = run_module(port_metrics, **dict(host["args"], timer="refresh.timer", interval=interval))
+    assert failed
+    assert result["msg"] == ("interval is %d: it must be 5 to 300 seconds, so that PortcullisAuditStale (no refresh "
+                             "for 15 minutes) means the timer stopped" % interval)
+    assert systemd.calls == [] and not os.path.exists(host["args"]["config_path"])
+
+
+@pytest.mark.parametrize("timer, message", [
+    ("-refresh.timer", "'-refresh.timer' is not the name of a systemd timer unit"),
+    ("refresh.service", "'refresh.service' is not the name of a systemd timer unit"),
+    ("other.timer", "the timer other.timer is not-found and no file in files is its unit"),
+])
+def test_a_timer_that_cannot_be_managed_fails_before_anything(run_module, host, systemd, timer, message):
+    failed, result = run_module(port_metrics, **dict(host["args"], timer=timer))
+    assert failed and message in result["msg"], result
+    assert systemd.calls in ([], ["show " + timer + " refresh.timer"])
+    assert not os.path.exists(host["args"]["config_path"]) and not os.path.exists(host["args"]["path"])
+
+
+def test_without_systemctl_a_timer_fails_before_anything(run_module, host, systemd, mocker):
+    mocker.patch.object(port_metrics.AnsibleModule, "get_bin_path", lambda *args, **kwargs: None)
+    failed, result = run_module(port_metrics, **dict(host["args"], timer="refresh.timer"))
+    assert failed and "systemctl is not on this host: the timer refresh.timer needs systemd" in result["msg"]
+    assert not os.path.exists(host["args"]["config_path"])
+
+
+def test_a_failed_systemctl_step_fails_naming_it_after_the_files_were_written(run_module, host, systemd):
+    systemd.fail["enable"] = "Failed to enable unit: Unit file refresh.timer is masked."
+    failed, result = run_module(port_metrics, **dict(host["args"], timer="refresh.timer"))
+    assert failed and result["changed"]
+    assert result["msg"] == "systemctl enable refresh.timer failed: Failed to enable unit: Unit file refresh.timer is masked."
+    assert os.path.exists(host["args"]["config_path"])

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The Molecule scenario `plan` (extensions/molecule/plan) as a team runs it,
-# on both examples: examples/riwi, then examples/nostromo. On Nostromo's
-# containers, still up, a registry with one deliberately wrong rule must then
-# fail the scenario's verify, naming the flow and no other: mother.internal
-# opens PostgreSQL to everyone with a portcullis_firewall_extra_rules entry,
-# which site.yml applies without complaint, so only the network shows it. The
-# same registry adds a port Docker publishes (publish: dnat) on etl.internal,
-# whose flow must hold: it gets a stand-in and answers the outsider.
+# on both examples: examples/riwi, then examples/nostromo. Its converge is
+# site.yml; its verify runs the shipped playbooks port_plan.yml and
+# reachability.yml (vantages: every host, and the outsider) on the example's
+# containers. On Nostromo's containers, still up, a deviation only the network
+# shows must then fail the scenario's verify, naming the flow and no other: a
+# rule inserted by hand after the firewall converge, in the collection's own
+# firewall table on mother.internal, accepts PostgreSQL from anywhere; verify
+# runs without converging again. Before that, a registry that adds a port
+# Docker publishes (publish: dnat) on etl.internal is converged: its flow must
+# hold (it gets a stand-in and answers the outsider).
 # Run by `make plan-examples` (the collection installed in ANSIBLE_COLLECTIONS_PATH).
 set -euo pipefail
 
@@ -34,13 +37,8 @@ molecule test -s plan --destroy never
 took examples/nostromo "$started"
 
 started=$(date +%s)
-echo "== plan scenario: examples/nostromo with one wrong rule must fail, naming the flow"
+echo "== plan scenario: examples/nostromo with one rule inserted by hand must fail verify, naming the flow"
 cp -r "$repo/examples/nostromo" "$scratch/wrong-rule"
-cat >>"$scratch/wrong-rule/host_vars/mother.internal.yml" <<'EOF'
-# The deliberately wrong rule: PostgreSQL opened to everyone, past the registry.
-portcullis_firewall_extra_rules:
-  - {port: postgresql, comment: opened by hand}
-EOF
 # portcullis_services is the file's last key: this item joins its list.
 cat >>"$scratch/wrong-rule/host_vars/etl.internal.yml" <<'EOF'
   # A dashboard Docker publishes (docker run -p 8081:80): its flow must hold.
@@ -55,6 +53,17 @@ dashboard=$(docker exec portcullis-plan-outsider curl -sS --max-time 5 http://et
   exit 1
 }
 echo "the outsider reaches the published dashboard: $dashboard"
+# The deliberately wrong rule, by hand, after the converge and past the registry: PostgreSQL accepted from anywhere,
+# first in the input chain of the firewall module's own table. The containers have nftables, which the module's
+# auto backend picks: table inet portcullis (plugins/module_utils/firewall/_backends.py).
+mother=portcullis-plan-mother.internal
+docker exec "$mother" nft list chain inet portcullis input >/dev/null || {
+  echo "FAILED: $mother has no chain input in table inet portcullis (not the nftables backend?): nowhere to put the rule" >&2
+  exit 1
+}
+docker exec "$mother" nft insert rule inet portcullis input tcp dport 5432 accept comment '"opened by hand"'
+echo "inserted by hand on mother.internal: $(docker exec "$mother" nft list chain inet portcullis input | grep -F "opened by hand" | sed "s/^[[:space:]]*//")"
+# Verify only: a converge would take the rule out again.
 if ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 molecule verify -s plan --no-command-borders >"$scratch/verify.log" 2>&1; then
   cat "$scratch/verify.log"
   echo "FAILED: the scenario's verify passed with the wrong rule" >&2

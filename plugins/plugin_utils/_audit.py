@@ -135,6 +135,9 @@ def audit(plan, live=None, health=()):
                 "service": service.name,
                 "bind": service.bind.address if service.listens else "",
                 "environment": service.environment or "",
+                # The policy range it must fall in, with its ports: "proxies 8000-8999".
+                "range": "%s %s" % (service.range_name, resolver.format_range(plan.policy[service.range_name]))
+                         if service.range_name else "",
                 "domain": (service.domain or "") + (service.path if service.domain and service.path != "/" else ""),
                 "expose": service.expose if service.listens else "",
                 "allow_from": ", ".join(service.allow_from),
@@ -152,7 +155,8 @@ def audit(plan, live=None, health=()):
             if conflict["kind"] == "undeclared":
                 entry["rows"].append({
                     "port": str(conflict["port"]), "protocol": conflict["protocol"], "service": "",
-                    "bind": conflict.get("address", ""), "environment": "", "domain": "", "expose": "", "allow_from": "",
+                    "bind": conflict.get("address", ""), "environment": "", "range": "", "domain": "", "expose": "",
+                    "allow_from": "",
                     "clients": "", "connects_to": "", "health": "",
                     "status": "undeclared", "processes": [conflict.get("process") or "unknown process"],
                     "detail": "", "first_port": conflict["port"],

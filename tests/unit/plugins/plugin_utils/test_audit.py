@@ -62,13 +62,17 @@ def test_live_status_listening_not_listening_and_undeclared():
 def test_rows_sorted_by_port_and_carry_the_registry_columns():
     report = audit({"app": {"services": [{"name": "b", "port": 9000, "environment": "prod", "domain": "b.example.com",
                                           "expose": "public"},
-                                         {"name": "a", "port": "8000-8010", "allow_from": ["edge", "10.0.0.0/8"]}],
+                                         {"name": "a", "port": "8000-8010", "allow_from": ["edge", "10.0.0.0/8"],
+                                          "range": "proxies"}],
                             "listening": []}})
     entry = report["hosts"][0]
     assert [row["service"] for row in entry["rows"]] == ["a", "b"]
     assert entry["rows"][0]["port"] == "8000-8010" and entry["rows"][0]["allow_from"] == "edge, 10.0.0.0/8"
-    assert (entry["rows"][1]["environment"], entry["rows"][1]["domain"], entry["rows"][1]["expose"]) == \
-        ("prod", "b.example.com", "public")
+    # The range as the plan's policy has it; defaults applied by the registry model.
+    assert (entry["rows"][0]["range"], entry["rows"][0]["expose"], entry["rows"][0]["protocol"]) == \
+        ("proxies 8000-8999", "internal", "tcp")
+    assert (entry["rows"][1]["environment"], entry["rows"][1]["domain"], entry["rows"][1]["expose"],
+            entry["rows"][1]["range"]) == ("prod", "b.example.com", "public", "")
 
 
 def test_hosts_without_live_data_are_not_checked():

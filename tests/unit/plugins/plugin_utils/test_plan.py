@@ -320,3 +320,20 @@ def test_a_hosts_rules_from_the_runs_file_are_the_plans(tmp_path, monkeypatch):
     with pytest.raises(_plan.InventoryError, match="portcullis_firewall_policy of edge is set where other hosts"):
         _plan.cached_host_rules(hostvars, DUAL_GROUPS, "edge", None, str(tmp_path),
                                 seen={"portcullis_firewall_policy": {"output": "drop"}})
+
+
+def test_under_limit_a_host_without_facts_stops_only_the_hosts_it_has_flows_with():
+    # --limit: facts are gathered for the play's hosts only. A host known by its facts alone has no address here; the
+    # hosts it shares no flow with still get their rules, the one it connects to is stopped, naming it.
+    hostvars = {
+        "web": {"ansible_host": "10.0.0.10", "portcullis_services": [{"name": "https", "port": 443, "expose": "public"}]},
+        "db": {"ansible_host": "10.0.0.13", "portcullis_services": [{"name": "postgresql", "port": 5432}]},
+        "etl": {"ansible_host": "etl.example.test",
+                "portcullis_services": [{"name": "etl", "connects_to": [{"host": "db", "service": "postgresql"}]}]},
+    }
+    plan = Plan.of(hostvars, {"all": sorted(hostvars)})
+    assert plan.host_rules("web") == [{"port": 443, "protocol": "tcp", "comment": "https public"}]
+    with pytest.raises(_plan.InventoryError, match="host 'etl' has no known address: gather its facts"):
+        plan.host_rules("db")
+    hostvars["etl"]["ansible_default_ipv4"] = {"address": "10.0.0.14"}  # its facts, gathered in this run
+    assert Plan.of(hostvars, {"all": sorted(hostvars)}).host_rules("db")[0]["source"] == ["10.0.0.14/32"]

@@ -200,9 +200,9 @@ systemctl:
   sample: ["daemon-reload", "restart portcullis-port-metrics.timer"]
 listening:
   description:
-    - The live listeners the metrics were made from, as M(portcullis.ports.listening_ports) returns them (before
-      O(ignore_addresses) are left out), so a play can use them without reading them again; V(null) when they could
-      not be read.
+    - The live listeners the metrics were made from, as M(portcullis.ports.listening_ports) returns them, without
+      those O(ignore_addresses) leaves out (as M(portcullis.ports.port_conflicts) returns its own), so a play can use
+      them without reading them again; V(null) when they could not be read.
   returned: always
   type: list
   elements: dict

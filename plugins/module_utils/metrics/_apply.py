@@ -277,7 +277,7 @@ class PortMetrics:
                 self.warnings.append("unknown: the %s check could not read its input; "
                                      "portcullis_check_success{check=\"%s\"} is 0" % (check, check))
         result = dict(changed=changed, path=params["path"], checks=checks, metrics=text, library=stale,
-                      files=written, listening=listeners, systemctl=[" ".join(step) for step in steps])
+                      files=written, listening=_metrics.kept_listeners(config, listeners), systemctl=[" ".join(step) for step in steps])
         diff = []
         if before != config_text:
             diff.append({"before": before or "", "after": config_text, "before_header": params["config_path"],

@@ -272,6 +272,17 @@ def read_listeners(proc_root="/proc"):
         return None
 
 
+def kept_listeners(config, listeners):
+    """``listeners`` without those on ``config``'s ``ignore_addresses``: unset, Docker's embedded DNS inside a
+    container (the engine's, not the host's; port_conflicts leaves it out the same way). None stays None."""
+    if listeners is None:
+        return None
+    ignored = config.get("ignore_addresses")
+    if ignored is None:
+        ignored = [_host.DOCKER_EMBEDDED_DNS] if _host.in_docker_container() else []
+    return [item for item in listeners if item["address"] not in ignored]
+
+
 def collect(config, runner, now=None, proc_root="/proc", listeners=False):
     """``(text, checks)``: the exposition text for ``config`` - ``{services,
     policy, certificates, nginx_config, health, health_timeout, state_dir,
@@ -291,12 +302,8 @@ def collect(config, runner, now=None, proc_root="/proc", listeners=False):
     if listeners is False:
         listeners = read_listeners(proc_root)
     checks["listeners"] = listeners is not None
-    ignored = config.get("ignore_addresses")
-    if ignored is None:
-        # Not the host's: Docker's embedded DNS inside a container (as the port_audit role leaves it out).
-        ignored = [_host.DOCKER_EMBEDDED_DNS] if _host.in_docker_container() else []
+    listeners = kept_listeners(config, listeners)
     if listeners is not None:
-        listeners = [item for item in listeners if item["address"] not in ignored]
         if any(service.process for service in services):
             checks["process"] = listener_series(out, services, listeners)
         else:

@@ -41,6 +41,14 @@ def test_listeners_are_read_once_and_returned(run_module, host):
     assert 'portcullis_service_listening{port="8080",protocol="tcp",service="web"} 1' in result["metrics"]
 
 
+def test_the_listeners_returned_leave_out_the_ignored_addresses(run_module, host):
+    # The port map reads them: Docker's embedded DNS must not show up there as an undeclared listener.
+    docker_dns = dict(LISTENER, address="127.0.0.11", port=53, process=None)
+    host["reads"].return_value = [LISTENER, docker_dns]
+    assert run_module(port_metrics, **host["args"])[1]["listening"] == [LISTENER, docker_dns]
+    assert run_module(port_metrics, **dict(host["args"], ignore_addresses=["127.0.0.11"]))[1]["listening"] == [LISTENER]
+
+
 def test_files_written_in_the_same_round_trip_only_when_they_differ(run_module, host, tmp_path):
     timer, script = (item["path"] for item in host["args"]["files"])
     failed, result = run_module(port_metrics, _ansible_check_mode=True, **host["args"])

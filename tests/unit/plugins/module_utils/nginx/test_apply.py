@@ -311,7 +311,7 @@ def self_signed(root, domain="docs.example.com", **extra):
     return site
 
 
-def full(layout, openssl, systemd, **overrides):
+def full(layout, **overrides):
     """Parameters of a run with a self-signed site and the service."""
     values = dict(sites=[self_signed(layout)], service="nginx")
     values.update(overrides)
@@ -320,7 +320,7 @@ def full(layout, openssl, systemd, **overrides):
 
 def test_a_first_run_makes_the_directories_and_the_pair_writes_proves_and_reloads(layout, openssl, systemd):
     fake = FakeNginx(openssl=openssl, systemd=systemd)
-    result = run(layout, fake, **full(layout, openssl, systemd))
+    result = run(layout, fake, **full(layout))
     assert result["changed"] and result["made"] == [str(layout / "ssl" / "docs.example.com.crt")]
     assert result["certificates"]["docs.example.com"]["made"] == "missing"
     assert sorted(result["directories"]) == sorted([str(layout / "acme"), str(layout / "ssl")])
@@ -335,11 +335,11 @@ def test_a_first_run_makes_the_directories_and_the_pair_writes_proves_and_reload
 
 
 def test_an_unchanged_run_reads_and_changes_nothing(layout, openssl, systemd):
-    run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout, openssl, systemd))
+    run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout))
     systemd.actions = []
     openssl.calls = []
     fake = FakeNginx(openssl=openssl, systemd=systemd)
-    result = run(layout, fake, **full(layout, openssl, systemd))
+    result = run(layout, fake, **full(layout))
     assert not result["changed"] and result["diff"] == [] and result["made"] == [] and result["directories"] == []
     assert fake.calls == [["-v"]] and systemd.actions == [] and result["service"]["actions"] == []
     assert [call[1] for call in openssl.calls] == ["x509"]  # read, not made
@@ -351,7 +351,7 @@ def test_check_mode_reports_everything_and_changes_nothing(layout, openssl, syst
     files_before = before.root_files()
     systemd.active, systemd.enabled = "inactive", "disabled"
     fake = FakeNginx(openssl=openssl, systemd=systemd)
-    result = run(layout, fake, check_mode=True, diff=True, **full(layout, openssl, systemd))
+    result = run(layout, fake, check_mode=True, **full(layout))
     assert result["changed"] and result["made"] == [str(layout / "ssl" / "docs.example.com.crt")]
     assert sorted(result["directories"]) == sorted([str(layout / "acme"), str(layout / "ssl")])
     assert result["service"]["actions"] == ["start", "enable"]
@@ -364,7 +364,7 @@ def test_check_mode_reports_everything_and_changes_nothing(layout, openssl, syst
 
 def test_a_refused_nginx_t_puts_back_the_old_pair_and_files_and_does_not_reload(layout, openssl, systemd,
                                                                                make_certificate):
-    run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout, openssl, systemd))
+    run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout))
     make_certificate(layout / "ssl" / "docs.example.com.crt", ["docs.example.com"], days_left=3)
     os.chmod(str(layout / "ssl" / "docs.example.com.key"), 0o640)
     before = FakeNginx()
@@ -373,7 +373,7 @@ def test_a_refused_nginx_t_puts_back_the_old_pair_and_files_and_does_not_reload(
     systemd.actions = []
     fake = FakeNginx(accept=lambda files: False, openssl=openssl, systemd=systemd)
     with pytest.raises(NginxProxyError, match="nginx -t refused"):
-        run(layout, fake, **full(layout, openssl, systemd, sites=[self_signed(layout, aliases=["www.example.com"])]))
+        run(layout, fake, **full(layout, sites=[self_signed(layout, aliases=["www.example.com"])]))
     # It was tested with the new pair and file, and everything is back, with no stray .new file.
     assert "www.example.com" in fake.seen_during_test["ssl/docs.example.com.crt"]
     assert fake.root_files() == files_before and systemd.actions == []
@@ -382,48 +382,48 @@ def test_a_refused_nginx_t_puts_back_the_old_pair_and_files_and_does_not_reload(
 
 def test_a_failed_generation_changes_no_file(layout, fakes, systemd, make_certificate):
     openssl = fakes.openssl(fail_req=lambda argv: (1, "", "req: cannot write %s\n" % argv[argv.index("-out") + 1]))
-    run(layout, FakeNginx(openssl=fakes.openssl(), systemd=systemd), **full(layout, openssl, systemd))
+    run(layout, FakeNginx(openssl=fakes.openssl(), systemd=systemd), **full(layout))
     make_certificate(layout / "ssl" / "docs.example.com.crt", ["docs.example.com"], days_left=3)
     before = FakeNginx()
     before.root = str(layout)
     files_before = before.root_files()
     fake = FakeNginx(openssl=openssl, systemd=systemd)
     with pytest.raises(NginxProxyError, match="could not make the self-signed certificate of site docs.example.com"):
-        run(layout, fake, **full(layout, openssl, systemd, sites=[self_signed(layout, aliases=["www.example.com"])]))
+        run(layout, fake, **full(layout, sites=[self_signed(layout, aliases=["www.example.com"])]))
     assert fake.root_files() == files_before and ["-t"] not in [call[:1] for call in fake.calls]
 
 
 def test_an_expiring_pair_alone_is_proven_and_reloaded(layout, openssl, systemd, make_certificate):
-    run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout, openssl, systemd))
+    run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout))
     make_certificate(layout / "ssl" / "docs.example.com.crt", ["docs.example.com"], days_left=29)
     systemd.actions = []
     fake = FakeNginx(openssl=openssl, systemd=systemd)
-    result = run(layout, fake, **full(layout, openssl, systemd))
+    result = run(layout, fake, **full(layout))
     assert result["changed"] and result["written"] == [] and result["certificates"]["docs.example.com"]["made"] == \
         "expires within 30 days"
     assert ["-t", "-c", str(layout / "nginx.conf")] in fake.calls and systemd.actions == ["reload"]
-    assert not run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout, openssl, systemd))["changed"]
+    assert not run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout))["changed"]
 
 
 def test_a_stopped_service_is_started_not_reloaded_and_enabled(layout, openssl, systemd):
-    run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout, openssl, systemd))
+    run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout))
     systemd.active, systemd.enabled, systemd.actions = "failed", "disabled", []
-    result = run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout, openssl, systemd))
+    result = run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout))
     assert result["changed"] and systemd.actions == ["start", "enable"]
 
 
 def test_a_failed_reload_is_retried_by_the_next_run(layout, openssl, fakes):
     refusing = fakes.systemd(fail=("reload",))
     with pytest.raises(NginxProxyError, match="systemctl reload nginx failed"):
-        run(layout, FakeNginx(openssl=openssl, systemd=refusing), **full(layout, openssl, refusing))
+        run(layout, FakeNginx(openssl=openssl, systemd=refusing), **full(layout))
     systemd = fakes.systemd()
-    result = run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout, openssl, systemd))
+    result = run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout))
     assert result["changed"] and result["proven"] and systemd.actions == ["reload"]
 
 
 def test_certbot_sites_wait_then_switch_to_certbots_certificate(layout, openssl, systemd, make_certificate):
     shop = self_signed(layout, "shop.example.com", certbot=True)
-    result = run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout, openssl, systemd, sites=[shop]))
+    result = run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout, sites=[shop]))
     assert result["certbot"] == {"waiting": ["shop.example.com"], "expand": []}
     assert "ssl/shop.example.com.crt" in (layout / "conf.d" / "portcullis-proxy.conf").read_text().replace(
         str(layout) + "/", "")
@@ -431,14 +431,14 @@ def test_certbot_sites_wait_then_switch_to_certbots_certificate(layout, openssl,
     live = layout / "live" / "shop.example.com"
     make_certificate(live / "fullchain.pem", ["shop.example.com"])
     systemd.actions = []
-    result = run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout, openssl, systemd, sites=[shop]))
+    result = run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout, sites=[shop]))
     assert result["changed"] and result["certbot"] == {"waiting": [], "expand": []}
     assert result["certificates"]["shop.example.com"]["source"] == "certbot"
     assert "ssl_certificate %s;" % (live / "fullchain.pem") in (layout / "conf.d" / "portcullis-proxy.conf").read_text()
     assert systemd.actions == ["reload"] and result["directories"] == []
     # An alias added later: the certificate misses it, and certbot is to expand it.
     aliased = dict(shop, aliases=["store.example.com"])
-    result = run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout, openssl, systemd, sites=[aliased]))
+    result = run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout, sites=[aliased]))
     assert result["certbot"] == {"waiting": [], "expand": ["shop.example.com"]}
     assert result["certificates"]["shop.example.com"]["lacks"] == ["store.example.com"]
 

@@ -179,9 +179,9 @@ class NginxProxy:
                   "after": "(directory, mode %04o)\n" % mode} for path, mode, before in directories]
         diff += [entry.diff(certificates.days) for entry in to_make]
         if service and set(actions) - set(["reload"]):
+            before = ["stopped" if "start" in actions else "running"] + (["not enabled"] if "enable" in actions else [])
             diff.append({"before_header": "service %s" % service.name, "after_header": "service %s" % service.name,
-                         "before": "(%s)\n" % ", ".join(["stopped" if "start" in actions else "running"]
-                                                         + (["not enabled"] if "enable" in actions else [])),
+                         "before": "(%s)\n" % ", ".join(before),
                          "after": "(running, enabled)\n" if enabled is not None else "(running)\n"})
         result = {
             "changed": bool(changes or to_make or directories or unproven or actions),

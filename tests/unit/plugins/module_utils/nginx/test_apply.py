@@ -362,8 +362,8 @@ def test_check_mode_reports_everything_and_changes_nothing(layout, openssl, syst
     assert str(layout / "ssl" / "docs.example.com.key") not in headers  # a key is never in the diff
 
 
-def test_a_refused_nginx_t_puts_back_the_old_pair_and_files_and_does_not_reload(layout, openssl, systemd,
-                                                                               make_certificate):
+def test_a_refused_nginx_t_puts_back_the_old_pair_and_files_and_does_not_reload(
+        layout, openssl, systemd, make_certificate):
     run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout))
     make_certificate(layout / "ssl" / "docs.example.com.crt", ["docs.example.com"], days_left=3)
     os.chmod(str(layout / "ssl" / "docs.example.com.key"), 0o640)

@@ -25,8 +25,15 @@ description:
   - Each file is replaced atomically (a reader sees the old or the new one) and O(replaces) are removed; then
     C(nginx -t) checks the whole configuration. If it fails, every file is put back as it was (content, mode,
     symlinks) and the task fails with nginx's message.
-  - The module does not reload nginx, so a refused configuration never serves; reload it from a handler when
-    the task reports a change.
+  - Each site's certificate is read (openssl) for the names the site serves. A self-signed one
+    (O(sites[].self_signed)) that is missing, unreadable, misses a name or expires within O(self_signed_renew_days)
+    is made anew (EC P-256, every name in subjectAltName), written next to the old pair and moved in place, the key
+    with mode 0600, in a directory of mode 0700. A certbot site (O(sites[].certbot)) serves certbot's certificate
+    once there is one, and RV(certbot) says what certbot still has to do. A given certificate that misses a name
+    is a warning.
+  - The ACME web root (O(acme_root)) is created.
+  - With O(service), nginx is reloaded once C(nginx -t) accepted a change (new files, or a new self-signed pair), and
+    kept running and enabled; without it the module never reloads nginx, and a refused configuration never serves.
   - Uses C(http2 on) from nginx 1.25.1 and C(ssl_reject_handshake) from 1.19.4; older versions get the older
     forms (the default server then needs O(fallback_certificate) or the first site's certificate).
 extends_documentation_fragment:
@@ -209,10 +216,18 @@ options:
         description: The inventory host of that service (a comment in the file).
         type: str
       self_signed:
-        description: Set by the filter when the certificate is generated on the host; ignored here.
+        description:
+          - The certificate is self-signed, made on the host - when O(sites[].certificate) or its key is missing,
+            cannot be read, misses one of the site's names, or expires within O(self_signed_renew_days). The
+            P(portcullis.ports.proxy_sites#filter) filter sets it for a site without a certificate of its own.
+          - The directories of O(sites[].certificate) and O(sites[].certificate_key) are made and kept at mode 0700.
         type: bool
       certbot:
-        description: Set by the filter when certbot is to obtain the certificate; ignored here.
+        description:
+          - certbot obtains the site's certificate (as C(--cert-name) O(sites[].domain)). Once certbot's live directory
+            (C(/etc/letsencrypt/live/DOMAIN/)) holds C(fullchain.pem) and C(privkey.pem), the site serves them;
+            until then it serves O(sites[].certificate) (self-signed with O(sites[].self_signed)) and is listed in
+            RV(certbot.waiting). The filter sets it when its C(certbot) is on.
         type: bool
       names:
         description: Set by the filter - every name the site serves, for its certificate; ignored here.
@@ -314,6 +329,21 @@ options:
     description: The file this module owns; it must be inside the C(http) context (C(conf.d) is).
     type: path
     default: /etc/nginx/conf.d/portcullis-proxy.conf
+  self_signed_days:
+    description: How long a self-signed certificate the module makes is valid.
+    type: int
+    default: 365
+  self_signed_renew_days:
+    description: A self-signed certificate that expires within this many days is made anew (below O(self_signed_days)).
+    type: int
+    default: 30
+  service:
+    description:
+      - The nginx service (C(nginx)). When given, the module keeps it running and enabled at boot (systemd; without
+        systemd, the init script keeps it running and boot is not checked), and reloads it after C(nginx -t) accepted
+        what the module changed, in the same task. A stopped service is started instead.
+      - Not given, nothing is reloaded; reload nginx from a handler when the task reports a change.
+    type: str
   replaces:
     description:
       - Files to remove in the same change, such as the distribution's default site that would also claim
@@ -344,16 +374,18 @@ options:
         description: With X-Forwarded-For, skip trusted addresses from the right to the first untrusted one (on by default for it).
         type: bool
 notes:
-  - Check mode renders and checks every value; C(nginx -t) runs only when files are written.
-  - After C(nginx -t) accepts the files, a marker in C(/var/lib/portcullis/) records their digest. Files that have the
-    wanted content without a matching marker (a run stopped between writing and C(nginx -t)) are proven on the next
-    run, which reports a change so that the handler reloads nginx.
+  - Check mode renders and checks every value and reads the certificates and the service's state; it reports what
+    would change and changes nothing. C(nginx -t) runs only when files are written.
+  - After C(nginx -t) accepted the files (and, with O(service), nginx was reloaded onto them), a marker in
+    C(/var/lib/portcullis/) records their digest. Files that have the wanted content without a matching marker (a run
+    stopped between writing and the reload) are proven on the next run, which reloads nginx and reports a change.
+  - A self-signed pair made in a run whose C(nginx -t) fails is put back too.
   - The diff never shows the content of a file that is not world-readable.
 seealso:
   - plugin: portcullis.ports.proxy_sites
     plugin_type: filter
-    description: Builds the sites from the registry; the portcullis.ports.nginx_proxy role uses it, installs nginx,
-      makes certificates and reloads.
+    description: Builds the sites from the registry; the portcullis.ports.nginx_proxy role uses it, installs nginx
+      and runs certbot.
   - name: Mozilla Server Side TLS guidelines
     description: Where the intermediate and modern profiles come from.
     link: https://wiki.mozilla.org/Security/Server_Side_TLS
@@ -371,6 +403,18 @@ EXAMPLES = r"""
     replaces: [/etc/nginx/sites-enabled/default]
   become: true
   notify: Reload nginx
+
+- name: A self-signed site; the module makes its certificate and reloads nginx itself
+  portcullis.ports.nginx_proxy:
+    sites:
+      - domain: wiki.example.com
+        upstreams: ["10.0.0.7:8080"]
+        certificate: /etc/ssl/portcullis/wiki.example.com.crt
+        certificate_key: /etc/ssl/portcullis/wiki.example.com.key
+        self_signed: true
+    self_signed_renew_days: 30
+    service: nginx
+  become: true
 
 - name: One name, two backends by path, www redirected, behind Cloudflare
   portcullis.ports.nginx_proxy:
@@ -438,6 +482,50 @@ proven:
   description: True when files an earlier run left unproven were checked with C(nginx -t) in this run.
   returned: when that happened
   type: bool
+made:
+  description: Certificates of self-signed sites that were (or in check mode would be) made, with their keys.
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/ssl/portcullis/docs.example.com.crt]
+directories:
+  description: Directories that were (or would be) created or given their mode - the ACME web root, those of the self-signed pairs.
+  returned: always
+  type: list
+  elements: str
+certificates:
+  description:
+    - For each domain, the certificate it serves - C(source) (C(given), C(self_signed), or C(certbot) once certbot has
+      one), C(certificate), C(certificate_key), C(lacks) (names the site serves that the certificate does not cover,
+      as read before this run made anything) and C(made) (why this run made it, or null).
+  returned: always
+  type: dict
+  sample:
+    docs.example.com:
+      source: self_signed
+      certificate: /etc/ssl/portcullis/docs.example.com.crt
+      certificate_key: /etc/ssl/portcullis/docs.example.com.key
+      lacks: []
+      made: expires within 30 days
+certbot:
+  description: What certbot still has to do for the sites with O(sites[].certbot).
+  returned: always
+  type: dict
+  contains:
+    waiting:
+      description: Domains certbot has no certificate for yet (they serve their own, self-signed one).
+      type: list
+      elements: str
+    expand:
+      description: Domains whose certbot certificate misses a name the site serves.
+      type: list
+      elements: str
+  sample: {waiting: [shop.example.com], expand: []}
+service:
+  description: The service (O(service)) and what was (or would be) done to it - C(start), C(reload), C(enable).
+  returned: when O(service) is given
+  type: dict
+  sample: {name: nginx, actions: [reload]}
 nginx_version:
   description: The installed nginx version, or null when nginx is not installed (check mode only).
   returned: always

@@ -13,15 +13,17 @@ __metaclass__ = type
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
+from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _certificates as nginx_certificates
 from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _config as nginx_config
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _plan
 from ansible_collections.portcullis.ports.plugins.plugin_utils._inventory import InventoryError
 
-LETSENCRYPT_LIVE = "/etc/letsencrypt/live"
-# Certificate files are named after the domain: DOMAIN.key.new while the role makes a self-signed
+# Where the nginx_proxy module finds certbot's certificates (it owns the path).
+LETSENCRYPT_LIVE = nginx_certificates.LETSENCRYPT_LIVE
+# Certificate files are named after the domain: DOMAIN.key.new while the module makes a self-signed
 # one, certbot's renewal/DOMAIN.conf; a file name holds at most NAME_MAX (255) bytes on Linux.
 NAME_MAX = 255
-LONGEST_SUFFIX = ".key.new"
+LONGEST_SUFFIX = ".key" + nginx_certificates.NEW_SUFFIX
 
 
 class ProxyPlanError(ValueError):

@@ -1,18 +1,22 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, portcullis.ports contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The host steps of the nginx_proxy module: learn what the installed nginx
-supports, render, write, prove with ``nginx -t`` and put everything back when
-the proof fails. The running nginx is never reloaded here; a handler does it
-only after this succeeded, so a refused configuration never serves.
+"""The host steps of the nginx_proxy module, in one round trip: learn what
+the installed nginx supports, read the sites' certificates (_certificates),
+render, make the directories and the self-signed pairs that are due, write,
+prove with ``nginx -t`` and put everything back when the proof fails; then,
+when a service is named, start or reload it and keep it enabled (_service).
+The running nginx is reloaded only after ``nginx -t`` accepted the files, so
+a refused configuration never serves.
 
-"Converged" is not decided by content alone: after ``nginx -t`` accepts the
-files, a marker records a digest of them (and of the nginx version). Files
-that already have the wanted content but no matching marker - a run killed
-between writing and ``nginx -t`` - are proven now, and the run reports a
-change so the handler reloads what was never loaded.
+"Converged" is not decided by content alone: once nginx runs files that
+``nginx -t`` accepted, a marker records a digest of them (and of the nginx
+version). Files that already have the wanted content but no matching marker
+- a run killed between writing and the reload - are proven now, the service
+reloaded, and the run reports a change.
 
-The diff never shows the content of a file that is not world-readable.
+The diff never shows the content of a file that is not world-readable, nor
+any key.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,7 +29,9 @@ import json
 import os
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _host
+from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _certificates
 from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _config
+from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _service
 from ansible_collections.portcullis.ports.plugins.module_utils.nginx._config import NginxProxyError
 
 
@@ -75,11 +81,14 @@ def _world_readable(path, mode=None):
 
 
 class NginxProxy:
-    def __init__(self, runner, params, state_dir=STATE_DIR):
+    def __init__(self, runner, params, state_dir=STATE_DIR, certbot_live=_certificates.LETSENCRYPT_LIVE,
+                 systemd_dir=_service.SYSTEMD_DIR):
         self.runner = runner
         self.params = params
         self.warnings = []
         self.marker_path = os.path.join(state_dir, MARKER_NAME)
+        self.certbot_live = certbot_live
+        self.systemd_dir = systemd_dir
 
     def _features(self):
         binary = self.runner.which("nginx")
@@ -110,13 +119,17 @@ class NginxProxy:
             raise NginxProxyError("nginx is not installed on this host (no nginx binary on the PATH or in /usr/sbin)")
         if binary is None:
             self.warnings.append("nginx is not installed yet: rendered for the newest nginx, not validated")
+        certificates = _certificates.Certificates(
+            self.runner, params.get("self_signed_days", _config.RENDER_DEFAULTS["self_signed_days"]),
+            params.get("self_signed_renew_days", _config.RENDER_DEFAULTS["self_signed_renew_days"]),
+            live_dir=self.certbot_live)
         ipv6 = params["ipv6"]
         ipv6 = _ipv6_available() if ipv6 == "auto" else ipv6 == "true"
         renderer = _config.Renderer(
-            params["sites"], tls_profile=params["tls_profile"], hsts_max_age=params["hsts_max_age"],
-            health_path=params["health_path"], acme_root=params["acme_root"], health_root=params["health_root"],
-            ipv6=ipv6, http2=params["http2"], features=features, fallback_certificate=params.get("fallback_certificate"),
-            real_ip=params.get("real_ip"))
+            certificates.resolve(params["sites"]), tls_profile=params["tls_profile"],
+            hsts_max_age=params["hsts_max_age"], health_path=params["health_path"], acme_root=params["acme_root"],
+            health_root=params["health_root"], ipv6=ipv6, http2=params["http2"], features=features,
+            fallback_certificate=params.get("fallback_certificate"), real_ip=params.get("real_ip"))
         wanted = [(params["config_path"], renderer.render(), 0o644)]
         main_path = None
         if params.get("main_config"):
@@ -129,6 +142,11 @@ class NginxProxy:
                 main_path = None  # nginx's own default: test exactly what the service will load
         if renderer.health_file():
             wanted.append((renderer.health_file(), "ok\n", 0o644))
+        # Every value is checked by now; the host is read from here on.
+        certificates.check(renderer.sites, _config.site_names)
+        self.warnings.extend(certificates.warnings)
+        to_make = certificates.to_make()
+        directories = self._directories(renderer, certificates)
         changes = []
         for path, text, mode in wanted:
             before = _host.read(path)
@@ -144,34 +162,82 @@ class NginxProxy:
         digest = hashlib.sha256(json.dumps([version_text] + [[path, text] for path, text, _mode in wanted]).encode(
             "utf-8")).hexdigest()
         unproven = not changes and binary is not None and self._marker() != digest
+        service, actions = None, []
+        if params.get("service"):
+            service = _service.Service(self.runner, params["service"], self.systemd_dir)
+            running, enabled = service.status()
+            self.warnings.extend(service.warnings)
+            # Started, it loads what is on disk; running, it is reloaded onto what this run wrote or proved.
+            if not running:
+                actions.append("start")
+            elif changes or to_make or unproven:
+                actions.append("reload")
+            if enabled is False:
+                actions.append("enable")
+        diff = [dict((key, value) for key, value in change.items() if key != "path") for change in changes]
+        diff += [{"before_header": path, "after_header": path, "before": "(%s)\n" % (before or "absent"),
+                  "after": "(directory, mode %04o)\n" % mode} for path, mode, before in directories]
+        diff += [entry.diff(certificates.days) for entry in to_make]
+        if service and set(actions) - set(["reload"]):
+            before = ["stopped" if "start" in actions else "running"] + (["not enabled"] if "enable" in actions else [])
+            diff.append({"before_header": "service %s" % service.name, "after_header": "service %s" % service.name,
+                         "before": "(%s)\n" % ", ".join(before),
+                         "after": "(running, enabled)\n" if enabled is not None else "(running)\n"})
         result = {
-            "changed": bool(changes) or unproven,
+            "changed": bool(changes or to_make or directories or unproven or actions),
             "config_path": params["config_path"],
             "acme_root": renderer.acme_root,
             "domains": [site["domain"] for site in renderer.sites],
             "names": dict((site["domain"], _config.site_names(site)) for site in renderer.sites),
             "removed": replaced,
             "written": [change["path"] for change in changes if change["after"]],
+            "made": [entry.certificate for entry in to_make],
+            "directories": [path for path, _mode, _before in directories],
+            "certificates": dict((entry.domain, entry.result()) for entry in certificates.entries()),
+            "certbot": certificates.certbot(),
             "nginx_version": version_text,
-            "diff": [dict((key, value) for key, value in change.items() if key != "path") for change in changes],
+            "diff": diff,
         }
+        if service:
+            result["service"] = {"name": service.name, "actions": actions}
         if unproven:
             # The files are as wanted, but nginx -t never accepted them (a run was stopped in between).
             result["proven"] = True
-            if check_mode:
-                return result
+        if check_mode:
+            return result
+        self._make_directories(directories)
+        if changes or to_make:
+            self._replace(binary, main_path, certificates, to_make,
+                          [item for item in wanted if item[0] in result["written"]], replaced)
+        elif unproven:
             valid, output = self._validate(binary, main_path)
             if not valid:
                 raise NginxProxyError("the configuration on disk has the wanted content, but nginx -t was never run on "
                                       "it (an earlier run stopped after writing) and now refuses it; the running nginx "
                                       "was not reloaded:\n%s" % output)
+        for action in actions:
+            getattr(service, action)()
+        if changes or unproven:
+            # Recorded once nginx runs what was proven: a run that stops before the reload proves and reloads again.
             self._save_marker(digest)
-            return result
-        if not changes or check_mode:
-            return result
-        written = [item for item in wanted if item[0] in result["written"]]
-        saved = [_Saved(path) for path, _text, _mode in written] + [_Saved(path) for path in replaced]
+        return result
+
+    def _replace(self, binary, main_path, certificates, to_make, written, replaced):
+        """Make the self-signed pairs, write the files, remove the replaced ones, then nginx -t; everything is
+        put back as it was when any step fails or nginx -t refuses."""
+        saved = []
         try:
+            for entry in to_make:
+                saved += [_Saved(entry.certificate_key), _Saved(entry.certificate)]
+                new_key, new_certificate = certificates.make(entry)
+                try:
+                    os.rename(new_key, entry.certificate_key)
+                    os.rename(new_certificate, entry.certificate)
+                finally:
+                    for path in (new_key, new_certificate):
+                        if os.path.lexists(path):
+                            os.unlink(path)
+            saved += [_Saved(path) for path, _text, _mode in written] + [_Saved(path) for path in replaced]
             for path, text, mode in written:
                 _host.write_atomic(path, text, mode)
             for path in replaced:
@@ -184,8 +250,30 @@ class NginxProxy:
             self._restore(saved)
             raise NginxProxyError("nginx -t refused the new configuration, so the previous files are back in place "
                                   "and the running nginx was not reloaded:\n%s" % output)
-        self._save_marker(digest)
-        return result
+
+    def _directories(self, renderer, certificates):
+        """``[(path, mode, what is there now or None)]``: the ACME web root (0755) and the directories of the
+        self-signed pairs (0700) that are missing or have another mode."""
+        wanted = [(renderer.acme_root, 0o755)] if renderer.acme_root else []
+        wanted += [(path, _certificates.DIRECTORY_MODE) for path in certificates.directories()]
+        plan = []
+        for path, mode in wanted:
+            if os.path.isdir(path):
+                current = os.stat(path).st_mode & 0o7777
+                if current != mode:
+                    plan.append((path, mode, "directory, mode %04o" % current))
+            elif os.path.lexists(path):
+                raise NginxProxyError("%s is in the way: it should be a directory" % path)
+            else:
+                plan.append((path, mode, None))
+        return plan
+
+    @staticmethod
+    def _make_directories(directories):
+        for path, mode, _before in directories:
+            if not os.path.isdir(path):
+                os.makedirs(path, mode)
+            os.chmod(path, mode)
 
     def _markers(self):
         """``{config_path: digest}``: one entry per configuration this module owns on the host."""

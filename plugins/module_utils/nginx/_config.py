@@ -206,6 +206,9 @@ RENDER_DEFAULTS = {
     "http2": True,
     "ipv6": "auto",
     "config_path": "/etc/nginx/conf.d/portcullis-proxy.conf",
+    # A site's self-signed certificate: valid this long, and made again this long before it expires.
+    "self_signed_days": 365,
+    "self_signed_renew_days": 30,
 }
 IPV6_CHOICES = ("auto", "true", "false")
 # The file the module owns by default (port_metrics reads it too).
@@ -280,6 +283,9 @@ def argument_spec():
             certificate_key=dict(type="path", required=True, no_log=False),
         )),
         config_path=dict(type="path", default=RENDER_DEFAULTS["config_path"]),
+        self_signed_days=dict(type="int", default=RENDER_DEFAULTS["self_signed_days"]),
+        self_signed_renew_days=dict(type="int", default=RENDER_DEFAULTS["self_signed_renew_days"]),
+        service=dict(type="str"),
         replaces=dict(type="list", elements="path", default=[]),
         real_ip=dict(type="dict", options=dict(
             # "from" is a Python keyword: the option is named from_ in Python, from in YAML.

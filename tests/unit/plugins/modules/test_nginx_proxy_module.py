@@ -50,3 +50,29 @@ def test_missing_certificate_option_is_refused_by_the_argument_spec(run_module):
     del site["certificate"]
     failed, result = run_module(nginx_proxy, sites=[site])
     assert failed and "certificate" in result["msg"]
+
+
+def test_the_certificate_and_service_options_reach_the_host_steps(run_module, mocker):
+    seen = {}
+
+    def capture(self, check_mode):
+        seen.update(self.params)
+        return {"changed": False, "diff": []}
+
+    mocker.patch.object(nginx_proxy._nginx.NginxProxy, "run", capture)
+    failed, _result = run_module(nginx_proxy, sites=[dict(SITE, self_signed=True)], service="nginx",
+                                 self_signed_renew_days=10)
+    assert not failed and seen["service"] == "nginx" and seen["self_signed_renew_days"] == 10
+    assert seen["self_signed_days"] == 365 and seen["sites"][0]["self_signed"] is True
+
+
+def test_the_service_is_left_alone_unless_named(run_module, mocker):
+    seen = {}
+
+    def capture(self, check_mode):
+        seen.update(self.params)
+        return {"changed": False, "diff": []}
+
+    mocker.patch.object(nginx_proxy._nginx.NginxProxy, "run", capture)
+    failed, _result = run_module(nginx_proxy, sites=[SITE])
+    assert not failed and seen["service"] is None

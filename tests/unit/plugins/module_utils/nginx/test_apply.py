@@ -2,7 +2,8 @@
 # Copyright: (c) 2026, portcullis.ports contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The module's host steps against a fake nginx whose "nginx -t" reads the
-files the step wrote, in a temporary directory."""
+files the step wrote, in a temporary directory, with fake openssl and
+systemctl commands (conftest.py) where a test gives them."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -17,16 +18,23 @@ from ansible_collections.portcullis.ports.plugins.module_utils.nginx._config imp
 
 
 class FakeNginx:
-    def __init__(self, version="1.22.1", accept=lambda files: True):
+    """nginx (its calls in ``calls``), and openssl and systemctl when given."""
+
+    def __init__(self, version="1.22.1", accept=lambda files: True, openssl=None, systemd=None):
         self.version = version
         self.accept = accept
         self.calls = []
         self.seen_during_test = None
+        self.others = {"openssl": openssl, "systemctl": systemd}
 
     def which(self, name):
-        return "/usr/sbin/nginx" if self.version else None
+        if name == "nginx":
+            return "/usr/sbin/nginx" if self.version else None
+        return "/usr/bin/%s" % name if self.others.get(name) else None
 
     def run(self, argv):
+        if argv[0] != "/usr/sbin/nginx":
+            return self.others[os.path.basename(argv[0])].run(argv)
         self.calls.append(argv[1:])
         if argv[1:] == ["-v"]:
             return 0, "", "nginx version: nginx/%s\n" % self.version
@@ -72,7 +80,7 @@ def layout(tmp_path):
 def params(root, **overrides):
     result = {
         "sites": [dict(SITE)], "tls_profile": "intermediate", "hsts_max_age": 63072000, "health_path": "/nginx-health",
-        "acme_root": "/var/www/acme", "health_root": str(root / "health"), "http2": True, "ipv6": "false",
+        "acme_root": str(root / "acme"), "health_root": str(root / "health"), "http2": True, "ipv6": "false",
         "config_path": str(root / "conf.d" / "portcullis-proxy.conf"), "replaces": [str(root / "sites-enabled" / "default")],
         "main_config": {"path": str(root / "nginx.conf"), "user": "www-data",
                         "http_includes": [str(root / "conf.d" / "*.conf"), str(root / "sites-enabled" / "*")]},
@@ -83,7 +91,8 @@ def params(root, **overrides):
 
 def run(root, fake, check_mode=False, **overrides):
     fake.root = str(root)
-    return _nginx.NginxProxy(fake, params(root, **overrides), state_dir=str(root / "state")).run(check_mode)
+    return _nginx.NginxProxy(fake, params(root, **overrides), state_dir=str(root / "state"),
+                             certbot_live=str(root / "live"), systemd_dir=str(root)).run(check_mode)
 
 
 def test_first_apply_writes_all_files_and_removes_the_default_site(layout):
@@ -116,7 +125,7 @@ def test_check_mode_reports_the_diff_and_touches_nothing(layout):
     assert result["changed"] and not [call for call in fake.calls if call[:1] == ["-t"]]
     assert fake.root_files() == files_before
     # The role creates the ACME web root (and points certbot at it) from this, not from a default of its own.
-    assert result["acme_root"] == "/var/www/acme"
+    assert result["acme_root"] == str(layout / "acme")
     assert run(layout, FakeNginx(), check_mode=True, acme_root="")["acme_root"] is None
     headers = [item["after_header"] for item in result["diff"]]
     assert str(layout / "sites-enabled" / "default") + " (removed)" in headers
@@ -291,3 +300,155 @@ def test_a_bucket_size_refusal_says_what_to_change(layout):
     fake.run = run_with_bucket_message
     with pytest.raises(NginxProxyError, match="let the role write nginx.conf"):
         run(layout, fake, main_config=None)
+
+
+# One round trip: certificates, directories, configuration, nginx -t, reload, the service kept running.
+
+def self_signed(root, domain="docs.example.com", **extra):
+    site = dict(SITE, domain=domain, certificate=str(root / "ssl" / (domain + ".crt")),
+                certificate_key=str(root / "ssl" / (domain + ".key")), self_signed=True)
+    site.update(extra)
+    return site
+
+
+def full(layout, **overrides):
+    """Parameters of a run with a self-signed site and the service."""
+    values = dict(sites=[self_signed(layout)], service="nginx")
+    values.update(overrides)
+    return values
+
+
+def test_a_first_run_makes_the_directories_and_the_pair_writes_proves_and_reloads(layout, openssl, systemd):
+    fake = FakeNginx(openssl=openssl, systemd=systemd)
+    result = run(layout, fake, **full(layout))
+    assert result["changed"] and result["made"] == [str(layout / "ssl" / "docs.example.com.crt")]
+    assert result["certificates"]["docs.example.com"]["made"] == "missing"
+    assert sorted(result["directories"]) == sorted([str(layout / "acme"), str(layout / "ssl")])
+    assert oct(os.stat(str(layout / "ssl")).st_mode & 0o777) == "0o700"
+    assert oct(os.stat(str(layout / "acme")).st_mode & 0o777) == "0o755"
+    assert oct(os.stat(str(layout / "ssl" / "docs.example.com.key")).st_mode & 0o777) == "0o600"
+    # nginx -t saw the new pair in place, and nginx was reloaded only after it accepted.
+    assert fake.seen_during_test["ssl/docs.example.com.crt"].startswith("FAKE CERTIFICATE")
+    assert not [name for name in os.listdir(str(layout / "ssl")) if name.endswith(".new")]
+    assert systemd.actions == ["reload"] and result["service"] == {"name": "nginx", "actions": ["reload"]}
+    assert result["certbot"] == {"waiting": [], "expand": []}
+
+
+def test_an_unchanged_run_reads_and_changes_nothing(layout, openssl, systemd):
+    run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout))
+    systemd.actions = []
+    openssl.calls = []
+    fake = FakeNginx(openssl=openssl, systemd=systemd)
+    result = run(layout, fake, **full(layout))
+    assert not result["changed"] and result["diff"] == [] and result["made"] == [] and result["directories"] == []
+    assert fake.calls == [["-v"]] and systemd.actions == [] and result["service"]["actions"] == []
+    assert [call[1] for call in openssl.calls] == ["x509"]  # read, not made
+
+
+def test_check_mode_reports_everything_and_changes_nothing(layout, openssl, systemd):
+    before = FakeNginx()
+    before.root = str(layout)
+    files_before = before.root_files()
+    systemd.active, systemd.enabled = "inactive", "disabled"
+    fake = FakeNginx(openssl=openssl, systemd=systemd)
+    result = run(layout, fake, check_mode=True, **full(layout))
+    assert result["changed"] and result["made"] == [str(layout / "ssl" / "docs.example.com.crt")]
+    assert sorted(result["directories"]) == sorted([str(layout / "acme"), str(layout / "ssl")])
+    assert result["service"]["actions"] == ["start", "enable"]
+    assert fake.root_files() == files_before and not (layout / "ssl").exists() and not (layout / "acme").exists()
+    assert openssl.calls == [] and systemd.actions == [] and ["-t"] not in [call[:1] for call in fake.calls]
+    headers = [item["before_header"] for item in result["diff"]]
+    assert str(layout / "ssl" / "docs.example.com.crt") in headers and "service nginx" in headers
+    assert str(layout / "ssl" / "docs.example.com.key") not in headers  # a key is never in the diff
+
+
+def test_a_refused_nginx_t_puts_back_the_old_pair_and_files_and_does_not_reload(
+        layout, openssl, systemd, make_certificate):
+    run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout))
+    make_certificate(layout / "ssl" / "docs.example.com.crt", ["docs.example.com"], days_left=3)
+    os.chmod(str(layout / "ssl" / "docs.example.com.key"), 0o640)
+    before = FakeNginx()
+    before.root = str(layout)
+    files_before = before.root_files()
+    systemd.actions = []
+    fake = FakeNginx(accept=lambda files: False, openssl=openssl, systemd=systemd)
+    with pytest.raises(NginxProxyError, match="nginx -t refused"):
+        run(layout, fake, **full(layout, sites=[self_signed(layout, aliases=["www.example.com"])]))
+    # It was tested with the new pair and file, and everything is back, with no stray .new file.
+    assert "www.example.com" in fake.seen_during_test["ssl/docs.example.com.crt"]
+    assert fake.root_files() == files_before and systemd.actions == []
+    assert oct(os.stat(str(layout / "ssl" / "docs.example.com.key")).st_mode & 0o777) == "0o640"  # as it was
+
+
+def test_a_failed_generation_changes_no_file(layout, fakes, systemd, make_certificate):
+    openssl = fakes.openssl(fail_req=lambda argv: (1, "", "req: cannot write %s\n" % argv[argv.index("-out") + 1]))
+    run(layout, FakeNginx(openssl=fakes.openssl(), systemd=systemd), **full(layout))
+    make_certificate(layout / "ssl" / "docs.example.com.crt", ["docs.example.com"], days_left=3)
+    before = FakeNginx()
+    before.root = str(layout)
+    files_before = before.root_files()
+    fake = FakeNginx(openssl=openssl, systemd=systemd)
+    with pytest.raises(NginxProxyError, match="could not make the self-signed certificate of site docs.example.com"):
+        run(layout, fake, **full(layout, sites=[self_signed(layout, aliases=["www.example.com"])]))
+    assert fake.root_files() == files_before and ["-t"] not in [call[:1] for call in fake.calls]
+
+
+def test_an_expiring_pair_alone_is_proven_and_reloaded(layout, openssl, systemd, make_certificate):
+    run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout))
+    make_certificate(layout / "ssl" / "docs.example.com.crt", ["docs.example.com"], days_left=29)
+    systemd.actions = []
+    fake = FakeNginx(openssl=openssl, systemd=systemd)
+    result = run(layout, fake, **full(layout))
+    assert result["changed"] and result["written"] == [] and result["certificates"]["docs.example.com"]["made"] == \
+        "expires within 30 days"
+    assert ["-t", "-c", str(layout / "nginx.conf")] in fake.calls and systemd.actions == ["reload"]
+    assert not run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout))["changed"]
+
+
+def test_a_stopped_service_is_started_not_reloaded_and_enabled(layout, openssl, systemd):
+    run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout))
+    systemd.active, systemd.enabled, systemd.actions = "failed", "disabled", []
+    result = run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout))
+    assert result["changed"] and systemd.actions == ["start", "enable"]
+
+
+def test_a_failed_reload_is_retried_by_the_next_run(layout, openssl, fakes):
+    refusing = fakes.systemd(fail=("reload",))
+    with pytest.raises(NginxProxyError, match="systemctl reload nginx failed"):
+        run(layout, FakeNginx(openssl=openssl, systemd=refusing), **full(layout))
+    systemd = fakes.systemd()
+    result = run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout))
+    assert result["changed"] and result["proven"] and systemd.actions == ["reload"]
+
+
+def test_certbot_sites_wait_then_switch_to_certbots_certificate(layout, openssl, systemd, make_certificate):
+    shop = self_signed(layout, "shop.example.com", certbot=True)
+    result = run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout, sites=[shop]))
+    assert result["certbot"] == {"waiting": ["shop.example.com"], "expand": []}
+    assert "ssl/shop.example.com.crt" in (layout / "conf.d" / "portcullis-proxy.conf").read_text().replace(
+        str(layout) + "/", "")
+    # certbot obtained one (the role runs it over the ACME web root the module made): the module serves it.
+    live = layout / "live" / "shop.example.com"
+    make_certificate(live / "fullchain.pem", ["shop.example.com"])
+    systemd.actions = []
+    result = run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout, sites=[shop]))
+    assert result["changed"] and result["certbot"] == {"waiting": [], "expand": []}
+    assert result["certificates"]["shop.example.com"]["source"] == "certbot"
+    assert "ssl_certificate %s;" % (live / "fullchain.pem") in (layout / "conf.d" / "portcullis-proxy.conf").read_text()
+    assert systemd.actions == ["reload"] and result["directories"] == []
+    # An alias added later: the certificate misses it, and certbot is to expand it.
+    aliased = dict(shop, aliases=["store.example.com"])
+    result = run(layout, FakeNginx(openssl=openssl, systemd=systemd), **full(layout, sites=[aliased]))
+    assert result["certbot"] == {"waiting": [], "expand": ["shop.example.com"]}
+    assert result["certificates"]["shop.example.com"]["lacks"] == ["store.example.com"]
+
+
+def test_an_acme_root_with_another_mode_gets_its_mode(layout, openssl, systemd):
+    (layout / "acme").mkdir()
+    os.chmod(str(layout / "acme"), 0o700)
+    result = run(layout, FakeNginx(openssl=openssl, systemd=systemd), check_mode=True)
+    assert result["directories"] == [str(layout / "acme")]
+    assert [item["before"] for item in result["diff"] if item["before_header"] == str(layout / "acme")] == [
+        "(directory, mode 0700)\n"]
+    run(layout, FakeNginx(openssl=openssl, systemd=systemd))
+    assert oct(os.stat(str(layout / "acme")).st_mode & 0o777) == "0o755"

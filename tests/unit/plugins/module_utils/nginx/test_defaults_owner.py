@@ -130,7 +130,6 @@ def test_the_role_omits_an_option_whose_variable_is_unset():
     args = _yaml("tasks", "apply.yml")[0]["portcullis.ports.nginx_proxy"]
     for key in _config.RENDER_DEFAULTS:
         assert "portcullis_nginx_%s" % key in args[key] and "omit" in args[key], key
-    main_config = [task for task in _yaml("tasks", "main.yml") if "ansible.builtin.set_fact" in task and
-                   "portcullis_nginx_main_config" in task["ansible.builtin.set_fact"]]
-    worker_connections = main_config[0]["ansible.builtin.set_fact"]["portcullis_nginx_main_config"]["worker_connections"]
+    assert "__portcullis_nginx_main_config" in args["main_config"]
+    worker_connections = _yaml("vars", "main.yml")["__portcullis_nginx_main_config"]["worker_connections"]
     assert "portcullis_nginx_worker_connections" in worker_connections and "default(omit)" in worker_connections

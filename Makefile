@@ -5,6 +5,7 @@
 #   make test   yamllint, ansible-lint, changelog lint, the CI files teams copy,
 #               ansible-test sanity and units, the built collection from any
 #               directory, the execution environment's build context, Molecule
+#               (and the site scenario again under Mitogen's strategy)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -35,7 +36,7 @@ help:
 	@echo "make demo    site.yml against local containers, then what it enforced"
 	@echo "make test    lint, sanity, unit tests, installed collection, EE build context, Molecule"
 
-test: lint workflows sanity units promtool installed ee molecule plan-examples
+test: lint workflows sanity units promtool installed ee molecule plan-examples site-mitogen
 	@echo "make test: all checks passed"
 
 host:
@@ -141,6 +142,12 @@ molecule: venv images collection
 plan-examples: venv images collection
 	@echo "== molecule plan: examples/riwi, examples/nostromo, a registry with one wrong rule"
 	@tools/plan-examples.sh
+
+# The site scenario with site.yml under Mitogen's mitogen_linear strategy (examples/ansible.cfg recommends it).
+.PHONY: site-mitogen
+site-mitogen: venv images collection
+	@echo "== molecule site under mitogen_linear"
+	@tools/site-mitogen.sh
 
 # The demo's containers are bookworm only.
 demo: venv host collection

@@ -143,7 +143,7 @@ plan-examples: venv images collection
 	@echo "== molecule plan: examples/riwi, examples/nostromo, a registry with one wrong rule"
 	@tools/plan-examples.sh
 
-# The site scenario with site.yml under Mitogen's mitogen_linear strategy (examples/ansible.cfg recommends it).
+# The site scenario with site.yml under Mitogen's mitogen_linear strategy (examples/ansible.cfg documents it).
 .PHONY: site-mitogen
 site-mitogen: venv images collection
 	@echo "== molecule site under mitogen_linear"

@@ -30,6 +30,7 @@ import concurrent.futures
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -138,6 +139,14 @@ def mitogen_strategies():
     return os.path.join(os.path.dirname(ansible_mitogen.__file__), "plugins", "strategy")
 
 
+def machine_busy_seconds():
+    """CPU seconds all cores spent busy since boot (/proc/stat: every field but idle and iowait)."""
+    with open("/proc/stat") as handle:
+        fields = [int(value) for value in handle.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def run(stack, path, forks, label):
     playbook = (os.path.join(ANCHORS, "anchor_site.yml") if stack == "anchor"
                 else os.path.join(REPO, "playbooks", "site.yml"))
@@ -146,16 +155,24 @@ def run(stack, path, forks, label):
     control = os.path.join(WORK, "cp-%s-%s" % (stack, label))
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", ANSIBLE_SSH_CONTROL_PATH_DIR=control,
                ANSIBLE_CONFIG=os.path.join(REPO, "examples", "ansible.cfg"),
+               # Fresh hosts every time (the SSH arguments say so too; Mitogen's own SSH reads only this setting).
+               ANSIBLE_HOST_KEY_CHECKING="False",
                ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, "callback_plugins"),
                ANSIBLE_CALLBACKS_ENABLED="module_count", PORTCULLIS_MODULE_COUNT=counts,
                ANSIBLE_ROLES_PATH=os.path.join(ANCHORS, "roles"))
     if stack == "mitogen":
         env.update(ANSIBLE_STRATEGY_PLUGINS=mitogen_strategies(), ANSIBLE_STRATEGY="mitogen_linear")
     load = os.getloadavg()[0]
+    before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before_machine = machine_busy_seconds()
     start = time.monotonic()
     result = subprocess.run(["ansible-playbook", playbook, "-i", path, "-f", str(forks)],
                             capture_output=True, text=True, check=False, env=env)
     elapsed = time.monotonic() - start
+    after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    controller_cpu = ((after_children.ru_utime + after_children.ru_stime)
+                      - (before_children.ru_utime + before_children.ru_stime))
+    machine_cpu = machine_busy_seconds() - before_machine
     with open(os.path.join(WORK, "log-%s-%s.txt" % (stack, label)), "w") as handle:
         handle.write(result.stdout + result.stderr)
     if result.returncode != 0:
@@ -165,6 +182,7 @@ def run(stack, path, forks, label):
     with open(counts) as handle:
         executions = json.load(handle)
     return {"seconds": elapsed, "changed": changed, "load": load,
+            "controller_cpu": controller_cpu, "machine_cpu": machine_cpu,
             "executions": {host: entry["executions"] for host, entry in executions.items()},
             "evaluations": {host: entry.get("evaluations", 0) for host, entry in executions.items()},
             "evaluations_once": {host: entry.get("evaluations_once", 0) for host, entry in executions.items()}}
@@ -229,16 +247,16 @@ def main():
     print("| hosts | stack | cold | unchanged | load before (cold / unchanged) "
           "| module executions per host, unchanged (proxy / app) "
           "| task evaluations per host, unchanged (proxy / app; + run_once ones on the first host) "
-          "| changed on the unchanged run |")
-    print("|---:|---|---:|---:|---|---|---|---:|")
+          "| CPU seconds, unchanged (controller / whole machine) | changed on the unchanged run |")
+    print("|---:|---|---:|---:|---|---|---|---|---:|")
     for count in sizes:
         for stack in stacks:
             cold, warm = results[count, stack]
-            print("| %d | %s | %.1f s | %.1f s | %.2f / %.2f | %s | %s | %d |" % (
+            print("| %d | %s | %.1f s | %.1f s | %.2f / %.2f | %s | %s | %s | %d |" % (
                 count, stack, cold["seconds"], warm["seconds"], cold["load"], warm["load"],
                 per_host(warm["executions"], proxy), "%s + %d" % (per_host(warm.get("evaluations", {}), proxy),
                                                                   max(warm.get("evaluations_once", {0: 0}).values())),
-                warm["changed"]))
+                "%.1f / %.1f" % (warm.get("controller_cpu", 0), warm.get("machine_cpu", 0)), warm["changed"]))
     for ours, theirs in (("portcullis", "anchor"), ("mitogen", "anchor"), ("mitogen", "portcullis")):
         if ours not in stacks or theirs not in stacks:
             continue

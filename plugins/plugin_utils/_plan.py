@@ -248,7 +248,6 @@ class Plan:
         # Per host: the messages that stop its rules (an unknown allow_from, a client without an address...).
         self.host_errors = {}
         self.flows = []
-        self._group_networks = {}
         self._owners = None
         for host in self.names:
             self._read_host(self.hosts[host])
@@ -418,10 +417,6 @@ class Plan:
         return "%s (IPv%s), where %s has no address of that family (it has %s)" % (
             service.bind.address, " and IPv".join(str(version) for version in sorted(listen_families(service))), host,
             _family_text(self.hosts[host].networks))
-
-    def reach(self, client_families, host, service):
-        """The address a client with ``client_families`` uses for ``service`` of ``host`` (``choose``)."""
-        return choose(self.service_networks(host, service), client_families)
 
     def owner_of(self, address):
         """The inventory host one of whose single addresses is ``address``, or None."""

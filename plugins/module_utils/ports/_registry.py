@@ -48,7 +48,9 @@ KEYS = (
      "gives `connects_to` (a client such as an ETL job)"),
     ("protocol", "`tcp`", "`tcp`, `udp` or `both`"),
     ("bind", "`0.0.0.0` (`127.0.0.1` when private)",
-     "the address it listens on (`0.0.0.0`, `::`, `127.0.0.1`, a host IP); a private service binds loopback only"),
+     "the address it listens on (`0.0.0.0`, `::`, `127.0.0.1`, a host IP): `0.0.0.0` is every IPv4 address only, "
+     "`::` both families (Linux's default bindv6only 0); the plan reaches a service only in the families its bind "
+     "listens on; a private service binds loopback only"),
     ("range", "none", "named policy range the port must fall in (`production`, `monitoring`, ...)"),
     ("environment", "none", "free label (`prod`, `dev`, `test`) shown in reports"),
     ("expose", "`internal`", "`public` (anyone), `internal` (only `allow_from`), `private` (loopback only)"),

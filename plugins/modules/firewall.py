@@ -205,7 +205,7 @@ options:
         leases (systemd-networkd, NetworkManager, dhclient; renewals go to them by unicast), DHCPv6 546 to 547 of
         V(ff02::1:2). Returned in RV(dhcp_servers).
       - A DHCPv6 server that tells clients to renew by unicast to its global address (the Server Unicast option) is
-        not known: its clients fall back to multicast when that fails.
+        not known; its clients fall back to multicast when that fails.
     type: bool
     default: true
   state:

@@ -224,8 +224,8 @@ class Nftables(Backend):
             parts = [] if dhcp.sources or dhcp.destinations else ["meta nfproto ipv%d" % dhcp.family]
             parts += ["%s saddr %s" % (prefix, self._addresses(dhcp.sources))] if dhcp.sources else []
             parts += ["%s daddr %s" % (prefix, self._addresses(dhcp.destinations))] if dhcp.destinations else []
-            lines.append(" ".join(parts + ['udp sport %d udp dport %d accept comment "%s"' % (dhcp.sport, dhcp.dport,
-                                                                                           dhcp.comment)]))
+            parts.append('udp sport %d udp dport %d accept comment "%s"' % (dhcp.sport, dhcp.dport, dhcp.comment))
+            lines.append(" ".join(parts))
         return lines
 
     def render(self, rules, policy, defaults):

@@ -249,8 +249,8 @@ class TestDhcp:
 
     def test_nftables(self):
         from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends
-        ruleset = _backends.Nftables(_RenderOnly()).render([], dict(fw.DEFAULT_POLICY, output="drop"),
-                                                  fw.Defaults(dhcp_requests=True, dhcp_servers=["10.0.0.1"]))
+        defaults = fw.Defaults(dhcp_requests=True, dhcp_servers=["10.0.0.1"])
+        ruleset = _backends.Nftables(_RenderOnly()).render([], dict(fw.DEFAULT_POLICY, output="drop"), defaults)
         chains = dict((part.split(" {", 1)[0], part) for part in ruleset.split("\tchain ")[1:])
         assert [line.strip() for line in chains["input"].splitlines() if "dhcp" in line] == [
             'meta nfproto ipv4 udp sport 67 udp dport 68 accept comment "essential: dhcp replies"',

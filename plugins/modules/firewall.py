@@ -35,12 +35,13 @@ description:
     everything, iptables-legacy rules that drop while the module writes nftables - and fails naming each and the
     way out (O(other_firewalls)). Ban tools, which drop only the addresses they ban, are not reported.
   - Switching O(backend) removes the other backend's scope (and boot files) in the same run.
-  - Established and related connections, loopback and essential ICMP and ICMPv6 are accepted before the rules
+  - Established and related connections, loopback, essential ICMP and ICMPv6 (with router advertisements and
+    neighbour discovery) and the replies of the host's DHCP client (O(allow_dhcp)) are accepted before the rules
     unless switched off.
   - "With the output policy V(drop), what every host needs keeps working: loopback, replies on established
     connections (the SSH session, the rollback confirmation, which arrives over a new inbound SSH connection), DNS
-    to the host's resolvers (O(allow_dns)), and DHCP renewals (O(allow_dhcp)). Anything else the host connects to
-    (package mirrors, NTP servers, other hosts' services) needs an output rule: O(rules[].direction=out)."
+    to the host's resolvers (O(allow_dns)), and the DHCP client's requests (O(allow_dhcp)). Anything else the host
+    connects to (package mirrors, NTP servers, other hosts' services) needs an output rule: O(rules[].direction=out)."
   - Every value is validated before anything runs on the host; a failed apply leaves the previous ruleset.
   - Idempotent - after each apply the module records what it rendered and what the kernel then listed, in
     C(/var/lib/portcullis/). A run is unchanged only when both still match, so drift made by hand shows as a change
@@ -196,8 +197,15 @@ options:
     default: true
   allow_dhcp:
     description:
-      - With the output policy V(drop), accept DHCP client traffic (UDP to port 67, and 547 for DHCPv6), so a lease
-        can still be renewed.
+      - Accept the host's DHCPv4 and DHCPv6 client exchanges, so a lease is renewed and the address kept. The replies
+        to a multicast Solicit or a broadcast Discover never match the request in conntrack, so they are accepted in
+        by their ports - DHCPv4 UDP 67 to 68, DHCPv6 UDP 547 to 546 between link-local addresses.
+      - With the output policy V(drop), the requests are accepted out from the client port to the server port of the
+        exchange's addresses only - DHCPv4 68 to 67 of V(255.255.255.255) and of the servers named in the host's
+        leases (systemd-networkd, NetworkManager, dhclient; renewals go to them by unicast), DHCPv6 546 to 547 of
+        V(ff02::1:2). Returned in RV(dhcp_servers).
+      - A DHCPv6 server that tells clients to renew by unicast to its global address (the Server Unicast option) is
+        not known; its clients fall back to multicast when that fails.
     type: bool
     default: true
   state:
@@ -286,6 +294,12 @@ resolvers:
   type: list
   elements: str
   sample: ["10.0.0.2"]
+dhcp_servers:
+  description: The IPv4 DHCP servers of the host's leases, accepted out with the output policy V(drop) and O(allow_dhcp).
+  returned: always
+  type: list
+  elements: str
+  sample: ["10.0.0.1"]
 rollback_token:
   description: The token of the armed rollback, confirmed by the action plugin.
   returned: when rollback_timeout is set and the ruleset changed

@@ -49,6 +49,14 @@ RESOLVED_UPSTREAMS = "/run/systemd/resolve/resolv.conf"
 RESOLVED_STUB = ipaddress.ip_address("127.0.0.53")
 DOCKER_EMBEDDED_DNS = ipaddress.ip_address(_host.DOCKER_EMBEDDED_DNS)
 
+# Where DHCPv4 clients keep their leases, to find the servers renewals go to
+# by unicast: systemd-networkd and NetworkManager's internal client
+# (SERVER_ADDRESS=), dhclient, also under ifupdown and NetworkManager
+# (option dhcp-server-identifier).
+DHCP_LEASES = ("/run/systemd/netif/leases/*", "/var/lib/NetworkManager/*.lease", "/var/lib/dhcp/*.leases",
+               "/var/lib/NetworkManager/*.leases")
+_DHCP_SERVER = _values.pattern(r"(?:SERVER_ADDRESS=|\s*option\s+dhcp-server-identifier\s+)([0-9.]+);?\s*")
+
 # nftables.service as Debian ships it flushes the whole ruleset when it starts
 # (its /etc/nftables.conf begins with "flush ruleset") and when it stops. With
 # persistence on, a drop-in makes it load and remove only the tables its
@@ -190,6 +198,7 @@ class Firewall:
         self.warnings = []
         self.resolved = {}
         self.resolvers = []
+        self.dhcp_servers = []
 
     def _path(self, path):
         return os.path.join(self.root, path.lstrip("/"))
@@ -218,14 +227,32 @@ class Firewall:
         timeout = params.get("rollback_timeout") or 0
         if timeout < 0 or timeout > 3600:
             raise rules_mod.RuleError(["rollback_timeout %r must be from 0 (off) to 3600 seconds" % timeout])
-        defaults = rules_mod.Defaults(params.get("allow_established", True), params.get("allow_loopback", True),
-                                      params.get("allow_icmp", True))
         self.resolvers = []
-        if policy["output"] == "drop" and params.get("state", "present") == "present":
+        output_drop = policy["output"] == "drop" and params.get("state", "present") == "present"
+        dhcp = params.get("allow_dhcp", True)
+        self.dhcp_servers = self.read_dhcp_servers() if dhcp and output_drop else []
+        defaults = rules_mod.Defaults(params.get("allow_established", True), params.get("allow_loopback", True),
+                                      params.get("allow_icmp", True), dhcp=dhcp, dhcp_requests=output_drop,
+                                      dhcp_servers=self.dhcp_servers)
+        if output_drop:
             if params.get("allow_dns", True):
                 self.resolvers = self.read_resolvers()
-            rules = rules_mod.essential_output_rules(self.resolvers, params.get("allow_dhcp", True)) + rules
+            rules = rules_mod.essential_output_rules(self.resolvers) + rules
         return rules, policy, defaults
+
+    def read_dhcp_servers(self):
+        """The IPv4 DHCP servers of the host's leases (renewals go to them by unicast), sorted."""
+        found = set()
+        for pattern in DHCP_LEASES:
+            for path in sorted(glob.glob(self._path(pattern))):
+                for line in (_read(path) or "").splitlines():
+                    match = _DHCP_SERVER.fullmatch(line)
+                    if match:
+                        try:
+                            found.add(ipaddress.IPv4Address(match.group(1)))
+                        except ValueError:
+                            continue
+        return [str(server) for server in sorted(found)]
 
     def resolve(self, name):
         return resolve_name(name)
@@ -328,7 +355,8 @@ class Firewall:
                   "boot_changed": sorted(boot_changes),
                   "removed_scope": other.name if other_live is not None else None,
                   "took_over": [finding.manager for finding in takeovers],
-                  "resolved": dict(self.resolved), "resolvers": list(self.resolvers)}
+                  "resolved": dict(self.resolved), "resolvers": list(self.resolvers),
+                  "dhcp_servers": list(self.dhcp_servers)}
         if ruleset_changed or other_live is not None:
             before = listing + ("\n# the %s scope, removed:\n%s" % (other.name, other.listing(other_live))
                                 if other_live is not None else "")

@@ -712,23 +712,55 @@ def _resolv(tmp_path, text, upstream=None):
         (tmp_path / "root" / "run" / "systemd" / "resolve" / "resolv.conf").write_text(upstream)
 
 
+def _leases(tmp_path):
+    """A networkd lease and a dhclient lease file (two leases, one of them old)."""
+    networkd = tmp_path / "root" / "run" / "systemd" / "netif" / "leases"
+    networkd.mkdir(parents=True)
+    (networkd / "2").write_text("# This is private data. Do not parse.\nADDRESS=10.0.0.50\nSERVER_ADDRESS=10.0.0.1\n")
+    dhclient = tmp_path / "root" / "var" / "lib" / "dhcp"
+    dhclient.mkdir(parents=True)
+    (dhclient / "dhclient.eth1.leases").write_text(
+        "lease {\n  interface \"eth1\";\n  option dhcp-server-identifier 192.0.2.67;\n}\n"
+        "lease {\n  interface \"eth1\";\n  option dhcp-server-identifier 192.0.2.1;\n}\n"
+        "lease {\n  option dhcp-server-identifier not-an-address;\n}\n")
+
+
 def test_output_drop_keeps_dns_to_the_resolvers_and_dhcp(tmp_path):
     _resolv(tmp_path, "# from DHCP\nsearch example.com\nnameserver 10.0.0.2\nnameserver fe80::1%eth0\n")
+    _leases(tmp_path)
     nft = FakeHost()
     result = make(nft, tmp_path, rules=RULES, policy={"output": "drop"}).run(check_mode=False)
     assert result["resolvers"] == ["10.0.0.2", "fe80::1"]
+    assert result["dhcp_servers"] == ["10.0.0.1", "192.0.2.1", "192.0.2.67"]
     assert ('ip daddr 10.0.0.2 meta l4proto { tcp, udp } th dport 53 accept comment "essential: dns to the resolvers"'
             in nft.table)
-    assert 'udp dport 67 accept comment "essential: dhcp client"' in nft.table
     output = nft.table.split("chain output")[1]
-    assert "policy drop;" in output and "essential: dns" in output and "essential: dhcp" in output
+    assert "policy drop;" in output and "essential: dns" in output
+    assert ('ip daddr { 255.255.255.255, 10.0.0.1, 192.0.2.1, 192.0.2.67 } udp sport 68 udp dport 67 accept '
+            'comment "essential: dhcp requests"' in output)
+    assert 'ip6 daddr ff02::1:2 udp sport 546 udp dport 547 accept comment "essential: dhcpv6 requests"' in output
+    assert "dport 67 accept" not in output.replace("udp sport 68 udp dport 67 accept", "")
+    # Unchanged while the leases name the same servers.
+    assert not make(nft, tmp_path, rules=RULES, policy={"output": "drop"}).run(check_mode=True)["changed"]
 
 
-def test_output_accept_adds_nothing(tmp_path):
+def test_output_accept_adds_only_the_dhcp_replies_in(tmp_path):
     _resolv(tmp_path, "nameserver 10.0.0.2\n")
+    _leases(tmp_path)
     nft = FakeHost()
     result = make(nft, tmp_path, rules=RULES).run(check_mode=False)
-    assert result["resolvers"] == [] and "essential" not in nft.table
+    assert result["resolvers"] == [] and result["dhcp_servers"] == []
+    assert "essential" not in nft.table.split("chain output")[1]
+    assert 'udp sport 547 udp dport 546 accept comment "essential: dhcpv6 replies"' in nft.table
+
+
+@pytest.mark.parametrize("policy", [{}, {"output": "drop"}])
+def test_allow_dhcp_off_leaves_dhcp_out(tmp_path, policy):
+    _resolv(tmp_path, "nameserver 10.0.0.2\n")
+    _leases(tmp_path)
+    nft = FakeHost()
+    result = make(nft, tmp_path, rules=RULES, policy=policy, allow_dhcp=False).run(check_mode=False)
+    assert result["dhcp_servers"] == [] and "dhcp" not in nft.table
 
 
 def test_behind_systemd_resolved_its_upstreams_are_allowed(tmp_path):

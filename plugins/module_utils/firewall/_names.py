@@ -320,6 +320,13 @@ def _udp_sockets(proc_root, port):
     return found
 
 
+def _process(pid, proc_root):
+    """``(name, cmdline)`` of a process, or None when it is gone."""
+    comm = (_host.read(os.path.join(proc_root, str(pid), "comm")) or "").strip()
+    cmdline = _host.read(os.path.join(proc_root, str(pid), "cmdline")) or ""
+    return (comm, [part for part in cmdline.split("\0") if part]) if comm else None
+
+
 def _stub_process(address, proc_root):
     """``(name, cmdline)`` of the process listening on ``address`` UDP port 53
     (or on its family's wildcard), or None."""
@@ -333,23 +340,26 @@ def _stub_process(address, proc_root):
         pids = sorted(int(entry) for entry in os.listdir(proc_root) if entry.isdigit())
     except OSError:
         return None
-    owners = []
+    owners, unreadable = [], []
     for pid in pids:
         fd_dir = os.path.join(proc_root, str(pid), "fd")
         try:
             targets = [os.readlink(os.path.join(fd_dir, fd)) for fd in os.listdir(fd_dir)]
         except OSError:
+            unreadable.append(pid)
             continue
         bound = [wanted[int(target[8:-1])] for target in targets
                  if target.startswith("socket:[") and target[8:-1].isdigit() and int(target[8:-1]) in wanted]
         if bound:
             owners.append((bound[0] != str(address), pid))  # the exact address before the wildcard
     for _wildcard, pid in sorted(owners):
-        comm = (_host.read(os.path.join(proc_root, str(pid), "comm")) or "").strip()
-        cmdline = _host.read(os.path.join(proc_root, str(pid), "cmdline")) or ""
-        if comm:
-            return comm, [part for part in cmdline.split("\0") if part]
-    return None
+        found = _process(pid, proc_root)
+        if found:
+            return found
+    # Another user's file descriptors cannot be read without CAP_SYS_PTRACE (root in a container): the one
+    # dnsmasq among those processes, if there is exactly one, is taken for the listener.
+    dnsmasqs = [found for found in (_process(pid, proc_root) for pid in unreadable) if found and found[0] == "dnsmasq"]
+    return dnsmasqs[0] if len(dnsmasqs) == 1 else None
 
 
 def read_resolvers(read, root="/"):
@@ -375,7 +385,7 @@ def read_resolvers(read, root="/"):
         if process is not None and process[0] == "dnsmasq":
             upstream, problems = dnsmasq_upstreams(process[1], read, root)
             warnings += problems
-            if not upstream:
+            if not upstream and not problems:
                 warnings.append("the local resolver %s (dnsmasq) names no upstream server this module can read (its "
                                 "servers may come over D-Bus): declare them with a rule for port 53" % server)
             found += upstream

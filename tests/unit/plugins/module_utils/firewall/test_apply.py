@@ -818,16 +818,19 @@ def test_check_mode_does_not_record_a_last_good_set(tmp_path, monkeypatch):
 
 # Deliver 3: DNS through the resolver the host really uses.
 
-def _proc_listener(tmp_path, address_hex, pid, comm, cmdline):
-    """A fake /proc with one UDP socket on port 53, owned by ``pid``."""
+def _proc_listener(tmp_path, address_hex, pid, comm, cmdline, fds=True):
+    """A fake /proc with one UDP socket on port 53, owned by ``pid`` (whose
+    file descriptors cannot be read without ``fds``, as another user's in a container)."""
     proc = tmp_path / "root" / "proc"
     (proc / "net").mkdir(parents=True, exist_ok=True)
     (proc / "net" / "udp").write_text(
         "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
         "   0: %s:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4242 2 0 0\n"
         % address_hex)
-    (proc / str(pid) / "fd").mkdir(parents=True)
-    os.symlink("socket:[4242]", str(proc / str(pid) / "fd" / "7"))
+    (proc / str(pid)).mkdir(parents=True)
+    if fds:
+        (proc / str(pid) / "fd").mkdir()
+        os.symlink("socket:[4242]", str(proc / str(pid) / "fd" / "7"))
     (proc / str(pid) / "comm").write_text(comm + "\n")
     (proc / str(pid) / "cmdline").write_bytes(b"\0".join(part.encode() for part in cmdline) + b"\0")
 
@@ -838,11 +841,12 @@ def _write(tmp_path, path, text):
     target.write_text(text)
 
 
-def test_behind_dnsmasq_its_upstream_servers_are_allowed(tmp_path):
+@pytest.mark.parametrize("fds", [True, False])
+def test_behind_dnsmasq_its_upstream_servers_are_allowed(tmp_path, fds):
     _resolv(tmp_path, "nameserver 127.0.0.1\n")
     _proc_listener(tmp_path, "0100007F", 42, "dnsmasq",
                    ["/usr/sbin/dnsmasq", "-x", "/run/dnsmasq/dnsmasq.pid", "-7", "/etc/dnsmasq.d,.dpkg-dist",
-                    "--server=198.51.100.7#53"])
+                    "--server=198.51.100.7#53"], fds=fds)
     _write(tmp_path, "/etc/dnsmasq.conf", "no-resolv\nserver=192.0.2.53\nserver=/corp.test/10.9.0.1\n"
                                           "server=/local.test/\nservers-file=/etc/dnsmasq.servers\n")
     _write(tmp_path, "/etc/dnsmasq.d/upstream.conf", "server=2001:db8::53@eth0\n")

@@ -505,7 +505,8 @@ class Firewall:
                 backend.apply(plan)
             self._forget(backend)
         self.write_boot(removal)
-        _names.Names(os.path.join(self.state_dir, _names.NAMES_FILE), self.resolve, []).forget()
+        if self.names is not None:
+            self.names.forget()
         return result
 
     # Commit-confirmed rollback

@@ -892,3 +892,12 @@ def test_a_names_file_that_cannot_be_used_keeps_nothing(tmp_path, monkeypatch, r
     with pytest.raises(fw.RuleError, match="destination_name 'a.test' does not resolve on this host"):
         firewall.run(False)
     assert any("could not be read" in warning for warning in firewall.warnings) == warned
+
+
+def test_state_absent_forgets_the_names(tmp_path, monkeypatch):
+    monkeypatch.setattr(_firewall, "resolve_name", lambda name: ["192.0.2.44"])
+    nft = FakeHost()
+    make(nft, tmp_path, rules=[{"direction": "out", "port": 443, "destination_name": "a.test"}]).run(False)
+    assert (tmp_path / "state" / "firewall-names.json").exists()
+    make(nft, tmp_path, state="absent").run(False)
+    assert not (tmp_path / "state" / "firewall-names.json").exists()

@@ -81,6 +81,8 @@ options:
         description:
           - Source address or CIDR, or a list of them. IPv4 and IPv6 entries are split into rules of their own
             family. Leave it out to match any source.
+          - An IPv4-mapped IPv6 address (V(::ffff:10.77.0.1)) is refused, naming it - it would be an IPv6 rule that
+            IPv4 packets never match; write the IPv4 address.
         type: raw
       destination:
         description: Destination address or CIDR, or a list of them, as for O(rules[].source).
@@ -89,9 +91,14 @@ options:
         description:
           - A DNS name, or a list of them, resolved on the host (its own resolver, C(getaddrinfo), both families) at
             every run; the addresses join O(rules[].destination) and are returned in RV(resolved).
-          - A name that does not resolve fails the run before anything changes, naming it. When the answer changes
-            (a CDN, a round-robin name) the next run replaces the rule set, so run the role regularly (or give
-            CIDRs) for destinations whose addresses move.
+          - Names are resolved before anything changes. After each run the addresses of each name are recorded in
+            C(/var/lib/portcullis/firewall-names.json); a name that stops resolving keeps that last good set, with a
+            warning naming it (RV(names_kept)), so a run can still apply the rule that makes DNS work again. A name
+            with no recorded set that does not resolve fails the run before anything changes, naming it.
+          - An answer no rule should go to - unspecified, loopback, multicast, link-local or IPv4-mapped - fails the
+            run, naming the name and the answer.
+          - When the answer changes (a CDN, a round-robin name) the next run replaces the rule set, so run the role
+            regularly (or give CIDRs) for destinations whose addresses move.
         type: raw
       direction:
         description:
@@ -190,9 +197,12 @@ options:
   allow_dns:
     description:
       - With the output policy V(drop), accept DNS (TCP and UDP port 53) to the resolvers the host uses, before the
-        rules. They are read from C(/etc/resolv.conf) at every run; behind systemd-resolved's stub (V(127.0.0.53)) the
-        servers it forwards to, from C(/run/systemd/resolve/resolv.conf). Another local resolver's upstreams are not
-        known and are reported; declare them with a rule. Returned in RV(resolvers).
+        rules. They are read from C(/etc/resolv.conf) at every run. Behind a local stub on loopback, the servers it
+        forwards to as well - systemd-resolved (V(127.0.0.53), V(127.0.0.54)) from
+        C(/run/systemd/resolve/resolv.conf); dnsmasq (the process listening there) from its command line,
+        C(conf-file), C(conf-dir), C(server=), C(servers-file) and C(resolv-file). Docker's embedded DNS
+        (V(127.0.0.11)) needs none. Any other stub (unbound, named) is named in a warning; declare its servers with
+        a rule. Returned in RV(resolvers).
     type: bool
     default: true
   allow_dhcp:
@@ -288,6 +298,11 @@ resolved:
   returned: always
   type: dict
   sample: {"sii.cl": ["200.10.252.55"]}
+names_kept:
+  description: The names that did not resolve in this run, with the last good addresses kept for them.
+  returned: always
+  type: dict
+  sample: {"api.example.com": ["192.0.2.44"]}
 resolvers:
   description: The DNS servers accepted out with the output policy V(drop) and O(allow_dns).
   returned: always

@@ -188,6 +188,9 @@ def _names(value, label, resolve, errors):
             continue
         try:
             addresses = resolve(name)
+        except _values.BadValue as error:  # a special-purpose answer, named with the name
+            errors.append("%s: %s" % (label, error))
+            continue
         except (OSError, ValueError) as error:
             errors.append("%s: destination_name %r does not resolve on this host (%s): no rule can be made for it"
                           % (label, item, error))

@@ -132,8 +132,6 @@ _PROCESS_NAME = _values.pattern(r"[^\s/\0]{1,255}")
 _NAME = _values.pattern(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _UPSTREAM = _values.pattern(r"\[([0-9a-fA-F:.]+)\]:([0-9]+)|([^:\[\]]+):([0-9]+)")
 _UPSTREAM_HOST = _values.pattern(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?")
-# Digits and dots only: meant as an IPv4 address, never a host name.
-_DOTTED = _values.pattern(r"[0-9.]+")
 # A route's path prefix: segments of unreserved characters, ending with "/", so that nginx's prefix match
 # means the path and what is below it (a location /api would also match /apix), with nothing to normalise.
 _ROUTE = _values.pattern(r"/(?:[A-Za-z0-9._~-]+/)*")
@@ -294,7 +292,7 @@ def upstream_server(value, what):
     try:
         return "%s:%d" % (ipaddress.IPv4Address(host), port)
     except ValueError:
-        if _values.matches(_DOTTED, host):
+        if _values.looks_like_address(host):
             raise _values.BadValue("%s %r: %r is not an IPv4 address (and not a host name either)" % (what, value, host))
     if not _values.matches(_UPSTREAM_HOST, host.lower()):
         raise _values.BadValue("%s %r: %r is neither an IP address nor a host name" % (what, value, host))

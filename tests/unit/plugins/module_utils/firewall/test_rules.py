@@ -288,3 +288,16 @@ def test_an_ipv6_slash_32_stays_a_network_in_nftables():
     assert _backends.Nftables._addresses(["2001:db8::/32"]) == "2001:db8::/32"
     assert _backends.Nftables._addresses(["2001:db8::1/128", "192.0.2.1/32", "10.0.0.0/8"]) == (
         "{ 2001:db8::1, 192.0.2.1, 10.0.0.0/8 }")
+
+
+# Issue 26, fault 6: a mapped address would be an IPv6 rule IPv4 never matches.
+@pytest.mark.parametrize("key", ["source", "destination"])
+def test_mapped_addresses_are_refused_as_source_or_destination(key):
+    with pytest.raises(RuleError, match=r"rule 1: %s '::ffff:10.77.0.1' is an IPv4-mapped IPv6 address" % key):
+        fw.normalize_rules([{"port": 22, key: ["10.0.0.0/8", "::ffff:10.77.0.1"]}])
+
+
+def test_hex_letter_names_resolve_as_names():
+    rules = fw.normalize_rules([{"direction": "out", "port": 443, "destination_name": ["cafe.de", "dead.beef"]}],
+                               resolve=lambda name: {"cafe.de": ["192.0.2.1"], "dead.beef": ["192.0.2.2"]}[name])
+    assert rules[0].destinations == ("192.0.2.1/32", "192.0.2.2/32")

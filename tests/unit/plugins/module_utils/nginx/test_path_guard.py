@@ -33,9 +33,6 @@ VARIANTS = [
     "/ADMIN", "/x/%2e%2e;/admin/users", "/x/..%3b/admin/users", "/admin%5cusers", "/%2561dmin/users",
     "/admin%3bjsessionid=1/users", "/x/%2e%2e/admin/users", "/.;/admin/users", "/admin/./users;x",
 ]
-# Until the fix: what fails on main, as each test below shows.
-PENDING = pytest.mark.xfail(strict=True, reason="issue 27 fault 7: not fixed yet")
-HANDLED_BY_NGINX_ALONE = ("/admin", "/x/%2e%2e/admin/users", "/admin/./users;x")
 # Ordinary paths of the public route: served by it, not refused.
 PUBLIC = ["/", "/users", "/administrator/x", "/static/app.js", "/search?q=a;b", "/a/b?next=/admin/", "/x/admins/"]
 
@@ -112,8 +109,7 @@ def test_the_backend_model_reads_every_variant_as_the_admin_route():
     assert not any(backend_path(path) in ("/admin",) or backend_path(path).startswith("/admin/") for path in PUBLIC)
 
 
-@pytest.mark.parametrize("variant", [variant if variant in HANDLED_BY_NGINX_ALONE else pytest.param(variant, marks=PENDING)
-                                     for variant in VARIANTS])
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_a_path_the_backend_reads_as_the_restricted_route_gets_its_access_or_is_refused(variant):
     text = proxy.Renderer([guarded_site()]).render()
     served = served_by(text, "app.example.com", variant)
@@ -132,7 +128,6 @@ def test_the_restricted_route_itself_is_served_with_its_access():
     assert "allow 10.0.0.0/8;" in served and "deny all;" in served
 
 
-@PENDING
 def test_a_rate_limited_route_on_the_same_backend_is_guarded_too():
     site = guarded_site(allow=[], rate_limit={"rate": "1r/s", "burst": 1})
     text = proxy.Renderer([site]).render()
@@ -141,7 +136,6 @@ def test_a_rate_limited_route_on_the_same_backend_is_guarded_too():
         assert served == "refused" or "limit_req zone=" in served, (variant, served)
 
 
-@PENDING
 def test_routes_nested_under_the_restricted_one_keep_their_own_location_whatever_the_case():
     site = guarded_site()
     site["routes"].append({"path": "/admin/public/", "upstreams": ["10.0.0.5:8080"]})
@@ -157,7 +151,6 @@ def test_routes_to_other_backends_need_no_guard_and_render_as_before():
     assert "$request_uri ~" not in text and "location ~" not in text
 
 
-@PENDING
 def test_two_routes_that_differ_only_in_case_are_refused():
     site = guarded_site()
     site["routes"].append({"path": "/Admin/", "upstreams": ["10.0.0.5:8080"]})

@@ -245,7 +245,6 @@ def test_a_health_check_that_could_not_be_made_is_unknown_not_ok():
 
 # Issue 27 fault 8: limits of the consumer (nginx), checked by the audit before any host changes.
 
-@pytest.mark.xfail(strict=True, reason="issue 27 fault 8: not fixed yet")
 def test_a_route_path_longer_than_nginx_reads_is_a_plan_conflict():
     path = "/" + "a" * 4998 + "/"
     hosts = {"app": {"services": [{"name": "api", "port": 8000, "domain": "api.example.com", "path": path}]}}
@@ -253,6 +252,15 @@ def test_a_route_path_longer_than_nginx_reads_is_a_plan_conflict():
     messages = [item["message"] for item in report["plan_conflicts"]]
     assert len(messages) == 1, messages
     assert "host app: service 'api'" in messages[0] and "5000 characters" in messages[0], messages
+
+
+def test_any_value_nginx_cannot_read_is_a_plan_conflict_of_the_proxy():
+    hosts = {"app": {"services": [{"name": "api", "port": 8000, "domain": "api.example.com",
+                                   "proxy": {"headers": {"X-Token": "t" * 5000}}}]}}
+    report = audit(hosts, groups={"proxies": ["edge"]}, inventory_hosts=["edge"])
+    messages = [item["message"] for item in report["plan_conflicts"] if item["kind"] == "proxy_plan"]
+    assert len(messages) == 1 and messages[0].startswith("proxy edge: line ") and "nginx reads at most 4094" in \
+        messages[0], messages
 
 
 def test_a_route_path_nginx_reads_is_no_conflict():

@@ -6,8 +6,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import pytest
-
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _audit
 from ansible_collections.portcullis.ports.plugins.plugin_utils._plan import Plan
 
@@ -269,7 +267,6 @@ def test_a_route_path_nginx_reads_is_no_conflict():
     assert audit(hosts, groups={"proxies": ["edge"]}, inventory_hosts=["edge"])["plan_conflicts"] == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 27 fault 8: not fixed yet")
 def test_another_service_on_a_port_nginx_needs_on_a_proxy_is_a_plan_conflict():
     hosts = {"edge": {"services": [{"name": "ssh", "port": 443}, {"name": "http", "port": "http", "expose": "public"}]},
              "app": {"services": [{"name": "api", "port": 8000, "domain": "api.example.com"}]}}

@@ -17,10 +17,10 @@ import time
 import pytest
 import yaml
 
+from ansible_collections.portcullis.ports.plugins.module_utils.audit import _health
 from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _collect as _metrics
 
 ROLES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "..", "roles"))
-PENDING = pytest.mark.xfail(strict=True, reason="issue 27 fault 8: not fixed yet")
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 
 
@@ -58,7 +58,6 @@ def trickle():
     thread.join(5)
 
 
-@PENDING
 def test_port_metrics_bounds_a_trickling_health_answer_by_the_timeout(trickle):
     targets = [{"url": "http://%s/health" % trickle, "domain": "a.example.com", "path": "/", "server": trickle}]
     out = _metrics.Exposition()
@@ -69,10 +68,38 @@ def test_port_metrics_bounds_a_trickling_health_answer_by_the_timeout(trickle):
     assert 'portcullis_backend_up{domain="a.example.com",path="/",server="%s"} 0' % trickle in out.text()
 
 
-@PENDING
 def test_the_audit_asks_for_health_with_the_bounded_request():
     with open(os.path.join(ROLES, "port_audit", "tasks", "map.yml")) as handle:
         tasks = yaml.safe_load(handle)
     ask = next(task for task in tasks if task["name"].startswith("Ask each backend for its health path"))
     assert "ansible.builtin.uri" not in ask, "uri's timeout bounds each read, not the request"
     assert ask["portcullis.ports.health_check"]["timeout"] == "{{ portcullis_audit_health_timeout }}"
+
+
+def test_the_bounded_request_reads_a_status_and_names_what_went_wrong(trickle):
+    started = time.monotonic()
+    assert _health.get_status("http://%s/health" % trickle, 1) == (None, "no complete answer within 1 s")
+    assert time.monotonic() - started < 2
+    assert _health.get_status("https://%s/health" % trickle, 1)[1].startswith("not an http:// URL")
+    assert _health.get_status("http://127.0.0.1:1/health", 1)[0] is None
+
+
+def test_a_quick_answer_gives_its_status():
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def answer():
+        connection, _peer = listener.accept()
+        with connection:
+            request = connection.recv(4096)
+            connection.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
+                               if b"GET /down HTTP/1.1" in request else b"HTTP/1.1 200 OK\r\n\r\n")
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    try:
+        assert _health.get_status("http://127.0.0.1:%d/down" % listener.getsockname()[1], 2) == (503, "")
+    finally:
+        thread.join(5)
+        listener.close()

@@ -20,7 +20,6 @@ import sys
 import pytest
 
 REPO = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-PENDING = pytest.mark.xfail(strict=True, reason="issue 27 fault 8: not fixed yet")
 ENFORCING_PLAYS = ("Harden sshd", "Enforce the firewall", "Publish the registry's domains")
 
 
@@ -60,7 +59,6 @@ def test_without_a_serial_each_enforcing_play_runs_once_over_every_host(tmp_path
     assert [batches(output, play) for play in ENFORCING_PLAYS] == [1, 1, 1], output
 
 
-@PENDING
 def test_a_serial_in_group_vars_all_is_honoured(tmp_path):
     rc, output = run_site(tmp_path, group_vars={"portcullis_site_serial": [1, "100%"]})
     assert rc == 0, output
@@ -77,7 +75,6 @@ def test_a_serial_as_an_extra_var_still_wins(tmp_path):
 
 @pytest.mark.parametrize("variable, everywhere, on_h2", [("portcullis_site_serial", [1, "100%"], 1),
                                                         ("portcullis_site_max_fail_percentage", 100, 0)])
-@PENDING
 def test_a_keyword_that_differs_between_hosts_stops_the_run_naming_where_it_goes(tmp_path, variable, everywhere, on_h2):
     rc, output = run_site(tmp_path, group_vars={variable: everywhere}, host_vars={"h2": {variable: on_h2}})
     assert rc != 0, output

@@ -39,7 +39,6 @@ options:
 seealso:
   - module: ansible.builtin.uri
     description: Any method, HTTPS, bodies; its timeout bounds each read.
-  - role: portcullis.ports.port_audit
 """
 
 EXAMPLES = r"""

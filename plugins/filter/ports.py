@@ -192,7 +192,8 @@ def play_keyword(hosts, variable, hostvars=None, default=None):
     if not isinstance(variable, str) or not variable:
         raise _filter_error("play_keyword", "the variable must be a name, got %r" % (variable,))
     if hostvars is None:
-        raise _filter_error("play_keyword", "hostvars=hostvars is required")
+        # A syntax check or a listing templates play keywords without any host's variables: nothing runs.
+        return default
     try:
         return _play_keywords.one_value(list(hosts or []), variable, hostvars, default)
     except _play_keywords.PlayKeywordError as error:

@@ -23,7 +23,8 @@ REPO = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", "..", ".."
 ENFORCING_PLAYS = ("Harden sshd", "Enforce the firewall", "Publish the registry's domains")
 
 
-def run_site(tmp_path, group_vars=None, host_vars=None, extra_vars=None):
+def run_site(tmp_path, group_vars=None, host_vars=None, extra_vars=None, options=("--skip-tags", "always", "--tags",
+                                                                              "portcullis-no-task")):
     collections = tmp_path / "collections" / "ansible_collections" / "portcullis"
     collections.mkdir(parents=True)
     os.symlink(REPO, str(collections / "ports"))
@@ -36,7 +37,7 @@ def run_site(tmp_path, group_vars=None, host_vars=None, extra_vars=None):
     for host, variables in (host_vars or {}).items():
         (inventory / "host_vars" / ("%s.yml" % host)).write_text(json.dumps(variables))
     command = [sys.executable, "-m", "ansible.cli.playbook", "-i", str(inventory),
-               os.path.join(REPO, "playbooks", "site.yml"), "--skip-tags", "always", "--tags", "portcullis-no-task"]
+               os.path.join(REPO, "playbooks", "site.yml")] + list(options)
     if extra_vars:
         command += ["-e", json.dumps(extra_vars)]
     environment = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"), ANSIBLE_NOCOLOR="1",
@@ -80,3 +81,8 @@ def test_a_keyword_that_differs_between_hosts_stops_the_run_naming_where_it_goes
     assert rc != 0, output
     assert variable in output and "h2" in output and "group_vars/all" in output and "-e" in output, output
     assert batches(output, "Harden sshd") == 0, output
+
+
+def test_a_syntax_check_has_no_host_variables_and_passes(tmp_path):
+    rc, output = run_site(tmp_path, group_vars={"portcullis_site_serial": [1, "100%"]}, options=["--syntax-check"])
+    assert rc == 0, output

@@ -19,6 +19,7 @@ from ansible_collections.portcullis.ports.plugins.module_utils.ports import _res
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _audit
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _inventory as _inventory_mod
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _plan
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _play_keywords
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _proxy_plan
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _reachability_plan
 
@@ -187,6 +188,18 @@ def inventory_addresses(hosts, hostvars=None, groups=None):
         raise _filter_error("inventory_addresses", error)
 
 
+def play_keyword(hosts, variable, hostvars=None, default=None):
+    if not isinstance(variable, str) or not variable:
+        raise _filter_error("play_keyword", "the variable must be a name, got %r" % (variable,))
+    if hostvars is None:
+        # A syntax check or a listing templates play keywords without any host's variables: nothing runs.
+        return default
+    try:
+        return _play_keywords.one_value(list(hosts or []), variable, hostvars, default)
+    except _play_keywords.PlayKeywordError as error:
+        raise _filter_error("play_keyword", error)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -201,4 +214,5 @@ class FilterModule(object):
             "ssh_endpoint": ssh_endpoint,
             "reachability_flows": reachability_flows,
             "inventory_addresses": inventory_addresses,
+            "play_keyword": play_keyword,
         }

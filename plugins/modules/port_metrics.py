@@ -86,7 +86,7 @@ options:
     elements: dict
     default: []
   health_timeout:
-    description: Seconds to wait for each health answer.
+    description: Seconds for each health request, the whole request (a backend trickling its answer is cut off then).
     type: int
     default: 5
   ignore_addresses:

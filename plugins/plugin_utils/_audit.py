@@ -17,6 +17,7 @@ __metaclass__ = type
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _conflicts
+from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _config as _nginx_config
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _graph
@@ -227,8 +228,10 @@ def _proxy_plan_problems(plan):
         if proxy not in plan.hosts:
             continue
         try:
-            _proxy_plan.sites(plan, proxy)
-        except (_proxy_plan.ProxyPlanError, _plan.PlanError, InventoryError) as error:
+            # Rendered too: a word nginx cannot read (a value thousands of characters long) is found here, before
+            # any host changes, not by nginx -t at the end of the run.
+            _nginx_config.Renderer(_proxy_plan.sites(plan, proxy)).render()
+        except (_proxy_plan.ProxyPlanError, _plan.PlanError, InventoryError, _nginx_config.NginxProxyError) as error:
             message = "proxy %s: %s" % (proxy, error)
             # Once for all proxies.
             if message.split(": ", 1)[1] not in [item["message"].split(": ", 1)[1] for item in found]:

@@ -76,8 +76,11 @@ SELF_PROXY = "self_proxy"
 DUPLICATE_DOMAIN = "duplicate_domain"
 SHARED_PUBLIC_PORT = "shared_public_port"
 INVALID_SETTING = "invalid_setting"
+PROXY_PORT = "proxy_port"
 KINDS = (UNKNOWN_DEPENDENCY, UNREACHABLE_DEPENDENCY, ADDRESS_FAMILY, UNKNOWN_SOURCE, UNKNOWN_ADDRESS,
-         UNREACHABLE_UPSTREAM, SELF_PROXY, DUPLICATE_DOMAIN, SHARED_PUBLIC_PORT, INVALID_SETTING)
+         UNREACHABLE_UPSTREAM, SELF_PROXY, DUPLICATE_DOMAIN, SHARED_PUBLIC_PORT, INVALID_SETTING, PROXY_PORT)
+# A proxy's registry entries that are nginx itself, on PROXY_PORTS: process nginx, or no process and one of these names.
+PROXY_SELF_NAMES = ("http", "https", "nginx")
 # Problems that make every host's rules wrong (a flow that drops out of the plan would close what works today):
 # no host's firewall rules are made while one stands.
 FLOW_KINDS = (UNKNOWN_DEPENDENCY, UNREACHABLE_DEPENDENCY, ADDRESS_FAMILY, UNREACHABLE_UPSTREAM)
@@ -779,6 +782,8 @@ class Plan:
                                 host, service.name, service.domain, service.bind.address, ", ".join(sorted(proxies))),
                             host, [service.name]))
                 self._check_listen_family(host, service)
+                if host in proxies and service.listens and not service.domain:
+                    self._check_proxy_ports(host, service)
                 if service.listens and service.expose == "public":
                     try:
                         networks = self.service_networks(host, service)
@@ -831,6 +836,19 @@ class Plan:
                 host, _family_text(state.networks), "'::' (both families)" if families == {4} else "'0.0.0.0'", host,
                 _inventory.ADDRESS_VARIABLE),
             host, [service.name], server=host, server_service=service.name))
+
+    def _check_proxy_ports(self, host, service):
+        """nginx listens on PROXY_PORTS (TCP, every address) of a proxy: another service there (sshd on 443)
+        would keep nginx from starting, after sshd and the firewall changed the host."""
+        if service.process == "nginx" or (not service.process and service.name in PROXY_SELF_NAMES):
+            return
+        for port in PROXY_PORTS:
+            if any(start <= port <= end for start, end in service.ranges.get("tcp", ())):
+                self.problems.append(_problem(
+                    PROXY_PORT, "%s: service %s is on tcp port %d, where nginx listens on a proxy for the sites it "
+                    "publishes: move the service to another port (nginx's own entries are named %s, or give process: "
+                    "nginx)" % (host, service.name, port, ", ".join(PROXY_SELF_NAMES[:-1]) + " or " +
+                                PROXY_SELF_NAMES[-1]), host, [service.name], port=port))
 
     def _check_source(self, host, service, where, item):
         """An allow_from item (of a service no flow comes from) or a proxy allow/deny item: known, with addresses."""

@@ -32,19 +32,12 @@ __metaclass__ = type
 import calendar
 import json
 import os
-import socket
 import subprocess
 import time
 
-try:
-    from http.client import HTTPConnection, HTTPException
-    from urllib.parse import urlsplit
-except ImportError:  # pragma: no cover - Python 2
-    from httplib import HTTPConnection, HTTPException  # type: ignore
-    from urlparse import urlsplit  # type: ignore
-
 from ansible_collections.portcullis.ports.plugins.module_utils import _host
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _conflicts
+from ansible_collections.portcullis.ports.plugins.module_utils.audit import _health
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _listening
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _published
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends
@@ -242,18 +235,9 @@ def _openssl_time(text):
 
 
 def _get_status(url, timeout):
-    """The HTTP status of a GET of ``url`` (http only), or None without an answer."""
-    parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        return None
-    connection = HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
-    try:
-        connection.request("GET", (parts.path or "/") + ("?" + parts.query if parts.query else ""))
-        return connection.getresponse().status
-    except (socket.error, HTTPException, ValueError):
-        return None
-    finally:
-        connection.close()
+    """The HTTP status of a GET of ``url`` (http only), or None without a complete answer within ``timeout``
+    seconds (the whole request, not each read: a trickling backend cannot hold the collection)."""
+    return _health.get_status(url, timeout)[0]
 
 
 def health_series(out, targets, timeout):

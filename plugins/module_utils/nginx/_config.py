@@ -138,6 +138,12 @@ def check_site(site):
     for path in set(paths):
         if paths.count(path) > 1:
             raise NginxProxyError("%s the route %s is given twice" % (what, path))
+    folded = {}
+    for path in paths:
+        if path.lower() in folded:
+            raise NginxProxyError("%s the routes %s and %s differ only in case: a backend that folds case reads them "
+                                  "as one, so give them one path" % (what, folded[path.lower()], path))
+        folded[path.lower()] = path
     for key in ("service", "host"):
         if site.get(key) is not None:
             result[key] = _safe_token(str(site[key]), "%s %s" % (what, key))
@@ -308,6 +314,20 @@ def argument_spec():
     )
 
 
+def _comment_lines(head, items, width=200):
+    """``head`` and ``items`` as comment lines of about ``width`` characters (nginx reads a comment line as one
+    word, of at most NGINX_WORD_MAX bytes), further lines indented."""
+    lines, line = [], head
+    for position, item in enumerate(items):
+        text = item + ("," if position < len(items) - 1 else "")
+        if line.strip() not in ("#", head.strip()) and len(line) + 1 + len(text) > width:
+            lines.append(line.rstrip())
+            line = "#  "
+        line += ("" if line.endswith(" ") else " ") + text
+    lines.append(line.rstrip())
+    return lines
+
+
 def names_hash_bucket_size(longest):
     """server_names_hash_bucket_size that holds a name of ``longest``
     characters: nginx stores a name in a bucket with two pointers beside it
@@ -386,6 +406,60 @@ def route_zone(domain, path):
     return "%s_r%s" % (zone_name(domain), hashlib.sha256(path.encode("ascii")).hexdigest()[:10])
 
 
+# nginx reads the configuration a word at a time into a buffer of 4,096 bytes (NGX_CONF_BUFFER): a word, or a
+# comment from its "#" to the end of its line, of 4,095 bytes or more fails nginx -t ("too long parameter").
+NGINX_WORD_MAX = 4094
+
+
+def check_words(text):
+    """``text`` (a configuration the Renderer wrote) has no word or comment
+    nginx cannot read; NginxProxyError names the first one."""
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        words = [stripped] if stripped.startswith("#") else stripped.split()
+        for word in words:
+            if len(word.encode("utf-8")) > NGINX_WORD_MAX:
+                raise NginxProxyError("line %d of the configuration holds a word of %d bytes (%s...), and nginx reads "
+                                      "at most %d: shorten the value it comes from"
+                                      % (number, len(word.encode("utf-8")), word[:60], NGINX_WORD_MAX))
+    return text
+
+
+def _access_of(route):
+    rate_limit = route.get("rate_limit") or None
+    return (tuple(route.get("allow") or ()), tuple(route.get("deny") or ()),
+            tuple(sorted(rate_limit.items())) if rate_limit else None)
+
+
+def path_guarded(site):
+    """Whether the site's paths are guarded (see the role's README, "Paths the
+    backend reads otherwise"): two of its routes reach one upstream server
+    but admit clients differently (allow, deny, rate_limit). nginx then picks
+    the route from its own reading of the path, and the backend, given the
+    path as the client sent it, may read another route's path in it."""
+    routes = site["routes"]
+    for position, route in enumerate(routes):
+        servers = set(server["server"] for server in route["upstreams"])
+        for other in routes[position + 1:]:
+            if servers & set(server["server"] for server in other["upstreams"]) and \
+                    _access_of(route) != _access_of(other):
+                return True
+    return False
+
+
+# Refused on a guarded site, matched on the request as sent ($request_uri, before the query): what backends read
+# otherwise than nginx. ";" (path parameters: Spring drops them, Tomcat resolves "..;"), a backslash (a separator
+# to some), "." and ".." segments (nginx resolves them, then passes the path on as sent), and the encoded forms of
+# ".", "/", "\", ";" and "%" (a second decoding), overlong UTF-8 and %u escapes. \x5c is the backslash.
+GUARD_REFUSED = r"^[^?]*(?:;|\x5c|%(?:2e|2f|5c|3b|25|c0|c1|e0%[89]|u)|/\.\.?(?:/|\?|$))"
+
+
+def guard_regex(path):
+    """The case-insensitive location regex of a route on a guarded site: its path, and the path without its last
+    slash (a backend may serve /admin as /admin/)."""
+    return "^%s(?:/|$)" % path[:-1].replace(".", "\\.")
+
+
 def version_tuple(text):
     match = re.search(r"nginx/([0-9]+)\.([0-9]+)\.([0-9]+)", text or "")
     return tuple(int(part) for part in match.groups()) if match else None
@@ -451,7 +525,7 @@ class Renderer:
 
     def render(self):
         out = [MANAGED_HEADER.rstrip("\n")]
-        out.append("# Sites: %s" % (", ".join(site["domain"] for site in self.sites) or "none"))
+        out += _comment_lines("# Sites: ", [site["domain"] for site in self.sites] or ["none"])
         out.append("")
         out += ["map $http_upgrade $portcullis_connection_upgrade {", "    default upgrade;", "    \"\" \"\";", "}", ""]
         out += self._real_ip()
@@ -486,7 +560,7 @@ class Renderer:
             if site["redirects"]:
                 out += self._redirect_server(site, site["redirects"], site["domain"])
                 out += self._tls_redirect_server(site)
-        return "\n".join(out).rstrip("\n") + "\n"
+        return check_words("\n".join(out).rstrip("\n") + "\n")
 
     def _real_ip(self):
         """The client address from a trusted proxy's header (a CDN in front),
@@ -585,13 +659,18 @@ class Renderer:
             owner = " (%s/%s)" % (route["host"], route.get("service")) if route.get("host") else ""
             return "%s -> %s%s" % (route["path"], servers, owner)
 
-        origin = ", ".join(described(route) for route in site["routes"])
-        lines = ["# %s: %s" % (", ".join(served), origin), "server {"]
+        lines = _comment_lines("# %s: " % ", ".join(served), [described(route) for route in site["routes"]])
+        lines.append("server {")
         self._listen(lines, 443)
         lines += ["    server_name %s;" % " ".join(served), "    server_tokens off;"]
         lines += self._certificate_lines(site) + self._tls_settings()
         if self.hsts_max_age:
             lines.append("    add_header Strict-Transport-Security \"max-age=%d\" always;" % self.hsts_max_age)
+        guarded = path_guarded(site)
+        if guarded:
+            lines += ["    # Routes that admit clients differently share a backend: a path the backend may read otherwise",
+                      "    # than nginx is refused (see the role's README, \"Paths the backend reads otherwise\").",
+                      "    if ($request_uri ~* \"%s\") {" % GUARD_REFUSED, "        return 403;", "    }"]
         root = next((route for route in site["routes"] if route["path"] == _registry.ROOT_PATH), None)
         if self.health_path:
             # A static file, not "return": return would answer before allow/deny are checked. The site's
@@ -600,8 +679,15 @@ class Renderer:
                       "        default_type text/plain;", "        root %s;" % self.health_root]
             lines += self._access(root, "        ") if root else []
             lines.append("    }")
-        for route in sorted(site["routes"], key=lambda item: (-len(item["path"]), item["path"])):
+        longest_first = sorted(site["routes"], key=lambda item: (-len(item["path"]), item["path"]))
+        for route in longest_first:
             lines += self._location(site, route)
+        if guarded:
+            # The same routes whatever the case, the longest first (nginx uses the first regex that matches): a
+            # backend that folds case gets /ADMIN/ only as the /admin/ route.
+            for route in longest_first:
+                if route["path"] != _registry.ROOT_PATH:
+                    lines += self._location(site, route, "~* \"%s\"" % guard_regex(route["path"]))
         if root is None:
             # Paths outside every route are not found, rather than nginx's compiled-in web root.
             lines += ["    location / {", "        return 404;", "    }"]
@@ -609,10 +695,10 @@ class Renderer:
         lines.append("")
         return lines
 
-    def _location(self, site, route):
+    def _location(self, site, route, match=None):
         zone = route_zone(site["domain"], route["path"])
         # No URI after the upstream in proxy_pass: the request's path goes to the backend as the client sent it.
-        lines = ["    location %s {" % route["path"]]
+        lines = ["    location %s {" % (match or route["path"])]
         lines.append("        client_max_body_size %s;" % route["client_max_body_size"])
         lines += self._access(route, "        ")
         if route["rate_limit"]:

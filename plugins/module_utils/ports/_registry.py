@@ -135,6 +135,10 @@ _UPSTREAM_HOST = _values.pattern(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?")
 # A route's path prefix: segments of unreserved characters, ending with "/", so that nginx's prefix match
 # means the path and what is below it (a location /api would also match /apix), with nothing to normalise.
 _ROUTE = _values.pattern(r"/(?:[A-Za-z0-9._~-]+/)*")
+# The longest route path. nginx reads its configuration a word at a time, at most 4,094 bytes each; the proxy writes
+# a path into longer words (a location regex, where each "." is escaped) and into comment lines. Far below that,
+# and far below what clients, CDNs and the request line (large_client_header_buffers, 8k) carry.
+ROUTE_PATH_MAX = 1024
 _HEALTH = _values.pattern(r"/[A-Za-z0-9._~/-]*")
 _COOKIE_NAME = _values.pattern(r"[A-Za-z0-9_]{1,64}")
 
@@ -345,7 +349,11 @@ def upstream_entries(value, what):
 
 
 def route_path(value, what):
-    """A route's path prefix: absolute, ending with "/", plain segments only."""
+    """A route's path prefix: absolute, ending with "/", plain segments only, at most ROUTE_PATH_MAX characters."""
+    if isinstance(value, str) and len(value) > ROUTE_PATH_MAX and _values.matches(_ROUTE, value):
+        raise _values.BadValue("%s %s... is %d characters long: a route path has at most %d (nginx reads its "
+                               "configuration in words of at most 4,094 bytes, and the proxy writes the path into "
+                               "longer ones)" % (what, value[:40], len(value), ROUTE_PATH_MAX))
     if not _values.matches(_ROUTE, value) or "/./" in value or "/../" in value:
         hint = " (write %s/: a prefix without the trailing slash also matches %sx)" % (value, value) \
             if isinstance(value, str) and _values.matches(_ROUTE, value + "/") else ""

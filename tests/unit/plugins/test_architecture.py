@@ -114,6 +114,7 @@ def test_no_sideways_imports_between_features(name):
     ("sshd_config", {"sshd", None}),
     ("port_metrics", {"audit", "firewall", "nginx", None}),
     ("reachability", {"audit", None}),
+    ("health_check", {"audit", None}),
 ])
 def test_a_module_ships_only_its_feature(module, allowed):
     shipped = _closure(_imports(os.path.join(PLUGINS, "modules", module + ".py")))

@@ -16,7 +16,7 @@ FILTERS = FilterModule().filters()
 
 def test_filter_names_are_the_public_contract():
     assert set(FILTERS) == {"service_port", "port_range", "port_ranges", "port_syntax", "firewall_rules", "proxy_sites", "port_map", "ssh_endpoint",
-                            "health_targets", "reachability_flows", "inventory_addresses"}
+                            "health_targets", "reachability_flows", "inventory_addresses", "play_keyword"}
 
 
 def test_service_port():

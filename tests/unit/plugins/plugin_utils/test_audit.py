@@ -239,3 +239,50 @@ def test_a_health_check_that_could_not_be_made_is_unknown_not_ok():
     found = rows(audit(hosts, groups={"proxies": ["edge", "edge-2"]}, inventory_hosts=["edge", "edge-2"], health=health),
                  "app")
     assert found["api"]["health"] == "/health unknown (10.0.0.2:8000 from edge-2: not asked)"
+
+
+# Issue 27 fault 8: limits of the consumer (nginx), checked by the audit before any host changes.
+
+def test_a_route_path_longer_than_nginx_reads_is_a_plan_conflict():
+    path = "/" + "a" * 4998 + "/"
+    hosts = {"app": {"services": [{"name": "api", "port": 8000, "domain": "api.example.com", "path": path}]}}
+    report = audit(hosts, groups={"proxies": ["edge"]}, inventory_hosts=["edge"])
+    messages = [item["message"] for item in report["plan_conflicts"]]
+    assert len(messages) == 1, messages
+    assert "host app: service 'api'" in messages[0] and "5000 characters" in messages[0], messages
+
+
+def test_any_value_nginx_cannot_read_is_a_plan_conflict_of_the_proxy():
+    hosts = {"app": {"services": [{"name": "api", "port": 8000, "domain": "api.example.com",
+                                   "proxy": {"headers": {"X-Token": "t" * 5000}}}]}}
+    report = audit(hosts, groups={"proxies": ["edge"]}, inventory_hosts=["edge"])
+    messages = [item["message"] for item in report["plan_conflicts"] if item["kind"] == "proxy_plan"]
+    assert len(messages) == 1 and messages[0].startswith("proxy edge: line ") and "nginx reads at most 4094" in \
+        messages[0], messages
+
+
+def test_a_route_path_nginx_reads_is_no_conflict():
+    path = "/" + "a" * 500 + "/"
+    hosts = {"app": {"services": [{"name": "api", "port": 8000, "domain": "api.example.com", "path": path}]}}
+    assert audit(hosts, groups={"proxies": ["edge"]}, inventory_hosts=["edge"])["plan_conflicts"] == []
+
+
+def test_another_service_on_a_port_nginx_needs_on_a_proxy_is_a_plan_conflict():
+    hosts = {"edge": {"services": [{"name": "ssh", "port": 443}, {"name": "http", "port": "http", "expose": "public"}]},
+             "app": {"services": [{"name": "api", "port": 8000, "domain": "api.example.com"}]}}
+    report = audit(hosts, groups={"proxies": ["edge"]})
+    found = [item for item in report["plan_conflicts"] if item["kind"] == "proxy_port"]
+    assert [item["message"] for item in found] == [
+        "edge: service ssh is on tcp port 443, where nginx listens on a proxy for the sites it publishes: move the "
+        "service to another port (nginx's own entries are named http, https or nginx, or give process: nginx)"]
+    assert found[0]["host"] == "edge" and found[0]["services"] == ["ssh"] and found[0]["port"] == 443
+
+
+def test_nginx_own_entries_on_a_proxy_are_no_conflict():
+    hosts = {"edge": {"services": [{"name": "http", "port": "http", "expose": "public"},
+                                   {"name": "https", "port": "https", "expose": "public"},
+                                   {"name": "web", "port": 8443, "process": "nginx"}]},
+             "app": {"services": [{"name": "api", "port": 8000, "domain": "api.example.com"}]}}
+    assert audit(hosts, groups={"proxies": ["edge"]})["plan_conflicts"] == []
+    # Off the proxies, 443 is anybody's.
+    assert audit({"app": {"services": [{"name": "ssh", "port": 443}]}}, groups={"proxies": []})["plan_conflicts"] == []

@@ -1,0 +1,121 @@
+# -*- coding: utf-8 -*-
+"""On the monitored host: the textfile directory and portcullis.prom as
+node-exporter (user prometheus) reads them - readable whatever the umask of
+the run that wrote them, one series per label set - and the timer's code,
+run as root, racing the prometheus user who owns /var/lib/prometheus."""
+
+import time
+
+import pytest
+
+testinfra_hosts = ["portcullis-metrics-host"]
+
+DIRECTORY = "/var/lib/prometheus/textfile"
+VICTIM = "/etc/portcullis-victim"
+ATTACKER = "/tmp/portcullis-swap-attack.py"
+COUNT = "/tmp/portcullis-swap-attack.count"
+
+# Run as prometheus: take the textfile directory over (its parent is prometheus's), then, woken by inotify, replace
+# each temporary file root creates in it by a symlink to VICTIM, before root's chmod. Writes how many it replaced.
+SWAP_ATTACK = r'''
+import ctypes, os, select, struct, sys, time
+
+directory, target, count_path = sys.argv[1], sys.argv[2], sys.argv[3]
+if os.stat(directory).st_uid != os.getuid():
+    os.rename(directory, directory + ".root")
+    os.mkdir(directory, 0o755)
+libc = ctypes.CDLL(None, use_errno=True)
+watch = libc.inotify_init()
+libc.inotify_add_watch(watch, directory.encode(), 0x100)  # IN_CREATE
+swapped = set()
+with open(count_path, "w") as out:
+    out.write("0\n")
+while True:
+    if not select.select([watch], [], [], 1)[0]:
+        continue
+    data = os.read(watch, 65536)
+    offset = 0
+    while offset < len(data):
+        length = struct.unpack_from("iIII", data, offset)[3]
+        name = data[offset + 16:offset + 16 + length].rstrip(b"\0").decode()
+        offset += 16 + length
+        if name.startswith(".portcullis") and name not in swapped:
+            path = os.path.join(directory, name)
+            try:
+                os.unlink(path)
+                os.symlink(target, path)
+            except OSError:
+                continue
+            swapped.add(name)
+            with open(count_path, "w") as out:
+                out.write("%d\n" % len(swapped))
+'''
+
+
+def scrape(host):
+    out = host.run("curl -sf http://127.0.0.1:9100/metrics")
+    assert out.rc == 0, out.stderr
+    return out.stdout
+
+
+def test_the_textfile_directory_is_readable_by_node_exporter_though_the_run_had_umask_027(host):
+    assert host.run("su root -c umask").stdout.strip() == "0027"
+    directory = host.file(DIRECTORY)
+    assert (directory.user, directory.mode) == ("root", 0o755), (directory.user, oct(directory.mode))
+    assert host.file(DIRECTORY + "/portcullis.prom").mode == 0o644
+    assert host.run("runuser -u prometheus -- cat %s/portcullis.prom" % DIRECTORY).rc == 0
+    metrics = scrape(host)
+    assert "node_textfile_scrape_error 0" in metrics.splitlines()
+    assert "portcullis_audit_timestamp_seconds " in metrics
+
+
+def test_a_textfile_directory_node_exporter_cannot_read_fails_the_timer_naming_it(host):
+    assert host.run("chmod 0750 %s" % DIRECTORY).rc == 0
+    try:
+        started = host.run("date '+%Y-%m-%d %H:%M:%S'").stdout.strip()
+        assert host.run("systemctl start portcullis-port-metrics.service").rc != 0
+        log = host.run("journalctl -u portcullis-port-metrics.service --no-pager --since '%s'" % started).stdout
+        assert "%s is not readable by prometheus" % DIRECTORY in log, log
+    finally:
+        assert host.run("chmod 0755 %s" % DIRECTORY).rc == 0
+    assert host.run("systemctl start portcullis-port-metrics.service").rc == 0
+
+
+def test_workers_sharing_a_port_on_both_families_are_one_series_node_exporter_collects(host):
+    # Three sockets: two IPv4 ones (SO_REUSEPORT, two processes) and an IPv6 one, none of them gunicorn's.
+    assert len(host.run("ss -Htln 'sport = :8000'").stdout.splitlines()) == 3
+    assert host.run("systemctl start portcullis-port-metrics.service").rc == 0
+    series = [line for line in scrape(host).splitlines()
+              if line.startswith("portcullis_port_held_by_other_process_info{") and 'port="8000"' in line]
+    assert series == ['portcullis_port_held_by_other_process_info{port="8000",process="python3",protocol="tcp",'
+                      'service="api"} 1'], series
+    log = host.run("journalctl -u prometheus-node-exporter.service --no-pager").stdout
+    assert "was collected before" not in log, log
+
+
+@pytest.fixture
+def attacked(host):
+    """The prometheus user racing the timer (a transient unit), and a root-owned file it wants to be 0644."""
+    host.run("install -m 0600 /dev/null %s" % VICTIM)
+    host.run("cat > %s <<'EOF'\n%s\nEOF" % (ATTACKER, SWAP_ATTACK))
+    assert host.run("systemd-run --unit portcullis-swap-attack --uid prometheus --collect /usr/bin/python3 %s %s %s %s"
+                    % (ATTACKER, DIRECTORY, VICTIM, COUNT)).rc == 0
+    deadline = time.time() + 20
+    while time.time() < deadline and not host.file(COUNT).exists:
+        time.sleep(0.2)
+    assert host.file(DIRECTORY).user == "prometheus"
+    yield
+    host.run("systemctl stop portcullis-swap-attack.service")
+    host.run("rm -rf %s && mv %s.root %s" % (DIRECTORY, DIRECTORY, DIRECTORY))
+    host.run("rm -f %s %s %s" % (VICTIM, ATTACKER, COUNT))
+    assert host.run("systemctl start portcullis-port-metrics.service").rc == 0
+
+
+def test_the_prometheus_user_cannot_have_the_timer_chmod_a_root_file(host, attacked):
+    # The timer's own unit, 30 times (its failures, such as a temporary file found replaced, do not stop the loop).
+    out = host.run("for run in $(seq 30); do systemctl start portcullis-port-metrics.service 2>/dev/null; "
+                   "[ \"$(stat -c %%a %s)\" = 600 ] || { echo \"0644 after run $run\"; break; }; done" % VICTIM)
+    assert out.stdout.strip() == "", out.stdout
+    assert host.file(VICTIM).mode == 0o600
+    # The race was run: the attacker replaced temporary files (none of them made root chmod the victim).
+    assert int(host.file(COUNT).content_string.strip()) > 0

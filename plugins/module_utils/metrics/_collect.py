@@ -101,32 +101,58 @@ def _escape(value):
     return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
+class DuplicateSeries(ValueError):
+    """A series added twice with the same labels: node-exporter would reject the whole file's family."""
+
+
 class Exposition:
-    """Series grouped by metric, written with HELP and TYPE once each."""
+    """Series grouped by metric, written with HELP and TYPE once each, one series per label set.
+
+    ``add`` refuses a label set already there (node-exporter drops a family that repeats one and logs "was
+    collected before with the same name and label values" at every scrape); ``merge`` combines it with the series
+    already there (``combine(old, new)``: ``max`` for ``_info`` families, always 1, ``min`` for an expiry or an
+    up/down)."""
 
     def __init__(self):
-        self.series = dict((name, []) for name in METRICS)
+        self.series = dict((name, {}) for name in METRICS)
         self.dropped = {}
 
-    def add(self, name, value, bounded=False, **labels):
+    def _key(self, name, labels):
         if name not in METRICS:
             raise KeyError("metric %s is not declared in METRICS" % name)
+        return tuple(sorted((key, str(value)) for key, value in labels.items()))
+
+    def add(self, name, value, bounded=False, **labels):
+        key = self._key(name, labels)
+        if key in self.series[name]:
+            raise DuplicateSeries("%s%r is added twice" % (name, dict(key)))
+        self._put(name, key, value, bounded)
+
+    def merge(self, name, value, combine, bounded=False, **labels):
+        key = self._key(name, labels)
+        if key in self.series[name]:
+            self.series[name][key] = combine(self.series[name][key], value)
+        else:
+            self._put(name, key, value, bounded)
+
+    def _put(self, name, key, value, bounded):
         if bounded and len(self.series[name]) >= MAX_SERIES:
             self.dropped[name] = self.dropped.get(name, 0) + 1
             return
-        self.series[name].append((labels, value))
+        self.series[name][key] = value
 
     def text(self):
         for name, count in sorted(self.dropped.items()):
-            self.series["portcullis_series_dropped"].append(({"metric": name}, count))
+            self.add("portcullis_series_dropped", count, metric=name)
+        self.dropped = {}
         lines = []
         for name in sorted(self.series):
             if not self.series[name]:
                 continue
             kind, text = METRICS[name]
             lines += ["# HELP %s %s" % (name, text), "# TYPE %s %s" % (name, kind)]
-            for labels, value in self.series[name]:
-                label_text = ",".join('%s="%s"' % (key, _escape(labels[key])) for key in sorted(labels))
+            for labels, value in self.series[name].items():
+                label_text = ",".join('%s="%s"' % (key, _escape(text_value)) for key, text_value in labels)
                 lines.append("%s%s %s" % (name, "{%s}" % label_text if label_text else "", _number(value)))
         return "\n".join(lines) + "\n"
 
@@ -157,15 +183,17 @@ def listener_series(out, services, listeners):
     undeclared = [item for item in conflicts if item["kind"] == "undeclared"]
     out.add("portcullis_undeclared_listeners", len(undeclared))
     for item in sorted(undeclared, key=lambda item: (item["protocol"], item["port"], item.get("address", ""))):
-        out.add("portcullis_undeclared_listener_info", 1, bounded=True, protocol=item["protocol"], port=item["port"],
-                address=item.get("address", ""), process=item.get("process") or "unknown")
+        out.merge("portcullis_undeclared_listener_info", 1, max, bounded=True, protocol=item["protocol"],
+                  port=item["port"], address=item.get("address", ""), process=item.get("process") or "unknown")
     for item in conflicts:
         if item["kind"] == "exposure":
-            out.add("portcullis_exposure_mismatch_info", 1, bounded=True, service=item["services"][0],
-                    protocol=item["protocol"], port=item["port"], address=item.get("address", ""))
+            out.merge("portcullis_exposure_mismatch_info", 1, max, bounded=True, service=item["services"][0],
+                      protocol=item["protocol"], port=item["port"], address=item.get("address", ""))
         elif item["kind"] == "occupied":
-            out.add("portcullis_port_held_by_other_process_info", 1, bounded=True, service=item["services"][0],
-                    protocol=item["protocol"], port=item["port"], process=item.get("process") or "unknown")
+            # One series for the sockets of one process name on a port: SO_REUSEPORT workers, IPv4 and IPv6.
+            out.merge("portcullis_port_held_by_other_process_info", 1, max, bounded=True,
+                      service=item["services"][0], protocol=item["protocol"], port=item["port"],
+                      process=item.get("process") or "unknown")
     return not unknown
 
 
@@ -176,14 +204,10 @@ def published_series(out, services, runner):
     declared = dict(((rule["protocol"], rule["port"]), True) for rule in published
                     for service in services if service.publish == "dnat"
                     and any(start <= rule["port"] <= end for start, end in service.ranges.get(rule["protocol"], ())))
-    seen = set()
     for rule in published:
         key = (rule["protocol"], rule["port"])
-        if key in seen:
-            continue
-        seen.add(key)
-        out.add("portcullis_published_port_info", 1, bounded=True, protocol=rule["protocol"], port=rule["port"],
-                declared=str(declared.get(key, False)).lower())
+        out.merge("portcullis_published_port_info", 1, max, bounded=True, protocol=rule["protocol"], port=rule["port"],
+                  declared=str(declared.get(key, False)).lower())
     return True
 
 
@@ -223,7 +247,8 @@ def certificate_series(out, certificates, runner):
         if expires is None:
             success = False
             continue
-        out.add("portcullis_certificate_expiry_timestamp_seconds", expires, domain=item["domain"])
+        # Two certificate files for one domain: the one that expires first.
+        out.merge("portcullis_certificate_expiry_timestamp_seconds", expires, min, domain=item["domain"])
     return success
 
 
@@ -259,8 +284,9 @@ def _get_status(url, timeout):
 def health_series(out, targets, timeout):
     """``[{url, domain, path, server}]``: GET each, 1 for HTTP 200."""
     for target in targets:
-        out.add("portcullis_backend_up", _get_status(target["url"], timeout) == 200, domain=target["domain"],
-                path=target["path"], server=target["server"])
+        # The same target twice: down when either answer is.
+        out.merge("portcullis_backend_up", _get_status(target["url"], timeout) == 200, min, domain=target["domain"],
+                  path=target["path"], server=target["server"])
     return True
 
 

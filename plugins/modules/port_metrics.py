@@ -32,6 +32,16 @@ description:
     V(firewall), V(certificates), V(health)) 0 when a check could not read its input (then its
     series are left out, never written as passing); C(series_dropped{metric}); C(audit_timestamp_seconds) and
     C(audit_duration_seconds).
+  - One series per label set - sockets that differ only in what is not a label (the pid of SO_REUSEPORT workers,
+    the IPv4 and IPv6 sockets of one port) make one series; two certificates of one domain, the one that expires
+    first; one health target twice, down when either answer is.
+  - Files are written as root through no name another user can point elsewhere, since node-exporter's directory is
+    often under its own user's (Debian's C(/var/lib/prometheus)) - the path is walked without following a symbolic
+    link in a directory another user than root can change (refused, naming it), missing directories are made mode
+    0755 whatever the umask, the temporary file is created with C(O_EXCL|O_NOFOLLOW) in the target's directory,
+    its mode set on its descriptor, and it is renamed only when its name still refers to it.
+  - The metrics file and every directory on its path must be readable by O(exporter_user) - checked before
+    anything is written (what exists) and after (all of it); the module fails naming the first part that is not.
   - Cardinality is bounded - one series per declared service and protocol, certificate and health target, and at
     most 100 for each family labelled from the live host (undeclared listeners, exposure mismatches, ports held by
     another process, published ports), the rest counted in C(series_dropped). A service that takes a new random
@@ -127,6 +137,14 @@ options:
     description: Where the firewall module keeps the state it last applied (for the drift).
     type: path
     default: /var/lib/portcullis
+  exporter_user:
+    description:
+      - The user node-exporter runs as (Debian's C(prometheus-node-exporter) runs as V(prometheus)). The metrics
+        file and every directory on the way must be readable by it, from their permission bits and owners (POSIX
+        ACLs are not read); when no such user exists on the host, by any user. The timer checks the same after
+        each refresh, and its unit fails naming what stops it.
+    type: str
+    default: prometheus
   timer:
     description:
       - The systemd timer that refreshes the metrics between runs (the role's V(portcullis-port-metrics.timer)), kept

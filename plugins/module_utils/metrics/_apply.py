@@ -34,6 +34,7 @@ from ansible_collections.portcullis.ports.plugins.module_utils import _host
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
 from ansible_collections.portcullis.ports.plugins.module_utils.audit._listening import ListenerReadError
 from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _collect as _metrics
+from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _files
 from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _config as _nginx_config
 from ansible_collections.portcullis.ports.plugins.module_utils.ports._registry import RegistryError
 from ansible_collections.portcullis.ports.plugins.module_utils.ports._resolver import PortSpecError
@@ -83,6 +84,7 @@ def argument_spec():
         )),
         library_dir=dict(type="path", default=LIBRARY_DIR),
         state_dir=dict(type="path", default=_metrics.STATE_DIR),
+        exporter_user=dict(type="str", default=_metrics.EXPORTER_USER),
         interval=dict(type="int"),
         timer=dict(type="str"),
     )
@@ -226,6 +228,16 @@ class PortMetrics:
                 timer, state[timer].get("LoadState") or "unknown to systemd"))
         return systemctl, unit_names, state
 
+    def _check_readable(self, changed=False):
+        """Fail when node-exporter's user (``exporter_user``) cannot read the metrics file: a directory on the way
+        it cannot search, the textfile directory it cannot list, or the file (parts not there yet are skipped)."""
+        problem = _files.unreadable(self.params["path"], self.params["exporter_user"])
+        if problem:
+            raise MetricsError("%s: node-exporter, running as %s, cannot read the metrics %s (the module makes the "
+                               "directories it creates 0755 and the file 0644; it leaves the modes of existing "
+                               "directories alone)" % (problem, self.params["exporter_user"], self.params["path"]),
+                               changed=changed)
+
     def run(self, check_mode):
         params = self.params
         self._check_inputs()
@@ -237,7 +249,8 @@ class PortMetrics:
         extra = self._extra_files(library)
         systemctl, unit_names, state = self._timer_state(extra)
         config = dict((key, params[key]) for key in ("services", "policy", "path", "certificates", "nginx_config",
-                                                     "health", "health_timeout", "state_dir", "ignore_addresses"))
+                                                     "health", "health_timeout", "state_dir", "ignore_addresses",
+                                                     "exporter_user"))
         config_text = json.dumps(config, indent=1, sort_keys=True) + "\n"
         before = _host.read(params["config_path"])
         listeners = _metrics.read_listeners()
@@ -254,19 +267,20 @@ class PortMetrics:
             steps = timer_steps(params["timer"], state, unit_names, any(is_unit_file(path) for path in written),
                                 files_changed)
         changed = files_changed or bool(steps)
+        # What exists of the way to the metrics is checked before anything changes, all of it after writing.
+        self._check_readable()
         if not check_mode:
             try:
                 for path in stale:
-                    _host.write_atomic(path, library[path], 0o644)
+                    _files.write_file(path, library[path], 0o644)
                 for path in written:
-                    _host.write_atomic(path, extra[path][0], extra[path][1])
+                    _files.write_file(path, extra[path][0], extra[path][1])
                 if before != config_text:
-                    _host.write_atomic(params["config_path"], config_text, 0o644)
-                if not os.path.isdir(os.path.dirname(params["path"])):
-                    os.makedirs(os.path.dirname(params["path"]), 0o755)
-                _host.write_atomic(params["path"], text, 0o644)
+                    _files.write_file(params["config_path"], config_text, 0o644)
+                _files.write_file(params["path"], text, 0o644)
             except (IOError, OSError) as error:
                 raise MetricsError("could not write the metrics: %s" % error, changed=files_changed)
+            self._check_readable(changed=files_changed)
             for step in steps:
                 rc, out, err = self.runner.run([systemctl] + step)
                 if rc != 0:

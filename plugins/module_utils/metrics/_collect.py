@@ -48,6 +48,7 @@ from ansible_collections.portcullis.ports.plugins.module_utils.audit import _con
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _listening
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _published
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends
+from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _files
 from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _config as _nginx_config
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports._resolver import build_policy
@@ -55,6 +56,8 @@ from ansible_collections.portcullis.ports.plugins.module_utils.ports._resolver i
 MAX_SERIES = 100
 STATE_DIR = "/var/lib/portcullis"
 FILE_NAME = "portcullis.prom"
+# The user Debian's prometheus-node-exporter runs as: the metrics must be readable by it.
+EXPORTER_USER = "prometheus"
 
 # name: (type, help). The one list of what is written, and what the alert rules may use.
 METRICS = {
@@ -354,10 +357,18 @@ def collect(config, runner, now=None, proc_root="/proc", listeners=False):
     return out.text(), checks
 
 
+class UnreadableError(Exception):
+    """The metrics were written where node-exporter's user cannot read them."""
+
+
 def write(config, runner, path):
-    """Collect and replace ``path`` in one rename (the collector never reads half a file)."""
+    """Collect and replace ``path`` in one rename (the collector never reads half a file), through no link another
+    user controls (``_files``), then check that ``exporter_user`` (node-exporter's) can read it."""
     text, checks = collect(config, runner)
-    _host.write_atomic(path, text, 0o644)
+    _files.write_file(path, text, 0o644)
+    problem = _files.unreadable(path, config.get("exporter_user") or EXPORTER_USER)
+    if problem:
+        raise UnreadableError("%s: node-exporter cannot read %s" % (problem, path))
     return text, checks
 
 

@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import os
+import pwd
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -19,6 +21,8 @@ from ansible_collections.portcullis.ports.plugins.module_utils.audit import _lis
 from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _collect as _metrics
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends
 
+# node-exporter's user in these tests: the one running them, who can read what it writes under tmp_path.
+ME = pwd.getpwuid(os.getuid()).pw_name
 # One line of the text exposition format: a name, optional labels, a number.
 SAMPLE = re.compile(r'^[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)*\})? -?[0-9.e+]+$')
 
@@ -214,7 +218,7 @@ def test_the_timer_writes_the_file_the_collector_reads(live, tmp_path, monkeypat
     path = tmp_path / "textfile" / "portcullis.prom"
     config = tmp_path / "port-metrics.json"
     config.write_text(json.dumps({"services": [{"name": "web", "port": 8080}], "path": str(path),
-                                  "state_dir": str(tmp_path)}))
+                                  "state_dir": str(tmp_path), "exporter_user": ME}))
     _metrics.run_from_config(str(config))
     assert 'portcullis_service_listening{port="8080",protocol="tcp",service="web"} 1' in path.read_text()
     assert oct(path.stat().st_mode & 0o777) == "0o644"

@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 """On the monitored host: the textfile directory and portcullis.prom as
 node-exporter (user prometheus) reads them - readable whatever the umask of
-the run that wrote them, one series per label set - and the timer's code,
-run as root, racing the prometheus user who owns /var/lib/prometheus."""
+the run that wrote them, one series per label set - the timer's code, run as
+root, racing the prometheus user who owns /var/lib/prometheus, and the
+exporter the role installs listening where the registry declares it."""
 
 import time
 
@@ -53,7 +54,7 @@ while True:
 
 
 def scrape(host):
-    out = host.run("curl -sf http://127.0.0.1:9100/metrics")
+    out = host.run("curl -sf http://172.30.83.10:9100/metrics")
     assert out.rc == 0, out.stderr
     return out.stdout
 
@@ -119,3 +120,12 @@ def test_the_prometheus_user_cannot_have_the_timer_chmod_a_root_file(host, attac
     assert host.file(VICTIM).mode == 0o600
     # The race was run: the attacker replaced temporary files (none of them made root chmod the victim).
     assert int(host.file(COUNT).content_string.strip()) > 0
+
+
+def test_the_exporter_the_role_installs_listens_where_the_registry_declares_it_and_is_no_drift(host):
+    listening = sorted(line.split()[3] for line in host.run("ss -Htln 'sport = :9100'").stdout.splitlines())
+    assert listening == ["172.30.83.10:9100"], listening
+    metrics = scrape(host).splitlines()
+    assert "portcullis_undeclared_listeners 0" in metrics
+    assert not [line for line in metrics if line.startswith(("portcullis_exposure_mismatch_info{",
+                                                             "portcullis_undeclared_listener_info{"))], metrics

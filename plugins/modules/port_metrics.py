@@ -145,6 +145,14 @@ options:
         each refresh, and its unit fails naming what stops it.
     type: str
     default: prometheus
+  exporter_service:
+    description:
+      - The name of the registry entry node-exporter serves, when the caller installs it (the
+        P(portcullis.ports.port_metrics#role) role with C(portcullis_metrics_install_node_exporter)). It must be in
+        O(services) and listen on one TCP port, else the module fails before anything changes (the exporter would
+        be an undeclared listener, closed by the firewall); RV(exporter_listen) is where it must listen.
+      - Unset, not checked, and RV(exporter_listen) is V(null).
+    type: str
   timer:
     description:
       - The systemd timer that refreshes the metrics between runs (the role's V(portcullis-port-metrics.timer)), kept
@@ -216,6 +224,13 @@ systemctl:
   type: list
   elements: str
   sample: ["daemon-reload", "restart portcullis-port-metrics.timer"]
+exporter_listen:
+  description:
+    - node-exporter's C(--web.listen-address) for O(exporter_service) - its bind and port, V(:PORT) for a wildcard
+      bind (every address of both families); V(null) without O(exporter_service).
+  returned: always
+  type: str
+  sample: "172.30.83.10:9100"
 listening:
   description:
     - The live listeners the metrics were made from, as M(portcullis.ports.listening_ports) returns them, without

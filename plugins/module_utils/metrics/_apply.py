@@ -32,12 +32,14 @@ import sys
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _host
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
+from ansible_collections.portcullis.ports.plugins.module_utils.audit import _listening
 from ansible_collections.portcullis.ports.plugins.module_utils.audit._listening import ListenerReadError
 from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _collect as _metrics
 from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _files
 from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _config as _nginx_config
+from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports._registry import RegistryError
-from ansible_collections.portcullis.ports.plugins.module_utils.ports._resolver import PortSpecError
+from ansible_collections.portcullis.ports.plugins.module_utils.ports._resolver import PortSpecError, build_policy
 
 LIBRARY_PACKAGE = "ansible_collections.portcullis.ports.plugins.module_utils"
 CONFIG_PATH = "/etc/portcullis/port-metrics.json"
@@ -85,6 +87,7 @@ def argument_spec():
         library_dir=dict(type="path", default=LIBRARY_DIR),
         state_dir=dict(type="path", default=_metrics.STATE_DIR),
         exporter_user=dict(type="str", default=_metrics.EXPORTER_USER),
+        exporter_service=dict(type="str"),
         interval=dict(type="int"),
         timer=dict(type="str"),
     )
@@ -126,6 +129,25 @@ def is_unit_file(path):
     """Whether systemd reads ``path`` as a unit file or a drop-in of one (``NAME.service.d/*.conf``)."""
     directory = os.path.dirname(path)
     return path.endswith(UNIT_SUFFIXES) or (directory.endswith(".d") and directory[:-2].endswith(UNIT_SUFFIXES))
+
+
+def exporter_listen(services, name):
+    """node-exporter's ``--web.listen-address`` for the registry entry ``name`` (validated services): its bind and
+    its one TCP port; a wildcard bind is every address of both families (``:PORT``)."""
+    service = next((item for item in services if item.name == name), None)
+    if service is None:
+        raise MetricsError("exporter_service: the registry declares no service named %s, so the node-exporter the "
+                           "role installs would be an undeclared listener (and closed by the firewall): declare it in "
+                           "portcullis_services, such as {name: %s, port: 9100, allow_from: [PROMETHEUS]}"
+                           % (name, name))
+    ranges = service.ranges.get("tcp") if service.listens else None
+    if not ranges or len(service.ranges) != 1 or len(ranges) != 1 or ranges[0][0] != ranges[0][1]:
+        raise MetricsError("exporter_service: the registry's service %s must listen on one TCP port for node-exporter, "
+                           "not %s" % (name, ", ".join("%s %s" % (protocol, ",".join(
+                               "%d" % start if start == end else "%d-%d" % (start, end) for start, end in spans))
+                               for protocol, spans in sorted(service.ranges.items())) or "none"))
+    port = ranges[0][0]
+    return ":%d" % port if service.bind.wildcard else service.bind.endpoint(port)
 
 
 def parse_show(text, units):
@@ -256,6 +278,10 @@ class PortMetrics:
         listeners = _metrics.read_listeners()
         try:
             text, checks = _metrics.collect(config, self.runner, listeners=listeners)
+            listen = None
+            if params["exporter_service"] is not None:
+                listen = exporter_listen(_registry.validate(params["services"], build_policy(params["policy"]),
+                                                            _listening.read_bindv6only()), params["exporter_service"])
         except (RegistryError, PortSpecError, ListenerReadError) as error:
             raise MetricsError(str(error))
         stale = sorted(path for path, source in library.items() if _host.read(path) != source)
@@ -291,6 +317,7 @@ class PortMetrics:
                 self.warnings.append("unknown: the %s check could not read its input; "
                                      "portcullis_check_success{check=\"%s\"} is 0" % (check, check))
         result = dict(changed=changed, path=params["path"], checks=checks, metrics=text, library=stale,
+                      exporter_listen=listen,
                       files=written, listening=_metrics.kept_listeners(config, listeners), systemctl=[" ".join(step) for step in steps])
         diff = []
         if before != config_text:

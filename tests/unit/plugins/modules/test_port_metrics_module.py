@@ -276,3 +276,34 @@ def test_a_textfile_directory_the_exporter_cannot_read_fails_before_anything_is_
         assert " is not readable by other users (no-such-user-here does not exist here)" in result["msg"]
         assert "node-exporter, running as no-such-user-here, cannot read the metrics" in result["msg"]
         assert not os.path.exists(host["args"]["path"]) and not os.path.exists(host["args"]["config_path"])
+
+
+@pytest.mark.parametrize("entry, listen", [
+    ({"name": "node-exporter", "port": 9100}, ":9100"),
+    ({"name": "node-exporter", "port": 9100, "bind": "::"}, ":9100"),
+    ({"name": "node-exporter", "port": 9100, "bind": "172.30.83.10"}, "172.30.83.10:9100"),
+    ({"name": "node-exporter", "port": 9101, "bind": "fd00::10"}, "[fd00::10]:9101"),
+])
+def test_the_exporter_listens_on_its_registry_entry(run_module, host, entry, listen):
+    """Issue 27, fault 8: the exporter the role installs must be the registry's node-exporter, not an undeclared
+    listener on 9100."""
+    args = dict(host["args"], services=host["args"]["services"] + [entry], exporter_service="node-exporter")
+    failed, result = run_module(port_metrics, **args)
+    assert not failed, result
+    assert result["exporter_listen"] == listen
+    assert run_module(port_metrics, **host["args"])[1]["exporter_listen"] is None
+
+
+@pytest.mark.parametrize("entry, message", [
+    (None, "the registry declares no service named node-exporter, so the node-exporter the role installs would be "
+           "an undeclared listener"),
+    ({"name": "node-exporter", "port": "9100-9101"}, "must listen on one TCP port for node-exporter, not tcp 9100-9101"),
+    ({"name": "node-exporter", "port": 9100, "protocol": "udp"}, "not udp 9100"),
+])
+def test_an_exporter_the_registry_does_not_declare_fails_before_anything_is_written(run_module, host, entry, message):
+    services = host["args"]["services"] + ([entry] if entry else [])
+    for check_mode in (True, False):
+        failed, result = run_module(port_metrics, _ansible_check_mode=check_mode,
+                                    **dict(host["args"], services=services, exporter_service="node-exporter"))
+        assert failed and message in result["msg"], result
+        assert not os.path.exists(host["args"]["path"]) and not os.path.exists(host["args"]["config_path"])

@@ -32,6 +32,16 @@ description:
     V(firewall), V(certificates), V(health)) 0 when a check could not read its input (then its
     series are left out, never written as passing); C(series_dropped{metric}); C(audit_timestamp_seconds) and
     C(audit_duration_seconds).
+  - One series per label set - sockets that differ only in what is not a label (the pid of SO_REUSEPORT workers,
+    the IPv4 and IPv6 sockets of one port) make one series; two certificates of one domain, the one that expires
+    first; one health target twice, down when either answer is.
+  - Files are written as root through no name another user can point elsewhere, since node-exporter's directory is
+    often under its own user's (Debian's C(/var/lib/prometheus)) - the path is walked without following a symbolic
+    link in a directory another user than root can change (refused, naming it), missing directories are made mode
+    0755 whatever the umask, the temporary file is created with C(O_EXCL|O_NOFOLLOW) in the target's directory,
+    its mode set on its descriptor, and it is renamed only when its name still refers to it.
+  - The metrics file and every directory on its path must be readable by O(exporter_user) - checked before
+    anything is written (what exists) and after (all of it); the module fails naming the first part that is not.
   - Cardinality is bounded - one series per declared service and protocol, certificate and health target, and at
     most 100 for each family labelled from the live host (undeclared listeners, exposure mismatches, ports held by
     another process, published ports), the rest counted in C(series_dropped). A service that takes a new random
@@ -127,6 +137,22 @@ options:
     description: Where the firewall module keeps the state it last applied (for the drift).
     type: path
     default: /var/lib/portcullis
+  exporter_user:
+    description:
+      - The user node-exporter runs as (Debian's C(prometheus-node-exporter) runs as V(prometheus)). The metrics
+        file and every directory on the way must be readable by it, from their permission bits and owners (POSIX
+        ACLs are not read); when no such user exists on the host, by any user. The timer checks the same after
+        each refresh, and its unit fails naming what stops it.
+    type: str
+    default: prometheus
+  exporter_service:
+    description:
+      - The name of the registry entry node-exporter serves, when the caller installs it (the
+        P(portcullis.ports.port_metrics#role) role with C(portcullis_metrics_install_node_exporter)). It must be in
+        O(services) and listen on one TCP port, else the module fails before anything changes (the exporter would
+        be an undeclared listener, closed by the firewall); RV(exporter_listen) is where it must listen.
+      - Unset, not checked, and RV(exporter_listen) is V(null).
+    type: str
   timer:
     description:
       - The systemd timer that refreshes the metrics between runs (the role's V(portcullis-port-metrics.timer)), kept
@@ -198,6 +224,13 @@ systemctl:
   type: list
   elements: str
   sample: ["daemon-reload", "restart portcullis-port-metrics.timer"]
+exporter_listen:
+  description:
+    - node-exporter's C(--web.listen-address) for O(exporter_service) - its bind and port, V(:PORT) for a wildcard
+      bind (every address of both families); V(null) without O(exporter_service).
+  returned: always
+  type: str
+  sample: "172.30.83.10:9100"
 listening:
   description:
     - The live listeners the metrics were made from, as M(portcullis.ports.listening_ports) returns them, without

@@ -32,11 +32,14 @@ import sys
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _host
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
+from ansible_collections.portcullis.ports.plugins.module_utils.audit import _listening
 from ansible_collections.portcullis.ports.plugins.module_utils.audit._listening import ListenerReadError
 from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _collect as _metrics
+from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _files
 from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _config as _nginx_config
+from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports._registry import RegistryError
-from ansible_collections.portcullis.ports.plugins.module_utils.ports._resolver import PortSpecError
+from ansible_collections.portcullis.ports.plugins.module_utils.ports._resolver import PortSpecError, build_policy
 
 LIBRARY_PACKAGE = "ansible_collections.portcullis.ports.plugins.module_utils"
 CONFIG_PATH = "/etc/portcullis/port-metrics.json"
@@ -83,6 +86,8 @@ def argument_spec():
         )),
         library_dir=dict(type="path", default=LIBRARY_DIR),
         state_dir=dict(type="path", default=_metrics.STATE_DIR),
+        exporter_user=dict(type="str", default=_metrics.EXPORTER_USER),
+        exporter_service=dict(type="str"),
         interval=dict(type="int"),
         timer=dict(type="str"),
     )
@@ -124,6 +129,25 @@ def is_unit_file(path):
     """Whether systemd reads ``path`` as a unit file or a drop-in of one (``NAME.service.d/*.conf``)."""
     directory = os.path.dirname(path)
     return path.endswith(UNIT_SUFFIXES) or (directory.endswith(".d") and directory[:-2].endswith(UNIT_SUFFIXES))
+
+
+def exporter_listen(services, name):
+    """node-exporter's ``--web.listen-address`` for the registry entry ``name`` (validated services): its bind and
+    its one TCP port; a wildcard bind is every address of both families (``:PORT``)."""
+    service = next((item for item in services if item.name == name), None)
+    if service is None:
+        raise MetricsError("exporter_service: the registry declares no service named %s, so the node-exporter the "
+                           "role installs would be an undeclared listener (and closed by the firewall): declare it in "
+                           "portcullis_services, such as {name: %s, port: 9100, allow_from: [PROMETHEUS]}"
+                           % (name, name))
+    ranges = service.ranges.get("tcp") if service.listens else None
+    if not ranges or len(service.ranges) != 1 or len(ranges) != 1 or ranges[0][0] != ranges[0][1]:
+        raise MetricsError("exporter_service: the registry's service %s must listen on one TCP port for node-exporter, "
+                           "not %s" % (name, ", ".join("%s %s" % (protocol, ",".join(
+                               "%d" % start if start == end else "%d-%d" % (start, end) for start, end in spans))
+                               for protocol, spans in sorted(service.ranges.items())) or "none"))
+    port = ranges[0][0]
+    return ":%d" % port if service.bind.wildcard else service.bind.endpoint(port)
 
 
 def parse_show(text, units):
@@ -226,6 +250,16 @@ class PortMetrics:
                 timer, state[timer].get("LoadState") or "unknown to systemd"))
         return systemctl, unit_names, state
 
+    def _check_readable(self, changed=False):
+        """Fail when node-exporter's user (``exporter_user``) cannot read the metrics file: a directory on the way
+        it cannot search, the textfile directory it cannot list, or the file (parts not there yet are skipped)."""
+        problem = _files.unreadable(self.params["path"], self.params["exporter_user"])
+        if problem:
+            raise MetricsError("%s: node-exporter, running as %s, cannot read the metrics %s (the module makes the "
+                               "directories it creates 0755 and the file 0644; it leaves the modes of existing "
+                               "directories alone)" % (problem, self.params["exporter_user"], self.params["path"]),
+                               changed=changed)
+
     def run(self, check_mode):
         params = self.params
         self._check_inputs()
@@ -237,12 +271,17 @@ class PortMetrics:
         extra = self._extra_files(library)
         systemctl, unit_names, state = self._timer_state(extra)
         config = dict((key, params[key]) for key in ("services", "policy", "path", "certificates", "nginx_config",
-                                                     "health", "health_timeout", "state_dir", "ignore_addresses"))
+                                                     "health", "health_timeout", "state_dir", "ignore_addresses",
+                                                     "exporter_user"))
         config_text = json.dumps(config, indent=1, sort_keys=True) + "\n"
         before = _host.read(params["config_path"])
         listeners = _metrics.read_listeners()
         try:
             text, checks = _metrics.collect(config, self.runner, listeners=listeners)
+            listen = None
+            if params["exporter_service"] is not None:
+                listen = exporter_listen(_registry.validate(params["services"], build_policy(params["policy"]),
+                                                            _listening.read_bindv6only()), params["exporter_service"])
         except (RegistryError, PortSpecError, ListenerReadError) as error:
             raise MetricsError(str(error))
         stale = sorted(path for path, source in library.items() if _host.read(path) != source)
@@ -254,19 +293,20 @@ class PortMetrics:
             steps = timer_steps(params["timer"], state, unit_names, any(is_unit_file(path) for path in written),
                                 files_changed)
         changed = files_changed or bool(steps)
+        # What exists of the way to the metrics is checked before anything changes, all of it after writing.
+        self._check_readable()
         if not check_mode:
             try:
                 for path in stale:
-                    _host.write_atomic(path, library[path], 0o644)
+                    _files.write_file(path, library[path], 0o644)
                 for path in written:
-                    _host.write_atomic(path, extra[path][0], extra[path][1])
+                    _files.write_file(path, extra[path][0], extra[path][1])
                 if before != config_text:
-                    _host.write_atomic(params["config_path"], config_text, 0o644)
-                if not os.path.isdir(os.path.dirname(params["path"])):
-                    os.makedirs(os.path.dirname(params["path"]), 0o755)
-                _host.write_atomic(params["path"], text, 0o644)
+                    _files.write_file(params["config_path"], config_text, 0o644)
+                _files.write_file(params["path"], text, 0o644)
             except (IOError, OSError) as error:
                 raise MetricsError("could not write the metrics: %s" % error, changed=files_changed)
+            self._check_readable(changed=files_changed)
             for step in steps:
                 rc, out, err = self.runner.run([systemctl] + step)
                 if rc != 0:
@@ -277,6 +317,7 @@ class PortMetrics:
                 self.warnings.append("unknown: the %s check could not read its input; "
                                      "portcullis_check_success{check=\"%s\"} is 0" % (check, check))
         result = dict(changed=changed, path=params["path"], checks=checks, metrics=text, library=stale,
+                      exporter_listen=listen,
                       files=written, listening=_metrics.kept_listeners(config, listeners), systemctl=[" ".join(step) for step in steps])
         diff = []
         if before != config_text:

@@ -41,6 +41,7 @@ from ansible_collections.portcullis.ports.plugins.module_utils.audit import _hea
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _listening
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _published
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends
+from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _files
 from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _config as _nginx_config
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports._resolver import build_policy
@@ -48,6 +49,8 @@ from ansible_collections.portcullis.ports.plugins.module_utils.ports._resolver i
 MAX_SERIES = 100
 STATE_DIR = "/var/lib/portcullis"
 FILE_NAME = "portcullis.prom"
+# The user Debian's prometheus-node-exporter runs as: the metrics must be readable by it.
+EXPORTER_USER = "prometheus"
 
 # name: (type, help). The one list of what is written, and what the alert rules may use.
 METRICS = {
@@ -94,32 +97,58 @@ def _escape(value):
     return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
+class DuplicateSeries(ValueError):
+    """A series added twice with the same labels: node-exporter would reject the whole file's family."""
+
+
 class Exposition:
-    """Series grouped by metric, written with HELP and TYPE once each."""
+    """Series grouped by metric, written with HELP and TYPE once each, one series per label set.
+
+    ``add`` refuses a label set already there (node-exporter drops a family that repeats one and logs "was
+    collected before with the same name and label values" at every scrape); ``merge`` combines it with the series
+    already there (``combine(old, new)``: ``max`` for ``_info`` families, always 1, ``min`` for an expiry or an
+    up/down)."""
 
     def __init__(self):
-        self.series = dict((name, []) for name in METRICS)
+        self.series = dict((name, {}) for name in METRICS)
         self.dropped = {}
 
-    def add(self, name, value, bounded=False, **labels):
+    def _key(self, name, labels):
         if name not in METRICS:
             raise KeyError("metric %s is not declared in METRICS" % name)
+        return tuple(sorted((key, str(value)) for key, value in labels.items()))
+
+    def add(self, name, value, bounded=False, **labels):
+        key = self._key(name, labels)
+        if key in self.series[name]:
+            raise DuplicateSeries("%s%r is added twice" % (name, dict(key)))
+        self._put(name, key, value, bounded)
+
+    def merge(self, name, value, combine, bounded=False, **labels):
+        key = self._key(name, labels)
+        if key in self.series[name]:
+            self.series[name][key] = combine(self.series[name][key], value)
+        else:
+            self._put(name, key, value, bounded)
+
+    def _put(self, name, key, value, bounded):
         if bounded and len(self.series[name]) >= MAX_SERIES:
             self.dropped[name] = self.dropped.get(name, 0) + 1
             return
-        self.series[name].append((labels, value))
+        self.series[name][key] = value
 
     def text(self):
         for name, count in sorted(self.dropped.items()):
-            self.series["portcullis_series_dropped"].append(({"metric": name}, count))
+            self.add("portcullis_series_dropped", count, metric=name)
+        self.dropped = {}
         lines = []
         for name in sorted(self.series):
             if not self.series[name]:
                 continue
             kind, text = METRICS[name]
             lines += ["# HELP %s %s" % (name, text), "# TYPE %s %s" % (name, kind)]
-            for labels, value in self.series[name]:
-                label_text = ",".join('%s="%s"' % (key, _escape(labels[key])) for key in sorted(labels))
+            for labels, value in self.series[name].items():
+                label_text = ",".join('%s="%s"' % (key, _escape(text_value)) for key, text_value in labels)
                 lines.append("%s%s %s" % (name, "{%s}" % label_text if label_text else "", _number(value)))
         return "\n".join(lines) + "\n"
 
@@ -150,15 +179,17 @@ def listener_series(out, services, listeners):
     undeclared = [item for item in conflicts if item["kind"] == "undeclared"]
     out.add("portcullis_undeclared_listeners", len(undeclared))
     for item in sorted(undeclared, key=lambda item: (item["protocol"], item["port"], item.get("address", ""))):
-        out.add("portcullis_undeclared_listener_info", 1, bounded=True, protocol=item["protocol"], port=item["port"],
-                address=item.get("address", ""), process=item.get("process") or "unknown")
+        out.merge("portcullis_undeclared_listener_info", 1, max, bounded=True, protocol=item["protocol"],
+                  port=item["port"], address=item.get("address", ""), process=item.get("process") or "unknown")
     for item in conflicts:
         if item["kind"] == "exposure":
-            out.add("portcullis_exposure_mismatch_info", 1, bounded=True, service=item["services"][0],
-                    protocol=item["protocol"], port=item["port"], address=item.get("address", ""))
+            out.merge("portcullis_exposure_mismatch_info", 1, max, bounded=True, service=item["services"][0],
+                      protocol=item["protocol"], port=item["port"], address=item.get("address", ""))
         elif item["kind"] == "occupied":
-            out.add("portcullis_port_held_by_other_process_info", 1, bounded=True, service=item["services"][0],
-                    protocol=item["protocol"], port=item["port"], process=item.get("process") or "unknown")
+            # One series for the sockets of one process name on a port: SO_REUSEPORT workers, IPv4 and IPv6.
+            out.merge("portcullis_port_held_by_other_process_info", 1, max, bounded=True,
+                      service=item["services"][0], protocol=item["protocol"], port=item["port"],
+                      process=item.get("process") or "unknown")
     return not unknown
 
 
@@ -169,14 +200,10 @@ def published_series(out, services, runner):
     declared = dict(((rule["protocol"], rule["port"]), True) for rule in published
                     for service in services if service.publish == "dnat"
                     and any(start <= rule["port"] <= end for start, end in service.ranges.get(rule["protocol"], ())))
-    seen = set()
     for rule in published:
         key = (rule["protocol"], rule["port"])
-        if key in seen:
-            continue
-        seen.add(key)
-        out.add("portcullis_published_port_info", 1, bounded=True, protocol=rule["protocol"], port=rule["port"],
-                declared=str(declared.get(key, False)).lower())
+        out.merge("portcullis_published_port_info", 1, max, bounded=True, protocol=rule["protocol"], port=rule["port"],
+                  declared=str(declared.get(key, False)).lower())
     return True
 
 
@@ -216,7 +243,8 @@ def certificate_series(out, certificates, runner):
         if expires is None:
             success = False
             continue
-        out.add("portcullis_certificate_expiry_timestamp_seconds", expires, domain=item["domain"])
+        # Two certificate files for one domain: the one that expires first.
+        out.merge("portcullis_certificate_expiry_timestamp_seconds", expires, min, domain=item["domain"])
     return success
 
 
@@ -243,8 +271,9 @@ def _get_status(url, timeout):
 def health_series(out, targets, timeout):
     """``[{url, domain, path, server}]``: GET each, 1 for HTTP 200."""
     for target in targets:
-        out.add("portcullis_backend_up", _get_status(target["url"], timeout) == 200, domain=target["domain"],
-                path=target["path"], server=target["server"])
+        # The same target twice: down when either answer is.
+        out.merge("portcullis_backend_up", _get_status(target["url"], timeout) == 200, min, domain=target["domain"],
+                  path=target["path"], server=target["server"])
     return True
 
 
@@ -312,10 +341,18 @@ def collect(config, runner, now=None, proc_root="/proc", listeners=False):
     return out.text(), checks
 
 
+class UnreadableError(Exception):
+    """The metrics were written where node-exporter's user cannot read them."""
+
+
 def write(config, runner, path):
-    """Collect and replace ``path`` in one rename (the collector never reads half a file)."""
+    """Collect and replace ``path`` in one rename (the collector never reads half a file), through no link another
+    user controls (``_files``), then check that ``exporter_user`` (node-exporter's) can read it."""
     text, checks = collect(config, runner)
-    _host.write_atomic(path, text, 0o644)
+    _files.write_file(path, text, 0o644)
+    problem = _files.unreadable(path, config.get("exporter_user") or EXPORTER_USER)
+    if problem:
+        raise UnreadableError("%s: node-exporter cannot read %s" % (problem, path))
     return text, checks
 
 

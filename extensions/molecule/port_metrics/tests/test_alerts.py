@@ -51,7 +51,7 @@ def wait_for(condition, seconds=150):
 def test_the_metrics_reach_prometheus_through_node_exporter(host):
     listening = wait_for(lambda: query(host, "portcullis_service_listening"))
     by_service = dict((json.loads(key)["service"], value) for key, value in listening.items())
-    assert by_service == {"ssh": "1", "web": "1", "node-exporter": "1", "queue": "0"}, by_service
+    assert by_service == {"ssh": "1", "web": "1", "node-exporter": "1", "queue": "0", "api": "1"}, by_service
     assert list(query(host, 'portcullis_firewall_drift{backend="nftables"}').values()) == ["0"]
     assert list(query(host, "portcullis_undeclared_listeners").values()) == ["0"]
     # The timer refreshes them (every 5 seconds here).
@@ -60,7 +60,7 @@ def test_the_metrics_reach_prometheus_through_node_exporter(host):
 
 
 def test_the_exposition_passes_promtool(monitored):
-    out = monitored.run("curl -sf http://127.0.0.1:9100/metrics | grep '^# .* portcullis_\\|^portcullis_' "
+    out = monitored.run("curl -sf http://172.30.83.10:9100/metrics | grep '^# .* portcullis_\\|^portcullis_' "
                         "| promtool check metrics")
     assert out.rc == 0, out.stdout + out.stderr
 

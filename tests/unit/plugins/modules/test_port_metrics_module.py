@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import pwd
 import stat
 
 import pytest
@@ -14,6 +15,8 @@ import pytest
 from ansible_collections.portcullis.ports.plugins.modules import port_metrics
 from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _collect as _metrics
 
+# node-exporter's user in these tests: the one running them, who can read what it writes under tmp_path.
+ME = pwd.getpwuid(os.getuid()).pw_name
 LISTENER = {"protocol": "tcp", "family": "ipv4", "address": "0.0.0.0", "port": 8080, "pid": 2, "process": "python3",
             "cmdline": [], "dual_stack": False, "user": "root", "inode": 2}
 
@@ -28,7 +31,7 @@ def host(mocker, tmp_path):
     return {"reads": reads, "args": dict(
         services=[{"name": "web", "port": 8080}], path=str(tmp_path / "textfile" / "portcullis.prom"),
         config_path=str(tmp_path / "port-metrics.json"), library_dir="", state_dir=str(tmp_path),
-        nginx_config=str(tmp_path / "absent.conf"), ignore_addresses=[],
+        nginx_config=str(tmp_path / "absent.conf"), ignore_addresses=[], exporter_user=ME,
         files=[{"path": str(tmp_path / "units" / "refresh.timer"), "content": "[Timer]\n"},
                {"path": str(tmp_path / "refresh-script"), "content": "import sys\n", "mode": "0755"}])}
 
@@ -248,3 +251,59 @@ def test_a_failed_systemctl_step_fails_naming_it_after_the_files_were_written(ru
     assert failed and result["changed"]
     assert result["msg"] == "systemctl enable refresh.timer failed: Failed to enable unit: Unit file refresh.timer is masked."
     assert os.path.exists(host["args"]["config_path"])
+
+
+def test_a_textfile_directory_made_under_umask_027_is_readable_by_the_exporter(run_module, host, tmp_path):
+    """Issue 27, fault 4: a CIS umask must not make the directory the module creates unreadable."""
+    old = os.umask(0o027)
+    try:
+        failed, result = run_module(port_metrics, **host["args"])
+    finally:
+        os.umask(old)
+    assert not failed, result
+    assert stat.S_IMODE(os.stat(str(tmp_path / "textfile")).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(host["args"]["path"]).st_mode) == 0o644
+
+
+def test_a_textfile_directory_the_exporter_cannot_read_fails_before_anything_is_written(run_module, host, tmp_path):
+    (tmp_path / "textfile").mkdir()
+    os.chmod(str(tmp_path / "textfile"), 0o750)
+    for check_mode in (True, False):
+        failed, result = run_module(port_metrics, _ansible_check_mode=check_mode,
+                                    **dict(host["args"], exporter_user="no-such-user-here"))
+        assert failed and not result["changed"]
+        # The first directory on the way that stops it (pytest's own is 0700) is named.
+        assert " is not readable by other users (no-such-user-here does not exist here)" in result["msg"]
+        assert "node-exporter, running as no-such-user-here, cannot read the metrics" in result["msg"]
+        assert not os.path.exists(host["args"]["path"]) and not os.path.exists(host["args"]["config_path"])
+
+
+@pytest.mark.parametrize("entry, listen", [
+    ({"name": "node-exporter", "port": 9100}, ":9100"),
+    ({"name": "node-exporter", "port": 9100, "bind": "::"}, ":9100"),
+    ({"name": "node-exporter", "port": 9100, "bind": "172.30.83.10"}, "172.30.83.10:9100"),
+    ({"name": "node-exporter", "port": 9101, "bind": "fd00::10"}, "[fd00::10]:9101"),
+])
+def test_the_exporter_listens_on_its_registry_entry(run_module, host, entry, listen):
+    """Issue 27, fault 8: the exporter the role installs must be the registry's node-exporter, not an undeclared
+    listener on 9100."""
+    args = dict(host["args"], services=host["args"]["services"] + [entry], exporter_service="node-exporter")
+    failed, result = run_module(port_metrics, **args)
+    assert not failed, result
+    assert result["exporter_listen"] == listen
+    assert run_module(port_metrics, **host["args"])[1]["exporter_listen"] is None
+
+
+@pytest.mark.parametrize("entry, message", [
+    (None, "the registry declares no service named node-exporter, so the node-exporter the role installs would be "
+           "an undeclared listener"),
+    ({"name": "node-exporter", "port": "9100-9101"}, "must listen on one TCP port for node-exporter, not tcp 9100-9101"),
+    ({"name": "node-exporter", "port": 9100, "protocol": "udp"}, "not udp 9100"),
+])
+def test_an_exporter_the_registry_does_not_declare_fails_before_anything_is_written(run_module, host, entry, message):
+    services = host["args"]["services"] + ([entry] if entry else [])
+    for check_mode in (True, False):
+        failed, result = run_module(port_metrics, _ansible_check_mode=check_mode,
+                                    **dict(host["args"], services=services, exporter_service="node-exporter"))
+        assert failed and message in result["msg"], result
+        assert not os.path.exists(host["args"]["path"]) and not os.path.exists(host["args"]["config_path"])

@@ -7,16 +7,22 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import os
+import pwd
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _listening
 from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _collect as _metrics
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends
 
+# node-exporter's user in these tests: the one running them, who can read what it writes under tmp_path.
+ME = pwd.getpwuid(os.getuid()).pw_name
 # One line of the text exposition format: a name, optional labels, a number.
 SAMPLE = re.compile(r'^[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)*\})? -?[0-9.e+]+$')
 
@@ -212,7 +218,7 @@ def test_the_timer_writes_the_file_the_collector_reads(live, tmp_path, monkeypat
     path = tmp_path / "textfile" / "portcullis.prom"
     config = tmp_path / "port-metrics.json"
     config.write_text(json.dumps({"services": [{"name": "web", "port": 8080}], "path": str(path),
-                                  "state_dir": str(tmp_path)}))
+                                  "state_dir": str(tmp_path), "exporter_user": ME}))
     _metrics.run_from_config(str(config))
     assert 'portcullis_service_listening{port="8080",protocol="tcp",service="web"} 1' in path.read_text()
     assert oct(path.stat().st_mode & 0o777) == "0o644"
@@ -291,3 +297,59 @@ def test_docker_embedded_dns_is_left_out_inside_a_container(live, tmp_path, monk
     monkeypatch.setattr(_host, "in_docker_container", lambda root="/": False)
     text, _checks = collect([], tmp_path)
     assert "portcullis_undeclared_listeners 1" in text
+
+
+def test_workers_sharing_a_port_and_both_families_are_one_series(live, tmp_path):
+    """Issue 27, fault 5: two SO_REUSEPORT workers on 0.0.0.0:8000 and an IPv6 socket, none of them the declared
+    process: one series (node-exporter drops a family that repeats a label set)."""
+    live["listeners"] = [dict(listener(8000), pid=10), dict(listener(8000), pid=11),
+                         dict(listener(8000, address="::"), family="ipv6", pid=10)]
+    text, _checks = collect([{"name": "api", "port": 8000, "process": "gunicorn"}], tmp_path)
+    held = [line for line in text.splitlines() if line.startswith("portcullis_port_held_by_other_process_info{")]
+    assert held == ['portcullis_port_held_by_other_process_info{port="8000",process="python3",protocol="tcp",'
+                    'service="api"} 1']
+
+
+def test_the_same_label_set_twice_is_refused():
+    out = _metrics.Exposition()
+    out.add("portcullis_check_success", True, check="listeners")
+    with pytest.raises(_metrics.DuplicateSeries, match="portcullis_check_success.*added twice"):
+        out.add("portcullis_check_success", False, check="listeners")
+    # Labels are compared as written: 8000 and "8000" are the same series.
+    out.add("portcullis_port_held_by_other_process_info", 1, port=8000, service="a", protocol="tcp", process="p")
+    with pytest.raises(_metrics.DuplicateSeries):
+        out.add("portcullis_port_held_by_other_process_info", 1, port="8000", service="a", protocol="tcp", process="p")
+
+
+def test_merged_series_keep_the_earliest_expiry_and_down_over_up():
+    out = _metrics.Exposition()
+    out.merge("portcullis_certificate_expiry_timestamp_seconds", 200, min, domain="a.example")
+    out.merge("portcullis_certificate_expiry_timestamp_seconds", 100, min, domain="a.example")
+    out.merge("portcullis_backend_up", True, min, domain="a.example", path="/", server="s")
+    out.merge("portcullis_backend_up", False, min, domain="a.example", path="/", server="s")
+    text = out.text()
+    assert 'portcullis_certificate_expiry_timestamp_seconds{domain="a.example"} 100\n' in text
+    assert 'portcullis_backend_up{domain="a.example",path="/",server="s"} 0\n' in text
+
+
+LABEL_VALUES = st.sampled_from(["a", "b", "8000", 8000, "::"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(sorted(_metrics.METRICS)),
+                          st.dictionaries(st.sampled_from(["port", "process", "service"]), LABEL_VALUES, max_size=3),
+                          st.integers(0, 3), st.booleans(), st.booleans()), max_size=300))
+def test_whatever_is_added_the_text_has_one_series_per_label_set(additions):
+    out = _metrics.Exposition()
+    for name, labels, value, bounded, merge in additions:
+        if merge:
+            out.merge(name, value, max, bounded=bounded, **labels)
+        else:
+            try:
+                out.add(name, value, bounded=bounded, **labels)
+            except _metrics.DuplicateSeries:
+                pass
+    samples = [line.rsplit(" ", 1)[0] for line in out.text().splitlines() if line and not line.startswith("#")]
+    assert len(samples) == len(set(samples))
+    for line in samples:
+        assert SAMPLE.match(line + " 1"), line

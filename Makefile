@@ -41,14 +41,19 @@ test: lint workflows sanity units promtool installed ee molecule plan-examples
 host:
 	@tools/ensure-host.sh
 
-$(VENV)/.installed: requirements-dev.txt tools/ensure-host.sh
+# The virtualenv is rebuilt when what it is made from changes: the stamp is named after the content of its recipe,
+# not compared by time, so a fresh checkout or a git worktree sharing VENV= reuses it instead of clearing it under
+# another run.
+VENV_STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt tools/ensure-host.sh | sha256sum | cut -c1-16)
+
+$(VENV_STAMP):
 	@tools/ensure-host.sh
 	@echo "creating the virtualenv $(VENV)"
 	@python3 -m venv --clear $(VENV)
 	@$(VENV)/bin/pip install -q -r requirements-dev.txt 2> >(grep -v "is ignored: it is neither a file" >&2)
 	@touch $@
 
-venv: $(VENV)/.installed
+venv: $(VENV_STAMP)
 
 images: host
 	@for suite in $(SUITES); do $(BASE_IMAGE) $$suite; done

@@ -5,7 +5,6 @@
 #   make test   yamllint, ansible-lint, changelog lint, the CI files teams copy,
 #               ansible-test sanity and units, the built collection from any
 #               directory, the execution environment's build context, Molecule
-#               (and the site scenario again under Mitogen's strategy)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -36,7 +35,7 @@ help:
 	@echo "make demo    site.yml against local containers, then what it enforced"
 	@echo "make test    lint, sanity, unit tests, installed collection, EE build context, Molecule"
 
-test: lint workflows sanity units promtool installed ee molecule plan-examples site-mitogen
+test: lint workflows sanity units promtool installed ee molecule plan-examples
 	@echo "make test: all checks passed"
 
 host:
@@ -143,7 +142,9 @@ plan-examples: venv images collection
 	@echo "== molecule plan: examples/riwi, examples/nostromo, a registry with one wrong rule"
 	@tools/plan-examples.sh
 
-# The site scenario with site.yml under Mitogen's mitogen_linear strategy (examples/ansible.cfg documents it).
+# The site scenario with site.yml under Mitogen's mitogen_linear strategy (examples/ansible.cfg documents it,
+# off). Not in make test: Mitogen gave no gain here, so the 7 minutes go to the checks of what is enforced; run it
+# before changing the recommendation or the pinned mitogen.
 .PHONY: site-mitogen
 site-mitogen: venv images collection
 	@echo "== molecule site under mitogen_linear"

@@ -75,3 +75,66 @@ YAML
 ansible-playbook -i localhost, -c local contract.yml >playbook.log 2>&1 || { cat playbook.log >&2; exit 1; }
 grep -q "failed=0" playbook.log || { cat playbook.log >&2; exit 1; }
 echo "filters work by full name from $elsewhere"
+
+# The firewall role used on its own, in check mode, on this machine: a plan that cannot be made, or the removed
+# port policy variable, stops it at its first task (the package step), naming the value, before anything is
+# installed or asked of the host.
+cat >inventory.yml <<'YAML'
+all:
+  hosts:
+    localhost:
+      ansible_connection: local
+      ansible_python_interpreter: "{{ ansible_playbook_python }}"
+      portcullis_address: 10.0.0.1
+      portcullis_services:
+        - {name: api, port: 4100, allow_from: [monitorng]}
+    monitoring-1:
+      portcullis_address: 10.0.0.2
+  children:
+    monitoring:
+      hosts:
+        monitoring-1:
+YAML
+cat >firewall-alone.yml <<'YAML'
+- name: The firewall role alone stops before its package step on a wrong plan
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: A plan that cannot be made (an allow_from nobody has)
+      block:
+        - name: Run the role
+          ansible.builtin.include_role:
+            name: portcullis.ports.firewall
+        - name: Not reached
+          ansible.builtin.fail:
+            msg: the role went on with a plan that cannot be made
+      rescue:
+        - name: It stopped at the package step, naming the value
+          ansible.builtin.assert:
+            quiet: true
+            that:
+              - "'monitorng' in ansible_failed_result.msg"
+              - "ansible_failed_task.name is search('Install the wanted packages')"
+    - name: The removed port policy variable
+      block:
+        - name: Run the role
+          ansible.builtin.include_role:
+            name: portcullis.ports.firewall
+          vars:
+            portcullis_services: [{name: api, port: 4100, allow_from: [monitoring]}]
+            portcullis_firewall_port_policy: {monitoring: 9100-9199}
+        - name: Not reached
+          ansible.builtin.fail:
+            msg: portcullis_firewall_port_policy was ignored without a word
+      rescue:
+        - name: It names the variable and the one that replaces it
+          ansible.builtin.assert:
+            quiet: true
+            that:
+              - "'portcullis_firewall_port_policy was removed' in ansible_failed_result.msg"
+              - "'portcullis_port_policy' in ansible_failed_result.msg"
+              - "ansible_failed_task.name is search('Install the wanted packages')"
+YAML
+ansible-playbook -i inventory.yml --check firewall-alone.yml >firewall.log 2>&1 || { cat firewall.log >&2; exit 1; }
+grep -q "failed=0" firewall.log || { cat firewall.log >&2; exit 1; }
+echo "the firewall role alone stops on a wrong plan before its package step"

@@ -15,6 +15,14 @@ Rules that hold everywhere:
   network it would have meant, instead of being widened silently.
 - An IPv6 zone id (``fe80::1%eth0``) is refused: a firewall rule or an nginx
   ``allow`` cannot carry it, and dropping it would change the address.
+- An IPv4-mapped IPv6 address or network (``::ffff:10.77.0.1``) is refused,
+  naming the IPv4 form: a rule for it would be an IPv6 rule, which IPv4
+  packets never match.
+- Address or name: text is an address (checked as one) when it holds a ``:``,
+  ``/`` or ``%``, or when its last dot-separated label is a number (decimal or
+  ``0x`` hex, as the C resolver's ``inet_aton`` reads ``0x7f.1``); no host name
+  has a numeric top-level label (RFC 3696 section 2). Everything else is a
+  name, hex letters or not: ``cafe.de`` and ``dead.beef`` are names.
 
 Plain Python, no Ansible import. Errors are BadValue (a ValueError) whose
 message names the value.
@@ -44,8 +52,10 @@ _DOMAIN = pattern(r"(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za
 DOMAIN_MAX = 253
 # Inventory host and group names as Ansible allows them.
 _INVENTORY_NAME = pattern(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}")
-# What could only be meant as an address or a network.
-_ADDRESS_LIKE = pattern(r"[0-9A-Fa-f.:/%]+")
+# A last label that makes text an address: a number as inet_aton reads one.
+_NUMERIC_LABEL = pattern(r"[0-9]+|0[xX][0-9A-Fa-f]*")
+# IPv4-mapped IPv6 addresses (RFC 4291 2.5.5.2).
+IPV4_MAPPED = ipaddress.ip_network("::ffff:0:0/96")
 # Text written inside a double-quoted string of a ruleset: printable ASCII
 # without the quote or a backslash, so no value can end the string early.
 _QUOTABLE = pattern(r'[\x20\x21\x23-\x5b\x5d-\x7e]*')
@@ -92,16 +102,29 @@ def _no_zone(text, what):
                        "give the address without it" % (what, text, text[text.index("%"):]))
 
 
+def _not_mapped(parsed, value, what):
+    """``parsed`` (an address or network), unless it is IPv4-mapped IPv6."""
+    network = ipaddress.ip_network(parsed)
+    if network.version == 6 and network.subnet_of(IPV4_MAPPED):
+        ipv4 = str(network.network_address.ipv4_mapped)
+        if network.prefixlen < 128:
+            ipv4 += "/%d" % (network.prefixlen - 96)
+        raise BadValue("%s %r is an IPv4-mapped IPv6 address: it would become an IPv6 rule, which IPv4 packets "
+                       "never match; write it as IPv4: %s" % (what, value, ipv4))
+    return parsed
+
+
 def address(value, what):
-    """An IP address (v4 or v6), no zone id."""
+    """An IP address (v4 or v6), no zone id, not IPv4-mapped."""
     text = value.strip() if isinstance(value, str) else value
     if not looks_like_address(text):
         raise BadValue("%s %s is not an IP address" % (what, describe(value)))
     _no_zone(text, what)
     try:
-        return ipaddress.ip_address(text)
+        parsed = ipaddress.ip_address(text)
     except ValueError:
         raise BadValue("%s %r is not an IP address" % (what, value))
+    return _not_mapped(parsed, value, what)
 
 
 def network(value, what):
@@ -112,9 +135,11 @@ def network(value, what):
         raise BadValue("%s %s is not an IP address or a CIDR network" % (what, describe(value)))
     _no_zone(text, what)
     try:
-        return ipaddress.ip_network(text, strict=True)
+        parsed = ipaddress.ip_network(text, strict=True)
     except ValueError:
-        pass
+        parsed = None
+    if parsed is not None:
+        return _not_mapped(parsed, value, what)
     try:
         widened = ipaddress.ip_network(text, strict=False)
     except ValueError:
@@ -125,12 +150,19 @@ def network(value, what):
 
 
 def looks_like_address(value):
-    """Whether a source written as text can only have been meant as an address
-    or network (so it is checked as one, never taken for a host name)."""
+    """Whether text can only have been meant as an address or network (so it
+    is checked as one, never taken for a host name): it holds ``:``, ``/`` or
+    ``%`` (no host name does), or its last dot-separated label is a number,
+    which no top-level domain is and which the C resolver reads as an address.
+    Hex letters alone do not make an address: ``cafe.de`` is a name."""
     if not isinstance(value, str):
         return False
-    text = value.strip().split("%", 1)[0]  # a zone id is refused by address() and network(), with its reason
-    return matches(_ADDRESS_LIKE, text) and ("." in text or ":" in text or "/" in text)
+    text = value.strip()
+    if not text:
+        return False
+    if ":" in text or "/" in text or "%" in text:
+        return True
+    return matches(_NUMERIC_LABEL, text.split(".")[-1])
 
 
 def inventory_name(value):

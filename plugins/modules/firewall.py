@@ -55,12 +55,13 @@ description:
     everything, iptables-legacy rules that drop while the module writes nftables - and fails naming each and the
     way out (O(other_firewalls)). Ban tools, which drop only the addresses they ban, are not reported.
   - Switching O(backend) removes the other backend's scope (and boot files) in the same run.
-  - Established and related connections, loopback and essential ICMP and ICMPv6 are accepted before the rules
+  - Established and related connections, loopback, essential ICMP and ICMPv6 (with router advertisements and
+    neighbour discovery) and the replies of the host's DHCP client (O(allow_dhcp)) are accepted before the rules
     unless switched off.
   - "With the output policy V(drop), what every host needs keeps working: loopback, replies on established
     connections (the SSH session, the rollback confirmation, which arrives over a new inbound SSH connection), DNS
-    to the host's resolvers (O(allow_dns)), and DHCP renewals (O(allow_dhcp)). Anything else the host connects to
-    (package mirrors, NTP servers, other hosts' services) needs an output rule: O(rules[].direction=out)."
+    to the host's resolvers (O(allow_dns)), and the DHCP client's requests (O(allow_dhcp)). Anything else the host
+    connects to (package mirrors, NTP servers, other hosts' services) needs an output rule: O(rules[].direction=out)."
   - Every value is validated before anything runs on the host; a failed apply leaves the previous ruleset.
   - Idempotent - after each apply the module records what it rendered and what the kernel then listed, in
     C(/var/lib/portcullis/). A run is unchanged only when both still match, so drift made by hand shows as a change
@@ -100,6 +101,8 @@ options:
         description:
           - Source address or CIDR, or a list of them. IPv4 and IPv6 entries are split into rules of their own
             family. Leave it out to match any source.
+          - An IPv4-mapped IPv6 address (V(::ffff:10.77.0.1)) is refused, naming it - it would be an IPv6 rule that
+            IPv4 packets never match; write the IPv4 address.
         type: raw
       destination:
         description: Destination address or CIDR, or a list of them, as for O(rules[].source).
@@ -108,9 +111,14 @@ options:
         description:
           - A DNS name, or a list of them, resolved on the host (its own resolver, C(getaddrinfo), both families) at
             every run; the addresses join O(rules[].destination) and are returned in RV(resolved).
-          - A name that does not resolve fails the run before anything changes, naming it. When the answer changes
-            (a CDN, a round-robin name) the next run replaces the rule set, so run the role regularly (or give
-            CIDRs) for destinations whose addresses move.
+          - Names are resolved before anything changes. After each run the addresses of each name are recorded in
+            C(/var/lib/portcullis/firewall-names.json); a name that stops resolving keeps that last good set, with a
+            warning naming it (RV(names_kept)), so a run can still apply the rule that makes DNS work again. A name
+            with no recorded set that does not resolve fails the run before anything changes, naming it.
+          - An answer no rule should go to - unspecified, loopback, multicast, link-local or IPv4-mapped - fails the
+            run, naming the name and the answer.
+          - When the answer changes (a CDN, a round-robin name) the next run replaces the rule set, so run the role
+            regularly (or give CIDRs) for destinations whose addresses move.
         type: raw
       direction:
         description:
@@ -210,15 +218,25 @@ options:
   allow_dns:
     description:
       - With the output policy V(drop), accept DNS (TCP and UDP port 53) to the resolvers the host uses, before the
-        rules. They are read from C(/etc/resolv.conf) at every run; behind systemd-resolved's stub (V(127.0.0.53)) the
-        servers it forwards to, from C(/run/systemd/resolve/resolv.conf). Another local resolver's upstreams are not
-        known and are reported; declare them with a rule. Returned in RV(resolvers).
+        rules. They are read from C(/etc/resolv.conf) at every run. Behind a local stub on loopback, the servers it
+        forwards to as well - systemd-resolved (V(127.0.0.53), V(127.0.0.54)) from
+        C(/run/systemd/resolve/resolv.conf); dnsmasq (the process listening there) from its command line,
+        C(conf-file), C(conf-dir), C(server=), C(servers-file) and C(resolv-file). Docker's embedded DNS
+        (V(127.0.0.11)) needs none. Any other stub (unbound, named) is named in a warning; declare its servers with
+        a rule. Returned in RV(resolvers).
     type: bool
     default: true
   allow_dhcp:
     description:
-      - With the output policy V(drop), accept DHCP client traffic (UDP to port 67, and 547 for DHCPv6), so a lease
-        can still be renewed.
+      - Accept the host's DHCPv4 and DHCPv6 client exchanges, so a lease is renewed and the address kept. The replies
+        to a multicast Solicit or a broadcast Discover never match the request in conntrack, so they are accepted in
+        by their ports - DHCPv4 UDP 67 to 68, DHCPv6 UDP 547 to 546 between link-local addresses.
+      - With the output policy V(drop), the requests are accepted out from the client port to the server port of the
+        exchange's addresses only - DHCPv4 68 to 67 of V(255.255.255.255) and of the servers named in the host's
+        leases (systemd-networkd, NetworkManager, dhclient; renewals go to them by unicast), DHCPv6 546 to 547 of
+        V(ff02::1:2). Returned in RV(dhcp_servers).
+      - A DHCPv6 server that tells clients to renew by unicast to its global address (the Server Unicast option) is
+        not known; its clients fall back to multicast when that fails.
     type: bool
     default: true
   state:
@@ -301,12 +319,23 @@ resolved:
   returned: always
   type: dict
   sample: {"sii.cl": ["200.10.252.55"]}
+names_kept:
+  description: The names that did not resolve in this run, with the last good addresses kept for them.
+  returned: always
+  type: dict
+  sample: {"api.example.com": ["192.0.2.44"]}
 resolvers:
   description: The DNS servers accepted out with the output policy V(drop) and O(allow_dns).
   returned: always
   type: list
   elements: str
   sample: ["10.0.0.2"]
+dhcp_servers:
+  description: The IPv4 DHCP servers of the host's leases, accepted out with the output policy V(drop) and O(allow_dhcp).
+  returned: always
+  type: list
+  elements: str
+  sample: ["10.0.0.1"]
 rollback_token:
   description: The token of the armed rollback, confirmed by the action plugin.
   returned: when rollback_timeout is set and the ruleset changed

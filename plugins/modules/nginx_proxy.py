@@ -363,6 +363,8 @@ options:
         description:
           - The proxy's networks (CIDRs), or a CDN's name - V(cloudflare), the ranges it publishes, shipped with the
             collection with the date they were obtained (C(make cdn-ranges) refreshes them).
+          - Networks that together cover every address of a family (V(0.0.0.0/0), or V(0.0.0.0/1) with
+            V(128.0.0.0/1)) are refused, naming them - the header would be believed from anyone.
         type: list
         elements: str
         required: true

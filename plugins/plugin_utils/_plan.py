@@ -249,6 +249,7 @@ class Plan:
         self.host_errors = {}
         self.flows = []
         self._owners = None
+        self.rules = None  # each host's rules, made once the flows are known
         for host in self.names:
             self._read_host(self.hosts[host])
         for host in self.names:
@@ -418,6 +419,24 @@ class Plan:
             service.bind.address, " and IPv".join(str(version) for version in sorted(listen_families(service))), host,
             _family_text(self.hosts[host].networks))
 
+    def _no_family(self, what, label, client, client_networks, server, service, server_networks):
+        """Why ``client`` cannot reach ``service`` of ``server``: the hosts share no family, or they do and the
+        service's bind leaves it out (then the fix is the bind)."""
+        shared = set(network.version for network in client_networks) & self.hosts[server].families()
+        if shared and service.bind.wildcard:
+            family = min(shared)
+            return ("%s: %s reaches %s over IPv%d only, but %s service %s listens on %s (IPv%s only); bind %s to %s "
+                    "(both families), or give %s an address of IPv%s (%s)" % (
+                        what, label, server, family, server, service.name, service.bind.address,
+                        " and IPv".join(str(version) for version in sorted(listen_families(service))), service.name,
+                        "'::'" if service.bind.version == 4 else "'::' with bindv6only off", client,
+                        " or IPv".join(str(version) for version in sorted(listen_families(service))),
+                        _inventory.ADDRESS_VARIABLE))
+        return ("%s: %s and %s share no address family: %s service %s listens on %s, and %s has %s; give both an "
+                "address of one family (%s), or bind %s to an address %s reaches" % (
+                    what, label, server, server, service.name, self._listen_text(server, service, server_networks),
+                    client, _family_text(client_networks), _inventory.ADDRESS_VARIABLE, service.name, client))
+
     def owner_of(self, address):
         """The inventory host one of whose single addresses is ``address``, or None."""
         if self._owners is None:
@@ -433,6 +452,15 @@ class Plan:
         messages = self.host_errors.setdefault(host, [])
         if message not in messages:
             messages.append(message)
+
+    def _flow_error(self, hosts, message):
+        """A flow between ``hosts`` that cannot be planned: the rules of both stop, naming why (their firewalls
+        would otherwise be made without it, and the site behind it would be dead with every check calling it
+        fine). Only while the plan is built; a proxy planned later (a role run on a host outside the proxies)
+        has no firewall rules of its own for this flow."""
+        if self.rules is None:
+            for host in hosts:
+                self._host_error(host, message)
 
     def _between(self, kind, client, client_service, server, service, what, comment=None, ranges=None):
         """A flow from inventory host ``client`` to ``service`` of inventory host
@@ -456,10 +484,8 @@ class Plan:
         chosen = choose(server_networks, set(network.version for network in client_networks))
         if chosen is None:
             self.problems.append(_problem(
-                ADDRESS_FAMILY, "%s: %s and %s share no address family: %s service %s listens on %s, and %s has %s; "
-                "give both an address of one family (%s), or bind %s to an address %s reaches" % (
-                    what, client, server, server, service.name, self._listen_text(server, service, server_networks),
-                    client, _family_text(client_networks), _inventory.ADDRESS_VARIABLE, service.name, client),
+                ADDRESS_FAMILY, self._no_family(what, client, client, client_networks, server, service,
+                                                server_networks),
                 client, [client_service or service.name], server=server, server_service=service.name))
             return None
         flow.address = chosen
@@ -540,6 +566,16 @@ class Plan:
         what = "%s: service %s allow_from %s" % (server, service.name, item)
         if _values.looks_like_address(item):
             network = ipaddress.ip_network(item)
+            server_state = self.hosts[server]
+            if (network.version in listen_families(service) and service.bind.wildcard and server_state.networks
+                    and network.version not in server_state.families()):
+                self.problems.append(_problem(
+                    ADDRESS_FAMILY, "%s: %s is IPv%d, but %s has %s: no client there can reach %s; remove it, or "
+                    "give %s an address of that family (%s)" % (
+                        what, item, network.version, server, _family_text(server_state.networks), service.name,
+                        server, _inventory.ADDRESS_VARIABLE),
+                    server, [service.name], server=server, server_service=service.name))
+                return
             if network.version not in listen_families(service):
                 self.problems.append(_problem(
                     ADDRESS_FAMILY, "%s: %s is IPv%d, but %s listens on %s (IPv%s only): no client there can reach it; "
@@ -632,6 +668,13 @@ class Plan:
             fixed = ipaddress.ip_address(address)
             target = self.owner_of(fixed)
             if target is None:
+                proxy_state = self.hosts.get(proxy)
+                if proxy_state is not None and proxy_state.networks and fixed.version not in proxy_state.families():
+                    message = "%s upstream %s: %s is IPv%d, but the proxy %s has %s; give an address of a family it " \
+                              "has" % (what, item, fixed, fixed.version, proxy, _family_text(proxy_state.networks))
+                    self._flow_error((proxy,), message)
+                    _refuse(problems, ADDRESS_FAMILY, message, proxy, [service.name], server=None,
+                            server_service=service.name)
                 flow.networks = [str(ipaddress.ip_network(fixed))]
                 return flow
         elif address in self.hosts:
@@ -667,6 +710,7 @@ class Plan:
             proxy_networks = self.networks_of(proxy, "proxy %s" % proxy)
             server_networks = self.service_networks(host, service)
         except InventoryError as error:
+            self._flow_error((proxy, host), str(error))
             _refuse(problems, UNKNOWN_ADDRESS, str(error), host, [service.name])
         families = set(network.version for network in proxy_networks)
         if fixed is not None:
@@ -684,17 +728,15 @@ class Plan:
         else:
             chosen = choose(server_networks, families)
             if chosen is None:
-                message = ("%s: the proxy %s and %s share no address family: %s service %s listens on %s, and %s has "
-                           "%s; give both an address of one family (%s), or bind %s to an address %s reaches" % (
-                               what, proxy, host, host, service.name,
-                               self._listen_text(host, service, server_networks), proxy,
-                               _family_text(proxy_networks), _inventory.ADDRESS_VARIABLE, service.name, proxy))
+                message = self._no_family(what, "the proxy %s" % proxy, proxy, proxy_networks, host, service,
+                                          server_networks)
                 _refuse(problems, ADDRESS_FAMILY, message, proxy, [service.name], server=host,
                         server_service=service.name)
             if chosen.num_addresses != 1:
                 message = ("%s: %s's address is the network %s, so nginx has no address to connect to; give its "
                            "address in %s or the backend as upstream" % (
                                what, host, chosen, _inventory.ADDRESS_VARIABLE))
+                self._flow_error((proxy, host), message)
                 _refuse(problems, UNKNOWN_ADDRESS, message, host, [service.name])
         flow.address = chosen
         flow.family = chosen.version
@@ -736,6 +778,7 @@ class Plan:
                             "cannot reach; bind it to an address they reach, or give upstream" % (
                                 host, service.name, service.domain, service.bind.address, ", ".join(sorted(proxies))),
                             host, [service.name]))
+                self._check_listen_family(host, service)
                 if service.listens and service.expose == "public":
                     try:
                         networks = self.service_networks(host, service)
@@ -767,6 +810,27 @@ class Plan:
                             % (address, protocol, resolver.format_range((max(start, other_start), min(end, other_end))),
                                owners[0][0], owners[0][1], owners[1][0], owners[1][1]),
                             address=address, protocol=protocol, owners=["%s/%s" % owner for owner in owners]))
+
+    def _check_listen_family(self, host, service):
+        """A service on every address of families its host has none of: nobody can reach it (a flow into it says
+        so already, naming the client; this says it for the rest, public services first of all)."""
+        state = self.hosts[host]
+        if (not service.listens or service.expose == "private" or not service.bind.wildcard
+                or service.bind.loopback or not state.networks):
+            return
+        families = listen_families(service)
+        if families & state.families():
+            return
+        if any(problem["kind"] == ADDRESS_FAMILY and problem.get("server") == host
+               and problem.get("server_service") == service.name for problem in self.problems):
+            return
+        self.problems.append(_problem(
+            ADDRESS_FAMILY, "%s: service %s listens on %s (IPv%s only), but %s has %s: no client can reach it; bind "
+            "it to %s, or give %s an address of that family (%s)" % (
+                host, service.name, service.bind.address, " and IPv".join(str(version) for version in sorted(families)),
+                host, _family_text(state.networks), "'::' (both families)" if families == {4} else "'0.0.0.0'", host,
+                _inventory.ADDRESS_VARIABLE),
+            host, [service.name], server=host, server_service=service.name))
 
     def _check_source(self, host, service, where, item):
         """An allow_from item (of a service no flow comes from) or a proxy allow/deny item: known, with addresses."""

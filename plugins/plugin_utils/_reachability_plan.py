@@ -25,6 +25,11 @@ address counts). For every other host of the input that has a registry:
   expected ``closed``. A private service, or one bound to loopback, is
   ``closed`` on the host's address;
 - SSH from the admin sources (the host setting), when no entry declares it;
+- each port an extra rule accepts on input that no entry declares, at the
+  host's address the vantage uses: ``open`` (kind ``extra``) when the
+  verdict lets the vantage in and out, ``why`` naming the rule; a rule for
+  every port, or one whose destinations hold none of the host's addresses,
+  gives no flow;
 - a sample of undeclared ports (``UNDECLARED_SAMPLE`` or the caller's list)
   and the caller's ``closed_ports`` (published container ports...):
   ``closed``.
@@ -54,7 +59,7 @@ from ansible_collections.portcullis.ports.plugins.plugin_utils import _plan
 UNDECLARED_SAMPLE = (21, 23, 25, 111, 135, 139, 445, 1433, 2375, 2379, 3306, 3389, 5432, 5900, 6379, 8080, 9200,
                      10250, 11211, 27017)
 # Where each flow comes from.
-KINDS = ("public", "allowed", "admin", "denied", "private", "undeclared", "listed")
+KINDS = ("public", "allowed", "admin", "extra", "denied", "private", "undeclared", "listed")
 
 
 class ReachabilityPlanError(ValueError):
@@ -126,6 +131,11 @@ def _closed_ports_for(plan, closed_ports, host, policy):
         if name == host or host in (plan.groups.get(name) or ()):
             ports.update(_port_list(closed_ports[name], "closed_ports %s" % name, policy))
     return sorted(ports)
+
+
+def _versions(found):
+    """``{4, 6}`` as "4 and IPv6" (after an "IPv")."""
+    return " and IPv".join(str(version) for version in sorted(found))
 
 
 class _Target:
@@ -307,8 +317,11 @@ class _Planner:
             return
         addresses = self.service_addresses(target, service)
         if not addresses:
-            text = "%s: listens on %s, of no address family the vantage %s has; not probed" % (
-                service.name, service.bind.address, self.vantage.label)
+            versions = _versions
+            text = "%s: listens on %s (IPv%s), %s has IPv%s, and the vantage %s has IPv%s only; not probed" % (
+                service.name, service.bind.address, versions(_plan.listen_families(service)), target.host,
+                versions(set(address.version for address in target.addresses)), self.vantage.label,
+                versions(self.vantage.families()))
             self.add(target, target.addresses[0], start, protocol, "closed", "denied", text, service.name, probe=False)
             return
         for address in addresses:
@@ -365,6 +378,25 @@ class _Planner:
             self.add(target, address, target.ssh_port, "tcp", "closed", "denied",
                      "ssh, open only to admin_sources: not to %s" % self.vantage.label)
 
+    def extra_flows(self, target):
+        """Ports only an extra rule opens: expected open where its verdict lets the vantage through."""
+        address = self.primary(target)
+        if address is None:
+            return
+        for rule in target.rules:
+            if rule.index is None or rule.index < target.first_extra or rule.action != "accept" or not rule.ports:
+                continue
+            protocols = ("tcp", "udp") if rule.protocol == "both" else (rule.protocol,)
+            for protocol in protocols:
+                if protocol not in ("tcp", "udp"):
+                    continue
+                for start, _end in rule.ports:
+                    if target.declares(start, protocol):
+                        continue  # the entry's own flow says it, naming the rule when it is what admits
+                    accepted, reason = self.reaches(target, address, start, protocol)
+                    if accepted and target.label(rule) in reason:
+                        self.add(target, address, start, protocol, "open", "extra", reason)
+
     def sample_flows(self, target, undeclared, closed_ports):
         address = self.primary(target)
         if address is None:
@@ -408,6 +440,7 @@ def expected_flows(plan, hosts, vantage, undeclared_ports=None, closed_ports=Non
             if service.listens:
                 planner.service_flows(target, service)
         planner.ssh_flow(target)
+        planner.extra_flows(target)
         planner.sample_flows(target, undeclared, _closed_ports_for(plan, closed_ports or [], host, plan.policy))
     seen = set()
     flows = []

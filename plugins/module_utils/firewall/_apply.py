@@ -26,7 +26,6 @@ import hashlib
 import ipaddress
 import json
 import os
-import socket
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _host
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
@@ -34,6 +33,7 @@ from ansible_collections.portcullis.ports.plugins.module_utils._host import find
 from ansible_collections.portcullis.ports.plugins.module_utils._host import read as _read
 from ansible_collections.portcullis.ports.plugins.module_utils._host import write_atomic as _write_atomic
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends as backends
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _names
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _others
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules as rules_mod
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
@@ -41,13 +41,18 @@ from ansible_collections.portcullis.ports.plugins.module_utils.ports import _res
 STATE_DIR = "/var/lib/portcullis"
 OTHER_FIREWALLS = ("fail", "takeover", "warn")
 
-# The resolvers a host uses: resolv.conf, and behind systemd-resolved's stub
-# (127.0.0.53) the servers it forwards to. Docker's embedded DNS
-# (127.0.0.11 in a container) forwards from outside the container.
-RESOLV_CONF = "/etc/resolv.conf"
-RESOLVED_UPSTREAMS = "/run/systemd/resolve/resolv.conf"
-RESOLVED_STUB = ipaddress.ip_address("127.0.0.53")
-DOCKER_EMBEDDED_DNS = ipaddress.ip_address(_host.DOCKER_EMBEDDED_DNS)
+# The resolvers a host uses and the names its rules go to: _names.
+RESOLV_CONF = _names.RESOLV_CONF
+nameservers = _names.nameservers
+resolve_name = _names.resolve_name
+
+# Where DHCPv4 clients keep their leases, to find the servers renewals go to
+# by unicast: systemd-networkd and NetworkManager's internal client
+# (SERVER_ADDRESS=), dhclient, also under ifupdown and NetworkManager
+# (option dhcp-server-identifier).
+DHCP_LEASES = ("/run/systemd/netif/leases/*", "/var/lib/NetworkManager/*.lease", "/var/lib/dhcp/*.leases",
+               "/var/lib/NetworkManager/*.leases")
+_DHCP_SERVER = _values.pattern(r"(?:SERVER_ADDRESS=|\s*option\s+dhcp-server-identifier\s+)([0-9.]+);?\s*")
 
 # nftables.service as Debian ships it flushes the whole ruleset when it starts
 # (its /etc/nftables.conf begins with "flush ruleset") and when it stops. With
@@ -107,27 +112,6 @@ def argument_spec():
         state=dict(type="str", choices=["present", "absent"], default="present"),
         confirm=dict(type="str"),
     )
-
-
-def nameservers(text):
-    """The addresses of resolv.conf's nameserver lines (a zone id is dropped:
-    a rule cannot carry it; the link-local address stays)."""
-    found = []
-    for line in (text or "").splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[0] == "nameserver":
-            try:
-                found.append(ipaddress.ip_address(parts[1].split("%", 1)[0]))
-            except ValueError:
-                continue
-    return found
-
-
-def resolve_name(name):
-    """The addresses ``name`` resolves to on this host (both families), sorted."""
-    infos = socket.getaddrinfo(name, None, 0, socket.SOCK_STREAM)
-    return sorted(set(info[4][0].split("%", 1)[0] for info in infos),
-                  key=lambda text: (ipaddress.ip_address(text).version, ipaddress.ip_address(text)))
 
 
 def nftables_tables(text, read, root="/"):
@@ -190,6 +174,8 @@ class Firewall:
         self.warnings = []
         self.resolved = {}
         self.resolvers = []
+        self.dhcp_servers = []
+        self.names = None
 
     def _path(self, path):
         return os.path.join(self.root, path.lstrip("/"))
@@ -209,50 +195,52 @@ class Firewall:
         except resolver.PortSpecError as error:
             raise rules_mod.RuleError(["port_policy: %s" % error])
         self.resolved = {}
+        # Resolved now, before anything changes; a name that stops resolving keeps its last good set.
+        self.names = _names.Names(os.path.join(self.state_dir, _names.NAMES_FILE), self.resolve, self.warnings)
 
         def resolve(name):
-            self.resolved[name] = self.resolve(name)
+            self.resolved[name] = self.names.resolve(name)
             return self.resolved[name]
 
         rules = rules_mod.normalize_rules(params.get("rules") or [], port_policy, resolve)
         timeout = params.get("rollback_timeout") or 0
         if timeout < 0 or timeout > 3600:
             raise rules_mod.RuleError(["rollback_timeout %r must be from 0 (off) to 3600 seconds" % timeout])
-        defaults = rules_mod.Defaults(params.get("allow_established", True), params.get("allow_loopback", True),
-                                      params.get("allow_icmp", True))
         self.resolvers = []
-        if policy["output"] == "drop" and params.get("state", "present") == "present":
+        output_drop = policy["output"] == "drop" and params.get("state", "present") == "present"
+        dhcp = params.get("allow_dhcp", True)
+        self.dhcp_servers = self.read_dhcp_servers() if dhcp and output_drop else []
+        defaults = rules_mod.Defaults(params.get("allow_established", True), params.get("allow_loopback", True),
+                                      params.get("allow_icmp", True), dhcp=dhcp, dhcp_requests=output_drop,
+                                      dhcp_servers=self.dhcp_servers)
+        if output_drop:
             if params.get("allow_dns", True):
                 self.resolvers = self.read_resolvers()
-            rules = rules_mod.essential_output_rules(self.resolvers, params.get("allow_dhcp", True)) + rules
+            rules = rules_mod.essential_output_rules(self.resolvers) + rules
         return rules, policy, defaults
+
+    def read_dhcp_servers(self):
+        """The IPv4 DHCP servers of the host's leases (renewals go to them by unicast), sorted."""
+        found = set()
+        for pattern in DHCP_LEASES:
+            for path in sorted(glob.glob(self._path(pattern))):
+                for line in (_read(path) or "").splitlines():
+                    match = _DHCP_SERVER.fullmatch(line)
+                    if match:
+                        try:
+                            found.add(ipaddress.IPv4Address(match.group(1)))
+                        except ValueError:
+                            continue
+        return [str(server) for server in sorted(found)]
 
     def resolve(self, name):
         return resolve_name(name)
 
     def read_resolvers(self):
         """The DNS servers the host sends queries to, for the output policy drop."""
-        text = self._read(RESOLV_CONF)
-        if text is None:
-            self.warnings.append("unknown: %s could not be read, so no DNS server is allowed out and name lookups "
-                                 "will fail under the output policy drop" % RESOLV_CONF)
-            return []
-        found = []
-        for server in nameservers(text):
-            if server == RESOLVED_STUB:
-                upstream = nameservers(self._read(RESOLVED_UPSTREAMS))
-                if not upstream:
-                    self.warnings.append("unknown: systemd-resolved's upstream servers (%s) could not be read; "
-                                         "declare them with a rule for port 53" % RESOLVED_UPSTREAMS)
-                found += upstream
-            elif server.is_loopback and server != DOCKER_EMBEDDED_DNS:
-                self.warnings.append("the local resolver %s forwards to servers this module does not know: declare "
-                                     "them (port 53) so lookups keep working under the output policy drop" % server)
-            found.append(server)
-        if not found:
-            self.warnings.append("%s names no nameserver: no DNS server is allowed out" % RESOLV_CONF)
-        return sorted(set(str(server) for server in found),
-                      key=lambda text: (ipaddress.ip_address(text).version, ipaddress.ip_address(text)))
+        found, warnings = _names.read_resolvers(self._read, self.root)
+        self.warnings += warnings
+        return found
 
     def guard_ssh(self, rules, policy, defaults):
         if not self.params.get("protect_ssh", True):
@@ -330,14 +318,18 @@ class Firewall:
                   "boot_changed": sorted(boot_changes),
                   "removed_scope": other.name if other_live is not None else None,
                   "took_over": [finding.manager for finding in takeovers],
-                  "resolved": dict(self.resolved), "resolvers": list(self.resolvers)}
+                  "resolved": dict(self.resolved), "resolvers": list(self.resolvers),
+                  "dhcp_servers": list(self.dhcp_servers), "names_kept": dict(self.names.kept)}
         if ruleset_changed or other_live is not None:
             before = listing + ("\n# the %s scope, removed:\n%s" % (other.name, other.listing(other_live))
                                 if other_live is not None else "")
             result["diff"] = {"before": before, "after": desired,
                               "before_header": "live %s ruleset" % backend.name,
                               "after_header": "declared %s ruleset" % backend.name}
-        if check_mode or not changed:
+        if check_mode:
+            return result
+        if not changed:
+            self._save_names()
             return result
         plan = backend.apply_plan(rules, policy, defaults, desired) if ruleset_changed else None
         if plan is not None:
@@ -370,6 +362,7 @@ class Firewall:
                 self._forget(other)
             if boot_changes:
                 self.write_boot(boot_changes)
+            self._save_names()
         except (IOError, OSError, backends.BackendError, FirewallError) as error:
             raise FirewallError(
                 "the new ruleset is live, but %s. What boots is as it was before this run (%s); run again once "
@@ -397,6 +390,14 @@ class Firewall:
             except backends.BackendError:
                 pass
         self._restore_managers(takeovers)
+
+    def _save_names(self):
+        """The names' addresses now live, kept for a run where they do not resolve."""
+        try:
+            self.names.save()
+        except (IOError, OSError) as error:
+            self.warnings.append("the names' addresses could not be recorded in %s (%s): a name that stops resolving "
+                                 "will fail the next run" % (self.names.path, error))
 
     def _save_state(self, backend, desired, live):
         _write_atomic(self._state_path(backend), json.dumps({"desired": desired, "live": live}, sort_keys=True))
@@ -534,6 +535,8 @@ class Firewall:
                 backend.apply(plan)
             self._forget(backend)
         self.write_boot(removal)
+        if self.names is not None:
+            self.names.forget()
         return result
 
     # Commit-confirmed rollback

@@ -52,6 +52,7 @@ import abc
 import ipaddress
 import json
 
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules as rules_mod
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
 
 ICMP_ESSENTIAL = ("destination-unreachable", "echo-request", "parameter-problem", "time-exceeded")
@@ -292,6 +293,14 @@ class Nftables(Backend):
         if defaults.icmp:
             lines.append("meta l4proto icmp icmp type { %s } accept" % ", ".join(ICMP_ESSENTIAL))
             lines.append("meta l4proto ipv6-icmp icmpv6 type { %s } accept" % ", ".join(ICMPV6_ESSENTIAL))
+        for dhcp in rules_mod.dhcp_rules(chain, defaults):
+            prefix = {4: "ip", 6: "ip6"}[dhcp.family]
+            # A rule naming no address is kept to its family by nfproto (the table is inet).
+            parts = [] if dhcp.sources or dhcp.destinations else ["meta nfproto ipv%d" % dhcp.family]
+            parts += ["%s saddr %s" % (prefix, self._addresses(dhcp.sources))] if dhcp.sources else []
+            parts += ["%s daddr %s" % (prefix, self._addresses(dhcp.destinations))] if dhcp.destinations else []
+            parts.append('udp sport %d udp dport %d accept comment "%s"' % (dhcp.sport, dhcp.dport, dhcp.comment))
+            lines.append(" ".join(parts))
         return lines
 
     def render(self, rules, policy, defaults):
@@ -486,6 +495,12 @@ class Iptables(Backend):
                               "nd-neighbor-solicit": "neighbour-solicitation", "nd-neighbor-advert": "neighbour-advertisement"})
                 lines += [["-p", "ipv6-icmp", "-m", "icmp6", "--icmpv6-type", names[kind], "-j", "RETURN"]
                           for kind in ICMPV6_ESSENTIAL]
+        for dhcp in rules_mod.dhcp_rules(chain, defaults):
+            if dhcp.family == version:
+                lines.append((["-s", ",".join(dhcp.sources)] if dhcp.sources else [])
+                             + (["-d", ",".join(dhcp.destinations)] if dhcp.destinations else [])
+                             + ["-p", "udp", "-m", "udp", "--sport", str(dhcp.sport), "--dport", str(dhcp.dport),
+                                "-m", "comment", "--comment", self._quote(dhcp.comment), "-j", "RETURN"])
         return lines
 
     def chain_lines(self, rules, policy, defaults, version):

@@ -48,12 +48,60 @@ class RuleError(ValueError):
 
 class Defaults:
     """The rules every chain starts with, each switchable: established and
-    related packets, loopback, essential ICMP."""
+    related packets, loopback, essential ICMP, the host's DHCP client
+    exchanges (replies in always; requests out with ``dhcp_requests``, to the
+    multicast and broadcast addresses and to ``dhcp_servers``, the IPv4
+    servers of the host's leases, which renewals go to by unicast)."""
 
-    def __init__(self, established=True, loopback=True, icmp=True):
+    def __init__(self, established=True, loopback=True, icmp=True, dhcp=True, dhcp_requests=False, dhcp_servers=()):
         self.established = established
         self.loopback = loopback
         self.icmp = icmp
+        self.dhcp = dhcp
+        self.dhcp_requests = dhcp_requests
+        self.dhcp_servers = tuple(dhcp_servers)
+
+
+# The DHCP client exchanges a host needs under default deny (and output
+# drop), narrow by ports and addresses. A reply to a multicast Solicit or a
+# broadcast Discover or Rebind never matches the request in conntrack (it
+# comes from the server's own address), so the replies need their own rule:
+# DHCPv6 from and to link-local addresses (a server or relay on the link
+# answers the client's link-local source, RFC 8415), server port to client port; DHCPv4 server port to client port (from a
+# server or relay on any address). Requests leave from the client port to the
+# server port only: DHCPv6 to All_DHCP_Relay_Agents_and_Servers, DHCPv4 by
+# broadcast and, for unicast renewals, to the servers of the host's leases.
+DHCP_PORTS = {4: (68, 67), 6: (546, 547)}
+DHCPV6_SERVERS = "ff02::1:2/128"
+DHCPV6_LINK_LOCAL = "fe80::/10"
+DHCPV4_BROADCAST = "255.255.255.255/32"
+
+
+class DhcpRule:
+    """One default DHCP rule for one family: ports and addresses, as data."""
+
+    __slots__ = ("chain", "family", "sources", "destinations", "sport", "dport", "comment")
+
+    def __init__(self, chain, family, sources, destinations, sport, dport, comment):
+        self.chain, self.family, self.sources, self.destinations = chain, family, sources, destinations
+        self.sport, self.dport, self.comment = sport, dport, comment
+
+
+def dhcp_rules(chain, defaults):
+    """The default DHCP rules of ``chain`` (input or output), IPv4 first."""
+    if not defaults.dhcp:
+        return []
+    if chain == "input":
+        return [DhcpRule("input", 4, (), (), DHCP_PORTS[4][1], DHCP_PORTS[4][0], "essential: dhcp replies"),
+                DhcpRule("input", 6, (DHCPV6_LINK_LOCAL,), (DHCPV6_LINK_LOCAL,), DHCP_PORTS[6][1], DHCP_PORTS[6][0],
+                         "essential: dhcpv6 replies")]
+    if chain == "output" and defaults.dhcp_requests:
+        servers = [DHCPV4_BROADCAST] + ["%s/32" % server for server in sorted(
+            set(ipaddress.IPv4Address(server) for server in defaults.dhcp_servers)) if str(server) + "/32" != DHCPV4_BROADCAST]
+        return [DhcpRule("output", 4, (), tuple(servers), DHCP_PORTS[4][0], DHCP_PORTS[4][1], "essential: dhcp requests"),
+                DhcpRule("output", 6, (), (DHCPV6_SERVERS,), DHCP_PORTS[6][0], DHCP_PORTS[6][1],
+                         "essential: dhcpv6 requests")]
+    return []
 
 
 class Rule:
@@ -74,11 +122,9 @@ class Rule:
 
 
 # What a host with the output policy drop still needs, added before the
-# rules (each switchable): DNS to the resolvers it uses, and DHCP client
-# requests and renewals (a lease that cannot be renewed takes the address
-# away). Replies on established connections and loopback are the Defaults.
+# rules (switchable): DNS to the resolvers it uses. Replies on established
+# connections, loopback and the DHCP exchanges are the Defaults.
 DNS_PORT = 53
-DHCP_SERVER_PORTS = {4: 67, 6: 547}
 ESSENTIAL_INDEX = -1
 
 
@@ -142,6 +188,9 @@ def _names(value, label, resolve, errors):
             continue
         try:
             addresses = resolve(name)
+        except _values.BadValue as error:  # a special-purpose answer, named with the name
+            errors.append("%s: %s" % (label, error))
+            continue
         except (OSError, ValueError) as error:
             errors.append("%s: destination_name %r does not resolve on this host (%s): no rule can be made for it"
                           % (label, item, error))
@@ -241,10 +290,10 @@ def normalize_rules(rules, policy=None, resolve=None):
     return result
 
 
-def essential_output_rules(resolvers=(), dhcp=True):
+def essential_output_rules(resolvers=()):
     """The rules a host with the output policy drop needs before its own, as
     Rule objects (index ESSENTIAL_INDEX): DNS (TCP and UDP 53) to each of
-    ``resolvers`` (addresses), DHCP client traffic to the server ports."""
+    ``resolvers`` (addresses). DHCP is in the Defaults (dhcp_rules)."""
     result = []
     by_family = {}
     for address in resolvers:
@@ -254,11 +303,6 @@ def essential_output_rules(resolvers=(), dhcp=True):
         result.append(Rule(index=ESSENTIAL_INDEX, chain="output", family=family, protocol="both",
                            ports=((DNS_PORT, DNS_PORT),), sources=None, destinations=tuple(sorted(set(by_family[family]))),
                            action="accept", comment="essential: dns to the resolvers"))
-    if dhcp:
-        for family, port in sorted(DHCP_SERVER_PORTS.items()):
-            result.append(Rule(index=ESSENTIAL_INDEX, chain="output", family=family, protocol="udp",
-                               ports=((port, port),), sources=None, destinations=None, action="accept",
-                               comment="essential: dhcp client"))
     return result
 
 

@@ -16,6 +16,7 @@ __metaclass__ = type
 
 import copy
 import hashlib
+import ipaddress
 import re
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
@@ -149,6 +150,17 @@ NGINX_SERVER_DEFAULTS = {"weight": 1, "max_fails": _registry.SITE_OPTIONS["max_f
 REAL_IP_HEADERS = ("CF-Connecting-IP", "X-Forwarded-For", "X-Real-IP", "True-Client-IP")
 
 
+def _not_everyone(networks, names):
+    """Refuse a real_ip from list whose networks together cover every address
+    of a family (``0.0.0.0/1`` and ``128.0.0.0/1``), like a single ``/0``."""
+    for version in (4, 6):
+        family = [ipaddress.ip_network(item) for item in networks if ipaddress.ip_network(item).version == version]
+        if any(merged.prefixlen == 0 for merged in ipaddress.collapse_addresses(family)):
+            given = [name for name in names if name in _cdn_ranges.CDNS or ipaddress.ip_network(name).version == version]
+            raise NginxProxyError("real_ip from %s together cover every IPv%d address, so the header would be believed "
+                                  "from anyone: name the proxy's networks" % (", ".join(given), version))
+
+
 def check_real_ip(real_ip):
     """``{from: [CIDRs or a CDN's name], header, recursive}`` to what the
     Renderer writes: networks (the CDN names expanded from _cdn_ranges), the
@@ -179,6 +191,7 @@ def check_real_ip(real_ip):
                                   % item)
         networks.append(str(network))
         names.append(str(network))
+    _not_everyone(networks, names)
     header = real_ip.get("header") or ("CF-Connecting-IP" if "cloudflare" in names else "X-Forwarded-For")
     if header not in REAL_IP_HEADERS:
         raise NginxProxyError("real_ip header %r is not one of %s" % (header, ", ".join(REAL_IP_HEADERS)))

@@ -48,7 +48,9 @@ KEYS = (
      "gives `connects_to` (a client such as an ETL job)"),
     ("protocol", "`tcp`", "`tcp`, `udp` or `both`"),
     ("bind", "`0.0.0.0` (`127.0.0.1` when private)",
-     "the address it listens on (`0.0.0.0`, `::`, `127.0.0.1`, a host IP); a private service binds loopback only"),
+     "the address it listens on (`0.0.0.0`, `::`, `127.0.0.1`, a host IP): `0.0.0.0` is every IPv4 address only, "
+     "`::` both families (Linux's default bindv6only 0); the plan reaches a service only in the families its bind "
+     "listens on; a private service binds loopback only"),
     ("range", "none", "named policy range the port must fall in (`production`, `monitoring`, ...)"),
     ("environment", "none", "free label (`prod`, `dev`, `test`) shown in reports"),
     ("expose", "`internal`", "`public` (anyone), `internal` (only `allow_from`), `private` (loopback only)"),
@@ -130,8 +132,6 @@ _PROCESS_NAME = _values.pattern(r"[^\s/\0]{1,255}")
 _NAME = _values.pattern(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _UPSTREAM = _values.pattern(r"\[([0-9a-fA-F:.]+)\]:([0-9]+)|([^:\[\]]+):([0-9]+)")
 _UPSTREAM_HOST = _values.pattern(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?")
-# Digits and dots only: meant as an IPv4 address, never a host name.
-_DOTTED = _values.pattern(r"[0-9.]+")
 # A route's path prefix: segments of unreserved characters, ending with "/", so that nginx's prefix match
 # means the path and what is below it (a location /api would also match /apix), with nothing to normalise.
 _ROUTE = _values.pattern(r"/(?:[A-Za-z0-9._~-]+/)*")
@@ -292,7 +292,7 @@ def upstream_server(value, what):
     try:
         return "%s:%d" % (ipaddress.IPv4Address(host), port)
     except ValueError:
-        if _values.matches(_DOTTED, host):
+        if _values.looks_like_address(host):
             raise _values.BadValue("%s %r: %r is not an IPv4 address (and not a host name either)" % (what, value, host))
     if not _values.matches(_UPSTREAM_HOST, host.lower()):
         raise _values.BadValue("%s %r: %r is neither an IP address nor a host name" % (what, value, host))

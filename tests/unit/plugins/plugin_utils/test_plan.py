@@ -11,9 +11,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 import pytest
 
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _plan, _proxy_plan
+from ansible_collections.portcullis.ports.plugins.plugin_utils._inventory import InventoryError
 from ansible_collections.portcullis.ports.plugins.plugin_utils._plan import Plan, PlanError
 
 ADDRESSES = {"web": "10.0.0.10", "api": "10.0.0.12", "db": "10.0.0.13", "etl": "10.0.0.14"}
@@ -189,6 +192,84 @@ def test_a_backend_the_proxy_shares_no_family_with_is_a_plan_error_naming_both_h
             call()
 
 
+@pytest.mark.parametrize("address, reason", [
+    (None, "host 'app' has no known address"),                              # a name in ansible_host, no facts
+    ("192.168.50.256", "192.168.50.256"),                                    # not an address
+    ("2001:db8:77:::20", "2001:db8:77:::20"),
+    ("fd00::2/64", "'fd00::2/64' has host bits set"),
+    ("10.0.0.0/24", "app's address is the network 10.0.0.0/24, so nginx has no address to connect to"),
+])
+def test_a_backend_without_a_usable_address_stops_the_proxys_and_its_rules(address, reason):
+    # Tried as a new user would: the proxy's outbound rule to the backend and the backend's rule for the proxy were
+    # left out without a word, while proxy_sites failed: the firewall role alone would enforce a dead site.
+    app = {"ansible_host": "app.example.net"}
+    if address is not None:
+        app["portcullis_address"] = address
+    hostvars = _hostvars(DUAL, app=app, edge={"portcullis_address": "10.0.0.1",
+                                             "portcullis_firewall_policy": {"output": "drop"}})
+    if address is None:
+        del hostvars["app"]["portcullis_address"]
+    plan = Plan.of(hostvars, DUAL_GROUPS)
+    for host in ("edge", "app"):
+        with pytest.raises((PlanError, InventoryError), match=re.escape(reason)):
+            plan.host_rules(host)
+    with pytest.raises(PlanError, match=re.escape(reason)):
+        _proxy_plan.sites(plan, "edge")
+
+
+@pytest.mark.parametrize("proxy, upstream", [
+    ("10.0.0.1", "[2001:db8:99::5]:8080"),
+    ("2001:db8:77::1", "203.0.113.50:8080"),
+])
+def test_an_outside_upstream_of_a_family_the_proxy_lacks_is_a_plan_error(proxy, upstream):
+    from ansible_collections.portcullis.ports.plugins.plugin_utils import _audit
+    app = {"portcullis_services": [{"name": "web", "port": 4001, "bind": "::", "domain": "app.example.test",
+                                    "upstream": [upstream, "app:4001"]}]}
+    edge = {"portcullis_address": proxy, "portcullis_services": [{"name": "https", "port": 443, "bind": "::",
+                                                                  "expose": "public"}]}
+    plan = Plan.of(_hostvars(DUAL, app=app, edge=edge), DUAL_GROUPS)
+    conflicts = _audit.audit(plan)["plan_conflicts"]
+    assert [item["kind"] for item in conflicts] == ["address_family"]
+    assert "but the proxy edge has %s" % proxy in conflicts[0]["message"]
+    for call in (lambda: _proxy_plan.sites(plan, "edge"), lambda: plan.host_rules("edge")):
+        with pytest.raises(PlanError, match=re.escape(upstream)):
+            call()
+
+
+@pytest.mark.parametrize("addresses, bind, allowed", [
+    (["10.0.0.2"], "::", "2001:db8:77::/64"),       # the bind takes both families; the host has IPv4 only
+    (["fd00::2"], "::", "198.51.100.0/24"),          # and the other way round
+])
+def test_an_allow_from_network_of_a_family_the_host_lacks_is_a_plan_error(addresses, bind, allowed):
+    app = {"portcullis_address": addresses,
+           "portcullis_services": [{"name": "api", "port": 4100, "bind": bind, "allow_from": [allowed]}]}
+    plan = Plan.of(_hostvars(DUAL, app=app), DUAL_GROUPS)
+    assert [problem["kind"] for problem in plan.problems] == ["address_family"]
+    assert "%s is IPv" % allowed in plan.problems[0]["message"]
+    assert "but app has %s" % addresses[0] in plan.problems[0]["message"]
+    with pytest.raises(PlanError, match=re.escape(allowed)):
+        plan.host_rules("app")
+
+
+@pytest.mark.parametrize("bind", [None, "0.0.0.0"])
+def test_a_service_on_a_family_its_host_has_no_address_of_is_a_plan_error(bind):
+    # Tried as a new user would: an IPv6-only proxy's public https on the default bind (0.0.0.0, IPv4 only) passed
+    # the audit, though by the plan's own reading nobody can reach it.
+    service = {"name": "https", "port": 443, "expose": "public"}
+    if bind:
+        service["bind"] = bind
+    hostvars = _hostvars(DUAL, edge={"portcullis_address": ["fd00::1"], "portcullis_services": [service]},
+                         app={"portcullis_address": ["fd00::2", "10.0.0.2"], "portcullis_services": []})
+    plan = Plan.of(hostvars, DUAL_GROUPS)
+    assert [problem["kind"] for problem in plan.problems] == ["address_family"]
+    assert plan.problems[0]["message"] == (
+        "edge: service https listens on 0.0.0.0 (IPv4 only), but edge has fd00::1 (IPv6): no client can reach it; "
+        "bind it to '::' (both families), or give edge an address of that family (portcullis_address)")
+    # A dual-stack bind reaches IPv6 too: nothing to say.
+    service["bind"] = "::"
+    assert Plan.of(hostvars, DUAL_GROUPS).problems == []
+
+
 def test_a_dual_stack_bind_is_reached_in_the_family_both_have():
     app = {"portcullis_services": [{"name": "web", "port": 4001, "bind": "::", "domain": "app.example.test"}]}
     plan = Plan.of(_hostvars(DUAL, app=app, edge={"portcullis_address": ["fd00::1", "10.0.0.1"]}), DUAL_GROUPS)
@@ -198,9 +279,11 @@ def test_a_dual_stack_bind_is_reached_in_the_family_both_have():
 
 
 @pytest.mark.parametrize("client, server_bind, message", [
-    ({"portcullis_address": "fd00::14"}, "0.0.0.0", "etl and db share no address family: db service postgresql "
-                                                    "listens on 10.0.0.13 \\(IPv4\\), and etl has fd00::14 "
-                                                    "\\(IPv6\\)"),
+    # Both hosts have IPv6; the bind leaves it out, so the fix named is the bind (tried as a new user would: the
+    # message said they share no family and asked for addresses first).
+    ({"portcullis_address": "fd00::14"}, "0.0.0.0", "etl reaches db over IPv6 only, but db service postgresql "
+                                                    "listens on 0.0.0.0 \\(IPv4 only\\); bind postgresql to '::' "
+                                                    "\\(both families\\)"),
     ({"portcullis_address": "10.0.0.14"}, "fd00::13", "etl and db share no address family: db service postgresql "
                                                       "listens on fd00::13 \\(IPv6\\)"),
 ])

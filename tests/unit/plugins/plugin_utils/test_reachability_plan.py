@@ -220,8 +220,8 @@ def test_an_ipv6_vantage_probes_ipv6_addresses():
     assert find(flows("192.0.2.50", undeclared_ports=[]), "app", 53, "udp")["address"] == "10.0.0.11"
     metrics = find(result, "app", 9100)
     assert (metrics["address"], metrics["probe"]) == ("10.0.0.11", False)
-    assert metrics["why"] == "app:9100/tcp metrics: listens on 0.0.0.0, of no address family the vantage 2001:db8::7 " \
-                             "has; not probed"
+    assert metrics["why"] == "app:9100/tcp metrics: listens on 0.0.0.0 (IPv4), app has IPv4 and IPv6, and the " \
+                             "vantage 2001:db8::7 has IPv6 only; not probed"
     # edge has no IPv6 address: nothing there can be probed from an IPv6-only vantage
     assert [flow["probe"] for flow in result if flow["host"] == "edge"] == [False, False, False]
 
@@ -313,8 +313,15 @@ def test_a_port_an_extra_rule_opens_is_expected_open_and_named():
     assert find(result, "db", 5432)["expect"] == "open"
     assert find(result, "db", 5432)["why"] == ("db:5432/tcp postgresql internal: accepted by "
                                                "portcullis_firewall_extra_rules item 2 (opened by hand)")
-    # The sample of undeclared ports leaves out what an extra rule opens to this vantage.
+    # The sample of undeclared ports leaves out what an extra rule opens to this vantage, and the port is expected
+    # open, named (tried as a new user would: it was in no flow at all).
     assert [flow["port"] for flow in result if flow["host"] == "db" and flow["kind"] == "undeclared"] == [6001]
+    assert find(result, "db", 6000)["expect"] == "open"
+    assert find(result, "db", 6000)["kind"] == "extra"
+    assert find(result, "db", 6000)["why"] == ("db:6000/tcp accepted by portcullis_firewall_extra_rules item 1 "
+                                               "(vendor sync)")
+    # Not to a vantage the rule does not admit: no flow (the sample says closed where it probes).
+    assert [flow for flow in flows("198.18.0.9", found, undeclared_ports=[]) if flow["port"] == 6000] == []
     with pytest.raises(plan.ReachabilityPlanError, match="accepted by portcullis_firewall_extra_rules item 1 "
                                                          "\\(vendor sync\\)"):
         flows("192.0.2.50", found, undeclared_ports=[], closed_ports={"db": [6000]})
@@ -323,6 +330,24 @@ def test_a_port_an_extra_rule_opens_is_expected_open_and_named():
                                                                    "comment": "maintenance"}]})
     https = find(flows("192.0.2.50", dropped, undeclared_ports=[]), "edge", 443)
     assert https["expect"] == "open"  # the registry's accept comes first: the first matching rule decides
+
+
+def test_extra_rules_of_both_protocols_ranges_and_the_ssh_port():
+    # Other values of the same kind: UDP and TCP in one rule, a range (its first port), a port the admin SSH rule
+    # already admits (the admin flow says it), a rule for every port (no flow: nothing to name a port by).
+    found = inventory(db={"portcullis_firewall_extra_rules": [
+        {"port": "7000-7002", "protocol": "both", "comment": "game"},
+        {"port": 22, "source": "198.51.100.7"},
+        {"source": "192.0.2.99"}]})
+    result = flows("192.0.2.99", found, undeclared_ports=[])
+    extra = table(result, kinds=("extra",))
+    assert extra == {("db", 7000, "tcp"): "open", ("db", 7000, "udp"): "open"}
+    assert "portcullis_firewall_extra_rules item 1 (game)" in find(result, "db", 7000, "udp")["why"]
+    # An extra rule the vantage's own output policy stops is no open flow.
+    closed_out = inventory(db={"portcullis_firewall_extra_rules": [{"port": 7100}]},
+                           etl={"portcullis_firewall_policy": {"output": "drop"}})
+    assert [flow for flow in flows("etl", closed_out, undeclared_ports=[]) if flow["port"] == 7100] == []
+    assert table(flows("192.0.2.1", closed_out, undeclared_ports=[]), kinds=("extra",)) == {("db", 7100, "tcp"): "open"}
 
 
 def test_the_targets_input_policy_is_the_plans():

@@ -11,6 +11,8 @@ __metaclass__ = type
 
 import json
 import os
+import re
+import socket
 
 import pytest
 
@@ -843,37 +845,61 @@ def _resolv(tmp_path, text, upstream=None):
         (tmp_path / "root" / "run" / "systemd" / "resolve" / "resolv.conf").write_text(upstream)
 
 
+def _leases(tmp_path):
+    """A networkd lease and a dhclient lease file (two leases, one of them old)."""
+    networkd = tmp_path / "root" / "run" / "systemd" / "netif" / "leases"
+    networkd.mkdir(parents=True)
+    (networkd / "2").write_text("# This is private data. Do not parse.\nADDRESS=10.0.0.50\nSERVER_ADDRESS=10.0.0.1\n")
+    dhclient = tmp_path / "root" / "var" / "lib" / "dhcp"
+    dhclient.mkdir(parents=True)
+    (dhclient / "dhclient.eth1.leases").write_text(
+        "lease {\n  interface \"eth1\";\n  option dhcp-server-identifier 192.0.2.67;\n}\n"
+        "lease {\n  interface \"eth1\";\n  option dhcp-server-identifier 192.0.2.1;\n}\n"
+        "lease {\n  option dhcp-server-identifier not-an-address;\n}\n")
+
+
 def test_output_drop_keeps_dns_to_the_resolvers_and_dhcp(tmp_path):
     _resolv(tmp_path, "# from DHCP\nsearch example.com\nnameserver 10.0.0.2\nnameserver fe80::1%eth0\n")
+    _leases(tmp_path)
     nft = FakeHost()
     result = make(nft, tmp_path, rules=RULES, policy={"output": "drop"}).run(check_mode=False)
     assert result["resolvers"] == ["10.0.0.2", "fe80::1"]
+    assert result["dhcp_servers"] == ["10.0.0.1", "192.0.2.1", "192.0.2.67"]
     assert ('ip daddr 10.0.0.2 meta l4proto { tcp, udp } th dport 53 accept comment "essential: dns to the resolvers"'
             in nft.table)
-    assert 'udp dport 67 accept comment "essential: dhcp client"' in nft.table
     output = nft.table.split("chain output")[1]
-    assert "policy drop;" in output and "essential: dns" in output and "essential: dhcp" in output
+    assert "policy drop;" in output and "essential: dns" in output
+    assert ('ip daddr { 255.255.255.255, 10.0.0.1, 192.0.2.1, 192.0.2.67 } udp sport 68 udp dport 67 accept '
+            'comment "essential: dhcp requests"' in output)
+    assert 'ip6 daddr ff02::1:2 udp sport 546 udp dport 547 accept comment "essential: dhcpv6 requests"' in output
+    assert "dport 67 accept" not in output.replace("udp sport 68 udp dport 67 accept", "")
+    # Unchanged while the leases name the same servers.
+    assert not make(nft, tmp_path, rules=RULES, policy={"output": "drop"}).run(check_mode=True)["changed"]
 
 
-def test_output_accept_adds_nothing(tmp_path):
+def test_output_accept_adds_only_the_dhcp_replies_in(tmp_path):
     _resolv(tmp_path, "nameserver 10.0.0.2\n")
+    _leases(tmp_path)
     nft = FakeHost()
     result = make(nft, tmp_path, rules=RULES).run(check_mode=False)
-    assert result["resolvers"] == [] and "essential" not in nft.table
+    assert result["resolvers"] == [] and result["dhcp_servers"] == []
+    assert "essential" not in nft.table.split("chain output")[1]
+    assert 'udp sport 547 udp dport 546 accept comment "essential: dhcpv6 replies"' in nft.table
+
+
+@pytest.mark.parametrize("policy", [{}, {"output": "drop"}])
+def test_allow_dhcp_off_leaves_dhcp_out(tmp_path, policy):
+    _resolv(tmp_path, "nameserver 10.0.0.2\n")
+    _leases(tmp_path)
+    nft = FakeHost()
+    result = make(nft, tmp_path, rules=RULES, policy=policy, allow_dhcp=False).run(check_mode=False)
+    assert result["dhcp_servers"] == [] and "dhcp" not in nft.table
 
 
 def test_behind_systemd_resolved_its_upstreams_are_allowed(tmp_path):
     _resolv(tmp_path, "nameserver 127.0.0.53\noptions edns0\n", upstream="nameserver 192.0.2.53\n")
     firewall = make(FakeHost(), tmp_path, rules=RULES, policy={"output": "drop"})
     assert firewall.run(check_mode=True)["resolvers"] == ["127.0.0.53", "192.0.2.53"]
-
-
-def test_a_local_resolver_with_unknown_upstreams_is_reported(tmp_path):
-    _resolv(tmp_path, "nameserver 127.0.0.1\n")
-    firewall = make(FakeHost(), tmp_path, rules=RULES, policy={"output": "drop"})
-    firewall.run(check_mode=True)
-    assert any("the local resolver 127.0.0.1 forwards to servers this module does not know" in warning
-               for warning in firewall.warnings)
 
 
 def test_an_unreadable_resolv_conf_is_unknown_not_ok(tmp_path):
@@ -897,3 +923,144 @@ def test_resolved_names_are_returned_and_rendered(tmp_path, monkeypatch):
     assert result["resolved"] == {"sii.cl": ["192.0.2.10", "2001:db8::10"]}
     assert "ip daddr 192.0.2.10 tcp dport 443 accept" in nft.table
     assert "ip6 daddr 2001:db8::10 tcp dport 443 accept" in nft.table
+
+
+# Issue 26, fault 6: special-purpose DNS answers are refused, naming the name and the answer.
+@pytest.mark.parametrize("answer", ["0.0.0.0", "::", "127.0.0.1", "::1", "224.0.0.251", "ff02::fb", "169.254.169.254",
+                                    "fe80::1", "::ffff:10.77.0.1"])
+def test_special_purpose_answers_are_refused_naming_name_and_answer(tmp_path, monkeypatch, answer):
+    monkeypatch.setattr(_firewall, "resolve_name", lambda name: ["192.0.2.10", answer])
+    nft = FakeHost()
+    with pytest.raises(fw.RuleError, match=r"destination_name 'sii.cl' answers %s \(" % re.escape(answer)):
+        make(nft, tmp_path, rules=[{"direction": "out", "port": 443, "destination_name": "sii.cl"}]).run(False)
+    assert nft.calls == []
+
+
+# Issue 26, fault 5: a name that stops resolving keeps its last good set, so a run can still apply a fix.
+def _lookup(answers):
+    def lookup(name):
+        if answers.get(name) is None:
+            raise socket.gaierror(-3, "Temporary failure in name resolution")
+        return answers[name]
+    return lookup
+
+
+def test_a_name_that_stops_resolving_keeps_its_last_good_set(tmp_path, monkeypatch):
+    _resolv(tmp_path, "nameserver 10.0.0.2\n")
+    answers = {"api.ext.test": ["192.0.2.44"]}
+    monkeypatch.setattr(_firewall, "resolve_name", _lookup(answers))
+    name_rule = {"direction": "out", "port": 443, "destination_name": "api.ext.test"}
+    nft = FakeHost()
+    make(nft, tmp_path, rules=[name_rule], policy={"output": "drop"}).run(False)
+    assert "ip daddr 192.0.2.44 tcp dport 443 accept" in nft.table
+    answers["api.ext.test"] = None  # the resolver stops answering
+    firewall = make(nft, tmp_path, rules=[name_rule], policy={"output": "drop"})
+    result = firewall.run(False)
+    assert not result["changed"] and result["names_kept"] == {"api.ext.test": ["192.0.2.44"]}
+    assert any("'api.ext.test' does not resolve on this host now" in warning and "192.0.2.44" in warning
+               for warning in firewall.warnings)
+    # The fix can be applied while the name still does not resolve.
+    fix = {"direction": "out", "port": 53, "protocol": "both", "destination": "192.0.2.53"}
+    firewall = make(nft, tmp_path, rules=[name_rule, fix], policy={"output": "drop"})
+    assert firewall.run(False)["changed"]
+    assert "ip daddr 192.0.2.53 meta l4proto { tcp, udp } th dport 53 accept" in nft.table
+    assert "ip daddr 192.0.2.44 tcp dport 443 accept" in nft.table
+    # Once it resolves again, the new answer replaces the kept one.
+    answers["api.ext.test"] = ["192.0.2.45"]
+    result = make(nft, tmp_path, rules=[name_rule, fix], policy={"output": "drop"}).run(False)
+    assert result["changed"] and result["names_kept"] == {} and "192.0.2.44" not in nft.table
+    assert json.loads((tmp_path / "state" / "firewall-names.json").read_text())["api.ext.test"]["addresses"] == [
+        "192.0.2.45"]
+
+
+def test_check_mode_does_not_record_a_last_good_set(tmp_path, monkeypatch):
+    monkeypatch.setattr(_firewall, "resolve_name", lambda name: ["192.0.2.44"])
+    make(FakeHost(), tmp_path, rules=[{"direction": "out", "port": 443, "destination_name": "a.test"}]).run(True)
+    assert not (tmp_path / "state" / "firewall-names.json").exists()
+
+
+# Deliver 3: DNS through the resolver the host really uses.
+
+def _proc_listener(tmp_path, address_hex, pid, comm, cmdline, fds=True):
+    """A fake /proc with one UDP socket on port 53, owned by ``pid`` (whose
+    file descriptors cannot be read without ``fds``, as another user's in a container)."""
+    proc = tmp_path / "root" / "proc"
+    (proc / "net").mkdir(parents=True, exist_ok=True)
+    (proc / "net" / "udp").write_text(
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+        "   0: %s:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4242 2 0 0\n"
+        % address_hex)
+    (proc / str(pid)).mkdir(parents=True)
+    if fds:
+        (proc / str(pid) / "fd").mkdir()
+        os.symlink("socket:[4242]", str(proc / str(pid) / "fd" / "7"))
+    (proc / str(pid) / "comm").write_text(comm + "\n")
+    (proc / str(pid) / "cmdline").write_bytes(b"\0".join(part.encode() for part in cmdline) + b"\0")
+
+
+def _write(tmp_path, path, text):
+    target = tmp_path / "root" / path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+
+
+@pytest.mark.parametrize("fds", [True, False])
+def test_behind_dnsmasq_its_upstream_servers_are_allowed(tmp_path, fds):
+    _resolv(tmp_path, "nameserver 127.0.0.1\n")
+    _proc_listener(tmp_path, "0100007F", 42, "dnsmasq",
+                   ["/usr/sbin/dnsmasq", "-x", "/run/dnsmasq/dnsmasq.pid", "-7", "/etc/dnsmasq.d,.dpkg-dist",
+                    "--server=198.51.100.7#53"], fds=fds)
+    _write(tmp_path, "/etc/dnsmasq.conf", "no-resolv\nserver=192.0.2.53\nserver=/corp.test/10.9.0.1\n"
+                                          "server=/local.test/\nservers-file=/etc/dnsmasq.servers\n")
+    _write(tmp_path, "/etc/dnsmasq.d/upstream.conf", "server=2001:db8::53@eth0\n")
+    _write(tmp_path, "/etc/dnsmasq.d/old.conf.dpkg-dist", "server=203.0.113.99\n")
+    _write(tmp_path, "/etc/dnsmasq.servers", "# written by a VPN\nserver=/vpn.test/10.8.0.1\n")
+    nft = FakeHost()
+    firewall = make(nft, tmp_path, rules=RULES, policy={"output": "drop"})
+    result = firewall.run(False)
+    assert result["resolvers"] == ["10.8.0.1", "10.9.0.1", "127.0.0.1", "192.0.2.53", "198.51.100.7", "2001:db8::53"]
+    assert not any("does not know" in warning for warning in firewall.warnings)
+    assert "203.0.113.99" not in nft.table
+
+
+def test_dnsmasq_reading_a_resolv_file_forwards_to_its_servers(tmp_path):
+    _resolv(tmp_path, "nameserver 127.0.0.1\n")
+    _proc_listener(tmp_path, "00000000", 42, "dnsmasq", ["dnsmasq", "-C", "/etc/dnsmasq.alt", "-r",
+                                                           "/run/dnsmasq/resolv.conf"])
+    _write(tmp_path, "/etc/dnsmasq.alt", "conf-dir=/etc/dnsmasq.alt.d,*.conf\n")
+    _write(tmp_path, "/etc/dnsmasq.alt.d/a.conf", "cache-size=1000\n")
+    _write(tmp_path, "/run/dnsmasq/resolv.conf", "nameserver 192.0.2.1\nnameserver 127.0.0.1\n")
+    result = make(FakeHost(), tmp_path, rules=RULES, policy={"output": "drop"}).run(True)
+    assert result["resolvers"] == ["127.0.0.1", "192.0.2.1"]
+
+
+@pytest.mark.parametrize("comm", ["unbound", None])
+def test_a_local_stub_that_is_not_understood_is_named(tmp_path, comm):
+    _resolv(tmp_path, "nameserver 127.0.0.1\n")
+    if comm:
+        _proc_listener(tmp_path, "0100007F", 42, comm, ["/usr/sbin/unbound", "-d"])
+    firewall = make(FakeHost(), tmp_path, rules=RULES, policy={"output": "drop"})
+    firewall.run(True)
+    expected = "the local resolver 127.0.0.1 (%s)" % (comm or "no process found listening on port 53")
+    assert any(warning.startswith(expected) and "declare them" in warning for warning in firewall.warnings), \
+        firewall.warnings
+
+
+@pytest.mark.parametrize("recorded, warned", [("{not json", True), ('{"a.test": {"addresses": ["127.0.0.1"]}}', False)])
+def test_a_names_file_that_cannot_be_used_keeps_nothing(tmp_path, monkeypatch, recorded, warned):
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "firewall-names.json").write_text(recorded)
+    monkeypatch.setattr(_firewall, "resolve_name", _lookup({}))
+    firewall = make(FakeHost(), tmp_path, rules=[{"direction": "out", "port": 443, "destination_name": "a.test"}])
+    with pytest.raises(fw.RuleError, match="destination_name 'a.test' does not resolve on this host"):
+        firewall.run(False)
+    assert any("could not be read" in warning for warning in firewall.warnings) == warned
+
+
+def test_state_absent_forgets_the_names(tmp_path, monkeypatch):
+    monkeypatch.setattr(_firewall, "resolve_name", lambda name: ["192.0.2.44"])
+    nft = FakeHost()
+    make(nft, tmp_path, rules=[{"direction": "out", "port": 443, "destination_name": "a.test"}]).run(False)
+    assert (tmp_path / "state" / "firewall-names.json").exists()
+    make(nft, tmp_path, state="absent").run(False)
+    assert not (tmp_path / "state" / "firewall-names.json").exists()

@@ -208,12 +208,83 @@ class TestOutbound:
                                resolve=resolve)
 
     def test_essentials_come_first_and_are_named_as_such(self):
-        essentials = fw.essential_output_rules(["10.0.0.2", "fd00::53"], dhcp=True)
+        essentials = fw.essential_output_rules(["10.0.0.2", "fd00::53"])
         assert [(rule.family, rule.protocol, rule.ports, rule.destinations) for rule in essentials] == [
-            (4, "both", ((53, 53),), ("10.0.0.2/32",)), (6, "both", ((53, 53),), ("fd00::53/128",)),
-            (4, "udp", ((67, 67),), None), (6, "udp", ((547, 547),), None)]
+            (4, "both", ((53, 53),), ("10.0.0.2/32",)), (6, "both", ((53, 53),), ("fd00::53/128",))]
         assert fw.rule_label(essentials[0]) == "the essential: dns to the resolvers rule"
-        assert fw.essential_output_rules([], dhcp=False) == []
+        assert fw.essential_output_rules([]) == []
+
+
+class _RenderOnly:
+    """A runner for rendering only: every tool is found; the only one run is
+    ip (the iptables backend names the host's bridges), on a host with none."""
+
+    def which(self, name):
+        return "/usr/sbin/" + name
+
+    def run(self, argv, data=None):
+        assert argv[0] == "/usr/sbin/ip", argv
+        return 0, "[]", ""
+
+
+class TestDhcp:
+    """The host's DHCP client exchanges: replies in, requests out only to the
+    exchange's ports and addresses (a reply to a multicast Solicit or a
+    broadcast Discover never matches conntrack)."""
+
+    @staticmethod
+    def _rules(chain, **defaults):
+        return [(rule.family, rule.sources, rule.destinations, rule.sport, rule.dport)
+                for rule in fw.dhcp_rules(chain, fw.Defaults(**defaults))]
+
+    def test_replies_in_by_default_server_port_to_client_port_dhcpv6_on_the_link(self):
+        assert self._rules("input") == [(4, (), (), 67, 68), (6, ("fe80::/10",), ("fe80::/10",), 547, 546)]
+
+    def test_requests_out_only_from_the_client_port_to_the_servers(self):
+        assert self._rules("output") == []
+        assert self._rules("output", dhcp_requests=True, dhcp_servers=["10.0.0.9", "10.0.0.1", "10.0.0.9",
+                                                                       "255.255.255.255"]) == [
+            (4, (), ("255.255.255.255/32", "10.0.0.1/32", "10.0.0.9/32"), 68, 67),
+            (6, (), ("ff02::1:2/128",), 546, 547)]
+
+    def test_off_renders_nothing(self):
+        assert self._rules("input", dhcp=False) == []
+        assert self._rules("output", dhcp=False, dhcp_requests=True, dhcp_servers=["10.0.0.1"]) == []
+        assert self._rules("forward", dhcp_requests=True) == []
+
+    def test_nftables(self):
+        from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends
+        defaults = fw.Defaults(dhcp_requests=True, dhcp_servers=["10.0.0.1"])
+        ruleset = _backends.Nftables(_RenderOnly()).render([], dict(fw.DEFAULT_POLICY, output="drop"), defaults)
+        chains = dict((part.split(" {", 1)[0], part) for part in ruleset.split("\tchain ")[1:])
+        assert [line.strip() for line in chains["input"].splitlines() if "dhcp" in line] == [
+            'meta nfproto ipv4 udp sport 67 udp dport 68 accept comment "essential: dhcp replies"',
+            'ip6 saddr fe80::/10 ip6 daddr fe80::/10 udp sport 547 udp dport 546 accept '
+            'comment "essential: dhcpv6 replies"']
+        assert [line.strip() for line in chains["output"].splitlines() if "dhcp" in line] == [
+            'ip daddr { 255.255.255.255, 10.0.0.1 } udp sport 68 udp dport 67 accept comment "essential: dhcp requests"',
+            'ip6 daddr ff02::1:2 udp sport 546 udp dport 547 accept comment "essential: dhcpv6 requests"']
+        assert "dhcp" not in chains["forward"]
+
+    def test_iptables(self):
+        from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends
+        backend = _backends.Iptables(_RenderOnly())
+        defaults = fw.Defaults(dhcp_requests=True, dhcp_servers=["10.0.0.1"])
+        policy = dict(fw.DEFAULT_POLICY, output="drop")
+        assert [line for line in backend.chain_lines([], policy, defaults, 4) if "dhcp" in line] == [
+            '-A PORTCULLIS-INPUT -p udp -m udp --sport 67 --dport 68 -m comment --comment "essential: dhcp replies" '
+            '-j RETURN',
+            '-A PORTCULLIS-OUTPUT -d 255.255.255.255/32,10.0.0.1/32 -p udp -m udp --sport 68 --dport 67 '
+            '-m comment --comment "essential: dhcp requests" -j RETURN']
+        assert [line for line in backend.chain_lines([], policy, defaults, 6) if "dhcp" in line] == [
+            '-A PORTCULLIS-INPUT -s fe80::/10 -d fe80::/10 -p udp -m udp --sport 547 --dport 546 '
+            '-m comment --comment "essential: dhcpv6 replies" -j RETURN',
+            '-A PORTCULLIS-OUTPUT -d ff02::1:2/128 -p udp -m udp --sport 546 --dport 547 '
+            '-m comment --comment "essential: dhcpv6 requests" -j RETURN']
+        # Before the policy's drop at the end of the chain.
+        lines = backend.chain_lines([], policy, defaults, 6)
+        assert lines.index("-A PORTCULLIS-OUTPUT -j DROP") > max(
+            index for index, line in enumerate(lines) if "dhcpv6 requests" in line)
 
 
 def test_an_ipv6_slash_32_stays_a_network_in_nftables():
@@ -222,3 +293,16 @@ def test_an_ipv6_slash_32_stays_a_network_in_nftables():
     assert _backends.Nftables._addresses(["2001:db8::/32"]) == "2001:db8::/32"
     assert _backends.Nftables._addresses(["2001:db8::1/128", "192.0.2.1/32", "10.0.0.0/8"]) == (
         "{ 2001:db8::1, 192.0.2.1, 10.0.0.0/8 }")
+
+
+# Issue 26, fault 6: a mapped address would be an IPv6 rule IPv4 never matches.
+@pytest.mark.parametrize("key", ["source", "destination"])
+def test_mapped_addresses_are_refused_as_source_or_destination(key):
+    with pytest.raises(RuleError, match=r"rule 1: %s '::ffff:10.77.0.1' is an IPv4-mapped IPv6 address" % key):
+        fw.normalize_rules([{"port": 22, key: ["10.0.0.0/8", "::ffff:10.77.0.1"]}])
+
+
+def test_hex_letter_names_resolve_as_names():
+    rules = fw.normalize_rules([{"direction": "out", "port": 443, "destination_name": ["cafe.de", "dead.beef"]}],
+                               resolve=lambda name: {"cafe.de": ["192.0.2.1"], "dead.beef": ["192.0.2.2"]}[name])
+    assert rules[0].destinations == ("192.0.2.1/32", "192.0.2.2/32")

@@ -282,6 +282,28 @@ def test_the_real_client_is_believed_only_from_the_cdn():
         proxy.Renderer([site()], real_ip={"from": ["cloudflair"]})
 
 
+# Issue 26: the /0 guard was bypassed by two halves.
+@pytest.mark.parametrize("sources, family", [
+    (["0.0.0.0/1", "128.0.0.0/1"], 4),
+    (["10.0.0.0/8", "0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/1"], 4),
+    (["cloudflare", "::/1", "8000::/1"], 6),
+])
+def test_real_ip_sets_covering_everything_are_refused_naming_them(sources, family):
+    with pytest.raises(NginxProxyError, match=r"real_ip from .*%s.* together cover every IPv%d address"
+                       % (re.escape(sources[-1]), family)):
+        proxy.Renderer([site()], real_ip={"from": sources})
+
+
+def test_real_ip_halves_of_different_families_are_not_everything():
+    text = proxy.Renderer([site()], real_ip={"from": ["0.0.0.0/1", "::/1"]}).render()
+    assert "set_real_ip_from 0.0.0.0/1;" in text and "set_real_ip_from ::/1;" in text
+
+
+def test_real_ip_refuses_a_mapped_address():
+    with pytest.raises(NginxProxyError, match=r"'::ffff:10.77.0.1' is an IPv4-mapped IPv6 address"):
+        proxy.Renderer([site()], real_ip={"from": ["::ffff:10.77.0.1"]})
+
+
 @pytest.mark.parametrize("real_ip, message", [
     ({"from": [{"cidr": "10.0.0.0/8"}]}, "real_ip from must be a non-empty list"),
     ({"from": ["10.0.0.0/8"], "recursive": "no"}, "recursive must be true or false, got 'no'"),

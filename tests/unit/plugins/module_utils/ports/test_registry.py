@@ -287,6 +287,20 @@ def test_any_value_of_any_key_is_accepted_or_named_never_a_crash(key, value):
 class TestConnectsTo:
     """Dependencies, declared once on the client side."""
 
+    def test_hex_letter_names_are_names(self):
+        # Issue 26: "cafe.de" and "dead.beef" were refused as "not an IP address".
+        service = validate([{"name": "api", "connects_to": [{"to": ["cafe.de", "Dead.Beef"], "port": 443}]}])[0]
+        assert service.connects_to[0].names == ["cafe.de", "dead.beef"] and service.connects_to[0].networks == []
+
+    @pytest.mark.parametrize("entry", [
+        {"name": "api", "connects_to": [{"to": "::ffff:10.77.0.1", "port": 443}]},
+        {"name": "api", "port": 8000, "allow_from": ["::ffff:10.77.0.1"]},
+        {"name": "api", "port": 8000, "domain": "api.example.com", "upstream": "[::ffff:10.77.0.1]:8000"},
+    ])
+    def test_mapped_addresses_are_refused_naming_them(self, entry):
+        with pytest.raises(RegistryError, match=r"'::ffff:10.77.0.1' is an IPv4-mapped IPv6 address"):
+            validate([entry])
+
     def test_both_shapes_are_read(self):
         service = validate([{"name": "api", "port": 8000, "connects_to": [
             {"host": "db", "service": "postgresql", "comment": "queries"},

@@ -20,16 +20,36 @@ description:
     C(nft -c) check; the module never flushes the whole ruleset.
   - With iptables the scope is the chains C(PORTCULLIS-INPUT), C(PORTCULLIS-OUTPUT) and C(PORTCULLIS-FORWARD) of
     the filter table, jumped to from C(INPUT), C(OUTPUT) and C(DOCKER-USER) (the chain Docker sends every forwarded
-    packet through first and never flushes; created and jumped to from C(FORWARD) when Docker has not), replaced
-    with C(iptables-restore --noflush) and C(ip6tables-restore --noflush) after a C(--test) run.
+    packet through first and never flushes; created and jumped to from C(FORWARD) when Docker has not), and
+    C(PORTCULLIS-PREROUTING) of the mangle table, jumped to from C(PREROUTING); replaced with
+    C(iptables-restore --noflush) and C(ip6tables-restore --noflush) after a C(--test) run.
+  - Where those jumps stand is part of the state. Each (and C(FORWARD)'s jump to C(DOCKER-USER)) must come before
+    every rule of its chain that can accept (C(ACCEPT), or a jump to a chain that can; a ban chain cannot), in both
+    families. When something puts such a rule above one (C(systemctl restart docker) does with Docker 20.10's
+    ip6tables rules), the next run, check mode included, reports a change naming those rules, and the apply moves
+    the jump back to the top; the metrics' C(firewall_drift) shows it between runs.
   - Accepting is never final, so ban tools keep precedence. In nftables a drop in any base chain wins; the iptables
     chains end an accepted packet with C(RETURN), so a fail2ban, sshguard or crowdsec ban in C(INPUT) still applies,
     whether the ban tool started before or after the apply.
-  - Forwarded traffic is governed too. Rules with O(rules[].direction=forward) match connections the host DNATs to a
-    container (Docker's published ports), on the port and address the client sent (the conntrack original
-    destination), and with O(policy) C(dnat=drop) (the default) a DNATed connection no rule accepts is dropped, so an
-    undeclared published port is closed from outside. Containers' own traffic (not DNATed) follows C(forward). The
-    rules hold after C(systemctl restart docker) and for containers started after the apply.
+  - Forwarded traffic is governed too, by what a connection is, never by an interface name. Rules with
+    O(rules[].direction=forward) match forwarded connections on the port and address the client sent (the conntrack
+    original destination, so the port a runtime publishes, before its DNAT). With O(policy) C(dnat=drop) (the
+    default), two kinds of new connection are dropped unless such a rule accepts them.
+  - Published ports - a connection sent to an address of this host (as the routing table says before any DNAT, with
+    C(fib daddr type local), or C(addrtype LOCAL) with iptables; the module keeps that as bit C(0x20000000) of the
+    conntrack mark and leaves the other bits alone) and then DNATed and forwarded, whichever runtime DNATed it (Docker
+    with any bridge name, Podman with CNI or netavark, a Kubernetes hostPort or NodePort) and wherever it goes. DNAT to
+    an address that is not the host's (a kube-proxy service address) follows C(forward).
+  - Routed to a container - a connection forwarded without DNAT into a bridge (where container runtimes put their
+    containers) from an interface that is not a bridge, such as a neighbour that routes a container subnet via the
+    host and connects to a container's own address. Containers' own connections come from a bridge and pass, to
+    the outside and to each other. nftables tells bridges by their kind (C(meta iifkind), C(meta oifkind)) at every
+    packet; iptables cannot match a kind, so it names the bridges present at the run (a bridge made later is
+    covered from the next run), and says so in a warning at every run.
+  - What the C(dnat) policy cannot govern on the host as found is named in a warning at every run - a default route
+    through a bridge (connections from it look like containers' own), containers routed one by one through veth
+    interfaces with no bridge (as Calico does), interfaces that cannot be read. The rules hold after
+    C(systemctl restart docker) and for containers started after the apply.
   - Before anything changes it looks for other firewalls that would make the rules ineffective - ufw active,
     firewalld running, another nftables base chain on the input or output hook with a drop policy or a drop of
     everything, iptables-legacy rules that drop while the module writes nftables - and fails naming each and the
@@ -103,8 +123,9 @@ options:
       direction:
         description:
           - V(in) for the input chain, V(out) for the output chain.
-          - V(forward) for connections DNATed to a container (published ports) - O(rules[].port) and
-            O(rules[].destination) match the port and address the client connected to, O(rules[].source) the client.
+          - V(forward) for forwarded connections (published ports, containers' addresses) - O(rules[].port) and
+            O(rules[].destination) match the port and address the client connected to (before any DNAT),
+            O(rules[].source) the client.
         type: str
         choices: [forward, in, out]
         default: in
@@ -128,10 +149,10 @@ options:
         V(input=drop), V(output=accept), V(forward=accept), V(dnat=drop).
       - The forward default is V(accept) because Docker and kube-proxy route their containers' traffic through it;
         set V(forward=drop) on hosts that route nothing.
-      - C(dnat) is for forwarded connections DNATed to a container (published ports) that no forward rule accepts;
-        V(drop) closes every published port the rules do not open. It applies to connections leaving through a
-        container runtime's bridge (C(docker0), C(br-*), C(podman*)) only; other DNATed traffic (kube-proxy services,
-        a router's port forwards) follows C(forward).
+      - C(dnat) is for new forwarded connections no forward rule accepts that were sent to an address of this host
+        and DNATed (published ports, whatever the runtime or bridge name), or routed without DNAT into a bridge
+        from an interface that is not one (a container reached by its own address); V(drop) closes them. DNAT to an
+        address that is not the host's (kube-proxy services) and other routed traffic follow C(forward).
     type: dict
     default: {}
   port_policy:

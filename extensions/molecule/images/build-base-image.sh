@@ -16,7 +16,8 @@
 #   SUITE    bullseye | bookworm | trixie
 #   FLAVOUR  firewalls: also the other firewalls and tools a real host runs
 #            beside ours (a Docker engine with busybox for test containers,
-#            ufw, firewalld, fail2ban), all installed but not started at boot
+#            Podman with the CNI network stack, ufw, firewalld, fail2ban), all
+#            installed but not started at boot
 #            edge: what an edge proxy and its tests use (nginx, certbot, the
 #            pebble ACME test server, testssl.sh), nothing started at boot
 #            monitoring: Prometheus (with promtool) and node-exporter, not
@@ -37,7 +38,7 @@ disabled=()
 case "$flavour" in
   "") ;;
   firewalls)
-    extra=(docker.io busybox-static ufw firewalld fail2ban python3-systemd)
+    extra=(docker.io busybox-static podman containernetworking-plugins ufw firewalld fail2ban python3-systemd)
     disabled=(docker.service docker.socket containerd.service firewalld.service fail2ban.service)
     ;;
   edge)

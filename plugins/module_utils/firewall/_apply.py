@@ -298,6 +298,8 @@ class Firewall:
         if self.params.get("state", "present") == "absent":
             return self.remove([backend] + ([other] if other else []), check_mode)
         desired = backend.render(rules, policy, defaults)
+        # Never silent: the container paths the rules cannot govern here are named.
+        self.warnings += backend.limits(policy)
         self.guard_ssh(rules, policy, defaults)
         takeovers = self.other_firewalls(backend)
         live = backend.live()

@@ -12,11 +12,31 @@ Both backends give the same meaning to a rule set:
   iptables chains end an accepted packet with RETURN, so the rest of INPUT
   (a fail2ban, sshguard or crowdsec ban) still applies, wherever the ban
   tool put its rules and whenever it started.
-- Forward rules govern connections the host DNATs to a container (Docker's
-  published ports): they match the original destination port and address
-  (conntrack), so a published port gets the same ``expose``/``allow_from``
-  as a port of the host. With the ``dnat`` policy drop, a DNATed connection
-  no rule accepts is dropped; containers' own traffic (not DNATed) passes.
+- Forward rules govern forwarded connections by the destination the client
+  sent (conntrack's original destination port and address): a port a
+  container runtime publishes gets the same ``expose``/``allow_from`` as a
+  port of the host. With the ``dnat`` policy drop, what is closed is told by
+  what the connection is, never by an interface name:
+
+  * published: a new connection sent to an address of this host (the
+    routing table's verdict, ``fib daddr type local`` / ``addrtype LOCAL``,
+    taken before any DNAT and kept as bit ``LOCAL_MARK`` of the conntrack
+    mark) that was then DNATed and forwarded, whichever runtime DNATed it
+    (Docker with any bridge name, Podman's CNI or netavark, a Kubernetes
+    hostPort or NodePort) and whichever interface it leaves by, is dropped
+    unless a forward rule accepts it. DNAT to an address that is not the
+    host's (a kube-proxy service address) follows the ``forward`` policy.
+  * routed: a new connection forwarded without DNAT into a bridge (the
+    kind of interface every bridge-based runtime puts its containers
+    behind) from an interface that is not a bridge, so a neighbour that
+    routes a container subnet via the host does not reach the container by
+    its own address, is dropped unless a forward rule accepts it.
+    Containers' own connections (from a bridge) pass, to the outside and to
+    each other. nftables matches the interface kind in the kernel
+    (``meta iifkind``/``oifkind``); iptables cannot, so it names the bridges
+    present at each run, and says so.
+
+  ``limits()`` names what this cannot govern on the host as found.
 - At boot the module's own unit (portcullis-firewall.service) loads only the
   module's scope; other tools' tables are never flushed.
 
@@ -39,11 +59,13 @@ ICMP_ESSENTIAL = ("destination-unreachable", "echo-request", "parameter-problem"
 ICMPV6_ESSENTIAL = ("destination-unreachable", "packet-too-big", "time-exceeded", "parameter-problem", "echo-request",
                     "nd-router-solicit", "nd-router-advert", "nd-neighbor-solicit", "nd-neighbor-advert")
 CHAINS = ("input", "forward", "output")
-# Where a container runtime sends the connections it DNATs to a published
-# port: Docker's default and user-defined bridges, Podman's. The policy
-# ``dnat: drop`` applies there only; other DNATed traffic (kube-proxy
-# services, a router's port forwards) follows ``forward``.
-CONTAINER_BRIDGES = ("docker0", "br-*", "podman*")
+# The bit of the conntrack mark that says "this connection was sent to an
+# address of this host": set before DNAT (prerouting, mangle priority) on new
+# connections only, read in the forward chain. No runtime we know uses it;
+# the other 31 bits are left as they are.
+LOCAL_MARK = 0x20000000
+PUBLISHED_COMMENT = "published ports no rule opens"
+ROUTED_COMMENT = "container addresses no rule opens"
 BOOT_DIR = "/etc/portcullis"
 BOOT_UNIT = "portcullis-firewall.service"
 BOOT_UNIT_PATH = "/etc/systemd/system/" + BOOT_UNIT
@@ -79,6 +101,61 @@ class Backend(metaclass=abc.ABCMeta):
         if rc != 0:
             raise BackendError("%s failed (rc=%d): %s" % (what or " ".join(argv), rc, (err or out).strip()))
         return out
+
+    def interfaces(self):
+        """``(links, routes)`` as ``ip -j -d link show`` and ``ip -j route show``
+        (both families) print them, or None when they cannot be read."""
+        if getattr(self, "_interfaces", None) is None:
+            ip = self.runner.which("ip")
+            if ip is None:
+                return None
+            rc, out, _err = self.runner.run([ip, "-j", "-d", "link", "show"])
+            if rc != 0:
+                return None
+            links, routes = json.loads(out or "[]"), []
+            for family in ("-4", "-6"):
+                rc, out, _err = self.runner.run([ip, "-j", family, "route", "show"])
+                if rc == 0:
+                    routes += json.loads(out or "[]")
+            self._interfaces = (links, routes)
+        return self._interfaces
+
+    def bridges(self):
+        """Names of the host's bridges now (the kind of interface container runtimes put containers behind)."""
+        found = self.interfaces()
+        return sorted(link["ifname"] for link in (found[0] if found else ())
+                      if link.get("linkinfo", {}).get("info_kind") == "bridge")
+
+    def limits(self, policy):
+        """Warnings naming the paths the ``dnat`` policy drop cannot govern on
+        this host as it is now (none when that policy is accept)."""
+        if policy["dnat"] != "drop":
+            return []
+        found = self.interfaces()
+        if found is None:
+            return ["the host's interfaces could not be read (ip -j link show): the run cannot say which container "
+                    "paths it does not govern"]
+        links, routes = found
+        kinds = dict((link["ifname"], link.get("linkinfo", {}).get("info_kind", "")) for link in links)
+        enslaved = set(link["ifname"] for link in links if link.get("master"))
+        uplinks = sorted(set(route.get("dev") for route in routes if route.get("dst") == "default" and route.get("dev")))
+        warnings = []
+        for dev in uplinks:
+            if kinds.get(dev) == "bridge":
+                warnings.append("the default route leaves through %s, a bridge: connections routed from it straight to "
+                                "container addresses look like containers' own (both come from a bridge), so the dnat "
+                                "policy does not close them" % dev)
+        routed = {}
+        for route in routes:
+            dev = route.get("dev")
+            if route.get("dst") not in (None, "default") and kinds.get(dev) == "veth" and dev not in enslaved \
+                    and dev not in uplinks:
+                routed.setdefault(dev, []).append(route["dst"])
+        for dev, destinations in sorted(routed.items()):
+            warnings.append("%s routes through %s, a veth with no bridge (containers routed one by one, as Calico "
+                            "does): new connections routed to those addresses are not closed by the dnat policy, "
+                            "which recognises containers behind bridges only" % (", ".join(destinations), dev))
+        return warnings
 
     @abc.abstractmethod
     def usable(self):
@@ -176,8 +253,6 @@ class Nftables(Backend):
         parts = []
         prefix = {4: "ip", 6: "ip6"}.get(rule.family)
         forward = rule.chain == "forward"
-        if forward:
-            parts.append("ct status dnat")
         if rule.sources:
             parts.append("%s saddr %s" % (prefix, self._addresses(rule.sources)))
         if rule.destinations:
@@ -230,13 +305,22 @@ class Nftables(Backend):
 
     def render(self, rules, policy, defaults):
         out = ["table inet %s {" % self.table]
+        # Before any DNAT (priority mangle): remember that a new connection was sent to an address of this host.
+        out.append("\tchain prerouting {")
+        out.append("\t\ttype filter hook prerouting priority mangle; policy accept;")
+        if policy["dnat"] == "drop":
+            out.append('\t\tct state new fib daddr type local ct mark set ct mark | 0x%08x comment "sent to this host"'
+                       % LOCAL_MARK)
+        out.append("\t}")
         for chain in CHAINS:
             out.append("\tchain %s {" % chain)
             out.append("\t\ttype filter hook %s priority filter; policy %s;" % (chain, policy[chain]))
             lines = self._defaults(chain, defaults) + [self._rule(rule) for rule in rules if rule.chain == chain]
             if chain == "forward" and policy["dnat"] == "drop":
-                lines += ['ct status dnat oifname "%s" drop comment "published ports no rule opens"' % bridge
-                          for bridge in CONTAINER_BRIDGES]
+                lines.append('ct state new ct status dnat ct mark & 0x%08x == 0x%08x drop comment "%s"'
+                             % (LOCAL_MARK, LOCAL_MARK, PUBLISHED_COMMENT))
+                lines.append('ct state new ct status ! dnat meta iifkind != "bridge" meta oifkind "bridge" drop '
+                             'comment "%s"' % ROUTED_COMMENT)
             for line in lines:
                 out.append("\t\t" + line)
             out.append("\t}")
@@ -321,13 +405,22 @@ class Iptables(Backend):
     """iptables and ip6tables: chains PORTCULLIS-INPUT/OUTPUT/FORWARD in the
     filter table, hooked from INPUT, OUTPUT and DOCKER-USER (the chain Docker
     passes every forwarded packet through first and never flushes; created,
-    and hooked from FORWARD, when Docker has not), replaced with
-    iptables-restore --noflush (one transaction per family)."""
+    and hooked from FORWARD, when Docker has not), and PORTCULLIS-PREROUTING
+    in the mangle table, hooked from PREROUTING; replaced with
+    iptables-restore --noflush (one transaction per family).
+
+    Where the jumps stand is part of the state: each must come before every
+    rule of its chain that can accept (ACCEPT, or a chain that can), since an
+    accept there would skip ours. ``systemctl restart docker`` may put its
+    rules above them (Docker 20.10's ip6tables rules do): live() shows it,
+    and the next apply moves the jumps back to the top."""
 
     name = "iptables"
     commands = ("iptables-save", "iptables-restore", "ip6tables-save", "ip6tables-restore")
-    chains = {"input": "PORTCULLIS-INPUT", "output": "PORTCULLIS-OUTPUT", "forward": "PORTCULLIS-FORWARD"}
-    hooks = {"input": "INPUT", "output": "OUTPUT", "forward": "DOCKER-USER"}
+    chains = {"input": "PORTCULLIS-INPUT", "output": "PORTCULLIS-OUTPUT", "forward": "PORTCULLIS-FORWARD",
+              "prerouting": "PORTCULLIS-PREROUTING"}
+    hooks = {"input": "INPUT", "output": "OUTPUT", "forward": "DOCKER-USER", "prerouting": "PREROUTING"}
+    tables = (("filter", CHAINS), ("mangle", ("prerouting",)))
     docker_user = "DOCKER-USER"
     boot_paths = {4: BOOT_DIR + "/firewall.v4", 6: BOOT_DIR + "/firewall.v6"}
 
@@ -353,13 +446,13 @@ class Iptables(Backend):
             if not forward:
                 variants.append(icmp)
             for destination in ((rule.destinations or [None]) if forward else ()):
-                # As in nftables: only connections DNATed to a container, by their original destination.
-                where = ["--ctorigdst", destination] if destination else []
-                variants.append(["-m", "conntrack", "--ctstate", "DNAT"] + where + icmp)
+                # As in nftables: by the destination the client sent (before any DNAT).
+                where = ["-m", "conntrack", "--ctorigdst", destination] if destination else []
+                variants.append(where + icmp)
         elif forward:
-            # Original destination of a DNATed connection: one rule per protocol and port range.
+            # The destination the client sent (before any DNAT): one rule per protocol and port range.
             for protocol in (("tcp", "udp") if rule.protocol == "both" else (rule.protocol,)):
-                ct = ["-m", "conntrack", "--ctstate", "DNAT", "--ctproto", protocol]
+                ct = ["-m", "conntrack", "--ctproto", protocol]
                 for destination in (rule.destinations or [None]):
                     where = ["--ctorigdst", destination] if destination else []
                     for ports in (rule.ports or [None]):
@@ -411,7 +504,7 @@ class Iptables(Backend):
         return lines
 
     def chain_lines(self, rules, policy, defaults, version):
-        """``-A`` lines of our chains for one family (without the hooks).
+        """``-A`` lines of our filter chains for one family (without the hooks).
         An accepted packet RETURNs: what follows in the built-in chain (a ban)
         still applies; a dropped or rejected one stops here."""
         lines = []
@@ -428,91 +521,186 @@ class Iptables(Backend):
                         lines.append(" ".join(["-A", name] + match + ["-j", "LOG", "--log-prefix", self._quote(rule.log)]))
                     lines.append(" ".join(["-A", name] + match + ["-j", verdict]))
             if chain == "forward" and policy["dnat"] == "drop":
-                lines += ['-A %s -o %s -m conntrack --ctstate DNAT -m comment --comment "published ports no rule '
-                          'opens" -j DROP' % (name, bridge.replace("*", "+")) for bridge in CONTAINER_BRIDGES]
+                lines += self._closing_lines(name, policy)
             if policy[chain] == "drop":
                 lines.append("-A %s -j DROP" % name)
         return lines
 
+    def _closing_lines(self, name, policy):
+        """What the ``dnat`` policy drop closes: DNATed connections sent to this
+        host (the mark PORTCULLIS-PREROUTING set before the DNAT), and new
+        connections routed into a bridge from elsewhere. iptables cannot match
+        an interface's kind, so the bridges are the ones present now."""
+        lines = ['-A %s -m conntrack --ctstate NEW -m conntrack --ctstate DNAT -m connmark --mark 0x%08x/0x%08x '
+                 '-m comment --comment "%s" -j DROP' % (name, LOCAL_MARK, LOCAL_MARK, PUBLISHED_COMMENT)]
+        if policy["forward"] == "accept":  # with forward drop, the chain's last rule closes them anyway
+            bridges = self.bridges()
+            lines += ["-A %s -i %s -j RETURN" % (name, bridge) for bridge in bridges]
+            lines += ['-A %s -o %s -m conntrack --ctstate NEW -m conntrack ! --ctstate DNAT -m comment --comment "%s" '
+                      '-j DROP' % (name, bridge, ROUTED_COMMENT) for bridge in bridges]
+        return lines
+
+    def mangle_lines(self, policy):
+        """``-A`` lines of PORTCULLIS-PREROUTING: before any DNAT, mark a new
+        connection sent to an address of this host."""
+        if policy["dnat"] != "drop":
+            return []
+        return ['-A %s -m conntrack --ctstate NEW -m addrtype --dst-type LOCAL -m comment --comment "sent to this '
+                'host" -j CONNMARK --or-mark 0x%08x' % (self.chains["prerouting"], LOCAL_MARK)]
+
+    def limits(self, policy):
+        warnings = Backend.limits(self, policy)
+        if policy["dnat"] == "drop" and policy["forward"] == "accept":
+            warnings.append("iptables cannot match an interface's kind, so new connections routed straight to "
+                            "container addresses are closed on the bridges present at this run (%s); a bridge made "
+                            "later is closed from the next run (the nftables backend closes it at once)"
+                            % (", ".join(self.bridges()) or "none"))
+        return warnings
+
+    def _by_table(self, rules, policy, defaults, version):
+        return {"filter": self.chain_lines(rules, policy, defaults, version), "mangle": self.mangle_lines(policy)}
+
     def render(self, rules, policy, defaults):
         """Both families' chain contents, as one text (the comparable desired state)."""
-        return "".join("# IPv%d\n%s\n" % (version, "\n".join(self.chain_lines(rules, policy, defaults, version)))
-                       for version in (4, 6))
+        out = ""
+        for version in (4, 6):
+            tables = self._by_table(rules, policy, defaults, version)
+            out += "# IPv%d\n%s\n*mangle\n%s\n" % (version, "\n".join(tables["filter"]), "\n".join(tables["mangle"]))
+        return out
 
     def _tools(self, version):
         suffix = "" if version == 4 else "6"
         return self.paths["ip%stables-save" % suffix], self.paths["ip%stables-restore" % suffix]
 
-    def _save(self, version):
-        return self._run([self._tools(version)[0], "-t", "filter"], what="ip%stables-save" % ("" if version == 4 else "6"))
+    def _save(self, version, table="filter"):
+        return self._run([self._tools(version)[0], "-t", table],
+                         what="ip%stables-save -t %s" % ("" if version == 4 else "6", table))
 
     def _is_hook(self, line):
         parts = line.split()
         return len(parts) == 4 and parts[0] == "-A" and parts[2] == "-j" and parts[3] in self.chains.values()
 
-    def _ours(self, saved):
-        """Lines of iptables-save output in our scope: our chains and the jumps to them."""
+    def _jumps(self, table):
+        """(chain, target) of every jump that must come first: ours, and FORWARD's to DOCKER-USER."""
+        if table == "mangle":
+            return [(self.hooks["prerouting"], self.chains["prerouting"])]
+        return [(self.hooks["input"], self.chains["input"]), ("FORWARD", self.docker_user),
+                (self.hooks["forward"], self.chains["forward"]), (self.hooks["output"], self.chains["output"])]
+
+    @classmethod
+    def _can_accept(cls, line, rules, seen):
+        """Whether a rule accepts, or jumps to a chain with a rule that can."""
+        parts = line.split()
+        for flag in ("-j", "-g"):
+            if flag in parts[:-1]:
+                target = parts[parts.index(flag) + 1]
+                if target == "ACCEPT":
+                    return True
+                if target in rules and target not in seen:
+                    return any(cls._can_accept(item, rules, seen | {target}) for item in rules[target])
+        return False
+
+    def jump_status(self, saved, table):
+        """``[(chain, target, count, preceding)]``: how many times each jump of
+        ``_jumps(table)`` is in ``saved`` (iptables-save output), and the rules
+        above its first occurrence that can accept."""
+        rules = {}
+        for line in saved.splitlines():
+            if line.startswith("-A "):
+                rules.setdefault(line.split()[1], []).append(line)
+        status = []
+        for chain, target in self._jumps(table):
+            lines = rules.get(chain, [])
+            jump = "-A %s -j %s" % (chain, target)
+            count = lines.count(jump)
+            preceding = [line for line in lines[:lines.index(jump)] if self._can_accept(line, rules, {chain})] \
+                if count else []
+            status.append((chain, target, count, preceding))
+        return status
+
+    def _ours(self, saved, table):
+        """Lines of iptables-save output in our scope: our chains, and the
+        jumps to them (and FORWARD's to DOCKER-USER) with where they stand."""
         lines = []
         for line in saved.splitlines():
             if line.startswith(":PORTCULLIS-"):
                 lines.append(line.split()[0])
-            elif line.startswith("-A PORTCULLIS-") or self._is_hook(line):
+            elif line.startswith("-A PORTCULLIS-"):
                 lines.append(line)
+        if not lines:
+            return []
+        for chain, target, count, preceding in self.jump_status(saved, table):
+            if count:
+                lines.append("-A %s -j %s%s%s" % (chain, target, "  # %d times" % count if count > 1 else "",
+                                                    "  # below rules that accept: %s" % " | ".join(preceding)
+                                                    if preceding else ""))
         return lines
 
     def live(self):
-        ours = dict((version, self._ours(self._save(version))) for version in (4, 6))
-        if not any(ours.values()):
-            return None
-        return "\n".join("# IPv%d\n%s" % (version, "\n".join(ours[version])) for version in (4, 6))
+        sections, found = [], False
+        for version in (4, 6):
+            section = ["# IPv%d" % version]
+            for table, _chains in self.tables:
+                ours = self._ours(self._save(version, table), table)
+                found = found or bool(ours)
+                section += (["*%s" % table] if table != "filter" else []) + ours
+            sections.append("\n".join(section))
+        return "\n".join(sections) if found else None
 
     def listing(self, live):
         """iptables-save lines are already readable: the listing is ``live`` itself."""
         return live or ""
 
-    def _hook_lines(self, saved):
-        """(declarations, insertions) so that each of our chains is jumped to
-        exactly once, DOCKER-USER created and hooked from FORWARD when Docker
-        has not made it (declaring an existing chain would flush it)."""
+    def _hook_lines(self, saved, table):
+        """(declarations, insertions) so that each jump of ``_jumps(table)`` is
+        there exactly once and above every rule that can accept: missing ones
+        inserted at the top, misplaced or doubled ones moved there;
+        DOCKER-USER created when Docker has not made it (declaring an
+        existing chain would flush it)."""
         present = set(line.split()[0][1:] for line in saved.splitlines() if line.startswith(":"))
-        hooked = set((line.split()[1], line.split()[3]) for line in saved.splitlines() if self._is_hook(line))
         declarations, insertions = [], []
-        if self.docker_user not in present:
+        if table == "filter" and self.docker_user not in present:
             declarations.append(":%s - [0:0]" % self.docker_user)
-        if "-A FORWARD -j %s" % self.docker_user not in saved.splitlines():
-            insertions.append("-I FORWARD 1 -j %s" % self.docker_user)
-        for chain in CHAINS:
-            if (self.hooks[chain], self.chains[chain]) not in hooked:
-                insertions.append("-I %s 1 -j %s" % (self.hooks[chain], self.chains[chain]))
+        for chain, target, count, preceding in self.jump_status(saved, table):
+            if count == 1 and not preceding:
+                continue
+            insertions += ["-D %s -j %s" % (chain, target)] * count
+            insertions.append("-I %s 1 -j %s" % (chain, target))
         return declarations, insertions
 
     def transaction(self, ruleset_by_version):
-        """iptables-restore --noflush input per family: declaring our chains
-        flushes them, the hooks are added only where missing."""
+        """iptables-restore --noflush input per family, ``{version: {table:
+        lines}}``: declaring our chains flushes them, the jumps are added or
+        moved only where needed."""
         result = {}
-        for version, lines in ruleset_by_version.items():
-            declarations, insertions = self._hook_lines(self._save(version))
-            out = ["*filter"]
-            out += [":%s - [0:0]" % self.chains[chain] for chain in CHAINS] + declarations
-            out += lines
-            out += insertions
-            out.append("COMMIT")
+        for version, tables in ruleset_by_version.items():
+            out = []
+            for table, chains in self.tables:
+                declarations, insertions = self._hook_lines(self._save(version, table), table)
+                out.append("*%s" % table)
+                out += [":%s - [0:0]" % self.chains[chain] for chain in chains] + declarations
+                out += tables.get(table, [])
+                out += insertions
+                out.append("COMMIT")
             result[version] = "\n".join(out) + "\n"
         return result
 
     def removal_transaction(self):
         result = {}
         for version in (4, 6):
-            saved = self._save(version)
-            present = set(line.split()[0][1:] for line in saved.splitlines() if line.startswith(":PORTCULLIS-"))
-            if not present:
-                continue
-            out = ["*filter"]
-            out += ["-D" + line[2:] for line in saved.splitlines() if self._is_hook(line)]
-            out += ["-F %s" % name for name in sorted(present)]
-            out += ["-X %s" % name for name in sorted(present)]
-            out.append("COMMIT")
-            result[version] = "\n".join(out) + "\n"
+            out = []
+            for table, _chains in self.tables:
+                saved = self._save(version, table)
+                present = set(line.split()[0][1:] for line in saved.splitlines() if line.startswith(":PORTCULLIS-"))
+                if not present:
+                    continue
+                out.append("*%s" % table)
+                out += ["-D" + line[2:] for line in saved.splitlines() if self._is_hook(line)]
+                out += ["-F %s" % name for name in sorted(present)]
+                out += ["-X %s" % name for name in sorted(present)]
+                out.append("COMMIT")
+            if out:
+                result[version] = "\n".join(out) + "\n"
         return result
 
     def check(self, plan):
@@ -532,29 +720,33 @@ class Iptables(Backend):
         result = {}
         sections = {}
         if previous_live:
-            current = None
+            current = table = None
             for line in previous_live.splitlines():
                 if line.startswith("# IPv"):
-                    current = int(line[5:])
-                    sections[current] = []
+                    current, table = int(line[5:]), "filter"
+                    sections[current] = {}
+                elif line.startswith("*") and current is not None:
+                    table = line[1:]
                 elif current is not None:
-                    sections[current].append(line)
+                    sections[current].setdefault(table, []).append(line)
         for version in (4, 6):
-            out = ["*filter"]
-            lines = sections.get(version, [])
-            if lines:
-                out += [":%s - [0:0]" % self.chains[chain] for chain in CHAINS]
-                out += [line for line in lines if line.startswith("-A PORTCULLIS-")]
-            else:
-                out += ["-D %s -j %s" % (self.hooks[chain], self.chains[chain]) for chain in CHAINS]
-                out += ["-F %s" % self.chains[chain] for chain in CHAINS]
-                out += ["-X %s" % self.chains[chain] for chain in CHAINS]
-            out.append("COMMIT")
+            out = []
+            for table, chains in self.tables:
+                out.append("*%s" % table)
+                lines = sections.get(version, {}).get(table, [])
+                if lines:
+                    out += [":%s - [0:0]" % self.chains[chain] for chain in chains]
+                    out += [line for line in lines if line.startswith("-A PORTCULLIS-")]
+                else:
+                    out += ["-D %s -j %s" % (self.hooks[chain], self.chains[chain]) for chain in chains]
+                    out += ["-F %s" % self.chains[chain] for chain in chains]
+                    out += ["-X %s" % self.chains[chain] for chain in chains]
+                out.append("COMMIT")
             result[version] = "\n".join(out) + "\n"
         return result
 
     def apply_plan(self, rules, policy, defaults, desired):
-        return self.transaction(dict((version, self.chain_lines(rules, policy, defaults, version)) for version in (4, 6)))
+        return self.transaction(dict((version, self._by_table(rules, policy, defaults, version)) for version in (4, 6)))
 
     def remove_plan(self):
         return self.removal_transaction()
@@ -563,15 +755,18 @@ class Iptables(Backend):
         return self.rollback_transaction(previous_listing)
 
     def boot_files(self, rules, policy, defaults, desired):
-        """Our chains and their hooks, for iptables-restore --noflush at boot
-        (the unit's stop removes the hooks, so a restart does not double them)."""
+        """Our chains and their hooks (at the top), for iptables-restore
+        --noflush at boot (the unit's stop removes the hooks, so a restart
+        does not double them)."""
         files = {}
         for version in (4, 6):
             out = [MARKER, "*filter"]
             out += [":%s - [0:0]" % self.chains[chain] for chain in CHAINS]
             out += self.chain_lines(rules, policy, defaults, version)
-            out += ["-A %s -j %s" % (self.hooks[chain], self.chains[chain]) for chain in ("input", "output")]
-            out.append("COMMIT")
+            out += ["-I %s 1 -j %s" % (self.hooks[chain], self.chains[chain]) for chain in ("input", "output")]
+            out += ["COMMIT", "*mangle", ":%s - [0:0]" % self.chains["prerouting"]]
+            out += self.mangle_lines(policy)
+            out += ["-I %s 1 -j %s" % (self.hooks["prerouting"], self.chains["prerouting"]), "COMMIT"]
             files[self.boot_paths[version]] = "\n".join(out) + "\n"
         return files
 
@@ -587,6 +782,7 @@ class Iptables(Backend):
                       "%s --noflush %s" % (restore, self.boot_paths[version]),
                       "%s -I %s 1 -j %s" % (tool, self.docker_user, self.chains["forward"])]
             stop += ["%s -D %s -j %s" % (tool, self.hooks[chain], self.chains[chain]) for chain in CHAINS]
+            stop.append("%s -t mangle -D %s -j %s" % (tool, self.hooks["prerouting"], self.chains["prerouting"]))
         return self.unit("portcullis.ports firewall: the PORTCULLIS-* chains only (other chains are left alone)",
                          start, stop)
 

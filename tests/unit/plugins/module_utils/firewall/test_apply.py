@@ -35,17 +35,23 @@ class FakeHost:
         self.fail_apply = False
         self.handle = 0
         self.saved = {4: self._base(), 6: self._base()}
+        self.mangle = {4: self._base("mangle"), 6: self._base("mangle")}
+        self.links = []  # ip -j -d link show
+        self.routes = []  # ip -j route show (both families here)
         self.legacy = None
         self.ufw_active = False
         self.firewalld_running = False
         self.enabled = set()
 
     @staticmethod
-    def _base():
+    def _base(table="filter"):
+        if table == "mangle":
+            return ["*mangle", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]",
+                    ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]", "COMMIT"]
         return ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", "COMMIT"]
 
     def which(self, name):
-        known = {"nft", "iptables-save", "iptables-restore", "ip6tables-save", "ip6tables-restore", "systemctl",
+        known = {"nft", "ip", "iptables-save", "iptables-restore", "ip6tables-save", "ip6tables-restore", "systemctl",
                  "systemd-run", "ufw", "firewall-cmd", "iptables-legacy-save", "ip6tables-legacy-save"}
         if name in self.tools and name in known:
             return "/usr/sbin/" + name
@@ -58,6 +64,10 @@ class FakeHost:
         tool = os.path.basename(argv[0])
         if tool == "nft":
             return self._nft(argv[1:], data)
+        if tool == "ip":
+            if argv[1:] == ["-j", "-d", "link", "show"]:
+                return 0, json.dumps(self.links), ""
+            return 0, json.dumps(self.routes if argv[2] == "-4" else []), ""
         if tool in ("iptables-legacy-save", "ip6tables-legacy-save"):
             return 0, self.legacy or "", ""
         if "tables" in tool:
@@ -114,17 +124,25 @@ class FakeHost:
             return 0, "", ""
         raise AssertionError("unexpected nft command %r" % args)
 
+    def _tables(self, version):
+        return {"filter": self.saved[version], "mangle": self.mangle[version]}
+
     def _iptables(self, tool, argv, data):
         version = 6 if tool.startswith("ip6") else 4
         if tool.endswith("-save"):
-            return 0, "\n".join(self.saved[version]) + "\n", ""
+            return 0, "\n".join(self._tables(version)[argv[argv.index("-t") + 1]]) + "\n", ""
         if "--test" in argv:
             return 0, "", ""
         if self.fail_apply:
             return 1, "", "iptables-restore: line 3 failed"
-        lines = [line for line in self.saved[version] if line != "COMMIT"]
+        table, lines = None, None
         for line in data.splitlines():
-            if line in ("*filter", "COMMIT"):
+            if line.startswith("*"):
+                table = line[1:]
+                lines = [item for item in self._tables(version)[table] if item != "COMMIT"]
+                continue
+            if line == "COMMIT":
+                self._tables(version)[table][:] = lines + ["COMMIT"]
                 continue
             if line.startswith(":"):
                 name = line.split()[0]
@@ -144,7 +162,6 @@ class FakeHost:
                 lines = [item for item in lines if not item.startswith(":%s " % line.split()[1])]
             else:
                 lines.append(line)
-        self.saved[version] = lines + ["COMMIT"]
         return 0, "", ""
 
 
@@ -269,26 +286,32 @@ def test_forward_rules_match_the_original_destination_of_dnat(tmp_path):
     make(nft, tmp_path, rules=RULES + FORWARD_RULES).run(check_mode=False)
     forward = nft.table[nft.table.index("chain forward"):nft.table.index("chain output")]
     assert "policy accept;" in forward and "ct state established,related accept" in forward
-    assert 'ct status dnat meta l4proto tcp ct original proto-dst 8081 accept comment "web public"' in forward
-    assert 'ct status dnat ip saddr 172.30.5.20 meta l4proto tcp ct original proto-dst 8082 accept' in forward
-    # Only what is DNATed to a container bridge: kube-proxy's and a router's DNAT follow the forward policy.
-    assert [line.strip() for line in forward.rstrip().splitlines()[-4:-1]] == [
-        'ct status dnat oifname "%s" drop comment "published ports no rule opens"' % bridge
-        for bridge in ("docker0", "br-*", "podman*")]
+    assert 'meta l4proto tcp ct original proto-dst 8081 accept comment "web public"' in forward
+    assert 'ip saddr 172.30.5.20 meta l4proto tcp ct original proto-dst 8082 accept' in forward
+    # Closed by what the connection is, after the rules: DNATed after it was sent to this host (the mark set
+    # before DNAT, whatever the runtime and the bridge's name), or routed into a bridge from elsewhere.
+    assert [line.strip() for line in forward.rstrip().splitlines()[-3:-1]] == [
+        'ct state new ct status dnat ct mark & 0x20000000 == 0x20000000 drop comment "published ports no rule opens"',
+        'ct state new ct status ! dnat meta iifkind != "bridge" meta oifkind "bridge" drop comment "container '
+        'addresses no rule opens"']
+    prerouting = nft.table[nft.table.index("chain prerouting"):nft.table.index("chain input")]
+    assert "type filter hook prerouting priority mangle; policy accept;" in prerouting
+    assert 'ct state new fib daddr type local ct mark set ct mark | 0x20000000 comment "sent to this host"' in prerouting
+    assert "oifname" not in nft.table
     accepting = make(nft, tmp_path, rules=RULES, policy={"dnat": "accept"})
     accepting.run(check_mode=False)
-    assert "ct status dnat oifname" not in nft.table
+    assert "ct mark" not in nft.table and "drop comment" not in nft.table and accepting.warnings == []
 
 
-def test_forward_icmp_rules_match_dnat_on_both_backends(tmp_path):
+def test_forward_icmp_rules_match_the_original_destination_on_both_backends(tmp_path):
     # Found on review: iptables dropped every forwarded ICMP packet, containers' own too; nftables only DNATed ones.
     rules = [{"protocol": "icmp", "direction": "forward", "action": "drop", "destination": "198.51.100.7"}]
     ipt = FakeHost(tools=("iptables",))
     make(ipt, tmp_path, rules=rules, backend="iptables").run(check_mode=False)
-    assert "-A PORTCULLIS-FORWARD -m conntrack --ctstate DNAT --ctorigdst 198.51.100.7/32 -p icmp -j DROP" in ipt.saved[4]
+    assert "-A PORTCULLIS-FORWARD -m conntrack --ctorigdst 198.51.100.7/32 -p icmp -j DROP" in ipt.saved[4]
     nft = FakeHost()
     make(nft, tmp_path / "n", rules=rules).run(check_mode=False)
-    assert "ct status dnat ct original ip daddr 198.51.100.7 meta l4proto icmp drop" in nft.table
+    assert "ct original ip daddr 198.51.100.7 meta l4proto icmp drop" in nft.table
 
 
 def test_iptables_forward_rules_go_through_docker_user(tmp_path):
@@ -298,17 +321,123 @@ def test_iptables_forward_rules_go_through_docker_user(tmp_path):
     # DOCKER-USER made and hooked from FORWARD (Docker keeps it, and its contents, when it starts).
     assert ":DOCKER-USER - [0:0]" in v4 and "-A FORWARD -j DOCKER-USER" in v4
     assert "-A DOCKER-USER -j PORTCULLIS-FORWARD" in v4
-    assert ('-A PORTCULLIS-FORWARD -m conntrack --ctstate DNAT --ctproto tcp --ctorigdstport 8081 -m comment '
+    assert ('-A PORTCULLIS-FORWARD -m conntrack --ctproto tcp --ctorigdstport 8081 -m comment '
             '--comment "web public" -j RETURN') in v4
-    assert ('-A PORTCULLIS-FORWARD -s 172.30.5.20/32 -m conntrack --ctstate DNAT --ctproto tcp --ctorigdstport 8082 '
-            '-m comment --comment "api internal" -j RETURN') in v4
-    closing = v4.index('-A PORTCULLIS-FORWARD -o br-+ -m conntrack --ctstate DNAT -m comment --comment "published '
-                       'ports no rule opens" -j DROP')
-    opening = v4.index('-A PORTCULLIS-FORWARD -s 172.30.5.20/32 -m conntrack --ctstate DNAT --ctproto tcp '
-                       '--ctorigdstport 8082 -m comment --comment "api internal" -j RETURN')
+    opening = v4.index('-A PORTCULLIS-FORWARD -s 172.30.5.20/32 -m conntrack --ctproto tcp --ctorigdstport 8082 '
+                       '-m comment --comment "api internal" -j RETURN')
+    # Published ports: DNATed after being sent to this host, leaving by any interface.
+    closing = v4.index('-A PORTCULLIS-FORWARD -m conntrack --ctstate NEW -m conntrack --ctstate DNAT -m connmark '
+                       '--mark 0x20000000/0x20000000 -m comment --comment "published ports no rule opens" -j DROP')
     assert closing > opening
+    assert ipt.mangle[4][-3:] == [
+        '-A PORTCULLIS-PREROUTING -m conntrack --ctstate NEW -m addrtype --dst-type LOCAL -m comment --comment '
+        '"sent to this host" -j CONNMARK --or-mark 0x20000000', "-A PREROUTING -j PORTCULLIS-PREROUTING", "COMMIT"]
     assert make(ipt, tmp_path, rules=RULES + FORWARD_RULES, backend="iptables").run(check_mode=False)["changed"] is False
     assert v4.count("-A FORWARD -j DOCKER-USER") == 1
+
+
+BRIDGES = [{"ifname": "lo"}, {"ifname": "eth0", "linkinfo": {"info_kind": "veth"}},
+           {"ifname": "docker0", "linkinfo": {"info_kind": "bridge"}},
+           {"ifname": "fwcust0", "linkinfo": {"info_kind": "bridge"}},
+           {"ifname": "cni-podman0", "linkinfo": {"info_kind": "bridge"}},
+           {"ifname": "veth1a2b", "master": "docker0", "linkinfo": {"info_kind": "veth"}}]
+ROUTES = [{"dst": "default", "gateway": "172.30.82.1", "dev": "eth0"},
+          {"dst": "172.17.0.0/16", "dev": "docker0"}, {"dst": "10.201.10.0/24", "dev": "fwcust0"}]
+
+
+def test_iptables_closes_routes_into_the_bridges_it_finds_and_says_it_names_them(tmp_path):
+    ipt = FakeHost(tools=("iptables", "ip"))
+    ipt.links, ipt.routes = BRIDGES, ROUTES
+    firewall = make(ipt, tmp_path, rules=FORWARD_RULES, backend="iptables")
+    firewall.run(check_mode=False)
+    forward = [line for line in ipt.saved[4] if line.startswith("-A PORTCULLIS-FORWARD")]
+    published = forward.index('-A PORTCULLIS-FORWARD -m conntrack --ctstate NEW -m conntrack --ctstate DNAT -m '
+                              'connmark --mark 0x20000000/0x20000000 -m comment --comment "published ports no rule '
+                              'opens" -j DROP')
+    assert forward[published + 1:] == [
+        "-A PORTCULLIS-FORWARD -i cni-podman0 -j RETURN", "-A PORTCULLIS-FORWARD -i docker0 -j RETURN",
+        "-A PORTCULLIS-FORWARD -i fwcust0 -j RETURN"] + [
+        '-A PORTCULLIS-FORWARD -o %s -m conntrack --ctstate NEW -m conntrack ! --ctstate DNAT -m comment --comment '
+        '"container addresses no rule opens" -j DROP' % bridge for bridge in ("cni-podman0", "docker0", "fwcust0")]
+    assert firewall.warnings == [
+        "iptables cannot match an interface's kind, so new connections routed straight to container addresses are "
+        "closed on the bridges present at this run (cni-podman0, docker0, fwcust0); a bridge made later is closed "
+        "from the next run (the nftables backend closes it at once)"]
+    # With forward drop the chain's last rule closes them: no bridge is named.
+    make(ipt, tmp_path, rules=FORWARD_RULES, backend="iptables", policy={"forward": "drop"}).run(check_mode=False)
+    assert not [line for line in ipt.saved[4] if "-i docker0" in line or "-o docker0" in line]
+
+
+def test_what_the_dnat_policy_cannot_govern_is_named(tmp_path):
+    nft = FakeHost(tools=("nft", "ip"))
+    nft.links = BRIDGES + [{"ifname": "vmbr0", "linkinfo": {"info_kind": "bridge"}},
+                           {"ifname": "cali12ab", "linkinfo": {"info_kind": "veth"}}]
+    nft.routes = [{"dst": "default", "gateway": "192.0.2.1", "dev": "vmbr0"},
+                  {"dst": "10.244.1.7", "dev": "cali12ab", "scope": "link"}] + ROUTES[1:]
+    firewall = make(nft, tmp_path, rules=FORWARD_RULES)
+    firewall.run(check_mode=False)
+    assert len(firewall.warnings) == 2
+    assert firewall.warnings[0].startswith("the default route leaves through vmbr0, a bridge: connections routed from "
+                                           "it straight to container addresses")
+    assert firewall.warnings[1].startswith("10.244.1.7 routes through cali12ab, a veth with no bridge")
+    # The host as the scenario has it: an uplink that is no bridge, containers behind bridges: nothing to say.
+    nft.links, nft.routes = BRIDGES, ROUTES
+    quiet = make(nft, tmp_path, rules=FORWARD_RULES)
+    quiet.run(check_mode=False)
+    assert quiet.warnings == []
+    unknown = make(FakeHost(), tmp_path / "u", rules=FORWARD_RULES)
+    unknown.run(check_mode=False)
+    assert unknown.warnings == ["the host's interfaces could not be read (ip -j link show): the run cannot say which "
+                                "container paths it does not govern"]
+
+
+# Where the iptables jumps stand is state
+
+DOCKER_V6_AFTER_RESTART = [
+    ":DOCKER - [0:0]", ":DOCKER-ISOLATION-STAGE-1 - [0:0]", ":DOCKER-USER - [0:0]",
+    "-A FORWARD -j DOCKER-ISOLATION-STAGE-1", "-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+    "-A FORWARD -o docker0 -j DOCKER", "-A FORWARD -j DOCKER-USER",
+    "-A DOCKER -d fd00:dd::2/128 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT",
+    "-A DOCKER-ISOLATION-STAGE-1 -j RETURN", "-A DOCKER-USER -j RETURN"]
+
+
+def test_iptables_jumps_moved_below_accepting_rules_are_drift_and_are_moved_back(tmp_path):
+    ipt = FakeHost(tools=("iptables",))
+    make(ipt, tmp_path, rules=RULES + FORWARD_RULES, backend="iptables").run(check_mode=False)
+    # systemctl restart docker (20.10, ip6tables: true): its rules go above the jump to DOCKER-USER.
+    v6 = [line for line in ipt.saved[6] if not line.startswith("-A FORWARD ") and line != "COMMIT"]
+    ipt.saved[6][:] = [line for line in v6 if line != ":DOCKER-USER - [0:0]"] + DOCKER_V6_AFTER_RESTART[:2] + [
+        line for line in DOCKER_V6_AFTER_RESTART[2:] if line != "-A DOCKER-USER -j RETURN"] + [
+        "-A DOCKER-USER -j RETURN", "COMMIT"]
+    backend = backends.Iptables(ipt)
+    assert "-A FORWARD -j DOCKER-USER  # below rules that accept: -A FORWARD -o docker0 -m conntrack --ctstate " \
+           "RELATED,ESTABLISHED -j ACCEPT | -A FORWARD -o docker0 -j DOCKER" in backend.live()
+    checked = make(ipt, tmp_path, rules=RULES + FORWARD_RULES, backend="iptables").run(check_mode=True)
+    assert checked["changed"] and checked["ruleset_changed"] and "below rules that accept" in checked["diff"]["before"]
+    repaired = make(ipt, tmp_path, rules=RULES + FORWARD_RULES, backend="iptables").run(check_mode=False)
+    assert repaired["changed"]
+    forward = [line for line in ipt.saved[6] if line.startswith("-A FORWARD ")]
+    assert forward[0] == "-A FORWARD -j DOCKER-USER" and forward.count("-A FORWARD -j DOCKER-USER") == 1
+    assert [line for line in ipt.saved[6] if line.startswith("-A DOCKER-USER ")] == [
+        "-A DOCKER-USER -j PORTCULLIS-FORWARD", "-A DOCKER-USER -j RETURN"]
+    assert make(ipt, tmp_path, rules=RULES + FORWARD_RULES, backend="iptables").run(check_mode=False)["changed"] is False
+
+
+def test_iptables_jumps_below_a_ban_or_doubled(tmp_path):
+    ipt = FakeHost(tools=("iptables",))
+    make(ipt, tmp_path, rules=RULES, backend="iptables").run(check_mode=False)
+    # fail2ban puts its chain first: it only rejects banned addresses, so our jump below it is no drift.
+    ipt.saved[4][-1:-1] = [":f2b-sshd - [0:0]", "-A f2b-sshd -s 192.0.2.9/32 -j REJECT", "-A f2b-sshd -j RETURN"]
+    ipt.saved[4].insert(ipt.saved[4].index("-A INPUT -j PORTCULLIS-INPUT"), "-A INPUT -p tcp -m multiport --dports 22 "
+                                                                          "-j f2b-sshd")
+    assert make(ipt, tmp_path, rules=RULES, backend="iptables").run(check_mode=False)["changed"] is False
+    # A jump added twice (by hand, or a unit started twice) is drift too, and ends single, at the top.
+    ipt.saved[4].insert(ipt.saved[4].index("COMMIT"), "-A INPUT -j PORTCULLIS-INPUT")
+    ipt.saved[4].insert(ipt.saved[4].index("-A INPUT -j PORTCULLIS-INPUT"), "-A INPUT -i lo -j ACCEPT")
+    result = make(ipt, tmp_path, rules=RULES, backend="iptables").run(check_mode=False)
+    assert result["changed"] and "# 2 times" in result["diff"]["before"]
+    inputs = [line for line in ipt.saved[4] if line.startswith("-A INPUT ")]
+    assert inputs[0] == "-A INPUT -j PORTCULLIS-INPUT" and inputs.count("-A INPUT -j PORTCULLIS-INPUT") == 1
 
 
 def test_iptables_keeps_an_existing_docker_user_chain(tmp_path):
@@ -576,11 +705,13 @@ def test_iptables_boot_restores_only_our_chains(tmp_path):
     make(host, tmp_path, rules=RULES + FORWARD_RULES, backend="iptables", persist=True).run(check_mode=False)
     root = tmp_path / "root"
     v4 = (root / "etc" / "portcullis" / "firewall.v4").read_text()
-    assert ":INPUT" not in v4 and ":PORTCULLIS-INPUT - [0:0]" in v4 and "-A INPUT -j PORTCULLIS-INPUT" in v4
+    assert ":INPUT " not in v4 and ":PORTCULLIS-INPUT - [0:0]" in v4 and "-I INPUT 1 -j PORTCULLIS-INPUT" in v4
+    assert "*mangle\n:PORTCULLIS-PREROUTING - [0:0]\n" in v4 and "-I PREROUTING 1 -j PORTCULLIS-PREROUTING" in v4
     unit = (root / "etc" / "systemd" / "system" / "portcullis-firewall.service").read_text()
     assert "ExecStart=/usr/sbin/iptables-restore --noflush /etc/portcullis/firewall.v4" in unit
     assert "ExecStop=-/usr/sbin/iptables -D INPUT -j PORTCULLIS-INPUT" in unit
     assert "ExecStart=/usr/sbin/iptables -I DOCKER-USER 1 -j PORTCULLIS-FORWARD" in unit
+    assert "ExecStop=-/usr/sbin/ip6tables -t mangle -D PREROUTING -j PORTCULLIS-PREROUTING" in unit
 
 
 # Failures after the ruleset is live, and a state file that cannot be read

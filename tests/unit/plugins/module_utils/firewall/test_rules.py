@@ -216,10 +216,15 @@ class TestOutbound:
 
 
 class _RenderOnly:
-    """A runner for rendering only: every tool is found, none is run."""
+    """A runner for rendering only: every tool is found; the only one run is
+    ip (the iptables backend names the host's bridges), on a host with none."""
 
     def which(self, name):
         return "/usr/sbin/" + name
+
+    def run(self, argv, data=None):
+        assert argv[0] == "/usr/sbin/ip", argv
+        return 0, "[]", ""
 
 
 class TestDhcp:

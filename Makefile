@@ -20,6 +20,8 @@ SUITES ?= bullseye bookworm trixie
 # Builds a base image; it ships in the collection, where the plan scenario runs it.
 BASE_IMAGE := extensions/molecule/images/build-base-image.sh
 
+# The PATH without the virtualenv: what creates it must not run its own python.
+HOST_PATH := $(PATH)
 export PATH := $(VENV)/bin:$(PATH)
 # Everything that runs Ansible here uses the collection as built and installed
 # from the tarball, the way users get it.
@@ -49,7 +51,7 @@ VENV_STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt tools/ensure-h
 $(VENV_STAMP):
 	@tools/ensure-host.sh
 	@echo "creating the virtualenv $(VENV)"
-	@python3 -m venv --clear $(VENV)
+	@PATH="$(HOST_PATH)" python3 -m venv --clear $(VENV)
 	@$(VENV)/bin/pip install -q -r requirements-dev.txt 2> >(grep -v "is ignored: it is neither a file" >&2)
 	@touch $@
 

@@ -66,6 +66,12 @@ def argument_spec():
         connect_address=dict(type="str"),
         rollback_timeout=dict(type="int", default=0),
         penalty_exempt=dict(type="list", elements="str", default=[]),
+        penalty_exempt_controller=dict(type="bool", default=True),
+        offered_keys=dict(type="list", elements="dict", no_log=False, options=dict(
+            fingerprint=dict(type="str", no_log=False),
+            type=dict(type="str"),
+            origin=dict(type="str", required=True),
+        )),
         confirm=dict(type="str"),
     )
 
@@ -147,6 +153,7 @@ class Sshd:
             if "," in str(item) or " " in str(item).strip():
                 raise SshdError("ListenAddress %r: one address per item; give a list (['0.0.0.0', '::']), not "
                                 "several in one string" % (item,))
+            conf.split_listen_address(item)
         overrides = dict((keyword, self.params.get(option)) for keyword, option in
                          (("KexAlgorithms", "kex_algorithms"), ("Ciphers", "ciphers"), ("MACs", "macs"),
                           ("HostKeyAlgorithms", "host_key_algorithms")))
@@ -161,7 +168,7 @@ class Sshd:
             settings["HostKey"] = host_keys
         if self.params["banner"]:
             settings["Banner"] = self.params["banner_path"]
-        exempt = self.params.get("penalty_exempt") or []
+        exempt = with_controller(self.params.get("penalty_exempt") or [], self.controller_address())
         if exempt and self.version >= PENALTIES_SINCE:
             # OpenSSH 9.8+ penalises a source after failed or unauthenticated connections
             # (PerSourcePenalties); the admin sources must not lock themselves out that way.
@@ -172,6 +179,14 @@ class Sshd:
                                  "address can keep Ansible out for a while; give the admin sources (the role takes "
                                  "the registry's ssh allow_from)" % self.version)
         return settings
+
+    def controller_address(self):
+        """The address the controller's session comes from as this host sees it
+        (after any NAT), for the penalty exempt list; None when off or unknown."""
+        if not self.params.get("penalty_exempt_controller", True):
+            return None
+        detected = find_login()
+        return self.params.get("connect_address") or (detected[1] if detected else None)
 
     def host_key_path(self, kind):
         return "/etc/ssh/ssh_host_%s_key" % kind
@@ -458,7 +473,8 @@ class Sshd:
                                                server=(login[3], login[2]) if login[2] else None,
                                                session_key=self.session_key(login[0], login[1]), account=account,
                                                exists=lambda path: os.path.exists(self.path(path)),
-                                               previous=self.current_effective(probe_login))
+                                               previous=self.current_effective(probe_login),
+                                               offered=params.get("offered_keys"))
                 if reasons:
                     raise SshdError("refusing to apply: %s connecting from %s would be locked out: %s. "
                                     "The current configuration is left in place."
@@ -494,6 +510,8 @@ class Sshd:
             settings=settings,
             conflicts=found_conflicts, host_keys_generated=[kind for kind, _path, _reason in key_plan],
             moduli_removed=moduli[3] if moduli else 0,
+            listen_streams=conf.listen_streams(_as_list(settings.get("Port")), _as_list(settings.get("ListenAddress"))),
+            session_port=login[2],
         )
         # One diff per file, each under its own name; the content of a file that is (or is written) not
         # world-readable is never shown.
@@ -599,6 +617,33 @@ class Sshd:
 
 
 HIDDEN = "(not shown: the file is not world-readable)\n"
+
+
+def _as_list(value):
+    if value is None or value == "":
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def with_controller(exempt, address):
+    """The exempt list with the controller's address added, unless a network
+    of the list already holds it (then the list stays as written)."""
+    if not address:
+        return list(exempt)
+    try:
+        controller = _values.network(address, "the controller's address")
+    except _values.BadValue:
+        return list(exempt)
+    if controller.version == 6 and controller.network_address.ipv4_mapped:
+        # A dual-stack socket sees an IPv4 client as ::ffff:a.b.c.d; both forms are written from the IPv4 one.
+        controller = _values.network(str(controller.network_address.ipv4_mapped), "the controller's address")
+    for item in exempt:
+        try:
+            if controller.subnet_of(_values.network(item, "penalty_exempt")):
+                return list(exempt)
+        except (_values.BadValue, TypeError):
+            continue
+    return list(exempt) + [str(controller.network_address)]
 
 
 def penalty_exempt_list(items):

@@ -16,6 +16,7 @@ import pytest
 
 from ansible_collections.portcullis.ports.plugins.module_utils.sshd import _apply as _sshd
 from ansible_collections.portcullis.ports.plugins.module_utils.sshd import _config as conf
+from ansible_collections.portcullis.ports.plugins.module_utils.sshd._config import SshdConfigError
 
 KNOWN = set(keyword.lower() for keyword in (
     "Include", "Match", "Port", "ListenAddress", "PermitRootLogin", "PasswordAuthentication", "PubkeyAuthentication",
@@ -371,8 +372,9 @@ def test_a_reload_that_fails_puts_the_old_files_back_and_arms_nothing(host):
 
 def test_per_source_penalties_exempt_the_admin_sources_where_sshd_has_them(host):
     host.version = "OpenSSH_9.9p1"
-    result, _warnings = run(host, penalty_exempt=["172.30.79.0/24"])
+    result, _warnings = run(host, penalty_exempt=["172.30.79.0/24"], connect_address="172.30.79.1")
     # With the IPv4-mapped form: a socket-activated sshd (ListenStream=22, dual-stack) sees ::ffff:172.30.79.x.
+    # The controller's address is in the network already: not written twice.
     assert ("PerSourcePenaltyExemptList 172.30.79.0/24,::ffff:172.30.79.0/120\n"
             in read(host, "/etc/ssh/sshd_config.d/00-portcullis-hardening.conf"))
     with pytest.raises(_sshd.SshdError, match="has host bits set"):
@@ -386,8 +388,58 @@ def test_no_penalty_setting_before_openssh_9_8(host):
 
 def test_without_admin_sources_the_penalty_is_told(host):
     host.version = "OpenSSH_9.9p1"
-    _result, warnings = run(host)
+    _result, warnings = run(host, penalty_exempt_controller=False)
     assert any("penalty_exempt is empty" in warning for warning in warnings)
+
+
+# The fault 3: no ssh service in the registry, so no admin sources; the controller's own address is exempt.
+def test_the_controllers_address_is_exempt_by_default(host):
+    host.version = "OpenSSH_9.9p1"
+    _result, warnings = run(host, connect_address="198.51.100.7")
+    assert ("PerSourcePenaltyExemptList 198.51.100.7/32,::ffff:198.51.100.7/128\n"
+            in read(host, "/etc/ssh/sshd_config.d/00-portcullis-hardening.conf"))
+    assert not any("penalty_exempt is empty" in warning for warning in warnings)
+    run(host, penalty_exempt=["10.0.0.0/8"], connect_address="198.51.100.7")
+    assert ("PerSourcePenaltyExemptList 10.0.0.0/8,::ffff:10.0.0.0/104,198.51.100.7/32,::ffff:198.51.100.7/128\n"
+            in read(host, "/etc/ssh/sshd_config.d/00-portcullis-hardening.conf"))
+
+
+def test_the_controllers_address_as_a_dual_stack_socket_sees_it(host):
+    # A dual-stack socket (socket-activated sshd) shows an IPv4 client as ::ffff:a.b.c.d: both forms are written.
+    host.version = "OpenSSH_9.9p1"
+    run(host, connect_address="::ffff:172.30.79.1")
+    assert ("PerSourcePenaltyExemptList 172.30.79.1/32,::ffff:172.30.79.1/128\n"
+            in read(host, "/etc/ssh/sshd_config.d/00-portcullis-hardening.conf"))
+
+
+def test_the_controllers_address_can_be_left_out(host):
+    host.version = "OpenSSH_9.9p1"
+    run(host, penalty_exempt=["10.0.0.0/8"], connect_address="198.51.100.7", penalty_exempt_controller=False)
+    assert ("PerSourcePenaltyExemptList 10.0.0.0/8,::ffff:10.0.0.0/104\n"
+            in read(host, "/etc/ssh/sshd_config.d/00-portcullis-hardening.conf"))
+
+
+def test_keys_the_controller_offers_first_refuse_a_low_max_auth_tries(host):
+    # The fake ssh-keygen -l gives every authorized key the fingerprint SHA256:x.
+    offered = [{"fingerprint": "SHA256:other%d" % number, "type": "ssh-ed25519", "origin": "ssh-agent (k%d)" % number}
+               for number in (1, 2, 3)] + [{"fingerprint": "SHA256:x", "type": "ssh-ed25519",
+                                           "origin": "identity file /keys/deploy"}]
+    before = snapshot(host)
+    with pytest.raises(_sshd.SshdError, match="offers root's key as key 4, after 3 keys sshd refuses .*MaxAuthTries 3"):
+        run(host, settings=dict(params()["settings"], MaxAuthTries=3), offered_keys=offered)
+    assert snapshot(host) == before
+    result, _warnings = run(host, settings=dict(params()["settings"], MaxAuthTries=4), offered_keys=offered)
+    assert result["changed"]
+
+
+def test_listen_addresses_with_ports_and_the_socket_they_make(host):
+    result, _warnings = run(host, settings={"Port": [22], "ListenAddress": ["0.0.0.0:22", "0.0.0.0:2222"]},
+                            check_mode=True)
+    assert result["listen_streams"] == ["0.0.0.0:22", "0.0.0.0:2222"]
+    result, _warnings = run(host, settings={"Port": [2222, 22]}, check_mode=True)
+    assert result["listen_streams"] == ["2222", "22"]
+    with pytest.raises(SshdConfigError, match="'22222222' is not a port number"):
+        run(host, settings={"ListenAddress": ["0.0.0.0:22222222"]}, check_mode=True)
 
 
 def test_a_setting_the_roles_own_match_block_changes_for_this_session_is_not_a_failure(host):

@@ -20,7 +20,6 @@ __metaclass__ = type
 import base64
 import binascii
 import hashlib
-import os
 import struct
 
 
@@ -184,7 +183,3 @@ def offered_keys(config, agent, read=read_identity, home="/"):
             others.append({"type": key_type, "fingerprint": key_fingerprint,
                            "origin": "ssh-agent" + (" (%s)" % comment if comment else "")})
     return preferred + others + files
-
-
-def default_home():
-    return os.path.expanduser("~")

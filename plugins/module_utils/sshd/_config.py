@@ -591,12 +591,12 @@ def offer_reasons(effective, user, offered, account=None, session_key=None):
     for key in before:
         origin = "the ssh-agent" if key["origin"].startswith("ssh-agent") else key["origin"]
         origins[origin] = origins.get(origin, 0) + 1
+    sources = ", ".join("%d from %s" % (count, origin) for origin, count in origins.items())
     return ["the controller's next login offers %s's key as key %d, after %d keys sshd refuses (%s), and "
             "MaxAuthTries %s disconnects at the %s refusal (Too many authentication failures): allow at least %d "
             "(the role's portcullis_sshd_max_auth_tries), or have the controller offer that key first "
             "(IdentitiesOnly=yes with its key file)"
-            % (user, position, len(before), ", ".join("%d from %s" % (count, origin) for origin, count
-                                                       in origins.items()), tries, _ordinal(int(tries)), position)]
+            % (user, position, len(before), sources, tries, _ordinal(int(tries)), position)]
 
 
 def _ordinal(number):

@@ -556,6 +556,12 @@ class Sshd:
         """Reload sshd on the new files and arm the host to put the old ones
         back (and reload) unless the controller confirms over a new connection."""
         reload_argv = self.reload()
+        # What the rollback runs after the files are back. Under socket activation an sshd may run by then that was
+        # not running now (the confirming connection starts one on the new files): try-restart reaches it, and
+        # starts none when none runs (the next connection reads the restored files).
+        unit, _active, socket = service_state(self.runner)
+        systemctl = self.runner.which("systemctl")
+        restore_argv = [systemctl, "try-restart", unit] if socket and unit and systemctl else reload_argv
         rollback = self.rollback()
         token = rollback.new_token()
         files = {}
@@ -568,8 +574,8 @@ class Sshd:
             files[saved] = old
             script.append("cp '%s' '%s.portcullis-rollback' && chmod %o '%s.portcullis-rollback' && "
                           "mv '%s.portcullis-rollback' '%s'" % (saved, path, mode, path, path, path))
-        if reload_argv:
-            script.append(" ".join(reload_argv))
+        if restore_argv:
+            script.append(" ".join(restore_argv))
         if reload_argv:
             rc, out, err = self.runner.run(reload_argv)
             if rc != 0:

@@ -43,6 +43,7 @@ class FakeHost:
         self.calls = []
         self.fail_live_test = False
         self.socket_active = False
+        self.service_inactive = False
         self.fail_reload = 0
 
     def file(self, path):
@@ -105,7 +106,8 @@ class FakeHost:
             return 0, "".join("%s %s\n" % (key, value) for key, values in effective.items() for value in values), ""
         if name == "systemctl" and args[0] == "show":
             units = {"ssh.service", "ssh.socket"} if self.socket_active else {"ssh.service"}
-            active = "active" if args[-1] in units else "inactive"
+            running = units - {"ssh.service"} if self.service_inactive else units
+            active = "active" if args[-1] in running else "inactive"
             loaded = "loaded" if args[-1] in units else "not-found"
             return 0, "LoadState=%s\nActiveState=%s\n" % (loaded, active), ""
         if name == "systemctl" and args[0] in ("reload", "restart") and self.fail_reload:
@@ -353,7 +355,20 @@ def test_commit_confirmed_restarts_an_sshd_that_systemd_hands_a_socket(host):
     assert ["/usr/bin/systemctl", "restart", "ssh.service"] in host.calls
     assert ["/usr/bin/systemctl", "reload", "ssh.service"] not in host.calls
     script = read(host, "/var/lib/portcullis/rollback-%s.sh" % result["rollback_token"])
-    assert script.rstrip().splitlines()[-2] == "/usr/bin/systemctl restart ssh.service"
+    assert script.rstrip().splitlines()[-2] == "/usr/bin/systemctl try-restart ssh.service"
+
+
+def test_the_rollback_restarts_an_sshd_the_confirming_connection_started(host):
+    # Found by the port move in the Molecule scenario: the socket's handler had stopped ssh.service, the module had
+    # nothing to restart, the confirming connection started sshd on the new files, and the rollback put the files
+    # back without restarting it - the host stayed locked.
+    os.makedirs(host.file("/run/systemd/system"))
+    host.socket_active = True
+    host.service_inactive = True
+    result, _warnings = run(host, rollback_timeout=30)
+    assert not [call for call in host.calls if call[1:2] in (["restart"], ["reload"])]
+    script = read(host, "/var/lib/portcullis/rollback-%s.sh" % result["rollback_token"])
+    assert script.rstrip().splitlines()[-2] == "/usr/bin/systemctl try-restart ssh.service"
 
 
 def test_a_reload_that_fails_puts_the_old_files_back_and_arms_nothing(host):

@@ -14,6 +14,7 @@ __metaclass__ = type
 import fnmatch
 import glob
 import grp
+import ipaddress
 import os
 import pwd
 import shutil
@@ -637,12 +638,14 @@ def with_controller(exempt, address):
     if not address:
         return list(exempt)
     try:
-        controller = _values.network(address, "the controller's address")
+        mapped = ipaddress.ip_address(address.strip()).ipv4_mapped if ":" in address else None
+    except ValueError:
+        mapped = None
+    try:
+        # A dual-stack socket sees an IPv4 client as ::ffff:a.b.c.d; both forms are written from the IPv4 one.
+        controller = _values.network(str(mapped) if mapped else address, "the controller's address")
     except _values.BadValue:
         return list(exempt)
-    if controller.version == 6 and controller.network_address.ipv4_mapped:
-        # A dual-stack socket sees an IPv4 client as ::ffff:a.b.c.d; both forms are written from the IPv4 one.
-        controller = _values.network(str(controller.network_address.ipv4_mapped), "the controller's address")
     for item in exempt:
         try:
             if controller.subnet_of(_values.network(item, "penalty_exempt")):

@@ -29,12 +29,15 @@ description:
     C(DenyGroups), in Match blocks too) or is root under C(PermitRootLogin no); C(ForceCommand) is set;
     C(ChrootDirectory) holds no login shell or python; C(MaxSessions 0); no C(AuthenticationMethods) chain one
     public key satisfies; C(PubkeyAuthentication no); the key the session logged in with (found in sshd's log) is no
-    longer in C(AuthorizedKeysFile) or of a type C(PubkeyAcceptedAlgorithms) allows.
+    longer in C(AuthorizedKeysFile) or of a type C(PubkeyAcceptedAlgorithms) allows; the controller's next login
+    offers more refused keys before its authorized one than C(MaxAuthTries) allows (the action plugin reads the
+    client's resolved configuration with C(ssh -G) and its agent's keys with C(ssh-add -L), in the client's order).
   - With O(rollback_timeout) the change is commit-confirmed - the module reloads sshd, the controller must log in
     over a new connection within that many seconds (the action plugin does it), or the host puts back every file it
     replaced and reloads sshd by itself. This catches what no static check foresees.
-  - On OpenSSH 9.8 and later, O(penalty_exempt) becomes C(PerSourcePenaltyExemptList), so the admin sources are not
-    penalised after unauthenticated connections (a scanner run from them, say).
+  - On OpenSSH 9.8 and later, O(penalty_exempt) and the controller's own address (O(penalty_exempt_controller))
+    become C(PerSourcePenaltyExemptList), so the admin sources are not penalised after unauthenticated connections
+    (a scanner run from them, say).
   - Host keys of O(host_keys) are generated when missing; an RSA key shorter than O(rsa_min_bits) is replaced.
     DH groups smaller than O(moduli_min_bits) are removed from the moduli file.
   - Files are replaced atomically, keeping the mode of a file that exists (a 0600 C(sshd_config) stays 0600; a new
@@ -162,6 +165,33 @@ options:
     type: list
     elements: str
     default: []
+  penalty_exempt_controller:
+    description:
+      - Add the address the controller's SSH session comes from, as this host sees it (C(SSH_CONNECTION), after any
+        NAT), to C(PerSourcePenaltyExemptList) unless O(penalty_exempt) already covers it, so that unauthenticated
+        connections from the controller (a scan, a probe) do not lock its next logins out.
+      - Behind a NAT that address stands for every client behind it. A run from another controller writes that one's
+        address instead; list every controller in O(penalty_exempt) when several run the module.
+    type: bool
+    default: true
+  offered_keys:
+    description:
+      - Internal, set by the action plugin - the keys the controller's next login offers, in order (its ssh-agent's,
+        unless C(IdentitiesOnly), and its identity files). The lockout guard refuses a C(MaxAuthTries) that the keys
+        offered before the one that logs in would exhaust.
+    type: list
+    elements: dict
+    suboptions:
+      fingerprint:
+        description: SHA256 fingerprint, or null when unknown.
+        type: str
+      type:
+        description: Key type.
+        type: str
+      origin:
+        description: Where the client takes it from.
+        type: str
+        required: true
   confirm:
     description: Internal, set by the action plugin to confirm a change armed with O(rollback_timeout).
     type: str
@@ -253,6 +283,18 @@ socket_active:
   description: Whether sshd is socket-activated (ssh.socket).
   returned: always
   type: bool
+listen_streams:
+  description:
+    - The systemd C(ListenStream=) values that listen like the C(Port) and C(ListenAddress) written (C(host:port) and
+      C([v6]:port) read as sshd reads them); the ports alone when no address is given.
+  returned: always
+  type: list
+  elements: str
+  sample: ["0.0.0.0:22", "0.0.0.0:2222"]
+session_port:
+  description: The port of the SSH session the module ran in, as the host sees it, or null.
+  returned: always
+  type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule

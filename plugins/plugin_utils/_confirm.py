@@ -11,15 +11,17 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 
-def run_confirmed(action, module_name, task_vars, what):
+def run_confirmed(action, module_name, task_vars, what, extra_args=None):
     """What ``action`` (an ActionBase) returns for ``module_name``: the
     module's result, confirmed over a new connection when it armed a rollback.
-    ``what`` names what the host restores, for the message."""
+    ``what`` names what the host restores, for the message; ``extra_args``
+    are module arguments the action plugin adds (found on the controller)."""
     result = {}
     module_args = action._task.args.copy()
     if module_args.get("confirm"):
         result.update(failed=True, msg="confirm is set by the action plugin itself; leave it out")
         return result
+    module_args.update(extra_args or {})
     result.update(action._execute_module(module_name=module_name, module_args=module_args, task_vars=task_vars))
     token = result.get("rollback_token")
     if result.get("failed") or not token:

@@ -14,6 +14,7 @@ __metaclass__ = type
 import fnmatch
 import glob
 import grp
+import ipaddress
 import os
 import pwd
 import shutil
@@ -66,6 +67,12 @@ def argument_spec():
         connect_address=dict(type="str"),
         rollback_timeout=dict(type="int", default=0),
         penalty_exempt=dict(type="list", elements="str", default=[]),
+        penalty_exempt_controller=dict(type="bool", default=True),
+        offered_keys=dict(type="list", elements="dict", no_log=False, options=dict(
+            fingerprint=dict(type="str", no_log=False),
+            type=dict(type="str"),
+            origin=dict(type="str", required=True),
+        )),
         confirm=dict(type="str"),
     )
 
@@ -147,6 +154,7 @@ class Sshd:
             if "," in str(item) or " " in str(item).strip():
                 raise SshdError("ListenAddress %r: one address per item; give a list (['0.0.0.0', '::']), not "
                                 "several in one string" % (item,))
+            conf.split_listen_address(item)
         overrides = dict((keyword, self.params.get(option)) for keyword, option in
                          (("KexAlgorithms", "kex_algorithms"), ("Ciphers", "ciphers"), ("MACs", "macs"),
                           ("HostKeyAlgorithms", "host_key_algorithms")))
@@ -161,7 +169,7 @@ class Sshd:
             settings["HostKey"] = host_keys
         if self.params["banner"]:
             settings["Banner"] = self.params["banner_path"]
-        exempt = self.params.get("penalty_exempt") or []
+        exempt = with_controller(self.params.get("penalty_exempt") or [], self.controller_address())
         if exempt and self.version >= PENALTIES_SINCE:
             # OpenSSH 9.8+ penalises a source after failed or unauthenticated connections
             # (PerSourcePenalties); the admin sources must not lock themselves out that way.
@@ -172,6 +180,14 @@ class Sshd:
                                  "address can keep Ansible out for a while; give the admin sources (the role takes "
                                  "the registry's ssh allow_from)" % self.version)
         return settings
+
+    def controller_address(self):
+        """The address the controller's session comes from as this host sees it
+        (after any NAT), for the penalty exempt list; None when off or unknown."""
+        if not self.params.get("penalty_exempt_controller", True):
+            return None
+        detected = find_login()
+        return self.params.get("connect_address") or (detected[1] if detected else None)
 
     def host_key_path(self, kind):
         return "/etc/ssh/ssh_host_%s_key" % kind
@@ -458,7 +474,8 @@ class Sshd:
                                                server=(login[3], login[2]) if login[2] else None,
                                                session_key=self.session_key(login[0], login[1]), account=account,
                                                exists=lambda path: os.path.exists(self.path(path)),
-                                               previous=self.current_effective(probe_login))
+                                               previous=self.current_effective(probe_login),
+                                               offered=params.get("offered_keys"))
                 if reasons:
                     raise SshdError("refusing to apply: %s connecting from %s would be locked out: %s. "
                                     "The current configuration is left in place."
@@ -494,6 +511,8 @@ class Sshd:
             settings=settings,
             conflicts=found_conflicts, host_keys_generated=[kind for kind, _path, _reason in key_plan],
             moduli_removed=moduli[3] if moduli else 0,
+            listen_streams=conf.listen_streams(_as_list(settings.get("Port")), _as_list(settings.get("ListenAddress"))),
+            session_port=login[2],
         )
         # One diff per file, each under its own name; the content of a file that is (or is written) not
         # world-readable is never shown.
@@ -538,6 +557,12 @@ class Sshd:
         """Reload sshd on the new files and arm the host to put the old ones
         back (and reload) unless the controller confirms over a new connection."""
         reload_argv = self.reload()
+        # What the rollback runs after the files are back. Under socket activation an sshd may run by then that was
+        # not running now (the confirming connection starts one on the new files): try-restart reaches it, and
+        # starts none when none runs (the next connection reads the restored files).
+        unit, _active, socket = service_state(self.runner)
+        systemctl = self.runner.which("systemctl")
+        restore_argv = [systemctl, "try-restart", unit] if socket and unit and systemctl else reload_argv
         rollback = self.rollback()
         token = rollback.new_token()
         files = {}
@@ -550,8 +575,8 @@ class Sshd:
             files[saved] = old
             script.append("cp '%s' '%s.portcullis-rollback' && chmod %o '%s.portcullis-rollback' && "
                           "mv '%s.portcullis-rollback' '%s'" % (saved, path, mode, path, path, path))
-        if reload_argv:
-            script.append(" ".join(reload_argv))
+        if restore_argv:
+            script.append(" ".join(restore_argv))
         if reload_argv:
             rc, out, err = self.runner.run(reload_argv)
             if rc != 0:
@@ -599,6 +624,35 @@ class Sshd:
 
 
 HIDDEN = "(not shown: the file is not world-readable)\n"
+
+
+def _as_list(value):
+    if value is None or value == "":
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def with_controller(exempt, address):
+    """The exempt list with the controller's address added, unless a network
+    of the list already holds it (then the list stays as written)."""
+    if not address:
+        return list(exempt)
+    try:
+        mapped = ipaddress.ip_address(address.strip()).ipv4_mapped if ":" in address else None
+    except ValueError:
+        mapped = None
+    try:
+        # A dual-stack socket sees an IPv4 client as ::ffff:a.b.c.d; both forms are written from the IPv4 one.
+        controller = _values.network(str(mapped) if mapped else address, "the controller's address")
+    except _values.BadValue:
+        return list(exempt)
+    for item in exempt:
+        try:
+            if controller.subnet_of(_values.network(item, "penalty_exempt")):
+                return list(exempt)
+        except (_values.BadValue, TypeError):
+            continue
+    return list(exempt) + [str(controller.network_address)]
 
 
 def penalty_exempt_list(items):

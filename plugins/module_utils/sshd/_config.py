@@ -404,11 +404,12 @@ def mismatches(effective, settings):
         wanted = normalize(keyword, format_for_compare(keyword, value))
         got = effective_value(effective, keyword)
         if key == "listenaddress":
-            # sshd -T adds the port (0.0.0.0:22, [::]:22): compare the addresses.
-            got_addresses = sorted(_strip_port(item) for item in effective.get(key, []))
-            wanted_addresses = sorted(_strip_brackets(item) for item in wanted.split())
-            if not set(wanted_addresses) <= set(got_addresses):
-                found.append((keyword, " ".join(wanted_addresses), " ".join(got_addresses)))
+            # sshd -T prints each address with its port (0.0.0.0:22, [::]:22); ours may carry one (host:port).
+            got = [split_listen_address(item) for item in effective.get(key, [])]
+            missing = [item for item in wanted.split()
+                       if not any(_listen_covers(split_listen_address(item), bound) for bound in got)]
+            if missing:
+                found.append((keyword, wanted, " ".join(effective.get(key, []))))
             continue
         if key in MULTI_KEYWORDS | WORD_LIST_KEYWORDS:
             # Repeated lines or space-separated words: the order does not matter.
@@ -424,13 +425,52 @@ def _strip_brackets(address):
     return address.strip("[]")
 
 
-def _strip_port(address):
-    address = address.split()[0]
-    if address.startswith("["):
-        return address[1:address.index("]")]
-    if address.count(":") == 1:
-        return address.split(":")[0]
-    return address
+def _listen_covers(wanted, bound):
+    return wanted[0] == bound[0] and wanted[1] in (None, bound[1])
+
+
+def split_listen_address(item):
+    """A ListenAddress value as sshd reads it: (host, port or None).
+
+    ``host``, ``host:port``, ``[host]:port``, ``[host]``; an address with two
+    or more colons and no brackets is a bare IPv6 address (no port). A
+    trailing ``rdomain NAME`` is ignored. A bad port is refused, named."""
+    text = str(item).split()[0] if str(item).split() else ""
+    if not text:
+        raise SshdConfigError("ListenAddress: the value is empty")
+    if "[" not in text and text.count(":") >= 2:
+        return text, None
+    if text.startswith("["):
+        host, closed, rest = text[1:].partition("]")
+        if not closed or rest not in ("",) and not rest.startswith(":"):
+            raise SshdConfigError("ListenAddress %r: write [address]:port" % (item,))
+        port = rest[1:] if rest else None
+    else:
+        host, colon, port = text.partition(":")
+        port = port if colon else None
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        raise SshdConfigError("ListenAddress %r: %r is not a port number (1-65535)" % (item, port))
+    if not host:
+        raise SshdConfigError("ListenAddress %r: no address" % (item,))
+    return host, (str(int(port)) if port is not None else None)
+
+
+def listen_streams(ports, addresses):
+    """systemd ListenStream= values for a socket-activated sshd that listens
+    like these Port and ListenAddress values: the ports alone when no address
+    is given (systemd's dual-stack socket), else each address with its own
+    port or, without one, with every Port."""
+    ports = [str(port) for port in ports or ["22"]]
+    if not addresses:
+        return ports
+    streams = []
+    for item in addresses:
+        host, port = split_listen_address(item)
+        for number in [port] if port else ports:
+            stream = "[%s]:%s" % (host, number) if ":" in host else "%s:%s" % (host, number)
+            if stream not in streams:
+                streams.append(stream)
+    return streams
 
 
 def setter_of(files, keyword):
@@ -473,7 +513,7 @@ def _host_matches(pattern, host, address):
 
 
 def lockout_reasons(effective, user, groups, address, host=None, key_types=None, server=None, session_key=None,
-                    account=None, exists=None, previous=None):
+                    account=None, exists=None, previous=None, offered=None):
     """Why the next session of ``user`` (in ``groups``, connecting from
     ``address``) would fail under the effective configuration for that very
     session (``sshd -T -C`` with the user, the address and the local end);
@@ -487,7 +527,8 @@ def lockout_reasons(effective, user, groups, address, host=None, key_types=None,
     holds the user's ``shell``, ``home`` and the ``fingerprints`` of the keys
     the new AuthorizedKeysFile holds; ``exists(path)`` tells whether a file
     exists on the host; ``previous`` is the effective configuration serving
-    the session now, when known.
+    the session now, when known; ``offered`` lists the keys the controller's
+    next login offers, in order ({fingerprint, type, origin}), when known.
     """
     reasons = []
     host = host or address
@@ -528,7 +569,38 @@ def lockout_reasons(effective, user, groups, address, host=None, key_types=None,
         reasons.append("PubkeyAuthentication is no" + ("" if password else " and so is PasswordAuthentication"))
     elif not password:
         reasons += _key_reasons(effective, user, key_types, session_key, account, previous)
+        reasons += offer_reasons(effective, user, offered, account, session_key)
     return reasons
+
+
+def offer_reasons(effective, user, offered, account=None, session_key=None):
+    """The next login offers its keys one by one; sshd counts each it refuses
+    and disconnects when the count reaches MaxAuthTries ("Too many
+    authentication failures"). The key that logs in must come earlier."""
+    tries = effective_value(effective, "MaxAuthTries")
+    if not offered or tries is None or not tries.isdigit():
+        return []
+    authorized = set((account or {}).get("fingerprints") or [])
+    if not authorized and session_key:
+        authorized = {session_key[1]}
+    position = next((index for index, key in enumerate(offered, 1) if key.get("fingerprint") in authorized), None)
+    if position is None or position <= int(tries):
+        return []
+    before = offered[:position - 1]
+    origins = {}
+    for key in before:
+        origin = "the ssh-agent" if key["origin"].startswith("ssh-agent") else key["origin"]
+        origins[origin] = origins.get(origin, 0) + 1
+    sources = ", ".join("%d from %s" % (count, origin) for origin, count in origins.items())
+    return ["the controller's next login offers %s's key as key %d, after %d keys sshd refuses (%s), and "
+            "MaxAuthTries %s disconnects at the %s refusal (Too many authentication failures): allow at least %d "
+            "(the role's portcullis_sshd_max_auth_tries), or have the controller offer that key first "
+            "(IdentitiesOnly=yes with its key file)"
+            % (user, position, len(before), sources, tries, _ordinal(int(tries)), position)]
+
+
+def _ordinal(number):
+    return "%d%s" % (number, {1: "st", 2: "nd", 3: "rd"}.get(number if number < 20 else number % 10, "th"))
 
 
 def _session_reasons(effective, account, exists):
@@ -604,12 +676,18 @@ def session_key(log_lines, user, address, port):
 def _listen_reasons(effective, address, port):
     """sshd must keep listening where the session came in: the same port, and
     an address of the session's family that covers its local address (sshd
-    binds :: for IPv6 only, 0.0.0.0 for IPv4 only)."""
+    binds :: for IPv6 only, 0.0.0.0 for IPv4 only). A ListenAddress with its
+    own port (host:port) listens on that port only, whatever Port says."""
     ports = effective.get("port", [])
-    if ports and port not in ports:
-        return ["sshd would stop listening on port %s, the one Ansible is connected to (new: %s); listen on both "
-                "during the move, then point ansible_port at the new one" % (port, ", ".join(ports))]
     listening = effective.get("listenaddress", [])
+    bound = [split_listen_address(item) for item in listening]
+    served = sorted(set(bound_port for _host, bound_port in bound if bound_port) |
+                    (set(ports) if any(bound_port is None for _host, bound_port in bound) or not bound else set()),
+                    key=lambda value: int(value) if value.isdigit() else 0)
+    if served and port not in served:
+        return ["sshd would stop listening on port %s, the one Ansible is connected to (new: %s); listen on both "
+                "during the move (the role's portcullis_sshd_previous_port), then point ansible_port at the new one"
+                % (port, ", ".join(served))]
     if not listening or not address:
         return []
     try:
@@ -617,7 +695,7 @@ def _listen_reasons(effective, address, port):
     except ValueError:
         return []
     for item in listening:
-        bound, bound_port = _split_listen(item)
+        bound, bound_port = split_listen_address(item)
         if bound_port not in (None, port):
             continue
         try:
@@ -628,18 +706,6 @@ def _listen_reasons(effective, address, port):
             return []
     return ["sshd would no longer listen on %s port %s, where Ansible is connected (it would listen on %s; :: is "
             "IPv6 only and 0.0.0.0 IPv4 only for sshd)" % (local, port, ", ".join(listening))]
-
-
-def _split_listen(item):
-    """``sshd -T`` listenaddress (``0.0.0.0:22``, ``[::]:22``, ``10.0.0.5``) to (address, port or None)."""
-    item = item.split()[0]
-    if item.startswith("["):
-        address, _sep, rest = item[1:].partition("]")
-        return address, rest[1:] or None
-    if item.count(":") == 1:
-        address, port = item.split(":")
-        return address, port
-    return item, None
 
 
 def _key_accepted(key_type, accepted):

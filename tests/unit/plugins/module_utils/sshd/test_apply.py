@@ -16,6 +16,7 @@ import pytest
 
 from ansible_collections.portcullis.ports.plugins.module_utils.sshd import _apply as _sshd
 from ansible_collections.portcullis.ports.plugins.module_utils.sshd import _config as conf
+from ansible_collections.portcullis.ports.plugins.module_utils.sshd._config import SshdConfigError
 
 KNOWN = set(keyword.lower() for keyword in (
     "Include", "Match", "Port", "ListenAddress", "PermitRootLogin", "PasswordAuthentication", "PubkeyAuthentication",
@@ -42,6 +43,7 @@ class FakeHost:
         self.calls = []
         self.fail_live_test = False
         self.socket_active = False
+        self.service_inactive = False
         self.fail_reload = 0
 
     def file(self, path):
@@ -104,7 +106,8 @@ class FakeHost:
             return 0, "".join("%s %s\n" % (key, value) for key, values in effective.items() for value in values), ""
         if name == "systemctl" and args[0] == "show":
             units = {"ssh.service", "ssh.socket"} if self.socket_active else {"ssh.service"}
-            active = "active" if args[-1] in units else "inactive"
+            running = units - {"ssh.service"} if self.service_inactive else units
+            active = "active" if args[-1] in running else "inactive"
             loaded = "loaded" if args[-1] in units else "not-found"
             return 0, "LoadState=%s\nActiveState=%s\n" % (loaded, active), ""
         if name == "systemctl" and args[0] in ("reload", "restart") and self.fail_reload:
@@ -352,7 +355,20 @@ def test_commit_confirmed_restarts_an_sshd_that_systemd_hands_a_socket(host):
     assert ["/usr/bin/systemctl", "restart", "ssh.service"] in host.calls
     assert ["/usr/bin/systemctl", "reload", "ssh.service"] not in host.calls
     script = read(host, "/var/lib/portcullis/rollback-%s.sh" % result["rollback_token"])
-    assert script.rstrip().splitlines()[-2] == "/usr/bin/systemctl restart ssh.service"
+    assert script.rstrip().splitlines()[-2] == "/usr/bin/systemctl try-restart ssh.service"
+
+
+def test_the_rollback_restarts_an_sshd_the_confirming_connection_started(host):
+    # Found by the port move in the Molecule scenario: the socket's handler had stopped ssh.service, the module had
+    # nothing to restart, the confirming connection started sshd on the new files, and the rollback put the files
+    # back without restarting it - the host stayed locked.
+    os.makedirs(host.file("/run/systemd/system"))
+    host.socket_active = True
+    host.service_inactive = True
+    result, _warnings = run(host, rollback_timeout=30)
+    assert not [call for call in host.calls if call[1:2] in (["restart"], ["reload"])]
+    script = read(host, "/var/lib/portcullis/rollback-%s.sh" % result["rollback_token"])
+    assert script.rstrip().splitlines()[-2] == "/usr/bin/systemctl try-restart ssh.service"
 
 
 def test_a_reload_that_fails_puts_the_old_files_back_and_arms_nothing(host):
@@ -371,8 +387,9 @@ def test_a_reload_that_fails_puts_the_old_files_back_and_arms_nothing(host):
 
 def test_per_source_penalties_exempt_the_admin_sources_where_sshd_has_them(host):
     host.version = "OpenSSH_9.9p1"
-    result, _warnings = run(host, penalty_exempt=["172.30.79.0/24"])
+    result, _warnings = run(host, penalty_exempt=["172.30.79.0/24"], connect_address="172.30.79.1")
     # With the IPv4-mapped form: a socket-activated sshd (ListenStream=22, dual-stack) sees ::ffff:172.30.79.x.
+    # The controller's address is in the network already: not written twice.
     assert ("PerSourcePenaltyExemptList 172.30.79.0/24,::ffff:172.30.79.0/120\n"
             in read(host, "/etc/ssh/sshd_config.d/00-portcullis-hardening.conf"))
     with pytest.raises(_sshd.SshdError, match="has host bits set"):
@@ -386,8 +403,58 @@ def test_no_penalty_setting_before_openssh_9_8(host):
 
 def test_without_admin_sources_the_penalty_is_told(host):
     host.version = "OpenSSH_9.9p1"
-    _result, warnings = run(host)
+    _result, warnings = run(host, penalty_exempt_controller=False)
     assert any("penalty_exempt is empty" in warning for warning in warnings)
+
+
+# The fault 3: no ssh service in the registry, so no admin sources; the controller's own address is exempt.
+def test_the_controllers_address_is_exempt_by_default(host):
+    host.version = "OpenSSH_9.9p1"
+    _result, warnings = run(host, connect_address="198.51.100.7")
+    assert ("PerSourcePenaltyExemptList 198.51.100.7/32,::ffff:198.51.100.7/128\n"
+            in read(host, "/etc/ssh/sshd_config.d/00-portcullis-hardening.conf"))
+    assert not any("penalty_exempt is empty" in warning for warning in warnings)
+    run(host, penalty_exempt=["10.0.0.0/8"], connect_address="198.51.100.7")
+    assert ("PerSourcePenaltyExemptList 10.0.0.0/8,::ffff:10.0.0.0/104,198.51.100.7/32,::ffff:198.51.100.7/128\n"
+            in read(host, "/etc/ssh/sshd_config.d/00-portcullis-hardening.conf"))
+
+
+def test_the_controllers_address_as_a_dual_stack_socket_sees_it(host):
+    # A dual-stack socket (socket-activated sshd) shows an IPv4 client as ::ffff:a.b.c.d: both forms are written.
+    host.version = "OpenSSH_9.9p1"
+    run(host, connect_address="::ffff:172.30.79.1")
+    assert ("PerSourcePenaltyExemptList 172.30.79.1/32,::ffff:172.30.79.1/128\n"
+            in read(host, "/etc/ssh/sshd_config.d/00-portcullis-hardening.conf"))
+
+
+def test_the_controllers_address_can_be_left_out(host):
+    host.version = "OpenSSH_9.9p1"
+    run(host, penalty_exempt=["10.0.0.0/8"], connect_address="198.51.100.7", penalty_exempt_controller=False)
+    assert ("PerSourcePenaltyExemptList 10.0.0.0/8,::ffff:10.0.0.0/104\n"
+            in read(host, "/etc/ssh/sshd_config.d/00-portcullis-hardening.conf"))
+
+
+def test_keys_the_controller_offers_first_refuse_a_low_max_auth_tries(host):
+    # The fake ssh-keygen -l gives every authorized key the fingerprint SHA256:x.
+    offered = [{"fingerprint": "SHA256:other%d" % number, "type": "ssh-ed25519", "origin": "ssh-agent (k%d)" % number}
+               for number in (1, 2, 3)] + [{"fingerprint": "SHA256:x", "type": "ssh-ed25519",
+                                           "origin": "identity file /keys/deploy"}]
+    before = snapshot(host)
+    with pytest.raises(_sshd.SshdError, match="offers root's key as key 4, after 3 keys sshd refuses .*MaxAuthTries 3"):
+        run(host, settings=dict(params()["settings"], MaxAuthTries=3), offered_keys=offered)
+    assert snapshot(host) == before
+    result, _warnings = run(host, settings=dict(params()["settings"], MaxAuthTries=4), offered_keys=offered)
+    assert result["changed"]
+
+
+def test_listen_addresses_with_ports_and_the_socket_they_make(host):
+    result, _warnings = run(host, settings={"Port": [22], "ListenAddress": ["0.0.0.0:22", "0.0.0.0:2222"]},
+                            check_mode=True)
+    assert result["listen_streams"] == ["0.0.0.0:22", "0.0.0.0:2222"]
+    result, _warnings = run(host, settings={"Port": [2222, 22]}, check_mode=True)
+    assert result["listen_streams"] == ["2222", "22"]
+    with pytest.raises(SshdConfigError, match="'22222222' is not a port number"):
+        run(host, settings={"ListenAddress": ["0.0.0.0:22222222"]}, check_mode=True)
 
 
 def test_a_setting_the_roles_own_match_block_changes_for_this_session_is_not_a_failure(host):

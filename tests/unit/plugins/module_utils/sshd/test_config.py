@@ -306,11 +306,13 @@ def test_openssh_version():
 
 
 def test_lockout_moving_sshd_off_the_connected_port_or_address():
-    moved = effective(port="2222")
+    # sshd -T prints every listen address with its port.
+    moved = effective(port="2222", listenaddress="[::]:2222")
     reasons = conf.lockout_reasons(moved, "deploy", ["sudo"], "10.0.0.1", key_types=["ssh-ed25519"],
                                    server=("10.0.0.9", "22"))
     assert reasons == ["sshd would stop listening on port 22, the one Ansible is connected to (new: 2222); listen "
-                       "on both during the move, then point ansible_port at the new one"]
+                       "on both during the move (the role's portcullis_sshd_previous_port), then point ansible_port "
+                       "at the new one"]
     both = conf.parse_effective(EFFECTIVE + "port 2222\n")
     assert conf.lockout_reasons(both, "deploy", ["sudo"], "10.0.0.1", key_types=["ssh-ed25519"],
                                 server=("10.0.0.9", "22")) == []
@@ -388,3 +390,99 @@ def test_session_key_from_the_log():
     assert conf.session_key(lines, "deploy", "10.0.0.1", "50000") == ("ED25519", "SHA256:aaa")
     assert conf.session_key(lines, "deploy", "10.0.0.1", 50001) == ("RSA", "SHA256:bbb")
     assert conf.session_key(lines, "deploy", "10.0.0.2", "50000") is None
+
+
+# The fault 2: ListenAddress 0.0.0.0:22 and 0.0.0.0:2222 (valid for sshd) were read as "0.0.0.0 0.0.0.0".
+@pytest.mark.parametrize("item, parsed", [
+    ("0.0.0.0", ("0.0.0.0", None)),
+    ("0.0.0.0:2222", ("0.0.0.0", "2222")),
+    ("[::]:2222", ("::", "2222")),
+    ("[fd00::1]", ("fd00::1", None)),
+    ("fd00::1", ("fd00::1", None)),
+    ("::", ("::", None)),
+    ("host.example:22", ("host.example", "22")),
+    ("10.0.0.5:22 rdomain blue", ("10.0.0.5", "22")),
+])
+def test_listen_address_is_read_as_sshd_reads_it(item, parsed):
+    assert conf.split_listen_address(item) == parsed
+
+
+@pytest.mark.parametrize("item, message", [
+    ("0.0.0.0:0", "is not a port number"),
+    ("0.0.0.0:ssh", "is not a port number"),
+    ("[::]:70000", "is not a port number"),
+    ("[::]x", "write \\[address\\]:port"),
+    (":22", "no address"),
+])
+def test_listen_address_with_a_bad_port_is_refused(item, message):
+    with pytest.raises(SshdConfigError, match=message):
+        conf.split_listen_address(item)
+
+
+def test_listen_addresses_with_ports_are_compared_with_their_ports():
+    both = conf.parse_effective("listenaddress 0.0.0.0:22\nlistenaddress 0.0.0.0:2222\n")
+    assert conf.mismatches(both, {"ListenAddress": ["0.0.0.0:22", "0.0.0.0:2222"]}) == []
+    assert conf.mismatches(both, {"ListenAddress": ["0.0.0.0"]}) == []
+    one = conf.parse_effective("listenaddress 0.0.0.0:22\n")
+    assert conf.mismatches(one, {"ListenAddress": ["0.0.0.0:22", "0.0.0.0:2222"]}) == [
+        ("ListenAddress", "0.0.0.0:22 0.0.0.0:2222", "0.0.0.0:22")]
+
+
+def test_a_move_written_as_listen_addresses_keeps_the_session():
+    # Port says 2222, but each ListenAddress carries its own port: sshd listens on 22 and 2222.
+    values = conf.parse_effective(EFFECTIVE.replace("listenaddress", "#").replace("port 22", "port 2222")
+                                  + "listenaddress 0.0.0.0:22\nlistenaddress 0.0.0.0:2222\n")
+    assert conf.lockout_reasons(values, "deploy", ["sudo"], "10.0.0.1", key_types=["ssh-ed25519"],
+                                server=("10.0.0.9", "22")) == []
+    gone = conf.parse_effective(EFFECTIVE.replace("listenaddress", "#") + "listenaddress 0.0.0.0:2222\n")
+    assert "would stop listening on port 22" in conf.lockout_reasons(
+        gone, "deploy", ["sudo"], "10.0.0.1", key_types=["ssh-ed25519"], server=("10.0.0.9", "22"))[0]
+
+
+def test_socket_listen_streams_follow_port_and_listen_address():
+    assert conf.listen_streams([22], []) == ["22"]
+    assert conf.listen_streams([2222, 22], []) == ["2222", "22"]
+    assert conf.listen_streams([22], ["0.0.0.0:22", "0.0.0.0:2222"]) == ["0.0.0.0:22", "0.0.0.0:2222"]
+    assert conf.listen_streams([2222, 22], ["10.0.0.5", "::"]) == [
+        "10.0.0.5:2222", "10.0.0.5:22", "[::]:2222", "[::]:22"]
+    assert conf.listen_streams([22], ["[fd00::1]:2222"]) == ["[fd00::1]:2222"]
+
+
+DEPLOY_KEY = {"fingerprint": "SHA256:deploy", "type": "ssh-ed25519", "origin": "ssh-agent (deploy)"}
+AGENT_KEYS = [{"fingerprint": "SHA256:other%d" % number, "type": "ssh-ed25519", "origin": "ssh-agent (other%d)" % number}
+              for number in (1, 2, 3)]
+DEPLOY_ACCOUNT = {"user": "deploy", "shell": "/bin/bash", "home": "/home/deploy", "fingerprints": ["SHA256:deploy"]}
+
+
+# The fault 1: an agent with three unrelated keys before the deploy key, and MaxAuthTries 3.
+def test_lockout_keys_offered_before_the_deploy_key_exhaust_max_auth_tries():
+    reasons = conf.lockout_reasons(effective(maxauthtries="3"), "deploy", ["sudo"], "10.0.0.1",
+                                   key_types=["ssh-ed25519"], account=DEPLOY_ACCOUNT,
+                                   offered=AGENT_KEYS + [DEPLOY_KEY])
+    assert reasons == [
+        "the controller's next login offers deploy's key as key 4, after 3 keys sshd refuses (3 from the ssh-agent), "
+        "and MaxAuthTries 3 disconnects at the 3rd refusal (Too many authentication failures): allow at least 4 "
+        "(the role's portcullis_sshd_max_auth_tries), or have the controller offer that key first (IdentitiesOnly=yes "
+        "with its key file)"]
+
+
+@pytest.mark.parametrize("tries, offered, locked", [
+    ("4", AGENT_KEYS + [DEPLOY_KEY], False),
+    ("3", [DEPLOY_KEY] + AGENT_KEYS, False),
+    ("2", AGENT_KEYS[:1] + [DEPLOY_KEY], False),
+    ("1", AGENT_KEYS[:1] + [DEPLOY_KEY], True),
+    # No offered key is authorized: the guard does not know which logs in, and says nothing of it.
+    ("1", AGENT_KEYS, False),
+])
+def test_lockout_the_position_of_the_key_that_logs_in(tries, offered, locked):
+    reasons = conf.lockout_reasons(effective(maxauthtries=tries), "deploy", ["sudo"], "10.0.0.1",
+                                   key_types=["ssh-ed25519"], account=DEPLOY_ACCOUNT, offered=offered)
+    assert bool(reasons) is locked, reasons
+
+
+def test_lockout_offered_keys_against_the_sessions_key_when_the_files_are_unknown():
+    # An AuthorizedKeysCommand: no fingerprints from files, the log's key stands for the authorized one.
+    account = dict(DEPLOY_ACCOUNT, fingerprints=None)
+    reasons = conf.offer_reasons(effective(maxauthtries="2"), "deploy", AGENT_KEYS + [DEPLOY_KEY], account,
+                                 ("ED25519", "SHA256:deploy"))
+    assert "offers deploy's key as key 4, after 3 keys" in reasons[0] and "MaxAuthTries 2" in reasons[0]

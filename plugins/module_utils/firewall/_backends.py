@@ -631,9 +631,9 @@ class Iptables(Backend):
             return []
         for chain, target, count, preceding in self.jump_status(saved, table):
             if count:
-                lines.append("-A %s -j %s%s%s" % (chain, target, "  # %d times" % count if count > 1 else "",
-                                                    "  # below rules that accept: %s" % " | ".join(preceding)
-                                                    if preceding else ""))
+                times = "  # %d times" % count if count > 1 else ""
+                below = "  # below rules that accept: %s" % " | ".join(preceding) if preceding else ""
+                lines.append("-A %s -j %s%s%s" % (chain, target, times, below))
         return lines
 
     def live(self):

@@ -205,8 +205,8 @@ def test_a_backend_without_a_usable_address_stops_the_proxys_and_its_rules(addre
     app = {"ansible_host": "app.example.net"}
     if address is not None:
         app["portcullis_address"] = address
-    hostvars = _hostvars(DUAL, app=app, edge={"portcullis_address": "10.0.0.1",
-                                             "portcullis_firewall_policy": {"output": "drop"}})
+    edge = {"portcullis_address": "10.0.0.1", "portcullis_firewall_policy": {"output": "drop"}}
+    hostvars = _hostvars(DUAL, app=app, edge=edge)
     if address is None:
         del hostvars["app"]["portcullis_address"]
     plan = Plan.of(hostvars, DUAL_GROUPS)

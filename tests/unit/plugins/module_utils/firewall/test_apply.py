@@ -428,8 +428,8 @@ def test_iptables_jumps_below_a_ban_or_doubled(tmp_path):
     make(ipt, tmp_path, rules=RULES, backend="iptables").run(check_mode=False)
     # fail2ban puts its chain first: it only rejects banned addresses, so our jump below it is no drift.
     ipt.saved[4][-1:-1] = [":f2b-sshd - [0:0]", "-A f2b-sshd -s 192.0.2.9/32 -j REJECT", "-A f2b-sshd -j RETURN"]
-    ipt.saved[4].insert(ipt.saved[4].index("-A INPUT -j PORTCULLIS-INPUT"), "-A INPUT -p tcp -m multiport --dports 22 "
-                                                                          "-j f2b-sshd")
+    jump = "-A INPUT -p tcp -m multiport --dports 22 -j f2b-sshd"
+    ipt.saved[4].insert(ipt.saved[4].index("-A INPUT -j PORTCULLIS-INPUT"), jump)
     assert make(ipt, tmp_path, rules=RULES, backend="iptables").run(check_mode=False)["changed"] is False
     # A jump added twice (by hand, or a unit started twice) is drift too, and ends single, at the top.
     ipt.saved[4].insert(ipt.saved[4].index("COMMIT"), "-A INPUT -j PORTCULLIS-INPUT")
@@ -1025,8 +1025,8 @@ def test_behind_dnsmasq_its_upstream_servers_are_allowed(tmp_path, fds):
 
 def test_dnsmasq_reading_a_resolv_file_forwards_to_its_servers(tmp_path):
     _resolv(tmp_path, "nameserver 127.0.0.1\n")
-    _proc_listener(tmp_path, "00000000", 42, "dnsmasq", ["dnsmasq", "-C", "/etc/dnsmasq.alt", "-r",
-                                                           "/run/dnsmasq/resolv.conf"])
+    command = ["dnsmasq", "-C", "/etc/dnsmasq.alt", "-r", "/run/dnsmasq/resolv.conf"]
+    _proc_listener(tmp_path, "00000000", 42, "dnsmasq", command)
     _write(tmp_path, "/etc/dnsmasq.alt", "conf-dir=/etc/dnsmasq.alt.d,*.conf\n")
     _write(tmp_path, "/etc/dnsmasq.alt.d/a.conf", "cache-size=1000\n")
     _write(tmp_path, "/run/dnsmasq/resolv.conf", "nameserver 192.0.2.1\nnameserver 127.0.0.1\n")

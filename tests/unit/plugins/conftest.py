@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
@@ -30,3 +32,27 @@ def free_port():
     port = sock.getsockname()[1]
     sock.close()
     return port
+
+
+class _Health(BaseHTTPRequestHandler):
+    """200 on /health, 503 on any other path, no body."""
+
+    def do_GET(self):
+        self.send_response(200 if self.path == "/health" else 503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def health_backend():
+    """A backend on a free loopback port answering 200 on /health and 503 elsewhere: its "127.0.0.1:PORT"."""
+    server = HTTPServer(("127.0.0.1", 0), _Health)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    yield "127.0.0.1:%d" % server.server_address[1]
+    server.shutdown()
+    thread.join()
+    server.server_close()

@@ -6,42 +6,16 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
-
-import pytest
-
 from ansible_collections.portcullis.ports.plugins.modules import health_check
 
 
-class Health(BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200 if self.path == "/health" else 503)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def backend():
-    server = HTTPServer(("127.0.0.1", 0), Health)
-    thread = threading.Thread(target=server.serve_forever)
-    thread.start()
-    yield "127.0.0.1:%d" % server.server_address[1]
-    server.shutdown()
-    thread.join()
-    server.server_close()
-
-
-def test_status_of_a_backend_in_check_mode_too(run_module, backend):
+def test_status_of_a_backend_in_check_mode_too(run_module, health_backend):
     for check_mode in (False, True):
-        failed, result = run_module(health_check, url="http://%s/health" % backend, timeout=2,
+        failed, result = run_module(health_check, url="http://%s/health" % health_backend, timeout=2,
                                     _ansible_check_mode=check_mode)
         assert not failed and result["changed"] is False
         assert (result["status"], result["msg"]) == (200, "")
-    assert run_module(health_check, url="http://%s/broken" % backend)[1]["status"] == 503
+    assert run_module(health_check, url="http://%s/broken" % health_backend)[1]["status"] == 503
 
 
 def test_no_answer_is_status_minus_one_with_the_reason_not_a_failure(run_module):

@@ -10,8 +10,6 @@ import json
 import os
 import pwd
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from hypothesis import given, settings
@@ -178,29 +176,12 @@ def test_a_certificate_that_cannot_be_read_is_unknown(live, tmp_path):
     assert "portcullis_certificate_expiry_timestamp_seconds" not in text
 
 
-class Health(BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200 if self.path == "/health" else 503)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-def test_backends_answering_their_health_path(live, tmp_path):
-    server = HTTPServer(("127.0.0.1", 0), Health)
-    thread = threading.Thread(target=server.serve_forever)
-    thread.start()
-    try:
-        where = "127.0.0.1:%d" % server.server_address[1]
-        targets = [{"url": "http://%s/health" % where, "domain": "a.example.com", "path": "/", "server": where},
-                   {"url": "http://%s/broken" % where, "domain": "b.example.com", "path": "/", "server": where},
-                   {"url": "http://127.0.0.1:1/health", "domain": "c.example.com", "path": "/", "server": "127.0.0.1:1"}]
-        text, _checks = collect([], tmp_path, health=targets, health_timeout=2)
-    finally:
-        server.shutdown()
-        thread.join()
+def test_backends_answering_their_health_path(live, tmp_path, health_backend):
+    where = health_backend
+    targets = [{"url": "http://%s/health" % where, "domain": "a.example.com", "path": "/", "server": where},
+               {"url": "http://%s/broken" % where, "domain": "b.example.com", "path": "/", "server": where},
+               {"url": "http://127.0.0.1:1/health", "domain": "c.example.com", "path": "/", "server": "127.0.0.1:1"}]
+    text, _checks = collect([], tmp_path, health=targets, health_timeout=2)
     assert 'portcullis_backend_up{domain="a.example.com",path="/",server="%s"} 1' % where in text
     assert 'portcullis_backend_up{domain="b.example.com",path="/",server="%s"} 0' % where in text
     assert 'portcullis_backend_up{domain="c.example.com",path="/",server="127.0.0.1:1"} 0' in text

@@ -11,11 +11,9 @@ import json
 import shlex
 
 import pytest
-import testinfra
 
 testinfra_hosts = ["portcullis-web-client"]
 
-PROXIES = {"bookworm": "172.30.80.11", "trixie": "172.30.80.12"}
 BACKEND = "172.30.80.21:4090"
 # Each read by the backend as /admin/... (checked first against the backend itself).
 VARIANTS = ["/admin/users", "/admin;x/users", "/x/..;/admin/users", "/ADMIN/users", "/admin\\users",
@@ -30,16 +28,6 @@ def curl(host, url, *options):
 def through(host, proxy, path, *options):
     return curl(host, "https://paths.portcullis.test%s" % path, "--resolve paths.portcullis.test:443:%s" % proxy,
                 "-w '\\n%{http_code}'", *options)
-
-
-@pytest.fixture(params=sorted(PROXIES), ids=sorted(PROXIES))
-def proxy(request):
-    return PROXIES[request.param]
-
-
-@pytest.fixture(scope="module")
-def cdn():
-    return testinfra.get_host("docker://portcullis-web-cdn")
 
 
 @pytest.mark.parametrize("path", VARIANTS)

@@ -6,11 +6,8 @@ import base64
 import hashlib
 import json
 
-import pytest
-
 testinfra_hosts = ["portcullis-web-client"]
 
-PROXIES = {"bookworm": "172.30.80.11", "trixie": "172.30.80.12"}
 CLIENT_ADDRESS = "172.30.80.30"
 MOZILLA_INTERMEDIATE = {
     "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
@@ -23,11 +20,6 @@ def curl(host, address, url, *options, port=443):
     domain = url.split("/")[2]
     command = "curl -sk --max-time 10 --resolve %s:%d:%s %s '%s'" % (domain, port, address, " ".join(options), url)
     return host.run(command)
-
-
-@pytest.fixture(params=sorted(PROXIES), ids=sorted(PROXIES))
-def proxy(request):
-    return PROXIES[request.param]
 
 
 def test_request_reaches_backend_with_forwarded_headers(host, proxy):

@@ -582,4 +582,3 @@ def _listdir(directory):
         return os.listdir(directory)
     except (IOError, OSError):
         return []
-

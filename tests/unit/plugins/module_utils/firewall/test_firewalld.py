@@ -11,7 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 import pytest
 
@@ -221,8 +221,8 @@ def test_rules_become_a_zone_ports_rich_rules_and_ipsets(host, tmp_path):
         'log prefix="node " accept limit value="10/s"',
     ]
     assert 'rule priority="-32000" family="ipv4" icmp-type name="destination-unreachable" accept' in rich
-    assert host.runtime[("ipset", "portcullis-in-3")][1:] == ["  type: hash:net", "  options: family=inet",
-                                                               "  entries: 10.0.0.0/8 192.168.0.0/16"]
+    ipset = host.runtime[("ipset", "portcullis-in-3")]
+    assert ipset[1:] == ["  type: hash:net", "  options: family=inet", "  entries: 10.0.0.0/8 192.168.0.0/16"]
     # The default zone before is kept, to be set back by state=absent.
     assert "Default zone before: public" in zone_file(host)
     # Nothing of ours outputs when output is accepted and no rule says more.

@@ -170,9 +170,11 @@ options:
         so permanent and runtime agree; a failed reload puts the previous files back. Other zones, policies, services
         and ipsets (fail2ban's, Docker's) are left alone. A port added by hand to the zone (runtime or permanent) is
         drift - reported and removed by the next run. The diff shows C(firewall-cmd --info-zone) and the files.
-      - With V(firewalld), O(rules[].direction=forward), O(policy) C(forward=drop) and a rate limit burst are refused
-        before anything changes, and the C(dnat) policy is not enforced (a warning says so). Established, related
-        and loopback traffic are always accepted and invalid packets dropped by firewalld itself. A reload drops the
+      - With V(firewalld), O(rules[].direction=forward) and a rate limit burst are refused before anything changes.
+        Forwarded traffic follows firewalld's own zones and policies (it refuses forwarding between zones unless a
+        policy accepts it), whatever the C(forward) and C(dnat) policies say, and traffic through an interface or
+        source bound to another zone follows that zone; a warning names both at every run. Established, related and
+        loopback traffic are always accepted and invalid packets dropped by firewalld itself. A reload drops the
         runtime-only changes of other tools (a fail2ban rich rule ban); it runs only when our objects change.
     type: str
     choices: [auto, nftables, iptables, firewalld]

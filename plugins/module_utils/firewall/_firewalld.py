@@ -33,9 +33,11 @@ the next run. The text is in firewall-cmd's own terms (``--info-zone``,
 ``--info-policy``, ``--info-ipset``), followed by the files.
 
 What it does not govern (yet): forwarded traffic (``direction: forward``
-rules are refused, and the ``dnat`` policy is not enforced: ``limits()``
-says so), established/related, loopback and invalid packets (firewalld
-always accepts the first two and drops the last).
+rules are refused; the ``forward`` and ``dnat`` policies are not enforced,
+and firewalld refuses forwarding between zones unless a policy accepts
+it), traffic firewalld gives to another zone (an interface or a source
+bound to it), established/related, loopback and invalid packets (firewalld
+always accepts the first two and drops the last). ``limits()`` names them.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -182,9 +184,6 @@ def _problems(rules, policy):
         if rule.burst:
             problems.append("%s: a rate limit burst cannot be expressed in a firewalld rich rule; leave the burst out"
                             % rules_mod.rule_label(rule))
-    if policy["forward"] != rules_mod.DEFAULT_POLICY["forward"]:
-        problems.append("policy forward=%s: forwarded traffic is not governed by the firewalld backend yet"
-                        % policy["forward"])
     return problems
 
 
@@ -351,6 +350,21 @@ def state_text(default_zone, objects, permanent, files):
     return "\n".join(out) + "\n"
 
 
+def active_zones(text):
+    """``{zone: ["interface eth0", "source 10.0.0.0/8", ...]}`` from ``firewall-cmd --get-active-zones``."""
+    found, zone = {}, None
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        if not line.startswith(" "):
+            zone = line.split()[0]
+            found.setdefault(zone, [])
+        elif zone is not None and ":" in line:
+            kind, values = line.split(":", 1)
+            found[zone] += ["%s %s" % (kind.strip().rstrip("s"), value) for value in values.split()]
+    return found
+
+
 def files_of(text):
     """``{path: content}`` of the files a state text lists, and its default zone."""
     files, current, default_zone, lines = {}, None, None, (text or "").splitlines()
@@ -388,11 +402,21 @@ class Firewalld(backends.Backend):
         return rc == 0 and out.strip() == "running"
 
     def limits(self, policy):
-        warnings = []
-        if policy["dnat"] == "drop":
-            warnings.append("the firewalld backend does not govern forwarded traffic yet: published container ports "
-                            "and routed container addresses follow firewalld's own zones and policies, not the "
-                            "dnat policy")
+        """What the rules do not govern here: forwarded traffic, and traffic
+        that firewalld gives to another zone (an interface or source bound
+        to it, as NetworkManager or Docker bind theirs)."""
+        warnings = ["the firewalld backend does not govern forwarded traffic yet: published container ports and "
+                    "routed container addresses follow firewalld's own zones and policies (which refuse forwarding "
+                    "between zones unless a policy accepts it), whatever the forward (%s) and dnat (%s) policies say"
+                    % (policy["forward"], policy["dnat"])]
+        rc, out, _err = self.runner.run([self.paths["firewall-cmd"], "--get-active-zones"])
+        if rc != 0:
+            return warnings + ["firewall-cmd --get-active-zones failed: the run cannot say which traffic firewalld "
+                               "gives to other zones than %s" % ZONE]
+        for zone, bindings in sorted(active_zones(out).items()):
+            if zone != ZONE and bindings:
+                warnings.append("traffic through %s is firewalld's zone %s, not %s: the registry's input rules do not "
+                                "apply to it" % (", ".join(bindings), zone, ZONE))
         return warnings
 
     # Desired state

@@ -90,6 +90,7 @@ class FakeFirewalld:
         self.default_zone = "public"
         self.calls = []
         self.fail_reload = False
+        self.active_zones = ""
         self.foreign = {("zone", "public"): PUBLIC.splitlines(),
                         ("zone", "docker"): PUBLIC.replace("public", "docker").splitlines(),
                         ("ipset", "f2b-sshd"): ["f2b-sshd", "  type: hash:ip", "  options:", "  entries: 198.51.100.7"]}
@@ -158,6 +159,8 @@ class FakeFirewalld:
                 return 1, "", "Error: COMMAND_FAILED: 'python-nftables' failed"
             self.reload()
             return 0, "success\n", ""
+        if option == "--get-active-zones":
+            return 0, self.active_zones, ""
         if option in ("--add-port", "--add-rich-rule"):
             lines = config[("zone", zone)]
             if option == "--add-port":
@@ -344,6 +347,20 @@ def test_absent_sets_the_default_zone_back_and_removes_only_ours(host, tmp_path)
     assert not [key for key in host.runtime if key[1].startswith("portcullis")]
     assert ("zone", "public") in host.runtime and ("ipset", "f2b-sshd") in host.runtime
     assert make(host, tmp_path, state="absent").run(check_mode=False)["changed"] is False
+
+
+def test_what_the_rules_do_not_govern_is_named(host, tmp_path):
+    host.active_zones = "docker\n  interfaces: docker0\ntrusted\n  sources: 10.9.0.0/16\nportcullis (default)\n" \
+                        "  interfaces: eth0\n"
+    firewall = make(host, tmp_path, rules=RULES)
+    firewall.run(check_mode=False)
+    assert any("does not govern forwarded traffic" in warning and "forward (accept) and dnat (drop)" in warning
+               for warning in firewall.warnings)
+    named = [warning for warning in firewall.warnings if "is firewalld's zone" in warning]
+    assert named == ["traffic through interface docker0 is firewalld's zone docker, not portcullis: the registry's "
+                     "input rules do not apply to it",
+                     "traffic through source 10.9.0.0/16 is firewalld's zone trusted, not portcullis: the registry's "
+                     "input rules do not apply to it"]
 
 
 def test_what_firewalld_cannot_express_is_refused_before_anything_changes(host, tmp_path):

@@ -394,3 +394,15 @@ def test_persistence_is_firewalld_s_own_and_our_unit_from_another_backend_goes(h
 def test_module_choices_offer_firewalld():
     assert "firewalld" in _firewall.argument_spec()["backend"]["choices"]
     assert set(fw.DEFAULT_POLICY) == {"input", "output", "forward", "dnat"}
+
+
+def test_commit_confirmed_arms_a_script_that_puts_the_previous_files_back(host, tmp_path):
+    make(host, tmp_path, rules=RULES).run(check_mode=False)
+    previous = zone_file(host)
+    result = make(host, tmp_path, rules=RULES[:1], rollback_timeout=60).run(check_mode=False)
+    state = tmp_path / "state"
+    script = (state / ("rollback-%s.sh" % result["rollback_token"])).read_text()
+    zone_path = os.path.join(host.config_dir, "zones", "portcullis.xml")
+    saved = [line.split()[1] for line in script.splitlines() if line.startswith("cp ") and line.endswith(zone_path)]
+    assert len(saved) == 1 and open(saved[0]).read() == previous
+    assert "/usr/bin/firewall-cmd --reload" in script

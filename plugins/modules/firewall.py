@@ -165,8 +165,9 @@ options:
       - V(firewalld) keeps firewalld in charge (it must be running). The scope is firewalld's objects named
         C(portcullis*) - the zone C(portcullis) (made the default zone; the one before is set back by
         O(state=absent)) holds the input rules, the policy C(portcullis-out) (C(HOST) to C(ANY)) the output rules,
-        ipsets C(portcullis-in-N) and C(portcullis-out-N) a rule's several sources. They are written as XML files
-        under C(/etc/firewalld), checked with C(firewall-cmd --check-config) and loaded with C(firewall-cmd --reload),
+        ipsets C(portcullis-in-N), C(portcullis-out-N) and C(portcullis-out-N-dst) a rule's several sources or
+        destinations. They are written as XML files under C(/etc/firewalld), checked with
+        C(firewall-cmd --check-config) and loaded with C(firewall-cmd --reload),
         so permanent and runtime agree; a failed reload puts the previous files back. Other zones, policies, services
         and ipsets (fail2ban's, Docker's) are left alone. A port added by hand to the zone (runtime or permanent) is
         drift - reported and removed by the next run. The diff shows C(firewall-cmd --info-zone) and the files.

@@ -15,8 +15,9 @@ What it owns (every name starts with ``portcullis``):
 - the policy ``portcullis-out`` (ingress HOST, egress ANY): output rules,
   its target the ``output`` policy (DROP, or CONTINUE for accept); made
   only when there is something to say about output.
-- ipsets ``portcullis-<in|out>-<rule>[-v6]``: the sources of a rule that
-  names more than one network.
+- ipsets ``portcullis-<in|out>-<rule>[-v6][-dst]``: the sources, or the
+  destinations (a dependency's named destinations), of a rule that names
+  more than one network on that side.
 
 Nothing else is written or removed: other zones, services, policies and
 ipsets (fail2ban's, Docker's zone) are left alone. The default zone set
@@ -78,7 +79,8 @@ def _xml_escape(text):
 class RichRule:
     """One firewalld rich rule, printed as firewall-cmd prints it and as XML."""
 
-    __slots__ = ("priority", "family", "source", "source_ipset", "destination", "element", "log", "action", "limit")
+    __slots__ = ("priority", "family", "source", "source_ipset", "destination", "destination_ipset", "element", "log",
+                 "action", "limit")
 
     def __init__(self, **values):
         for key in self.__slots__:
@@ -96,6 +98,8 @@ class RichRule:
             parts.append('source ipset="%s"' % self.source_ipset)
         if self.destination:
             parts.append('destination address="%s"' % self.destination)
+        elif self.destination_ipset:
+            parts.append('destination ipset="%s"' % self.destination_ipset)
         if self.element:
             kind = self.element[0]
             if kind == "port":
@@ -122,6 +126,8 @@ class RichRule:
             lines.append('    <source ipset="%s"/>' % self.source_ipset)
         if self.destination:
             lines.append('    <destination address="%s"/>' % self.destination)
+        elif self.destination_ipset:
+            lines.append('    <destination ipset="%s"/>' % self.destination_ipset)
         if self.element:
             kind = self.element[0]
             if kind == "port":
@@ -169,9 +175,12 @@ def _elements(rule, family=None):
     return [("port", _port_text(ports), protocol) for protocol in protocols for ports in rule.ports]
 
 
-def _ipset_name(rule, chain):
+def _ipset_name(rule, chain, side):
+    """portcullis-in-3 (the sources of rule 3 of the input chain), portcullis-out-2-v6-dst (the IPv6
+    destinations of rule 2 of the output chain), portcullis-out-e-dst (those of an essential rule)."""
     index = "e" if rule.index == rules_mod.ESSENTIAL_INDEX else str(rule.index + 1)
-    return "%s-%s-%s%s" % (PREFIX, "in" if chain == "input" else "out", index, "-v6" if rule.family == 6 else "")
+    return "%s-%s-%s%s%s" % (PREFIX, "in" if chain == "input" else "out", index, "-v6" if rule.family == 6 else "",
+                             "-dst" if side == "destination" else "")
 
 
 def _problems(rules, policy):
@@ -213,20 +222,23 @@ def chain_scope(rules, chain, defaults):
                 if item not in target:
                     target.append(item)
             continue
-        source_ipset = None
-        sources = list(rule.sources or ())
-        if len(sources) > 1:
-            source_ipset = _ipset_name(rule, chain)
-            scope.ipsets[source_ipset] = ("inet6" if rule.family == 6 else "inet", sources)
-            sources = [None]
+        # Several networks on one side (a rule's sources, a dependency's named destinations): an ipset.
+        sets = {}
+        sides = {"source": list(rule.sources or ()), "destination": list(rule.destinations or ())}
+        for side, networks in sides.items():
+            if len(networks) > 1:
+                sets[side] = _ipset_name(rule, chain, side)
+                scope.ipsets[sets[side]] = ("inet6" if rule.family == 6 else "inet", networks)
+                sides[side] = [None]
         limit = "%d/%s" % (rule.rate, rule.rate_unit[0]) if rule.rate is not None else None
         families = [rule.family] if rule.family is not None or rule.protocol != "icmp" else [4, 6]
         for family in families:
             for element in _elements(rule, family):
-                for source in sources or [None]:
-                    for destination in rule.destinations or (None,):
-                        scope.add_rich(family=FAMILIES[family], source=source, source_ipset=source_ipset,
-                                       destination=destination, element=element, log=rule.log, action=rule.action,
+                for source in sides["source"] or [None]:
+                    for destination in sides["destination"] or [None]:
+                        scope.add_rich(family=FAMILIES[family], source=source, source_ipset=sets.get("source"),
+                                       destination=destination, destination_ipset=sets.get("destination"),
+                                       element=element, log=rule.log, action=rule.action,
                                        limit=limit)
     return scope
 

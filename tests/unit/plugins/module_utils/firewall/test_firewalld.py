@@ -406,3 +406,13 @@ def test_commit_confirmed_arms_a_script_that_puts_the_previous_files_back(host, 
     saved = [line.split()[1] for line in script.splitlines() if line.startswith("cp ") and line.endswith(zone_path)]
     assert len(saved) == 1 and open(saved[0]).read() == previous
     assert "/usr/bin/firewall-cmd --reload" in script
+
+
+def test_several_destinations_of_a_dependency_are_an_ipset(host, tmp_path):
+    rules = [{"port": 443, "direction": "out", "destination": ["192.0.2.10", "192.0.2.20"], "comment": "api"}]
+    make(host, tmp_path, rules=rules, policy={"output": "drop"}).run(check_mode=False)
+    rich = [line.strip() for line in host.runtime[("policy", "portcullis-out")] if line.startswith("\t")]
+    assert [line for line in rich if "443" in line] == [
+        'rule priority="-31998" family="ipv4" destination ipset="portcullis-out-1-dst" port port="443" protocol="tcp" '
+        'accept']
+    assert host.runtime[("ipset", "portcullis-out-1-dst")][3] == "  entries: 192.0.2.10/32 192.0.2.20/32"

@@ -490,21 +490,28 @@ class Firewalld(backends.Backend):
     def listing(self, live):
         return live or ""
 
-    # Plans: {"files": {path: content or None}, "default_zone": name or None}
+    # Plans: {"files": {path: content}, "default_zone": name}: our files
+    # become exactly these (any other file of ours found when the plan runs
+    # is removed), and the default zone this one.
 
     def apply_plan(self, rules, policy, defaults, desired):
         wanted, _default = files_of(desired)
         return self._plan(wanted, ZONE)
 
-    def _plan(self, wanted, default_zone):
+    @staticmethod
+    def _plan(wanted, default_zone):
+        return {"files": dict(wanted), "default_zone": default_zone}
+
+    def _changes(self, plan):
+        """``{path: content or None}``: the plan's files, and ours that are there now and not in it, removed."""
         files = dict((file_path, None) for file_path in self._files())
-        files.update(wanted)
-        return {"files": files, "default_zone": default_zone}
+        files.update(plan["files"])
+        return files
 
     def remove_plan(self):
-        previous = previous_default_of(self.read(path("zone", ZONE, self.config_dir))) or FALLBACK_ZONE
-        current = self.cmd("--get-default-zone").strip()
-        return self._plan({}, previous if current == ZONE else None)
+        """Our files gone, and the default zone firewalld had before ours
+        (also when it is taken now, before an apply that fails half-way)."""
+        return self._plan({}, self.previous_default())
 
     def rollback_plan(self, previous_listing):
         if not previous_listing:
@@ -532,7 +539,7 @@ class Firewalld(backends.Backend):
 
     def check(self, plan):
         """Write the files, ``firewall-cmd --check-config``, and put the previous ones back whatever it says."""
-        before = self._write_files(plan["files"])
+        before = self._write_files(self._changes(plan))
         try:
             self.cmd("--check-config")
         except backends.BackendError as error:
@@ -547,7 +554,7 @@ class Firewalld(backends.Backend):
         wanted = plan.get("default_zone")
         if wanted and wanted != ZONE and current != wanted:
             self.cmd("--set-default-zone=%s" % wanted)
-        before = self._write_files(plan["files"])
+        before = self._write_files(self._changes(plan))
         try:
             self.cmd("--check-config")
             self.cmd("--reload")
@@ -576,13 +583,11 @@ class Firewalld(backends.Backend):
         wanted = plan.get("default_zone")
         if wanted and wanted != ZONE:
             script += "%s --set-default-zone=%s\n" % (firewall_cmd, wanted)
+        script += "".join("rm -f %s/%s/%s*.xml\n" % (self.config_dir, DIRS[kind], PREFIX) for kind in KINDS)
         for index, (file_path, content) in enumerate(sorted(plan["files"].items())):
-            if content is None:
-                script += "rm -f %s\n" % file_path
-            else:
-                saved = "%s/rollback-%s.firewalld-%d.xml" % (directory, token, index)
-                files[saved] = content
-                script += "cp %s %s\n" % (saved, file_path)
+            saved = "%s/rollback-%s.firewalld-%d.xml" % (directory, token, index)
+            files[saved] = content
+            script += "cp %s %s\n" % (saved, file_path)
         script += "%s --reload\n" % firewall_cmd
         if wanted == ZONE:
             script += "%s --set-default-zone=%s\n" % (firewall_cmd, ZONE)

@@ -338,6 +338,8 @@ def test_rollback_plan_restores_the_previous_files_and_default_zone(host, tmp_pa
     files, script = backend.restore_script(plan, "/var/lib/portcullis", "T")
     assert script.endswith("/usr/bin/firewall-cmd --reload\n/usr/bin/firewall-cmd --set-default-zone=portcullis\n")
     assert len(files) == 2 and "cp /var/lib/portcullis/rollback-T.firewalld-0.xml" in script
+    # Files of ours made after the plan (an ipset of the failed apply) go too.
+    assert "rm -f %s/ipsets/portcullis*.xml\n" % host.config_dir in script
 
 
 def test_absent_sets_the_default_zone_back_and_removes_only_ours(host, tmp_path):
@@ -416,3 +418,20 @@ def test_several_destinations_of_a_dependency_are_an_ipset(host, tmp_path):
         'rule priority="-31998" family="ipv4" destination ipset="portcullis-out-1-dst" port port="443" protocol="tcp" '
         'accept']
     assert host.runtime[("ipset", "portcullis-out-1-dst")][3] == "  entries: 192.0.2.10/32 192.0.2.20/32"
+
+
+def test_a_first_apply_that_fails_after_taking_the_default_zone_gives_it_back(host, tmp_path, monkeypatch):
+    real = host.run
+
+    def failing(argv, data=None):
+        if argv[1:] == ["--set-default-zone=portcullis"]:
+            real(argv, data)  # taken, then the command reports a failure
+            return 1, "", "Error: COMMAND_FAILED"
+        return real(argv, data)
+
+    monkeypatch.setattr(host, "run", failing)
+    with pytest.raises(_firewall.FirewallError, match="previous ruleset was put back"):
+        make(host, tmp_path, rules=RULES).run(check_mode=False)
+    assert host.default_zone == "public"
+    assert not os.path.exists(os.path.join(host.config_dir, "zones", "portcullis.xml"))
+    assert not [key for key in host.runtime if key[1].startswith("portcullis")]

@@ -160,9 +160,25 @@ options:
     type: dict
     default: {}
   backend:
-    description: Which firewall to program; V(auto) prefers nftables.
+    description:
+      - Which firewall to program; V(auto) prefers nftables.
+      - V(firewalld) keeps firewalld in charge (it must be running). The scope is firewalld's objects named
+        C(portcullis*) - the zone C(portcullis) (made the default zone; the one before is set back by
+        O(state=absent)) holds the input rules, the policy C(portcullis-out) (C(HOST) to C(ANY)) the output rules,
+        ipsets C(portcullis-in-N), C(portcullis-out-N) and C(portcullis-out-N-dst) a rule's several sources or
+        destinations. They are written as XML files under C(/etc/firewalld), checked with
+        C(firewall-cmd --check-config) and loaded with C(firewall-cmd --reload),
+        so permanent and runtime agree; a failed reload puts the previous files back. Other zones, policies, services
+        and ipsets (fail2ban's, Docker's) are left alone. A port added by hand to the zone (runtime or permanent) is
+        drift - reported and removed by the next run. The diff shows C(firewall-cmd --info-zone) and the files.
+      - With V(firewalld), O(rules[].direction=forward) and a rate limit burst are refused before anything changes.
+        Forwarded traffic follows firewalld's own zones and policies (it refuses forwarding between zones unless a
+        policy accepts it), whatever the C(forward) and C(dnat) policies say, and traffic through an interface or
+        source bound to another zone follows that zone; a warning names both at every run. Established, related and
+        loopback traffic are always accepted and invalid packets dropped by firewalld itself. A reload drops the
+        runtime-only changes of other tools (a fail2ban rich rule ban); it runs only when our objects change.
     type: str
-    choices: [auto, nftables, iptables]
+    choices: [auto, nftables, iptables, firewalld]
     default: auto
   persist:
     description:
@@ -254,7 +270,8 @@ seealso:
 notes:
   - Check mode renders the rule set and compares it with the live one, so it reports the same change a real run would
     make; nothing is written. The diff shows the live ruleset of the module's scope before and the declared one after.
-  - Needs root and C(CAP_NET_ADMIN). Needs C(nft), or C(iptables-restore) and C(ip6tables-restore).
+  - Needs root and C(CAP_NET_ADMIN). Needs C(nft), or C(iptables-restore) and C(ip6tables-restore), or a running
+    firewalld (1.0 or later, for policies) with C(firewall-cmd).
 """
 
 EXAMPLES = r"""

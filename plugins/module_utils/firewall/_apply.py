@@ -33,12 +33,15 @@ from ansible_collections.portcullis.ports.plugins.module_utils._host import find
 from ansible_collections.portcullis.ports.plugins.module_utils._host import read as _read
 from ansible_collections.portcullis.ports.plugins.module_utils._host import write_atomic as _write_atomic
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends as backends
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _firewalld
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _names
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _others
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules as rules_mod
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
 
 STATE_DIR = "/var/lib/portcullis"
+# Backends that program a firewall manager, registered here (their modules import _backends).
+backends.BACKENDS["firewalld"] = _firewalld.Firewalld
 OTHER_FIREWALLS = ("fail", "takeover", "warn")
 
 # The resolvers a host uses and the names its rules go to: _names.
@@ -417,9 +420,14 @@ class Firewall:
     def boot_changes(self, backend, other, rules, policy, defaults, desired):
         """``{path: content or None (remove)}``, and ``service:``/``daemon-reload`` steps."""
         wanted = dict(backend.boot_files(rules, policy, defaults, desired))
-        wanted[backends.BOOT_UNIT_PATH] = backend.boot_unit()
+        unit = backend.boot_unit()
+        if unit is not None:
+            wanted[backends.BOOT_UNIT_PATH] = unit
         wanted.update(self._scoped_nftables_service())
         changes = dict((path, content) for path, content in wanted.items() if self._read(path) != content)
+        if unit is None and backends.MARKER in (self._read(backends.BOOT_UNIT_PATH) or ""):
+            # A backend with no unit (firewalld boots its own permanent configuration): ours, from another backend, goes.
+            changes[backends.BOOT_UNIT_PATH] = None
         for item in [backend] + ([other] if other else []):
             changes.update(item.legacy_boot(self._read))
         if other is not None:
@@ -432,6 +440,10 @@ class Firewall:
             return dict((path, content) for path, content in changes.items() if not path.startswith("/etc/systemd/"))
         if changes:
             changes["daemon-reload"] = None
+        if unit is None:
+            if backends.BOOT_UNIT_PATH in changes:
+                changes["disable:" + backends.BOOT_UNIT] = None
+            return changes
         rc, out, _err = self.runner.run([systemctl, "is-enabled", backends.BOOT_UNIT])
         if changes or out.strip() != "enabled":
             changes["service:" + backends.BOOT_UNIT] = None

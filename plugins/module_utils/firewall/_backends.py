@@ -86,6 +86,8 @@ class Backend(metaclass=abc.ABCMeta):
 
     name = None
     commands = ()
+    # Why usable() says no, as select_backend names it.
+    unusable = "cannot read the kernel's ruleset (run as root, with CAP_NET_ADMIN)"
 
     def __init__(self, runner):
         self.runner = runner
@@ -804,7 +806,7 @@ def select_backend(runner, wanted="auto"):
     if wanted != "auto":
         backend = BACKENDS[wanted](runner)
         if not backend.usable():
-            raise BackendError("the %s backend cannot read the kernel's ruleset (run as root, with CAP_NET_ADMIN)" % wanted)
+            raise BackendError("the %s backend %s" % (wanted, backend.unusable))
         return backend
     reasons = []
     for name in ("nftables", "iptables"):

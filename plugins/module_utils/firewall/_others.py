@@ -207,6 +207,9 @@ def detect(runner, backend_name, own_table="portcullis", read=None):
     ``read(path)`` reads a file (for the legacy tables list), None when missing."""
     findings = find_ufw(runner) + find_firewalld(runner)
     managed = set(finding.manager for finding in findings)
+    if backend_name == "firewalld":
+        # firewalld is the backend: its table is where the rules are.
+        findings = [finding for finding in findings if finding.manager != "firewalld"]
     variant = _iptables_variant(runner) if backend_name == "iptables" else None
     nft = _run(runner, ["nft", "-j", "list", "ruleset"])
     if nft is not None and nft[0] == 0:

@@ -152,8 +152,16 @@ class FakeUfw:
         return [argv for argv, _data in self.calls if len(argv) > 1 and argv[1].startswith("--datadir=")]
 
 
+class _Sleeper:
+    """Stands in for the detached rollback sleeper (no process may outlive a unit test)."""
+
+    def __init__(self, argv, **_options):
+        self.pid = 999999
+
+
 @pytest.fixture
 def host(tmp_path, monkeypatch):
+    monkeypatch.setattr(_host.subprocess, "Popen", _Sleeper)
     root = str(tmp_path / "root")
     monkeypatch.setattr(_ufw.Ufw, "root", root)
     monkeypatch.delenv("SSH_CONNECTION", raising=False)
@@ -359,3 +367,19 @@ def test_rollback_script_puts_the_files_back_and_reloads(host):
     files, script = backend.restore_script({_ufw.RULES_FILES[4]: "x"}, "/var/lib/portcullis", "t1")
     assert list(files.values()) == ["x"]
     assert script.splitlines() == ["cat %s > /etc/ufw/user.rules" % list(files)[0], "/usr/sbin/ufw reload"]
+
+
+def test_commit_confirmed_rollback_puts_the_previous_files_back(host, tmp_path):
+    make(host, tmp_path, rules=REGISTRY[:1]).run(check_mode=False)
+    previous = dict((path, host.read(path)) for path in list(_ufw.RULES_FILES.values()) + [_ufw.DEFAULTS_FILE])
+    result = make(host, tmp_path, rules=REGISTRY[:2], policy={"output": "drop"}, rollback_timeout=600).run(
+        check_mode=False)
+    assert host.read(_ufw.RULES_FILES[4]) != previous[_ufw.RULES_FILES[4]]
+    state = tmp_path / "state"
+    script = (state / ("rollback-%s.sh" % result["rollback_token"])).read_text()
+    restored = re.findall(r"cat (\S+) > (\S+)", script)
+    assert sorted(target for _saved, target in restored) == sorted(previous)
+    for saved, target in restored:
+        assert open(saved).read() == previous[target]
+    lines = script.splitlines()
+    assert lines.index("/usr/sbin/ufw reload") > max(lines.index("cat %s > %s" % item) for item in restored)

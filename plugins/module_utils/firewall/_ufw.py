@@ -331,6 +331,11 @@ class Ufw(backends.Backend):
         if off:
             self.notes.append("with backend ufw, %s cannot be switched off: ufw's before.rules accept that traffic "
                               "before any rule" % ", ".join(off))
+        if any(rule.chain == "forward" for rule in rules):
+            self.notes.append("with backend ufw, forward rules are 'ufw route' rules: they match forwarded "
+                              "connections by the address and port they are sent to after any DNAT (a container's own "
+                              "port, not the port the host publishes), and connections Docker publishes pass Docker's "
+                              "FORWARD rules before ufw's")
         policies = [(word, VERDICTS[policy[chain]]) for chain, word, _key in self._declared()]
         if not specs and not policies:
             return ""

@@ -211,6 +211,10 @@ def test_render_in_ufw_terms(host, tmp_path):
         "# default policies",
     ]
     assert v6.splitlines()[6:] == ["ufw default deny outgoing"]
+    # What ufw cannot govern as the other backends do is named.
+    warnings = backend.limits(policy)
+    assert any("'ufw route' rules" in item and "after any DNAT" in item for item in warnings)
+    assert any("dnat policy is not enforced" in item for item in warnings)
 
 
 def test_long_port_lists_are_split_at_fifteen_items():

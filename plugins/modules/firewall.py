@@ -177,8 +177,24 @@ options:
         source bound to another zone follows that zone; a warning names both at every run. Established, related and
         loopback traffic are always accepted and invalid packets dropped by firewalld itself. A reload drops the
         runtime-only changes of other tools (a fail2ban rich rule ban); it runs only when our objects change.
+      - "V(ufw) keeps ufw in charge (it must be active; the module does not enable it). The rules become ufw rules
+        whose comment starts with C(portcullis) (C(portcullis: COMMENT) when the rule has one), in the registry's
+        order, in C(/etc/ufw/user.rules) and C(user6.rules); ufw's own C(before.rules) still accept established,
+        loopback, ICMP and DHCP replies. O(rules[].direction=forward) becomes C(ufw route) rules, V(out) C(ufw allow
+        out) rules."
+      - "With V(ufw) the scope is the marked rules plus any unmarked rule that opens something (C(allow), C(limit)):
+        a C(ufw allow) made by hand shows as a change and is removed. Unmarked C(deny) and C(reject) rules (fail2ban's
+        and sshguard's ufw actions) are left where they are, above ours. O(state=absent) removes the marked rules only."
+      - With V(ufw) the whole set is computed by ufw itself in a scratch copy of its files (C(ufw --datadir)), checked
+        with C(iptables-restore --test), installed and loaded with one C(iptables-restore -n) per family, the way
+        ufw loads its user chains; a failure puts the previous files back. C(ufw default) policies are set only for
+        the chains O(policy) names (then loaded by C(ufw reload)). ufw loads its files at boot, so O(persist) adds no
+        unit of the module's.
+      - With V(ufw), ICMP rules, O(rules[].rate_limit) and O(rules[].log) are refused (ufw cannot say them), and the
+        C(dnat) policy is not enforced (a warning says so).
+      - The diff and check mode show C(ufw) command lines per address family.
     type: str
-    choices: [auto, nftables, iptables, firewalld]
+    choices: [auto, nftables, iptables, firewalld, ufw]
     default: auto
   persist:
     description:

@@ -37,11 +37,13 @@ from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _names
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _others
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules as rules_mod
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _ufw
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
 
 STATE_DIR = "/var/lib/portcullis"
-# Backends that program a firewall manager, registered here (their modules import _backends).
-backends.BACKENDS["firewalld"] = _firewalld.Firewalld
+# The distribution managers' backends live in files of their own.
+backends.BACKENDS.setdefault(_firewalld.Firewalld.name, _firewalld.Firewalld)
+backends.BACKENDS.setdefault(_ufw.Ufw.name, _ufw.Ufw)
 OTHER_FIREWALLS = ("fail", "takeover", "warn")
 
 # The resolvers a host uses and the names its rules go to: _names.
@@ -297,6 +299,8 @@ class Firewall:
             return self.confirm(self.params["confirm"])
         rules, policy, defaults = self.validate()
         backend = backends.select_backend(self.runner, self.params.get("backend", "auto"))
+        # A manager's default policies are set only for the chains the registry names (ufw).
+        backend.policy_declared = frozenset(self.params.get("policy") or {})
         other = backends.other_backend(self.runner, backend)
         if self.params.get("state", "present") == "absent":
             return self.remove([backend] + ([other] if other else []), check_mode)
@@ -310,10 +314,11 @@ class Firewall:
         saved = self._load_state(backend)
         ruleset_changed = not (saved.get("desired") == desired and saved.get("live") == live and live is not None)
         other_live = other.live() if other else None
-        if self.params.get("persist", True):
+        if self.params.get("persist", True) and backend.boot_unit() is not None:
             boot_changes = self.boot_changes(backend, other, rules, policy, defaults, desired)
         else:
-            # Not persisting: what an earlier run set up for boot would load an older rule set; it goes.
+            # Not persisting, or a manager (ufw) that loads its own rules at boot: what an earlier run set up for
+            # boot would load an older rule set; it goes.
             boot_changes = self.boot_removal([backend] + ([other] if other else []))
         changed = ruleset_changed or bool(boot_changes) or other_live is not None or bool(takeovers)
         result = {"changed": changed, "backend": backend.name,
@@ -532,7 +537,8 @@ class Firewall:
         """Both backends' scopes, the boot unit and files, the state."""
         live = dict((backend.name, backend.live()) for backend in scopes)
         removal = self.boot_removal(scopes)
-        ruleset_changed = any(value is not None for value in live.values())
+        # A scope with nothing in it is None, or '' for a manager's (ufw) shared rule list.
+        ruleset_changed = any(value for value in live.values())
         boot = sorted(path for path in removal if path.startswith("/"))
         result = {"changed": ruleset_changed or bool(boot), "backend": scopes[0].name, "rules": 0,
                   "ruleset_changed": ruleset_changed, "boot_changed": boot}
@@ -541,7 +547,7 @@ class Firewall:
         if check_mode or not result["changed"]:
             return result
         for backend in scopes:
-            if live[backend.name] is not None:
+            if live[backend.name]:
                 plan = backend.remove_plan()
                 backend.check(plan)
                 backend.apply(plan)

@@ -169,7 +169,8 @@ class Backend(metaclass=abc.ABCMeta):
 
     @abc.abstractmethod
     def live(self):
-        """The live scope as comparable text, or None when it does not exist."""
+        """The live scope as comparable text, or None when it does not exist
+        ('' for a manager's shared rule list holding nothing of ours)."""
 
     @abc.abstractmethod
     def listing(self, live):
@@ -201,7 +202,8 @@ class Backend(metaclass=abc.ABCMeta):
 
     @abc.abstractmethod
     def boot_unit(self):
-        """The text of portcullis-firewall.service for this backend."""
+        """The text of portcullis-firewall.service for this backend, or None
+        when the manager it writes through loads its own rules at boot (ufw)."""
 
     @abc.abstractmethod
     def restore_script(self, plan, directory, token):

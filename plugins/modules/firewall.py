@@ -54,7 +54,7 @@ description:
     firewalld running, another nftables base chain on the input or output hook with a drop policy or a drop of
     everything, iptables-legacy rules that drop while the module writes nftables - and fails naming each and the
     way out (O(other_firewalls)). Ban tools, which drop only the addresses they ban, are not reported.
-  - Switching O(backend) removes the other backend's scope (and boot files) in the same run.
+  - Switching O(backend) removes the other backends' scopes (and boot files) in the same run.
   - Established and related connections, loopback, essential ICMP and ICMPv6 (with router advertisements and
     neighbour discovery) and the replies of the host's DHCP client (O(allow_dhcp)) are accepted before the rules
     unless switched off.
@@ -161,7 +161,13 @@ options:
     default: {}
   backend:
     description:
-      - Which firewall to program; V(auto) prefers nftables.
+      - Which firewall to program. V(auto) keeps the distribution's manager in charge when one is active (firewalld
+        running, else ufw active: V(firewalld) or V(ufw) then), and otherwise picks nftables, else iptables. With
+        O(other_firewalls=takeover) V(auto) never picks a manager - it picks nftables or iptables and takes the
+        host over.
+      - Switching backends removes the old backend's scope in the same run - every backend's whose tools work here.
+        A manager's scope (firewalld's objects) goes while it still runs, before a takeover stops it; a table's after
+        the new rule set is live. The scope of a firewalld that is not running cannot be read, and is left.
       - V(firewalld) keeps firewalld in charge (it must be running). The scope is firewalld's objects named
         C(portcullis*) - the zone C(portcullis) (made the default zone; the one before is set back by
         O(state=absent)) holds the input rules, the policy C(portcullis-out) (C(HOST) to C(ANY)) the output rules,
@@ -337,7 +343,7 @@ boot_changed:
   sample: [/etc/portcullis/firewall.nft, /etc/systemd/system/portcullis-firewall.service, daemon-reload,
            "service:portcullis-firewall.service"]
 removed_scope:
-  description: The other backend whose scope (left from a run with that backend) was removed, or null.
+  description: The other backends whose scope (left from a run with them) was removed, comma-separated, or null.
   returned: always
   type: str
   sample: iptables

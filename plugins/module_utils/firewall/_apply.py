@@ -33,17 +33,13 @@ from ansible_collections.portcullis.ports.plugins.module_utils._host import find
 from ansible_collections.portcullis.ports.plugins.module_utils._host import read as _read
 from ansible_collections.portcullis.ports.plugins.module_utils._host import write_atomic as _write_atomic
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends as backends
-from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _firewalld
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _choice
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _names
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _others
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules as rules_mod
-from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _ufw
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
 
 STATE_DIR = "/var/lib/portcullis"
-# The distribution managers' backends live in files of their own.
-backends.BACKENDS.setdefault(_firewalld.Firewalld.name, _firewalld.Firewalld)
-backends.BACKENDS.setdefault(_ufw.Ufw.name, _ufw.Ufw)
 OTHER_FIREWALLS = ("fail", "takeover", "warn")
 
 # The resolvers a host uses and the names its rules go to: _names.
@@ -104,7 +100,7 @@ def argument_spec():
         rules=dict(type="list", elements="dict", default=[], options=rule_options),
         policy=dict(type="dict", default={}),
         port_policy=dict(type="dict", default={}),
-        backend=dict(type="str", choices=["auto"] + sorted(backends.BACKENDS), default="auto"),
+        backend=dict(type="str", choices=["auto"] + sorted(_choice.BACKENDS), default="auto"),
         persist=dict(type="bool", default=True),
         protect_ssh=dict(type="bool", default=True),
         rollback_timeout=dict(type="int", default=0),
@@ -298,12 +294,13 @@ class Firewall:
         if self.params.get("confirm"):
             return self.confirm(self.params["confirm"])
         rules, policy, defaults = self.validate()
-        backend = backends.select_backend(self.runner, self.params.get("backend", "auto"))
+        backend = _choice.select_backend(self.runner, self.params.get("backend", "auto"),
+                                         takeover=self.params.get("other_firewalls", "fail") == "takeover")
         # A manager's default policies are set only for the chains the registry names (ufw).
         backend.policy_declared = frozenset(self.params.get("policy") or {})
-        other = backends.other_backend(self.runner, backend)
+        others = _choice.other_backends(self.runner, backend)
         if self.params.get("state", "present") == "absent":
-            return self.remove([backend] + ([other] if other else []), check_mode)
+            return self.remove([backend] + others, check_mode)
         desired = backend.render(rules, policy, defaults)
         # Never silent: the container paths the rules cannot govern here are named.
         self.warnings += backend.limits(policy)
@@ -313,24 +310,27 @@ class Firewall:
         listing = backend.listing(live)
         saved = self._load_state(backend)
         ruleset_changed = not (saved.get("desired") == desired and saved.get("live") == live and live is not None)
-        other_live = other.live() if other else None
+        # Another backend's scope left from an earlier run goes in the same change ('' for a manager's shared
+        # rule list holding nothing of ours).
+        others_live = [(other, other.live()) for other in others]
+        removed = [(other, live_other) for other, live_other in others_live if live_other]
         if self.params.get("persist", True) and backend.boot_unit() is not None:
-            boot_changes = self.boot_changes(backend, other, rules, policy, defaults, desired)
+            boot_changes = self.boot_changes(backend, others, rules, policy, defaults, desired)
         else:
             # Not persisting, or a manager (ufw) that loads its own rules at boot: what an earlier run set up for
             # boot would load an older rule set; it goes.
-            boot_changes = self.boot_removal([backend] + ([other] if other else []))
-        changed = ruleset_changed or bool(boot_changes) or other_live is not None or bool(takeovers)
+            boot_changes = self.boot_removal([backend] + others)
+        changed = ruleset_changed or bool(boot_changes) or bool(removed) or bool(takeovers)
         result = {"changed": changed, "backend": backend.name,
                   "rules": len(self.params.get("rules") or []), "ruleset_changed": ruleset_changed,
                   "boot_changed": sorted(boot_changes),
-                  "removed_scope": other.name if other_live is not None else None,
+                  "removed_scope": ", ".join(other.name for other, _live in removed) or None,
                   "took_over": [finding.manager for finding in takeovers],
                   "resolved": dict(self.resolved), "resolvers": list(self.resolvers),
                   "dhcp_servers": list(self.dhcp_servers), "names_kept": dict(self.names.kept)}
-        if ruleset_changed or other_live is not None:
-            before = listing + ("\n# the %s scope, removed:\n%s" % (other.name, other.listing(other_live))
-                                if other_live is not None else "")
+        if ruleset_changed or removed:
+            before = listing + "".join("\n# the %s scope, removed:\n%s" % (other.name, other.listing(live_other))
+                                       for other, live_other in removed)
             result["diff"] = {"before": before, "after": desired,
                               "before_header": "live %s ruleset" % backend.name,
                               "after_header": "declared %s ruleset" % backend.name}
@@ -343,30 +343,37 @@ class Firewall:
         if plan is not None:
             backend.check(plan)
         previous_plan = backend.rollback_plan(listing)
-        other_previous = other.rollback_plan(other.listing(other_live)) if other_live is not None else None
+        others_previous = [(other, other.rollback_plan(other.listing(live_other))) for other, live_other in removed]
         timeout = self.params.get("rollback_timeout") or 0
-        if timeout and (plan is not None or takeovers or other_previous is not None):
-            result["rollback_token"] = self.arm_rollback(backend, previous_plan, timeout, takeovers, other, other_previous)
+        if timeout and (plan is not None or takeovers or others_previous):
+            result["rollback_token"] = self.arm_rollback(backend, previous_plan, timeout, takeovers, others_previous)
             if boot_changes:
                 # Made permanent only once the controller confirms: a rolled back
                 # rule set must not come back at the next boot.
                 _write_atomic(self._rollback().path(result["rollback_token"], "boot.json"),
                               json.dumps(self._boot_entries(boot_changes)))
                 boot_changes = {}
-        self._take_over(takeovers)
+        managers = set(name for name, _find in _choice.MANAGERS)
         try:
+            # A manager's scope goes while the manager still runs (a takeover stops it next); a table's after the new
+            # ruleset is live, so that the host is never without one.
+            for other, _live in removed:
+                if other.name in managers:
+                    other.apply(other.remove_plan())
+            self._take_over(takeovers)
             if plan is not None:
                 backend.apply(plan)
-            if other_live is not None:
-                other.apply(other.remove_plan())
-        except backends.BackendError as error:
-            self._undo(backend, previous_plan, takeovers, other, other_previous)
+            for other, _live in removed:
+                if other.name not in managers:
+                    other.apply(other.remove_plan())
+        except (backends.BackendError, FirewallError) as error:
+            self._undo(backend, previous_plan, takeovers, others_previous)
             raise FirewallError("%s; the previous ruleset was put back%s" % (
                 error, " and %s enabled again" % ", ".join(finding.manager for finding in takeovers) if takeovers else ""))
         # From here the new ruleset is live: a failure still reports a change.
         try:
             self._save_state(backend, desired, backend.live())
-            if other_live is not None:
+            for other, _live in removed:
                 self._forget(other)
             if boot_changes:
                 self.write_boot(boot_changes)
@@ -389,15 +396,16 @@ class Firewall:
         for finding in takeovers:
             self.runner.run(finding.takeover[1])
 
-    def _undo(self, backend, previous_plan, takeovers, other, other_previous):
-        for item, plan in ((backend, previous_plan), (other, other_previous)):
+    def _undo(self, backend, previous_plan, takeovers, others_previous):
+        # The managers first: a manager's previous scope is put back through it.
+        self._restore_managers(takeovers)
+        for item, plan in [(backend, previous_plan)] + list(others_previous):
             if plan is None:
                 continue
             try:
                 item.apply(plan)
             except backends.BackendError:
                 pass
-        self._restore_managers(takeovers)
 
     def _save_names(self):
         """The names' addresses now live, kept for a run where they do not resolve."""
@@ -422,7 +430,7 @@ class Firewall:
             return None
         return self.runner.which("systemctl")
 
-    def boot_changes(self, backend, other, rules, policy, defaults, desired):
+    def boot_changes(self, backend, others, rules, policy, defaults, desired):
         """``{path: content or None (remove)}``, and ``service:``/``daemon-reload`` steps."""
         wanted = dict(backend.boot_files(rules, policy, defaults, desired))
         unit = backend.boot_unit()
@@ -433,9 +441,9 @@ class Firewall:
         if unit is None and backends.MARKER in (self._read(backends.BOOT_UNIT_PATH) or ""):
             # A backend with no unit (firewalld boots its own permanent configuration): ours, from another backend, goes.
             changes[backends.BOOT_UNIT_PATH] = None
-        for item in [backend] + ([other] if other else []):
+        for item in [backend] + list(others):
             changes.update(item.legacy_boot(self._read))
-        if other is not None:
+        for other in others:
             for path in other.boot_files([], dict(rules_mod.DEFAULT_POLICY), rules_mod.Defaults(), ""):
                 if backends.MARKER in (self._read(path) or ""):
                     changes[path] = None
@@ -562,15 +570,17 @@ class Firewall:
     def _rollback(self):
         return _host.Rollback(self.runner, self.state_dir, self._systemctl() is not None)
 
-    def arm_rollback(self, backend, previous_plan, timeout, takeovers=(), other=None, other_previous=None):
+    def arm_rollback(self, backend, previous_plan, timeout, takeovers=(), others_previous=()):
         rollback = self._rollback()
         token = rollback.new_token()
-        files, script = backend.restore_script(previous_plan, self.state_dir, token)
-        if other_previous is not None:
+        # The managers taken over run again first: a manager's previous scope is put back through it.
+        script = "".join("%s\n" % " ".join(finding.takeover[1]) for finding in takeovers)
+        files, backend_script = backend.restore_script(previous_plan, self.state_dir, token)
+        script += backend_script
+        for other, other_previous in others_previous:
             other_files, other_script = other.restore_script(other_previous, self.state_dir, token + "." + other.name)
             files.update(other_files)
             script += other_script
-        script += "".join("%s\n" % " ".join(finding.takeover[1]) for finding in takeovers)
         try:
             return rollback.arm(token, script, timeout, "restore the ruleset from before an unconfirmed apply", files)
         except OSError as error:

@@ -798,37 +798,3 @@ class Iptables(Backend):
             files[path] = text
             script += "%s --noflush < %s\n" % (self._tools(version)[1], path)
         return files, script
-
-
-BACKENDS = {"nftables": Nftables, "iptables": Iptables}
-
-
-def select_backend(runner, wanted="auto"):
-    """The backend to use; ``auto`` prefers nftables."""
-    if wanted != "auto":
-        backend = BACKENDS[wanted](runner)
-        if not backend.usable():
-            raise BackendError("the %s backend %s" % (wanted, backend.unusable))
-        return backend
-    reasons = []
-    for name in ("nftables", "iptables"):
-        try:
-            backend = BACKENDS[name](runner)
-        except BackendError as error:
-            reasons.append(str(error))
-            continue
-        if backend.usable():
-            return backend
-        reasons.append("%s cannot read the kernel's ruleset" % name)
-    raise BackendError("no usable firewall backend: " + "; ".join(reasons))
-
-
-def other_backend(runner, backend):
-    """The other backend when its tools exist here (its scope may be left from
-    a run with the other backend), else None."""
-    name = "iptables" if backend.name == "nftables" else "nftables"
-    try:
-        other = BACKENDS[name](runner)
-    except BackendError:
-        return None
-    return other if other.usable() else None

@@ -1,17 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, portcullis.ports contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The firewalld backend against a fake firewall-cmd: a daemon that loads
-the XML files under its configuration directory at --reload (as firewalld
-does), prints its objects the way firewall-cmd 1.3 does, and keeps runtime
-changes made by hand until the next reload."""
+"""The firewalld backend against a fake firewall-cmd (the firewalld_host
+fixture of conftest.py)."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
 import os
-from xml.etree import ElementTree
 
 import pytest
 
@@ -21,167 +18,14 @@ from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _firewalld
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules as fw
 
-PUBLIC = "\n".join(["public", "  target: default", "  icmp-block-inversion: no", "  interfaces:", "  sources:",
-                    "  services: dhcpv6-client ssh", "  ports:", "  protocols:", "  forward: yes", "  masquerade: no",
-                    "  forward-ports:", "  source-ports:", "  icmp-blocks:", "  rich rules:"])
-
-
-def _rich_text(rule):
-    """A rich rule XML element as firewall-cmd prints it (core/rich.py's order)."""
-    parts = ["rule"]
-    if rule.get("priority") not in (None, "0"):
-        parts.append('priority="%s"' % rule.get("priority"))
-    if rule.get("family"):
-        parts.append('family="%s"' % rule.get("family"))
-    for side in ("source", "destination"):
-        element = rule.find(side)
-        if element is not None:
-            key = "address" if element.get("address") else "ipset"
-            parts.append('%s %s="%s"' % (side, key, element.get(key)))
-    for child in rule:
-        if child.tag == "port":
-            parts.append('port port="%s" protocol="%s"' % (child.get("port"), child.get("protocol")))
-        elif child.tag == "protocol":
-            parts.append('protocol value="%s"' % child.get("value"))
-        elif child.tag == "icmp-type":
-            parts.append('icmp-type name="%s"' % child.get("name"))
-        elif child.tag == "log":
-            parts.append('log prefix="%s"' % child.get("prefix") if child.get("prefix") else "log")
-    for child in rule:
-        if child.tag in ("accept", "drop", "reject"):
-            limit = child.find("limit")
-            parts.append(child.tag + (' limit value="%s"' % limit.get("value") if limit is not None else ""))
-    return " ".join(parts)
-
-
-def _info(kind, name, root):
-    """What firewall-cmd --info-KIND=NAME prints for a file firewalld loaded."""
-    if kind == "ipset":
-        options = " ".join("%s=%s" % (item.get("name"), item.get("value")) for item in root.findall("option"))
-        return [name, "  type: %s" % root.get("type"), "  options: %s" % options,
-                "  entries: %s" % " ".join(item.text for item in root.findall("entry"))]
-    ports = " ".join("%s/%s" % (item.get("port"), item.get("protocol")) for item in root.findall("port"))
-    protocols = " ".join(sorted(item.get("value") for item in root.findall("protocol")))
-    rules = sorted(root.findall("rule"), key=lambda rule: int(rule.get("priority", "0")))
-    lines = [name]
-    if kind == "policy":
-        lines += ["  priority: %s" % root.get("priority"), "  target: %s" % root.get("target"),
-                  "  ingress-zones: %s" % root.find("ingress-zone").get("name"),
-                  "  egress-zones: %s" % root.find("egress-zone").get("name")]
-    else:
-        lines += ["  target: %s" % root.get("target", "default"), "  icmp-block-inversion: no", "  interfaces:",
-                  "  sources:"]
-    lines += ["  services:", "  ports: %s" % ports, "  protocols: %s" % protocols]
-    if kind == "zone":
-        lines.append("  forward: no")
-    lines += ["  masquerade: no", "  forward-ports:", "  source-ports:", "  icmp-blocks:", "  rich rules:"]
-    lines += ["\t" + _rich_text(rule) for rule in rules]
-    return lines
-
-
-class FakeFirewalld:
-    """firewall-cmd over a configuration directory: --reload loads the XML
-    files (ours and those a test puts there) into both the permanent and the
-    runtime configuration; runtime-only changes last until the next reload."""
-
-    def __init__(self, config_dir, running=True):
-        self.config_dir = config_dir
-        self.running = running
-        self.default_zone = "public"
-        self.calls = []
-        self.fail_reload = False
-        self.active_zones = ""
-        self.foreign = {("zone", "public"): PUBLIC.splitlines(),
-                        ("zone", "docker"): PUBLIC.replace("public", "docker").splitlines(),
-                        ("ipset", "f2b-sshd"): ["f2b-sshd", "  type: hash:ip", "  options:", "  entries: 198.51.100.7"]}
-        self.permanent = {}
-        self.runtime = {}
-        self.reload()
-
-    def which(self, name):
-        return "/usr/bin/%s" % name if name in ("firewall-cmd", "systemctl") else None
-
-    def _load(self):
-        loaded = dict(self.foreign)
-        for kind, directory in _firewalld.DIRS.items():
-            folder = os.path.join(self.config_dir, directory)
-            for entry in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
-                if entry.endswith(".xml"):
-                    root = ElementTree.parse(os.path.join(folder, entry)).getroot()
-                    loaded[(kind, entry[:-4])] = _info(kind, entry[:-4], root)
-        return loaded
-
-    def reload(self):
-        self.permanent = self._load()
-        self.runtime = dict((key, list(value)) for key, value in self.permanent.items())
-
-    def run(self, argv, data=None):
-        self.calls.append(argv)
-        if os.path.basename(argv[0]) == "systemctl":
-            return (1, "disabled\n", "") if argv[1] == "is-enabled" else (0, "", "")
-        assert os.path.basename(argv[0]) == "firewall-cmd", argv
-        args = argv[1:]
-        if args == ["--state"]:
-            return (0, "running\n", "") if self.running else (252, "not running\n", "")
-        permanent = "--permanent" in args
-        args = [arg for arg in args if arg != "--permanent"]
-        zone = next((arg.split("=", 1)[1] for arg in args if arg.startswith("--zone=")), self.default_zone)
-        args = [arg for arg in args if not arg.startswith("--zone=")]
-        config = self.permanent if permanent else self.runtime
-        option, _sep, value = args[0].partition("=")
-        if option == "--get-default-zone":
-            return 0, self.default_zone + "\n", ""
-        if option == "--set-default-zone":
-            if ("zone", value) not in self.runtime:
-                return 112, "", "Error: INVALID_ZONE: %s" % value
-            self.default_zone = value
-            return 0, "success\n", ""
-        if option in ("--get-zones", "--get-policies", "--get-ipsets"):
-            kind = {"--get-zones": "zone", "--get-policies": "policy", "--get-ipsets": "ipset"}[option]
-            return 0, " ".join(sorted(name for (item, name) in config if item == kind)) + "\n", ""
-        if option.startswith("--info-"):
-            key = (option[len("--info-"):], value)
-            if key not in config:
-                return 112, "", "Error: INVALID_%s: %s" % (key[0].upper(), value)
-            lines = list(config[key])
-            if key[0] == "zone" and value == self.default_zone:
-                lines[0] += " (default, active)"
-            # firewall-cmd leaves a blank after an empty list
-            return 0, "\n".join(line + (" " if line.endswith(":") else "") for line in lines) + "\n", ""
-        if option == "--check-config":
-            try:
-                self._load()
-            except ElementTree.ParseError as error:
-                return 111, "", "Error: INVALID_CONFIG: %s" % error
-            return 0, "", ""
-        if option == "--reload":
-            if self.fail_reload:
-                return 1, "", "Error: COMMAND_FAILED: 'python-nftables' failed"
-            self.reload()
-            return 0, "success\n", ""
-        if option == "--get-active-zones":
-            return 0, self.active_zones, ""
-        if option in ("--add-port", "--add-rich-rule"):
-            lines = config[("zone", zone)]
-            if option == "--add-port":
-                index = next(number for number, line in enumerate(lines) if line.startswith("  ports:"))
-                lines[index] = (lines[index] + " " + value).replace(":  ", ": ")
-            else:
-                lines.append("\t" + value)
-            return 0, "success\n", ""
-        raise AssertionError("unexpected firewall-cmd %r" % argv)
-
-
 @pytest.fixture(autouse=True)
 def no_real_sleeper(monkeypatch):
     monkeypatch.setattr(_host.subprocess, "Popen", lambda argv, **_options: type("P", (), {"pid": 999999})())
 
 
 @pytest.fixture
-def host(tmp_path, monkeypatch):
-    config_dir = str(tmp_path / "etc" / "firewalld")
-    monkeypatch.setattr(_firewalld.Firewalld, "config_dir", config_dir)
-    return FakeFirewalld(config_dir)
+def host(firewalld_host):
+    return firewalld_host
 
 
 def make(runner, tmp_path, **params):
@@ -266,7 +110,7 @@ def test_objects_we_do_not_own_are_left_alone(host, tmp_path):
     host.runtime[("zone", "public")].append('\trule family="ipv4" source address="198.51.100.7" reject')
     make(host, tmp_path, rules=RULES).run(check_mode=False)
     # Loaded again by the reload: only what is permanent; ours never touched theirs.
-    assert host.permanent[("zone", "public")] == PUBLIC.splitlines()
+    assert host.permanent[("zone", "public")] == host.foreign[("zone", "public")]
     assert ("zone", "docker") in host.runtime and ("ipset", "f2b-sshd") in host.runtime
     live = _firewalld.Firewalld(host).live()
     assert "public" not in live.replace("Default zone before: public", "") and "f2b-sshd" not in live

@@ -162,7 +162,7 @@ options:
   backend:
     description:
       - Which firewall to program. V(auto) keeps the distribution's manager in charge when one is active (firewalld
-        running, else ufw active: V(firewalld) or V(ufw) then), and otherwise picks nftables, else iptables. With
+        running, else ufw active - V(firewalld) or V(ufw) then), and otherwise picks nftables, else iptables. With
         O(other_firewalls=takeover) V(auto) never picks a manager - it picks nftables or iptables and takes the
         host over.
       - Switching backends removes the old backend's scope in the same run - every backend's whose tools work here.
@@ -182,7 +182,9 @@ options:
         policy accepts it), whatever the C(forward) and C(dnat) policies say, and traffic through an interface or
         source bound to another zone follows that zone; a warning names both at every run. Established, related and
         loopback traffic are always accepted and invalid packets dropped by firewalld itself. A reload drops the
-        runtime-only changes of other tools (a fail2ban rich rule ban); it runs only when our objects change.
+        runtime-only changes of other tools; it runs only when our objects change, and the bans other tools
+        added at runtime (fail2ban's rich rules in any zone, direct rules) are added back after it - they are not
+        drift either.
       - "V(ufw) keeps ufw in charge (it must be active; the module does not enable it). The rules become ufw rules
         whose comment starts with C(portcullis) (C(portcullis: COMMENT) when the rule has one), in the registry's
         order, in C(/etc/ufw/user.rules) and C(user6.rules); ufw's own C(before.rules) still accept established,

@@ -299,6 +299,9 @@ class Firewall:
         # A manager's default policies are set only for the chains the registry names (ufw).
         backend.policy_declared = frozenset(self.params.get("policy") or {})
         others = _choice.other_backends(self.runner, backend)
+        for other in others:
+            # A manager not in charge has no policy of the registry's: only rules of ours make its scope.
+            other.policy_declared = frozenset()
         if self.params.get("state", "present") == "absent":
             return self.remove([backend] + others, check_mode)
         desired = backend.render(rules, policy, defaults)
@@ -370,6 +373,7 @@ class Firewall:
             self._undo(backend, previous_plan, takeovers, others_previous)
             raise FirewallError("%s; the previous ruleset was put back%s" % (
                 error, " and %s enabled again" % ", ".join(finding.manager for finding in takeovers) if takeovers else ""))
+        self.warnings += backend.apply_warnings
         # From here the new ruleset is live: a failure still reports a change.
         try:
             self._save_state(backend, desired, backend.live())

@@ -92,6 +92,8 @@ class Backend(metaclass=abc.ABCMeta):
     def __init__(self, runner):
         self.runner = runner
         self.paths = {}
+        # What an apply could not keep of other tools' state, for the run's warnings.
+        self.apply_warnings = []
         for command in self.commands:
             path = runner.which(command)
             if path is None:

@@ -30,7 +30,10 @@ puts the previous files back and reloads again. ``live()`` reads the
 runtime and the permanent configuration of our objects through
 firewall-cmd, and our files, so a port added by hand (``firewall-cmd
 --add-port``, runtime or ``--permanent``) shows as drift and is removed by
-the next run. The text is in firewall-cmd's own terms (``--info-zone``,
+the next run. A reload drops every runtime-only change, other tools' too:
+the bans fail2ban's firewallcmd actions add (rich rules that name a source
+and drop or reject, in any zone, and direct rules) are read before it and
+added back after it, and are not drift. The text is in firewall-cmd's own terms (``--info-zone``,
 ``--info-policy``, ``--info-ipset``), followed by the files.
 
 What it does not govern (yet): forwarded traffic (``direction: forward``
@@ -46,7 +49,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import shlex
 
+from ansible_collections.portcullis.ports.plugins.module_utils import _values
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends as backends
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules as rules_mod
 
@@ -70,6 +75,10 @@ FAMILIES = {4: "ipv4", 6: "ipv6", None: None}
 DESCRIPTION = "Written by portcullis.ports firewall; the whole file is replaced on every run."
 PREVIOUS = "Default zone before: "
 SAME = "(the same as the runtime)"
+# A rich rule that bans addresses: a source address or ipset, then drop or reject (fail2ban's firewallcmd-rich-rules
+# and firewallcmd-rich-logging actions add these at runtime, to the default zone when they name none).
+BAN = _values.pattern(r'rule (?:priority="-?[0-9]+" )?(?:family="ipv[46]" )?source (?:address|ipset)="[^"]+" '
+                      r'.*\b(?:drop|reject)\b.*')
 
 
 def _xml_escape(text):
@@ -362,6 +371,37 @@ def state_text(default_zone, objects, permanent, files):
     return "\n".join(out) + "\n"
 
 
+def rich_rules(info):
+    """The rich rules of a zone or policy as firewall-cmd's --info or --list-all print them (tab-indented)."""
+    return [line.strip() for line in (info or "").splitlines() if line.startswith("\t")]
+
+
+def runtime_bans(runtime, permanent):
+    """The ban rich rules in ``runtime`` (--info text) that ``permanent`` does not hold."""
+    kept = set(rich_rules(permanent))
+    return [rule for rule in rich_rules(runtime) if rule not in kept and BAN.fullmatch(rule)]
+
+
+def without(info, rules):
+    """``info`` without the lines of these rich rules."""
+    drop = set(rules)
+    return "\n".join(line for line in info.splitlines() if not (line.startswith("\t") and line.strip() in drop))
+
+
+def zones_listing(text):
+    """``{zone: info}`` from ``firewall-cmd --list-all-zones`` (blocks, each a name line then indented lines)."""
+    found, name = {}, None
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        if not line[0].isspace():
+            name = line.split()[0]
+            found[name] = line
+        elif name is not None:
+            found[name] += "\n" + line
+    return found
+
+
 def active_zones(text):
     """``{zone: ["interface eth0", "source 10.0.0.0/8", ...]}`` from ``firewall-cmd --get-active-zones``."""
     found, zone = {}, None
@@ -480,8 +520,12 @@ class Firewalld(backends.Backend):
             permanent_names = self._names(kind, True)
             for name in sorted(set(runtime_names) | set(permanent_names), key=lambda item: (item != ZONE, item)):
                 info = self._info(kind, name, False) if name in runtime_names else None
+                kept = self._info(kind, name, True) if name in permanent_names else None
+                if info is not None:
+                    # Bans another tool (fail2ban) adds at runtime are its, not drift of ours.
+                    info = without(info, runtime_bans(info, kept))
                 objects.append((kind, name, info))
-                permanent[(kind, name)] = self._info(kind, name, True) if name in permanent_names else None
+                permanent[(kind, name)] = kept
         files = self._files()
         if not objects and not files and default_zone != ZONE:
             return None
@@ -555,16 +599,47 @@ class Firewalld(backends.Backend):
         if wanted and wanted != ZONE and current != wanted:
             self.cmd("--set-default-zone=%s" % wanted)
         before = self._write_files(self._changes(plan))
+        bans = self.runtime_only()
         try:
             self.cmd("--check-config")
             self.cmd("--reload")
         except backends.BackendError as error:
             self._restore(before)
             rc, _out, err = self.runner.run([self.paths["firewall-cmd"], "--reload"])
+            self.put_back(bans)
             raise backends.BackendError("%s; the previous files were put back%s" % (
                 error, "" if rc == 0 else " (and their reload failed too: %s)" % err.strip()))
         if wanted == ZONE and current != ZONE:
             self.cmd("--set-default-zone=%s" % ZONE)
+        self.put_back(bans)
+
+    def runtime_only(self):
+        """What a reload would lose of other tools' runtime state: ban rich
+        rules in any zone, and direct rules (fail2ban's firewallcmd-ipset
+        action), that the permanent configuration does not hold.
+        ``[(argv, label)]`` to give them back with."""
+        found = []
+        runtime = zones_listing(self.cmd("--list-all-zones"))
+        permanent = zones_listing(self.cmd("--permanent", "--list-all-zones"))
+        for zone, info in sorted(runtime.items()):
+            for rule in runtime_bans(info, permanent.get(zone)):
+                found.append((["--zone=%s" % zone, "--add-rich-rule=%s" % rule], "%s in zone %s" % (rule, zone)))
+        rc, out, _err = self.runner.run([self.paths["firewall-cmd"], "--direct", "--get-all-rules"])
+        if rc == 0:
+            _rc, kept, _err = self.runner.run([self.paths["firewall-cmd"], "--permanent", "--direct", "--get-all-rules"])
+            kept = set((kept or "").splitlines())
+            for line in out.splitlines():
+                if line.strip() and line not in kept:
+                    found.append((["--direct", "--add-rule"] + shlex.split(line), "direct rule %s" % line))
+        return found
+
+    def put_back(self, items):
+        """Add the runtime state ``runtime_only`` found again, after a reload;
+        what cannot be added back is named (a warning of the run)."""
+        for argv, label in items:
+            rc, _out, err = self.runner.run([self.paths["firewall-cmd"]] + argv)
+            if rc != 0:
+                self.apply_warnings.append("firewall-cmd --reload dropped %s, and adding it back failed: %s" % (label, err.strip()))
 
     # Persistence: firewalld's permanent configuration is what boots.
 

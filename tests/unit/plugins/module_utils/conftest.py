@@ -108,6 +108,9 @@ class FakeFirewalld:
         return loaded
 
     def reload(self):
+        # Runtime-only changes (another tool's rich rules and direct rules) are lost, as with firewalld's reload.
+        self.direct = list(getattr(self, "direct_permanent", []))
+        self.direct_permanent = self.direct[:]
         self.permanent = self._load()
         self.runtime = dict((key, list(value)) for key, value in self.permanent.items())
 
@@ -157,6 +160,21 @@ class FakeFirewalld:
             return 0, "success\n", ""
         if option == "--get-active-zones":
             return 0, self.active_zones, ""
+        if option == "--list-all-zones":
+            blocks = []
+            for (kind, name), lines in sorted(config.items()):
+                if kind == "zone":
+                    head = name + (" (default)" if name == self.default_zone else "")
+                    body = [line + (" " if line.endswith(":") else "") for line in lines[1:]]
+                    blocks.append("\n".join([head] + body))
+            return 0, "\n\n".join(blocks) + "\n", ""
+        if option == "--direct":
+            direct = self.direct_permanent if permanent else self.direct
+            if args[1:] == ["--get-all-rules"]:
+                return 0, "".join(line + "\n" for line in direct), ""
+            if args[1] == "--add-rule":
+                direct.append(" ".join(args[2:]))
+                return 0, "success\n", ""
         if option in ("--add-port", "--add-rich-rule"):
             lines = config[("zone", zone)]
             if option == "--add-port":
@@ -166,7 +184,6 @@ class FakeFirewalld:
                 lines.append("\t" + value)
             return 0, "success\n", ""
         raise AssertionError("unexpected firewall-cmd %r" % argv)
-
 
 
 @pytest.fixture

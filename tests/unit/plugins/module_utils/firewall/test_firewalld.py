@@ -18,6 +18,7 @@ from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _firewalld
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules as fw
 
+
 @pytest.fixture(autouse=True)
 def no_real_sleeper(monkeypatch):
     monkeypatch.setattr(_host.subprocess, "Popen", lambda argv, **_options: type("P", (), {"pid": 999999})())
@@ -279,3 +280,31 @@ def test_a_first_apply_that_fails_after_taking_the_default_zone_gives_it_back(ho
     assert host.default_zone == "public"
     assert not os.path.exists(os.path.join(host.config_dir, "zones", "portcullis.xml"))
     assert not [key for key in host.runtime if key[1].startswith("portcullis")]
+
+
+F2B_BAN = 'rule family="ipv4" source address="198.51.100.9" port port="8000" protocol="tcp" reject type="icmp-port-unreachable"'
+F2B_DIRECT = "ipv4 filter INPUT_direct 0 -p tcp -m multiport --dports 22 -m set --match-set f2b-sshd src -j REJECT"
+
+
+def test_fail2ban_bans_are_not_drift_and_outlive_our_reload(host, tmp_path):
+    # fail2ban's firewallcmd actions add runtime-only state: a rich rule in the default zone (ours) or another zone,
+    # and direct rules. Before, the ban in our zone was drift (the next run reloaded it away) and any of them was
+    # lost at our reload.
+    make(host, tmp_path, rules=RULES).run(check_mode=False)
+    host.run(["/usr/bin/firewall-cmd", "--add-rich-rule=%s" % F2B_BAN])  # no --zone: the default zone, ours
+    host.run(["/usr/bin/firewall-cmd", "--zone=public", "--add-rich-rule=%s" % F2B_BAN])
+    host.run(["/usr/bin/firewall-cmd", "--direct", "--add-rule"] + F2B_DIRECT.split())
+    assert make(host, tmp_path, rules=RULES).run(check_mode=False)["changed"] is False
+    result = make(host, tmp_path, rules=RULES + [{"port": 9200}]).run(check_mode=False)
+    assert result["changed"] is True and ["/usr/bin/firewall-cmd", "--reload"] in host.calls
+    for zone in ("portcullis", "public"):
+        assert "\t" + F2B_BAN in host.runtime[("zone", zone)]
+    assert host.direct == [F2B_DIRECT]
+    assert make(host, tmp_path, rules=RULES + [{"port": 9200}]).run(check_mode=False)["changed"] is False
+
+
+def test_a_port_added_by_hand_beside_a_ban_is_still_drift(host, tmp_path):
+    make(host, tmp_path, rules=RULES).run(check_mode=False)
+    host.run(["/usr/bin/firewall-cmd", "--add-rich-rule=%s" % F2B_BAN])
+    host.run(["/usr/bin/firewall-cmd", "--add-rich-rule=%s" % 'rule family="ipv4" source address="203.0.113.0/24" accept'])
+    assert make(host, tmp_path, rules=RULES).run(check_mode=True)["changed"] is True

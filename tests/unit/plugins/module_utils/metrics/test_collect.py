@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _listening
 from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _collect as _metrics
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _apply
-from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _choice
 
 # node-exporter's user in these tests: the one running them, who can read what it writes under tmp_path.

@@ -42,6 +42,10 @@ LOG_FORMAT = ("%s route=%s class=%s time=$request_time received=$request_length 
 # requests above the bucket le="1". The others put p50, p95 and p99 of a web route within a bucket.
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 MAX_BUCKETS = 30
+# nginx's $request_time has millisecond resolution: a bound under it separates nothing. A request logged as 0.000
+# (under half a millisecond) is observed as half of it.
+MIN_BUCKET = 0.001
+ZERO_TIME = 0.0005
 
 # name: (type, labels, help). Counters and histograms as mtail exports them (it adds the label prog, the
 # program's file name); a histogram's series are NAME_bucket (with le), NAME_sum and NAME_count.
@@ -77,8 +81,9 @@ def check_buckets(buckets):
         raise EdgeMetricsError("buckets must be a non-empty list of seconds, got %r" % (buckets,))
     checked = []
     for item in buckets:
-        if isinstance(item, bool) or not isinstance(item, (int, float)) or not 0 < item < 1e6:
-            raise EdgeMetricsError("bucket %r is not valid: expected a number of seconds above 0" % (item,))
+        if isinstance(item, bool) or not isinstance(item, (int, float)) or not MIN_BUCKET <= item < 1e6:
+            raise EdgeMetricsError("bucket %r is not valid: expected a number of seconds, %g or more (nginx logs "
+                                   "request times in milliseconds)" % (item, MIN_BUCKET))
         checked.append(item)
     if len(set(checked)) != len(checked):
         raise EdgeMetricsError("buckets %r: a bound is given twice" % (list(buckets),))
@@ -116,8 +121,15 @@ def _number(value):
 
 def _updates(labels, indent):
     keys = "".join("[%s]" % item for item in labels)
+    # mtail 3.0 counts an observation of exactly 0 in no bucket (its _count still has it), and nginx logs a request
+    # under half a millisecond as 0.000: observed as ZERO_TIME instead, inside the first bucket.
     return ["%sportcullis_edge_requests_total%s[$class]++" % (indent, keys),
-            "%sportcullis_edge_request_duration_seconds%s = $time" % (indent, keys),
+            "%s$time > 0.0 {" % indent,
+            "%s  portcullis_edge_request_duration_seconds%s = $time" % (indent, keys),
+            "%s}" % indent,
+            "%sotherwise {" % indent,
+            "%s  portcullis_edge_request_duration_seconds%s = %r" % (indent, keys, ZERO_TIME),
+            "%s}" % indent,
             "%sportcullis_edge_received_bytes_total%s += $received" % (indent, keys),
             "%sportcullis_edge_sent_bytes_total%s += $sent" % (indent, keys)]
 

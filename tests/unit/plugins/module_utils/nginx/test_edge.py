@@ -68,6 +68,9 @@ def test_the_program_has_one_branch_per_route_and_folds_the_rest():
     assert program.count("$route == ") == 2
     assert 'portcullis_edge_requests_total["app.example.com"]["/api/"]["api"][$class]++' in program
     assert "otherwise {" in program
+    # An observation of 0 would be in no bucket of mtail's: 0.000 is observed as 0.0005.
+    assert program.count("portcullis_edge_request_duration_seconds[") == 2 * 3
+    assert 'portcullis_edge_request_duration_seconds["other"]["other"]["other"] = 0.0005' in program
     assert "buckets 0.1, 1, 2.5" in program
 
 
@@ -79,7 +82,7 @@ def test_every_metric_is_declared_with_its_series():
 
 
 @pytest.mark.parametrize("buckets, message", [
-    ([], "non-empty list"), ([0, 1], "bucket 0 is not valid"), ([True], "bucket True"),
+    ([], "non-empty list"), ([0, 1], "bucket 0 is not valid"), ([0.0005, 1], "0.001 or more"), ([True], "bucket True"),
     ([1, 1.0], "given twice"), (list(range(1, 40)), "at most 30"),
 ])
 def test_bad_buckets_are_refused(buckets, message):

@@ -4,6 +4,7 @@ evaluates on what the proxy's mtail exports, and the counters and histogram buck
 against the tally of what was sent."""
 
 import json
+import os
 import time
 
 import pytest
@@ -51,6 +52,17 @@ def wait_for(condition, seconds):
     return condition()
 
 
+def dashboard_queries():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "roles", "port_metrics",
+                        "files", "grafana-dashboard.json")
+    with open(path) as handle:
+        panels = json.load(handle)["panels"]
+    found = [(panel["title"], target["expr"].replace("$__rate_interval", "20s").replace("$edge_instance", ".*"))
+             for panel in panels if panel["title"].startswith("Edge ") for target in panel["targets"]]
+    assert len(found) == 7, found
+    return found
+
+
 def key(labels):
     return (labels["alertname"], labels.get("path"), labels.get("status_class"))
 
@@ -84,6 +96,9 @@ def test_traffic_fires_the_alerts_for_the_routes_in_trouble_only_and_the_counts_
         firing = wait_for(lambda: EXPECTED <= set(key(labels) for _name, state, labels in alerts(host)
                                                   if state == "firing"), TRAFFIC_SECONDS)
         assert firing, alerts(host)
+        # Every edge panel of the shipped dashboard has data, from series that exist.
+        for title, expr in dashboard_queries():
+            assert query(host, expr), (title, expr)
         # The traffic goes on for a while after they fire: nothing else may as much as become pending - not /quiet/
         # (all 5xx and slow, but at 0.2 requests a second), nor / for 5xx or latency, nor /api/ for 4xx.
         for _ in range(4):

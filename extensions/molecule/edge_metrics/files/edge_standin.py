@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """A backend stand-in for the edge metrics scenario: answers 200 with a short body at once, or as the query asks:
 ?status=503 answers that status, ?delay=1.2 waits that many seconds first. Serves each port given."""
 import sys

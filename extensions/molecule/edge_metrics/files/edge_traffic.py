@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Traffic to the proxy for the edge metrics scenario, for SECONDS seconds, each request in its own thread on a
 fixed schedule, and a tally of what was sent and answered written to OUT as JSON (written last: its presence means
 done). / gets 5 requests a second, every tenth asking a 404; /api/ 5 a second, every tenth asking a 503 and every

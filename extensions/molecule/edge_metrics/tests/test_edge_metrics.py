@@ -87,10 +87,10 @@ def test_the_program_labels_the_registry_routes(proxy):
 def test_traffic_fires_the_alerts_for_the_routes_in_trouble_only_and_the_counts_are_exact(host, proxy):
     assert not alerts(host), alerts(host)
     # Requests no route takes (unknown hosts, over HTTP: nginx closes them, 444) count under "other", three exactly.
-    for _ in range(3):
+    for _attempt in range(3):
         host.run("curl -s -o /dev/null -H 'Host: unknown.example' http://172.30.99.10/")
     host.run("rm -f %s" % TALLY)
-    assert host.run("systemd-run --unit edge-traffic /usr/local/bin/edge-traffic %d %s"
+    assert host.run("systemd-run --unit edge-traffic /usr/bin/python3 /opt/edge_traffic.py %d %s"
                     % (TRAFFIC_SECONDS, TALLY)).rc == 0
     try:
         firing = wait_for(lambda: EXPECTED <= set(key(labels) for _name, state, labels in alerts(host)
@@ -101,7 +101,7 @@ def test_traffic_fires_the_alerts_for_the_routes_in_trouble_only_and_the_counts_
             assert query(host, expr), (title, expr)
         # The traffic goes on for a while after they fire: nothing else may as much as become pending - not /quiet/
         # (all 5xx and slow, but at 0.2 requests a second), nor / for 5xx or latency, nor /api/ for 4xx.
-        for _ in range(4):
+        for _round in range(4):
             seen = set(key(labels) for _name, _state, labels in alerts(host))
             assert seen == EXPECTED, alerts(host)
             labels = dict((key(labels), labels) for _name, _state, labels in alerts(host))

@@ -53,6 +53,7 @@ import shlex
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends as backends
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _forward
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules as rules_mod
 
 ZONE = "portcullis"
@@ -196,10 +197,7 @@ def _problems(rules, policy):
     """What firewalld cannot express as the other backends do: refused, naming the rule."""
     problems = []
     for rule in rules:
-        if rule.chain == "forward":
-            problems.append("%s: forwarded traffic (direction: forward) is not governed by the firewalld backend yet; "
-                            "use the nftables or iptables backend for it" % rules_mod.rule_label(rule))
-        if rule.burst:
+        if rule.burst and rule.chain != "forward":
             problems.append("%s: a rate limit burst cannot be expressed in a firewalld rich rule; leave the burst out"
                             % rules_mod.rule_label(rule))
     return problems
@@ -433,14 +431,16 @@ def files_of(text):
     return files, default_zone
 
 
-class Firewalld(backends.Backend):
+class FirewalldObjects(backends.Backend):
+    """firewalld's own objects: input and output (``Firewalld`` adds the forward part)."""
+
     name = "firewalld"
     commands = ("firewall-cmd",)
     config_dir = CONFIG_DIR
     unusable = "needs firewalld running (firewall-cmd --state says it is not)"
 
     def __init__(self, runner, read=None, write=None, remove=None, listdir=None):
-        super(Firewalld, self).__init__(runner)
+        super(FirewalldObjects, self).__init__(runner)
         self.read = read or _read_file
         self.write = write or _write_file
         self.remove = remove or _remove_file
@@ -454,13 +454,10 @@ class Firewalld(backends.Backend):
         return rc == 0 and out.strip() == "running"
 
     def limits(self, policy):
-        """What the rules do not govern here: forwarded traffic, and traffic
-        that firewalld gives to another zone (an interface or source bound
-        to it, as NetworkManager or Docker bind theirs)."""
-        warnings = ["the firewalld backend does not govern forwarded traffic yet: published container ports and "
-                    "routed container addresses follow firewalld's own zones and policies (which refuse forwarding "
-                    "between zones unless a policy accepts it), whatever the forward (%s) and dnat (%s) policies say"
-                    % (policy["forward"], policy["dnat"])]
+        """What the rules do not govern here: traffic that firewalld gives to
+        another zone (an interface or source bound to it, as NetworkManager
+        or Docker bind theirs)."""
+        warnings = []
         rc, out, _err = self.runner.run([self.paths["firewall-cmd"], "--get-active-zones"])
         if rc != 0:
             return warnings + ["firewall-cmd --get-active-zones failed: the run cannot say which traffic firewalld "
@@ -559,7 +556,7 @@ class Firewalld(backends.Backend):
 
     def rollback_plan(self, previous_listing):
         if not previous_listing:
-            return self.remove_plan()
+            return FirewalldObjects.remove_plan(self)
         files, default_zone = files_of(previous_listing)
         return self._plan(files, default_zone)
 
@@ -698,3 +695,11 @@ def _listdir(directory):
         return os.listdir(directory)
     except (IOError, OSError):
         return []
+
+
+class Firewalld(_forward.WithForward, FirewalldObjects):
+    """firewalld in charge of input and output; forwarded and published
+    traffic in the iptables backend's chains PORTCULLIS-FORWARD and
+    PORTCULLIS-PREROUTING (``_forward``): Docker publishes ports with
+    iptables(-nft) DNAT rules and passes forwarded packets through
+    DOCKER-USER, which firewalld's zones and policies do not see first."""

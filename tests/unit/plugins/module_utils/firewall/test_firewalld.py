@@ -176,8 +176,9 @@ def test_rollback_plan_restores_the_previous_files_and_default_zone(host, tmp_pa
     previous = backend.listing(backend.live())
     make(host, tmp_path, rules=RULES[:1]).run(check_mode=False)
     plan = backend.rollback_plan(previous)
-    assert plan["default_zone"] == "portcullis"
-    assert plan["files"][os.path.join(host.config_dir, "ipsets", "portcullis-in-3.xml")].startswith("<?xml")
+    assert plan["forward"] is None  # no iptables here: no forward part
+    assert plan["manager"]["default_zone"] == "portcullis"
+    assert plan["manager"]["files"][os.path.join(host.config_dir, "ipsets", "portcullis-in-3.xml")].startswith("<?xml")
     backend.apply(plan)
     assert backend.live() == previous
     files, script = backend.restore_script(plan, "/var/lib/portcullis", "T")
@@ -201,8 +202,9 @@ def test_what_the_rules_do_not_govern_is_named(host, tmp_path):
                         "  interfaces: eth0\n"
     firewall = make(host, tmp_path, rules=RULES)
     firewall.run(check_mode=False)
-    assert any("does not govern forwarded traffic" in warning and "forward (accept) and dnat (drop)" in warning
-               for warning in firewall.warnings)
+    # No iptables on this host: the dnat policy drop (the default) cannot be enforced, and says so.
+    assert any("dnat policy drop is enforced in the iptables chains PORTCULLIS-FORWARD" in warning
+               and "not enforced here" in warning for warning in firewall.warnings)
     named = [warning for warning in firewall.warnings if "is firewalld's zone" in warning]
     assert named == ["traffic through interface docker0 is firewalld's zone docker, not portcullis: the registry's "
                      "input rules do not apply to it",
@@ -214,7 +216,11 @@ def test_what_firewalld_cannot_express_is_refused_before_anything_changes(host, 
     rules = [{"port": 8081, "direction": "forward"}, {"port": 80, "rate_limit": "10/second burst 20"}]
     with pytest.raises(backends.BackendError) as caught:
         make(host, tmp_path, rules=rules).run(check_mode=False)
-    assert "rule 1: forwarded traffic" in str(caught.value) and "rule 2: a rate limit burst" in str(caught.value)
+    assert "rule 2: a rate limit burst" in str(caught.value) and "rule 1" not in str(caught.value)
+    # A forward rule goes to the iptables chains PORTCULLIS-FORWARD: refused only where iptables is missing.
+    with pytest.raises(backends.BackendError) as caught:
+        make(host, tmp_path, rules=rules[:1]).run(check_mode=False)
+    assert "PORTCULLIS-FORWARD" in str(caught.value) and "iptables-save, which is not installed" in str(caught.value)
     assert not os.path.exists(os.path.join(host.config_dir, "zones"))
     assert host.default_zone == "public"
 

@@ -233,12 +233,17 @@ class Backend(metaclass=abc.ABCMeta):
         return changes
 
     @staticmethod
-    def unit(description, start, stop=()):
+    def unit(description, start, stop=(), bound_to=None):
+        """``bound_to``: ``(service, command)``, a service that flushes our
+        chains when it starts (firewalld), and a command that returns once
+        it has: this unit starts after it, and waits for that command."""
+        after = "nftables.service netfilter-persistent.service" + (" %s" % bound_to[0] if bound_to else "")
         lines = ["# %s" % MARKER[2:], "[Unit]", "Description=%s" % description, "DefaultDependencies=no",
                  "Wants=network-pre.target", "Before=network-pre.target shutdown.target",
                  # After a distribution unit that may flush the whole ruleset at boot.
-                 "After=nftables.service netfilter-persistent.service", "Conflicts=shutdown.target", "",
-                 "[Service]", "Type=oneshot", "RemainAfterExit=yes"]
+                 "After=%s" % after, "Conflicts=shutdown.target"]
+        lines += ["", "[Service]", "Type=oneshot", "RemainAfterExit=yes"]
+        lines += ["ExecStartPre=-%s" % bound_to[1]] if bound_to else []
         lines += ["ExecStart=%s" % command for command in start]
         lines += ["ExecStop=-%s" % command for command in stop]
         lines += ["", "[Install]", "WantedBy=sysinit.target", ""]
@@ -441,6 +446,9 @@ class Iptables(Backend):
     docker_user = "DOCKER-USER"
     boot_paths = {4: BOOT_DIR + "/firewall.v4", 6: BOOT_DIR + "/firewall.v6"}
     unit_description = "portcullis.ports firewall: the PORTCULLIS-* chains only (other chains are left alone)"
+    # (service, command): a service that flushes every iptables chain when it starts (firewalld), and a command that
+    # returns once it has; the unit starts after it.
+    bound_to = None
     # The chains this instance governs (IptablesForward: the forward part only).
     governed = ("input", "forward", "output", "prerouting")
 
@@ -760,21 +768,26 @@ class Iptables(Backend):
             self._run([self._tools(version)[1], "--noflush"], data=text,
                       what="ip%stables-restore --noflush" % ("" if version == 4 else "6"))
 
+    @staticmethod
+    def sections(previous_live):
+        """``{version: {table: lines}}`` of a text live() returned."""
+        sections = {}
+        current = table = None
+        for line in (previous_live or "").splitlines():
+            if line.startswith("# IPv"):
+                current, table = int(line[5:]), "filter"
+                sections[current] = {}
+            elif line.startswith("*") and current is not None:
+                table = line[1:]
+            elif current is not None:
+                sections[current].setdefault(table, []).append(line)
+        return sections
+
     def rollback_transaction(self, previous_live):
         """iptables-restore --noflush input per family that puts back what
         live() returned before the apply (or removes our chains and hooks)."""
         result = {}
-        sections = {}
-        if previous_live:
-            current = table = None
-            for line in previous_live.splitlines():
-                if line.startswith("# IPv"):
-                    current, table = int(line[5:]), "filter"
-                    sections[current] = {}
-                elif line.startswith("*") and current is not None:
-                    table = line[1:]
-                elif current is not None:
-                    sections[current].setdefault(table, []).append(line)
+        sections = self.sections(previous_live)
         for version in (4, 6):
             out = []
             for table, chains in self.tables:
@@ -791,8 +804,12 @@ class Iptables(Backend):
             result[version] = "\n".join(out) + "\n"
         return result
 
+    def ruleset(self, rules, policy, defaults):
+        """``{version: {table: lines}}``: our chains' lines, what transaction() takes."""
+        return dict((version, self._by_table(rules, policy, defaults, version)) for version in (4, 6))
+
     def apply_plan(self, rules, policy, defaults, desired):
-        return self.transaction(dict((version, self._by_table(rules, policy, defaults, version)) for version in (4, 6)))
+        return self.transaction(self.ruleset(rules, policy, defaults))
 
     def remove_plan(self):
         return self.removal_transaction()
@@ -833,7 +850,7 @@ class Iptables(Backend):
             stop += ["%s -D %s -j %s" % (tool, self.hooks[chain], self.chains[chain]) for chain in CHAINS
                      if chain in self.chains]
             stop.append("%s -t mangle -D %s -j %s" % (tool, self.hooks["prerouting"], self.chains["prerouting"]))
-        return self.unit(self.unit_description, start, stop)
+        return self.unit(self.unit_description, start, stop, self.bound_to)
 
     def restore_script(self, plan, directory, token):
         files = {}

@@ -702,4 +702,21 @@ class Firewalld(_forward.WithForward, FirewalldObjects):
     traffic in the iptables backend's chains PORTCULLIS-FORWARD and
     PORTCULLIS-PREROUTING (``_forward``): Docker publishes ports with
     iptables(-nft) DNAT rules and passes forwarded packets through
-    DOCKER-USER, which firewalld's zones and policies do not see first."""
+    DOCKER-USER, which firewalld's zones and policies do not see first.
+
+    firewalld (1.3, also with its nftables backend) flushes every iptables
+    chain when it starts or reloads (``-F``, ``-X`` on each table; Docker
+    makes its own again when told of the reload): our apply writes the
+    forward chains after firewalld's reload; the boot unit starts after
+    firewalld.service and waits until firewalld has flushed (``firewall-cmd
+    --state`` answers only then), and a drop-in of firewalld.service runs
+    it again whenever firewalld starts or reloads through systemd; a
+    ``firewall-cmd --reload`` run by hand removes them until the next run,
+    which reports it and writes them again."""
+
+    flushes_iptables = "firewalld.service"
+
+    @property
+    def flushed_when(self):
+        # firewall-cmd waits until firewalld has started (and flushed): it answers D-Bus only then.
+        return "%s --state" % self.paths["firewall-cmd"]

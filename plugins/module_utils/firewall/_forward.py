@@ -60,17 +60,39 @@ def split(text):
     return text, None
 
 
+def dropin_path(service):
+    return "/etc/systemd/system/%s.d/50-portcullis-forward.conf" % service
+
+
+def dropin(systemctl):
+    """A manager's service drop-in: each time it starts or reloads (and
+    flushes every iptables chain), the forward chains' unit runs again."""
+    again = "ExecStartPost=-%s --no-block restart %s" % (systemctl, backends.BOOT_UNIT)
+    return "\n".join(["# %s" % backends.MARKER[2:],
+                      "# It flushes every iptables chain when it starts or reloads: load the chains",
+                      "# PORTCULLIS-FORWARD and PORTCULLIS-PREROUTING again (%s waits until it has)." % backends.BOOT_UNIT,
+                      "[Service]", again, again.replace("ExecStartPost", "ExecReload"), ""])
+
+
 class WithForward:
     """Mixed in before a manager's backend class: the manager's methods are
     reached through ``super()``, the forward part through ``self.forward``
     (None when iptables is not installed, or when another scope governs
     those chains)."""
 
+    # A manager that flushes every iptables chain when it starts or reloads (firewalld): the forward unit is bound to
+    # its service, and the forward chains are written after the manager's own reload.
+    flushes_iptables = None
+    # The command that returns once that manager has started (and flushed).
+    flushed_when = None
+
     def __init__(self, *args, **kwargs):
         super(WithForward, self).__init__(*args, **kwargs)
         self.forward_needed = False
         try:
             self.forward = backends.IptablesForward(self.runner)
+            if self.flushes_iptables:
+                self.forward.bound_to = (self.flushes_iptables, self.flushed_when)
             self.forward_missing = None
         except backends.BackendError as error:
             self.forward, self.forward_missing = None, str(error)
@@ -107,6 +129,12 @@ class WithForward:
         warnings = super(WithForward, self).limits(policy)
         if self.forward_needed and self.forward is not None:
             warnings += self.forward.limits(policy)
+            if self.flushes_iptables:
+                warnings.append("%s flushes every iptables chain when it reloads: a reload run by hand (%s) "
+                                "removes the chains PORTCULLIS-FORWARD and PORTCULLIS-PREROUTING, and with them the "
+                                "forward rules and the dnat policy, until the next run writes them again (a restart "
+                                "of %s loads them again at once)" % (self.name, "firewall-cmd --reload",
+                                                                     self.flushes_iptables))
         if getattr(self, "forward_unenforced", False):
             warnings.append("with backend %s the dnat policy drop is enforced in the iptables chains "
                             "PORTCULLIS-FORWARD and PORTCULLIS-PREROUTING, and %s: it is not enforced here (a "
@@ -128,7 +156,7 @@ class WithForward:
         manager, forward = split(desired)
         plan = {"manager": super(WithForward, self).apply_plan(rules, policy, defaults, manager), "forward": None}
         if forward is not None:
-            plan["forward"] = self._forward().apply_plan(rules, policy, defaults, None)
+            plan["forward"] = {"tables": self._forward().ruleset(rules, policy, defaults)}
         elif self.forward is not None:
             plan["forward"] = REMOVE
         return plan
@@ -142,15 +170,27 @@ class WithForward:
         manager, forward = split(previous_listing)
         plan = {"manager": super(WithForward, self).rollback_plan(manager), "forward": None}
         if self.forward is not None:
-            plan["forward"] = self.forward.rollback_plan(forward) if forward is not None else REMOVE
+            plan["forward"] = REMOVE if forward is None else {"tables": self._previous(forward), "listing": forward}
         return plan
 
+    def _previous(self, listing):
+        """The forward chains' lines in a live() text, as ruleset() gives them (the hooks are made again)."""
+        sections = self.forward.sections(listing)
+        return dict((version, dict((table, [line for line in lines if line.startswith("-A PORTCULLIS-")])
+                                   for table, lines in sections.get(version, {}).items()))
+                    for version in (4, 6))
+
     def _forward_plan(self, plan):
-        """The forward part's iptables-restore input now (REMOVE: what removes the chains found)."""
+        """The forward part's iptables-restore input as the chains are now
+        (REMOVE: what removes the chains found), made when the plan runs:
+        after the manager's part, which may have flushed them (firewalld's
+        reload flushes every iptables chain)."""
         forward = plan.get("forward")
+        if not forward or self.forward is None:
+            return None
         if forward == REMOVE:
-            return self.forward.removal_transaction() if self.forward is not None else None
-        return forward or None
+            return self.forward.removal_transaction()
+        return self.forward.transaction(forward["tables"])
 
     def check(self, plan):
         if plan.get("manager") is not None:
@@ -175,6 +215,9 @@ class WithForward:
         files = dict(super(WithForward, self).boot_files(rules, policy, defaults, desired))
         if self.forward is not None:
             files.update(self.forward.boot_files(rules, policy, defaults, desired))
+        if self.flushes_iptables and (self.forward is not None or not rules):
+            # Listed also when another scope governs the chains (and no rules are given): found, and removed.
+            files[dropin_path(self.flushes_iptables)] = dropin(self.runner.which("systemctl") or "/bin/systemctl")
         return files
 
     def boot_unit(self):
@@ -192,6 +235,8 @@ class WithForward:
         if forward == REMOVE:
             # At the timer's time the chains are there only when this run made them.
             forward = self.forward.rollback_transaction(None) if self.forward_needed and self.forward else None
+        elif forward:
+            forward = self.forward.rollback_transaction(forward["listing"])
         if forward:
             more, text = self.forward.restore_script(forward, directory, token + ".forward")
             files.update(more)

@@ -36,12 +36,18 @@ and drop or reject, in any zone, and direct rules) are read before it and
 added back after it, and are not drift. The text is in firewall-cmd's own terms (``--info-zone``,
 ``--info-policy``, ``--info-ipset``), followed by the files.
 
-What it does not govern (yet): forwarded traffic (``direction: forward``
-rules are refused; the ``forward`` and ``dnat`` policies are not enforced,
-and firewalld refuses forwarding between zones unless a policy accepts
-it), traffic firewalld gives to another zone (an interface or a source
-bound to it), established/related, loopback and invalid packets (firewalld
-always accepts the first two and drops the last). ``limits()`` names them.
+Forwarded and published traffic is not firewalld's here: Docker publishes
+ports with iptables(-nft) DNAT rules, and firewalld's forward chain accepts
+every DNATed connection (``ct status dnat accept``) whatever its zones and
+policies say. ``Firewalld`` adds the forward part (``_forward``): forward
+rules and the ``forward`` and ``dnat`` policies in the iptables backend's
+chains PORTCULLIS-FORWARD (hooked from DOCKER-USER, which Docker passes
+forwarded packets through first) and PORTCULLIS-PREROUTING.
+
+What it does not govern: traffic firewalld gives to another zone (an
+interface or a source bound to it), established/related, loopback and
+invalid packets (firewalld always accepts the first two and drops the
+last). ``limits()`` names them.
 """
 
 from __future__ import absolute_import, division, print_function

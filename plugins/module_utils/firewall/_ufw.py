@@ -40,8 +40,16 @@ deny/reject rules already there (fail2ban inserts its bans at the top).
 What ufw cannot say is refused before anything runs (ICMP rules, rate
 limits, log prefixes), or named in a warning (ufw's ``before.rules`` accept
 established, loopback, ICMP and DHCP replies whatever the ``allow_*``
-switches say; the ``dnat`` policy has no ufw equivalent). Persistence is
-ufw's: ``ufw.service`` loads the files at boot, so no unit of ours is needed.
+switches say). Persistence is ufw's: ``ufw.service`` loads the files at boot.
+
+Forwarded and published traffic is not ufw's here: Docker publishes ports
+with iptables DNAT rules and accepts them in its own FORWARD rules, which
+come before ufw's (``ufw route`` rules never see them: "Docker ignores
+ufw"). ``Ufw`` adds the forward part (``_forward``): forward rules and the
+``forward`` and ``dnat`` policies in the iptables backend's chains
+PORTCULLIS-FORWARD (hooked from DOCKER-USER, which Docker passes forwarded
+packets through first) and PORTCULLIS-PREROUTING, loaded at boot by the
+module's unit. ``ufw reload`` leaves those chains alone (it touches ufw's own).
 """
 
 from __future__ import absolute_import, division, print_function

@@ -215,8 +215,10 @@ class WithForward:
         files = dict(super(WithForward, self).boot_files(rules, policy, defaults, desired))
         if self.forward is not None:
             files.update(self.forward.boot_files(rules, policy, defaults, desired))
-        if self.flushes_iptables and (self.forward is not None or not rules):
-            # Listed also when another scope governs the chains (and no rules are given): found, and removed.
+        else:
+            # Listed also when another scope governs the chains: files from an earlier run are found, and removed.
+            files.update((path, "") for path in backends.IptablesForward.boot_paths.values())
+        if self.flushes_iptables:
             files[dropin_path(self.flushes_iptables)] = dropin(self.runner.which("systemctl") or "/bin/systemctl")
         return files
 

@@ -375,7 +375,7 @@ def test_the_forward_chains_boot_after_firewalld_and_again_when_it_restarts(both
     assert not make(both, tmp_path, rules=FORWARD, persist=True).run(check_mode=False)["changed"]
     # Nothing forward to say: no unit, no boot file, no drop-in (firewalld boots its own configuration).
     make(both, tmp_path, rules=FORWARD[:1], policy={"dnat": "accept"}, persist=True).run(check_mode=False)
-    assert both.iptables.ours() == [] and not dropin.exists()
+    assert both.iptables.ours() == [] and not dropin.exists() and not dropin.parent.exists()
     assert not (root / backends.BOOT_UNIT_PATH.lstrip("/")).exists()
     assert not (root / "etc/portcullis/forward.v4").exists()
 

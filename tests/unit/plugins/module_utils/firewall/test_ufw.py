@@ -394,8 +394,8 @@ def test_commit_confirmed_rollback_puts_the_previous_files_back(host, tmp_path):
 # The forward part: forwarded and published traffic in the iptables chains PORTCULLIS-FORWARD and
 # PORTCULLIS-PREROUTING (hooked from DOCKER-USER and mangle PREROUTING), as with the iptables backend.
 
-FORWARD = [{"port": "ssh", "comment": "ssh"}, {"port": 8081, "direction": "forward", "source": "10.77.0.9",
-                                                "comment": "web from app"}]
+FORWARD = [{"port": "ssh", "comment": "ssh"},
+           {"port": 8081, "direction": "forward", "source": "10.77.0.9", "comment": "web from app"}]
 ADMITTED = ('-A PORTCULLIS-FORWARD -s 10.77.0.9/32 -m conntrack --ctproto tcp --ctorigdstport 8081 -m comment '
             '--comment "web from app" -j RETURN')
 CLOSED = ('-A PORTCULLIS-FORWARD -m conntrack --ctstate NEW -m conntrack --ctstate DNAT -m connmark --mark '
@@ -450,17 +450,21 @@ def test_absent_removes_the_forward_chains_and_their_hooks(both, tmp_path):
 
 def test_switching_between_ufw_and_iptables_leaves_nothing_of_the_old_one(both, tmp_path):
     make(both, tmp_path, rules=FORWARD).run(check_mode=False)
+    boot = os.path.join(both.root, "etc/portcullis")
+    assert sorted(os.listdir(boot)) == ["forward.v4", "forward.v6"]  # the forward chains' boot files (persist)
     both.manager.active = False  # ufw disabled, its files still hold our rules
     to_iptables = make(both, tmp_path, rules=FORWARD, backend="iptables").run(check_mode=False)
     assert to_iptables["removed_scope"] == "ufw" and both.tuples(4) == [] and both.tuples(6) == []
     # The iptables backend governs the forward chains now, with its input and output chains.
     assert ADMITTED in both.iptables.lines(4) and "-A INPUT -j PORTCULLIS-INPUT" in both.iptables.lines(4)
+    assert sorted(os.listdir(boot)) == ["firewall.v4", "firewall.v6"]
     assert not make(both, tmp_path, rules=FORWARD, backend="iptables").run(check_mode=False)["changed"]
     both.manager.active = True
     back = make(both, tmp_path, rules=FORWARD).run(check_mode=False)
     assert back["removed_scope"] == "iptables"
     assert not [line for line in both.iptables.ours() if "INPUT" in line or "OUTPUT" in line]
     assert ADMITTED in both.iptables.lines(4) and both.tuples(4)
+    assert sorted(os.listdir(boot)) == ["forward.v4", "forward.v6"]
     assert not make(both, tmp_path, rules=FORWARD).run(check_mode=False)["changed"]
     make(both, tmp_path, state="absent").run(check_mode=False)
-    assert both.iptables.ours() == [] and both.tuples(4) == []
+    assert both.iptables.ours() == [] and both.tuples(4) == [] and not os.path.exists(boot)

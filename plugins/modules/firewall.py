@@ -177,10 +177,26 @@ options:
         so permanent and runtime agree; a failed reload puts the previous files back. Other zones, policies, services
         and ipsets (fail2ban's, Docker's) are left alone. A port added by hand to the zone (runtime or permanent) is
         drift - reported and removed by the next run. The diff shows C(firewall-cmd --info-zone) and the files.
-      - With V(firewalld), O(rules[].direction=forward) and a rate limit burst are refused before anything changes.
-        Forwarded traffic follows firewalld's own zones and policies (it refuses forwarding between zones unless a
-        policy accepts it), whatever the C(forward) and C(dnat) policies say, and traffic through an interface or
-        source bound to another zone follows that zone; a warning names both at every run. Established, related and
+      - With V(firewalld) and V(ufw), forwarded and published-container traffic - O(rules[].direction=forward), the
+        C(forward) and C(dnat) policies - is governed exactly as with V(iptables), by its chains C(PORTCULLIS-FORWARD)
+        (hooked from C(DOCKER-USER)) and C(PORTCULLIS-PREROUTING) (mangle), written by the iptables backend's own code.
+        Docker publishes ports with iptables(-nft) DNAT rules and passes every forwarded packet through
+        C(DOCKER-USER) first; neither firewalld's zones and policies (firewalld accepts every DNATed connection) nor
+        ufw's route rules see those packets before Docker's own rules accept them, so C(DOCKER-USER) is the one place
+        all four backends can govern them. The manager stays in charge of input and output. The chains are written
+        only when there is something forward to say (a forward rule, C(forward=drop) or C(dnat=drop)); otherwise
+        they are removed. The diff shows them after the manager's lines. With O(persist) the module's unit loads only
+        these chains at boot (C(/etc/portcullis/forward.v4), C(forward.v6)); the manager loads its own rules. They
+        need iptables; without it only the C(dnat) policy can be left unenforced (a warning says so), a forward rule
+        or C(forward=drop) is refused.
+      - firewalld (1.3, also with its nftables backend) flushes every iptables chain when it starts or reloads. The
+        module writes the forward chains after its own reload, its unit starts after C(firewalld.service) and waits
+        until firewalld has started, and a drop-in of C(firewalld.service) runs it again whenever firewalld starts
+        or reloads through systemd. A C(firewall-cmd --reload) run by hand removes them until the next run, which
+        reports it and writes them again (a warning says so).
+      - With V(firewalld), a rate limit burst is refused before anything changes.
+        Traffic through an interface or
+        source bound to another zone follows that zone; a warning names it at every run. Established, related and
         loopback traffic are always accepted and invalid packets dropped by firewalld itself. A reload drops the
         runtime-only changes of other tools; it runs only when our objects change, and the bans other tools
         added at runtime (fail2ban's rich rules in any zone, direct rules) are added back after it - they are not
@@ -188,18 +204,18 @@ options:
       - "V(ufw) keeps ufw in charge (it must be active; the module does not enable it). The rules become ufw rules
         whose comment starts with C(portcullis) (C(portcullis: COMMENT) when the rule has one), in the registry's
         order, in C(/etc/ufw/user.rules) and C(user6.rules); ufw's own C(before.rules) still accept established,
-        loopback, ICMP and DHCP replies. O(rules[].direction=forward) becomes C(ufw route) rules, V(out) C(ufw allow
-        out) rules."
+        loopback, ICMP and DHCP replies. V(out) rules become C(ufw allow out) rules; no C(ufw route) rule is made
+        (forward rules go to C(PORTCULLIS-FORWARD), as above)."
       - "With V(ufw) the scope is the marked rules plus any unmarked rule that opens something (C(allow), C(limit)):
         a C(ufw allow) made by hand shows as a change and is removed. Unmarked C(deny) and C(reject) rules (fail2ban's
         and sshguard's ufw actions) are left where they are, above ours. O(state=absent) removes the marked rules only."
       - With V(ufw) the whole set is computed by ufw itself in a scratch copy of its files (C(ufw --datadir)), checked
         with C(iptables-restore --test), installed and loaded with one C(iptables-restore -n) per family, the way
         ufw loads its user chains; a failure puts the previous files back. C(ufw default) policies are set only for
-        the chains O(policy) names (then loaded by C(ufw reload)). ufw loads its files at boot, so O(persist) adds no
-        unit of the module's.
-      - With V(ufw), ICMP rules, O(rules[].rate_limit) and O(rules[].log) are refused (ufw cannot say them), and the
-        C(dnat) policy is not enforced (a warning says so).
+        the chains O(policy) names (then loaded by C(ufw reload)). ufw loads its files at boot; O(persist) adds the
+        module's unit only for the forward chains.
+      - With V(ufw), ICMP rules, O(rules[].rate_limit) and O(rules[].log) on input and output rules are refused (ufw
+        cannot say them); forward rules can have them (they are iptables rules).
       - The diff and check mode show C(ufw) command lines per address family.
     type: str
     choices: [auto, nftables, iptables, firewalld, ufw]

@@ -449,7 +449,8 @@ class Firewall:
             changes.update(item.legacy_boot(self._read))
         for other in others:
             for path in other.boot_files([], dict(rules_mod.DEFAULT_POLICY), rules_mod.Defaults(), ""):
-                if backends.MARKER in (self._read(path) or ""):
+                # A path the backend in charge wants too (the forward chains' files, for ufw and firewalld) stays.
+                if path not in wanted and backends.MARKER in (self._read(path) or ""):
                     changes[path] = None
         systemctl = self._systemctl()
         if systemctl is None:
@@ -517,9 +518,12 @@ class Firewall:
         boot_dir = self._path(backends.BOOT_DIR)
         if os.path.isdir(boot_dir) and not os.listdir(boot_dir):
             os.rmdir(boot_dir)
-        dropin_dir = os.path.dirname(self._path(NFTABLES_DROPIN))
-        if os.path.isdir(dropin_dir) and not os.listdir(dropin_dir):
-            os.rmdir(dropin_dir)
+        # The drop-in directories our drop-ins were the last file of (nftables.service's, firewalld.service's).
+        for path in [NFTABLES_DROPIN] + [item for item, content in changes.items() if content is None
+                                         and item.startswith("/etc/systemd/system/") and item.endswith(".conf")]:
+            dropin_dir = os.path.dirname(self._path(path))
+            if dropin_dir.endswith(".d") and os.path.isdir(dropin_dir) and not os.listdir(dropin_dir):
+                os.rmdir(dropin_dir)
 
     def _write_boot_entries(self, entries):
         systemctl = self._systemctl()

@@ -72,4 +72,16 @@ def other_backends(runner, backend):
             continue
         if other.usable():
             found.append(other)
+    share_chains(backend, found)
     return found
+
+
+def share_chains(backend, others):
+    """The iptables chains PORTCULLIS-FORWARD and PORTCULLIS-PREROUTING are
+    written by the iptables backend and by the managers' forward part: only
+    one scope lists and removes each chain, the backend in charge's first,
+    then the iptables backend's, then the other managers' in order."""
+    claimed = set(backend.iptables_chains())
+    for other in sorted(others, key=lambda item: item.name != _backends.Iptables.name):
+        other.cede(claimed)
+        claimed |= set(other.iptables_chains())

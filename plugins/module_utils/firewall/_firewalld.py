@@ -36,12 +36,18 @@ and drop or reject, in any zone, and direct rules) are read before it and
 added back after it, and are not drift. The text is in firewall-cmd's own terms (``--info-zone``,
 ``--info-policy``, ``--info-ipset``), followed by the files.
 
-What it does not govern (yet): forwarded traffic (``direction: forward``
-rules are refused; the ``forward`` and ``dnat`` policies are not enforced,
-and firewalld refuses forwarding between zones unless a policy accepts
-it), traffic firewalld gives to another zone (an interface or a source
-bound to it), established/related, loopback and invalid packets (firewalld
-always accepts the first two and drops the last). ``limits()`` names them.
+Forwarded and published traffic is not firewalld's here: Docker publishes
+ports with iptables(-nft) DNAT rules, and firewalld's forward chain accepts
+every DNATed connection (``ct status dnat accept``) whatever its zones and
+policies say. ``Firewalld`` adds the forward part (``_forward``): forward
+rules and the ``forward`` and ``dnat`` policies in the iptables backend's
+chains PORTCULLIS-FORWARD (hooked from DOCKER-USER, which Docker passes
+forwarded packets through first) and PORTCULLIS-PREROUTING.
+
+What it does not govern: traffic firewalld gives to another zone (an
+interface or a source bound to it), established/related, loopback and
+invalid packets (firewalld always accepts the first two and drops the
+last). ``limits()`` names them.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -53,6 +59,7 @@ import shlex
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends as backends
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _forward
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules as rules_mod
 
 ZONE = "portcullis"
@@ -196,10 +203,7 @@ def _problems(rules, policy):
     """What firewalld cannot express as the other backends do: refused, naming the rule."""
     problems = []
     for rule in rules:
-        if rule.chain == "forward":
-            problems.append("%s: forwarded traffic (direction: forward) is not governed by the firewalld backend yet; "
-                            "use the nftables or iptables backend for it" % rules_mod.rule_label(rule))
-        if rule.burst:
+        if rule.burst and rule.chain != "forward":
             problems.append("%s: a rate limit burst cannot be expressed in a firewalld rich rule; leave the burst out"
                             % rules_mod.rule_label(rule))
     return problems
@@ -433,14 +437,16 @@ def files_of(text):
     return files, default_zone
 
 
-class Firewalld(backends.Backend):
+class FirewalldObjects(backends.Backend):
+    """firewalld's own objects: input and output (``Firewalld`` adds the forward part)."""
+
     name = "firewalld"
     commands = ("firewall-cmd",)
     config_dir = CONFIG_DIR
     unusable = "needs firewalld running (firewall-cmd --state says it is not)"
 
     def __init__(self, runner, read=None, write=None, remove=None, listdir=None):
-        super(Firewalld, self).__init__(runner)
+        super(FirewalldObjects, self).__init__(runner)
         self.read = read or _read_file
         self.write = write or _write_file
         self.remove = remove or _remove_file
@@ -454,13 +460,10 @@ class Firewalld(backends.Backend):
         return rc == 0 and out.strip() == "running"
 
     def limits(self, policy):
-        """What the rules do not govern here: forwarded traffic, and traffic
-        that firewalld gives to another zone (an interface or source bound
-        to it, as NetworkManager or Docker bind theirs)."""
-        warnings = ["the firewalld backend does not govern forwarded traffic yet: published container ports and "
-                    "routed container addresses follow firewalld's own zones and policies (which refuse forwarding "
-                    "between zones unless a policy accepts it), whatever the forward (%s) and dnat (%s) policies say"
-                    % (policy["forward"], policy["dnat"])]
+        """What the rules do not govern here: traffic that firewalld gives to
+        another zone (an interface or source bound to it, as NetworkManager
+        or Docker bind theirs)."""
+        warnings = []
         rc, out, _err = self.runner.run([self.paths["firewall-cmd"], "--get-active-zones"])
         if rc != 0:
             return warnings + ["firewall-cmd --get-active-zones failed: the run cannot say which traffic firewalld "
@@ -559,7 +562,7 @@ class Firewalld(backends.Backend):
 
     def rollback_plan(self, previous_listing):
         if not previous_listing:
-            return self.remove_plan()
+            return FirewalldObjects.remove_plan(self)
         files, default_zone = files_of(previous_listing)
         return self._plan(files, default_zone)
 
@@ -698,3 +701,28 @@ def _listdir(directory):
         return os.listdir(directory)
     except (IOError, OSError):
         return []
+
+
+class Firewalld(_forward.WithForward, FirewalldObjects):
+    """firewalld in charge of input and output; forwarded and published
+    traffic in the iptables backend's chains PORTCULLIS-FORWARD and
+    PORTCULLIS-PREROUTING (``_forward``): Docker publishes ports with
+    iptables(-nft) DNAT rules and passes forwarded packets through
+    DOCKER-USER, which firewalld's zones and policies do not see first.
+
+    firewalld (1.3, also with its nftables backend) flushes every iptables
+    chain when it starts or reloads (``-F``, ``-X`` on each table; Docker
+    makes its own again when told of the reload): our apply writes the
+    forward chains after firewalld's reload; the boot unit starts after
+    firewalld.service and waits until firewalld has flushed (``firewall-cmd
+    --state`` answers only then), and a drop-in of firewalld.service runs
+    it again whenever firewalld starts or reloads through systemd; a
+    ``firewall-cmd --reload`` run by hand removes them until the next run,
+    which reports it and writes them again."""
+
+    flushes_iptables = "firewalld.service"
+
+    @property
+    def flushed_when(self):
+        # firewall-cmd waits until firewalld has started (and flushed): it answers D-Bus only then.
+        return "%s --state" % self.paths["firewall-cmd"]

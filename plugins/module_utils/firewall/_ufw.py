@@ -40,8 +40,16 @@ deny/reject rules already there (fail2ban inserts its bans at the top).
 What ufw cannot say is refused before anything runs (ICMP rules, rate
 limits, log prefixes), or named in a warning (ufw's ``before.rules`` accept
 established, loopback, ICMP and DHCP replies whatever the ``allow_*``
-switches say; the ``dnat`` policy has no ufw equivalent). Persistence is
-ufw's: ``ufw.service`` loads the files at boot, so no unit of ours is needed.
+switches say). Persistence is ufw's: ``ufw.service`` loads the files at boot.
+
+Forwarded and published traffic is not ufw's here: Docker publishes ports
+with iptables DNAT rules and accepts them in its own FORWARD rules, which
+come before ufw's (``ufw route`` rules never see them: "Docker ignores
+ufw"). ``Ufw`` adds the forward part (``_forward``): forward rules and the
+``forward`` and ``dnat`` policies in the iptables backend's chains
+PORTCULLIS-FORWARD (hooked from DOCKER-USER, which Docker passes forwarded
+packets through first) and PORTCULLIS-PREROUTING, loaded at boot by the
+module's unit. ``ufw reload`` leaves those chains alone (it touches ufw's own).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -57,6 +65,7 @@ import tempfile
 from ansible_collections.portcullis.ports.plugins.module_utils import _host
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends as backends
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _forward
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules as rules_mod
 
 MARK = "portcullis"
@@ -204,7 +213,9 @@ def _not_ours(entry):
     return not entry.ours()
 
 
-class Ufw(backends.Backend):
+class UfwRules(backends.Backend):
+    """ufw's own rules: input and output (``Ufw`` adds the forward part)."""
+
     name = "ufw"
     commands = ("ufw", "iptables-restore", "ip6tables-restore")
     # Where the host's files are read and written (tests point it elsewhere).
@@ -213,7 +224,7 @@ class Ufw(backends.Backend):
     policy_declared = None
 
     def __init__(self, runner):
-        backends.Backend.__init__(self, runner)
+        super(UfwRules, self).__init__(runner)
         self.notes = []
         self.snapshot = None
 
@@ -257,6 +268,8 @@ class Ufw(backends.Backend):
         (ufw skips a rule it already has). RuleError names what ufw cannot say."""
         errors, specs, seen = [], [], set()
         for rule in rules:
+            if rule.chain == "forward":
+                continue  # the forward part's (PORTCULLIS-FORWARD, as with the iptables backend)
             label = rules_mod.rule_label(rule)
             if rule.protocol == "icmp":
                 errors.append("%s: ufw rules cannot match ICMP (ufw's before.rules accept the essential ICMP "
@@ -279,8 +292,8 @@ class Ufw(backends.Backend):
                         for destination in destinations:
                             for ports in _port_groups(rule.ports):
                                 spec = Spec(family, VERDICTS[rule.action], protocol, ports, destination, "any",
-                                            source, "out" if rule.chain == "output" else "in",
-                                            rule.chain == "forward", self._comment(rule))
+                                            source, "out" if rule.chain == "output" else "in", False,
+                                            self._comment(rule))
                                 # ufw keeps one rule per match: a later one differing only in its action
                                 # or comment would replace the first (which decides anyway).
                                 key = (family, rule.chain, protocol, source, destination, ports)
@@ -331,22 +344,13 @@ class Ufw(backends.Backend):
         if off:
             self.notes.append("with backend ufw, %s cannot be switched off: ufw's before.rules accept that traffic "
                               "before any rule" % ", ".join(off))
-        if any(rule.chain == "forward" for rule in rules):
-            self.notes.append("with backend ufw, forward rules are 'ufw route' rules: they match forwarded "
-                              "connections by the address and port they are sent to after any DNAT (a container's own "
-                              "port, not the port the host publishes), and connections Docker publishes pass Docker's "
-                              "FORWARD rules before ufw's")
         policies = [(word, VERDICTS[policy[chain]]) for chain, word, _key in self._declared()]
         if not specs and not policies:
             return ""
         return self._text(self._desired_entries(specs), policies)
 
     def limits(self, policy):
-        warnings = list(self.notes)
-        if policy["dnat"] == "drop":
-            warnings.append("with backend ufw the dnat policy is not enforced: connections a container runtime "
-                            "publishes are accepted by its own FORWARD rules before ufw's route rules see them")
-        return warnings
+        return list(self.notes)
 
     # Live state
 
@@ -529,3 +533,10 @@ class Ufw(backends.Backend):
             script += "cat %s > %s\n" % (saved, path)
         script += "%s reload\n" % self.paths["ufw"]
         return files, script
+
+
+class Ufw(_forward.WithForward, UfwRules):
+    """ufw in charge of input and output; forwarded and published traffic in
+    the iptables backend's chains PORTCULLIS-FORWARD and PORTCULLIS-PREROUTING
+    (``_forward``): Docker's FORWARD rules accept published connections
+    before ufw's route rules see them, DOCKER-USER comes before Docker's."""

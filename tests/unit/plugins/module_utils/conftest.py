@@ -117,7 +117,13 @@ class FakeFirewalld:
     def run(self, argv, data=None):
         self.calls.append(argv)
         if os.path.basename(argv[0]) == "systemctl":
-            return (1, "disabled\n", "") if argv[1] == "is-enabled" else (0, "", "")
+            enabled = getattr(self, "enabled", set())
+            self.enabled = enabled
+            if argv[1] == "is-enabled":
+                return (0, "enabled\n", "") if argv[-1] in enabled else (1, "disabled\n", "")
+            if argv[1] in ("enable", "disable"):
+                (enabled.add if argv[1] == "enable" else enabled.discard)(argv[-1])
+            return 0, "", ""
         assert os.path.basename(argv[0]) == "firewall-cmd", argv
         args = argv[1:]
         if args == ["--state"]:
@@ -192,3 +198,96 @@ def firewalld_host(tmp_path, monkeypatch):
     config_dir = str(tmp_path / "etc" / "firewalld")
     monkeypatch.setattr(_firewalld.Firewalld, "config_dir", config_dir)
     return FakeFirewalld(config_dir)
+
+
+IPTABLES_TOOLS = ("iptables-save", "iptables-restore", "ip6tables-save", "ip6tables-restore")
+
+
+class FakeIptables:
+    """iptables-save and iptables-restore --noflush (both families, filter
+    and mangle) over in-memory tables holding Docker's FORWARD -> DOCKER-USER
+    jump; ``flush()`` is what firewalld's start and reload do to them (every
+    chain flushed and deleted; Docker then makes its own again)."""
+
+    def __init__(self):
+        self.tables = {}
+        self.flush()
+
+    def flush(self):
+        for version in (4, 6):
+            self.tables[version] = {
+                "filter": ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+                           ":DOCKER-USER - [0:0]", "-A FORWARD -j DOCKER-USER", "-A DOCKER-USER -j RETURN", "COMMIT"],
+                "mangle": ["*mangle", ":PREROUTING ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", "COMMIT"]}
+
+    def lines(self, version=4, table="filter"):
+        return [line for line in self.tables[version][table] if line.startswith("-A ")]
+
+    def ours(self):
+        return [line for version in (4, 6) for table in ("filter", "mangle") for line in self.tables[version][table]
+                if "PORTCULLIS" in line]
+
+    def run(self, argv, data=None):
+        tool = os.path.basename(argv[0])
+        version = 6 if tool.startswith("ip6") else 4
+        if tool.endswith("-save"):
+            return 0, "\n".join(self.tables[version][argv[argv.index("-t") + 1]]) + "\n", ""
+        if "--test" in argv:
+            return 0, "", ""
+        for line in data.splitlines():
+            if line.startswith("*"):
+                lines = [item for item in self.tables[version][line[1:]] if item != "COMMIT"]
+                table = line[1:]
+            elif line == "COMMIT":
+                self.tables[version][table] = lines + ["COMMIT"]
+            elif line.startswith(":"):
+                name = line.split()[0]
+                lines = [item for item in lines if not item.startswith("-A %s " % name[1:])]
+                if name not in [item.split()[0] for item in lines]:
+                    lines.append(line)
+            elif line.startswith("-I "):
+                parts = line.split()
+                position = next((number for number, item in enumerate(lines) if item.startswith("-A %s " % parts[1])),
+                                len(lines))
+                lines.insert(position, "-A %s %s" % (parts[1], " ".join(parts[3:])))
+            elif line.startswith("-D "):
+                lines.remove("-A" + line[2:])
+            elif line.startswith("-F "):
+                lines = [item for item in lines if not item.startswith("-A %s " % line.split()[1])]
+            elif line.startswith("-X "):
+                lines = [item for item in lines if not item.startswith(":%s " % line.split()[1])]
+            elif line.startswith("-A "):
+                lines.append(line)
+        return 0, "", ""
+
+
+class WithIptables:
+    """A manager's fake host (ufw, firewall-cmd) with iptables beside it:
+    the forward chains' commands go to ``iptables``, the rest to ``manager``
+    (ufw's own loads of its rules files too); firewall-cmd --reload flushes
+    the iptables chains, as firewalld does."""
+
+    def __init__(self, manager):
+        self.manager = manager
+        self.iptables = FakeIptables()
+
+    def __getattr__(self, name):
+        return getattr(self.manager, name)
+
+    def which(self, name):
+        return "/usr/sbin/" + name if name in IPTABLES_TOOLS else self.manager.which(name)
+
+    def run(self, argv, data=None):
+        tool = os.path.basename(argv[0])
+        if tool in IPTABLES_TOOLS and (tool.endswith("-save") or "ufw-user" not in (data or "")):
+            return self.iptables.run(argv, data)
+        result = self.manager.run(argv, data)
+        if tool == "firewall-cmd" and argv[1:] == ["--reload"] and result[0] == 0:
+            self.iptables.flush()
+        return result
+
+
+@pytest.fixture
+def with_iptables():
+    """``with_iptables(manager_host)``: that fake host with iptables beside it (WithIptables)."""
+    return WithIptables

@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 
 import pytest
@@ -16,6 +17,7 @@ from ansible_collections.portcullis.ports.plugins.module_utils import _host
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _apply as _firewall
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends as backends
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _firewalld
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _others
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules as fw
 
 
@@ -176,8 +178,9 @@ def test_rollback_plan_restores_the_previous_files_and_default_zone(host, tmp_pa
     previous = backend.listing(backend.live())
     make(host, tmp_path, rules=RULES[:1]).run(check_mode=False)
     plan = backend.rollback_plan(previous)
-    assert plan["default_zone"] == "portcullis"
-    assert plan["files"][os.path.join(host.config_dir, "ipsets", "portcullis-in-3.xml")].startswith("<?xml")
+    assert plan["forward"] is None  # no iptables here: no forward part
+    assert plan["manager"]["default_zone"] == "portcullis"
+    assert plan["manager"]["files"][os.path.join(host.config_dir, "ipsets", "portcullis-in-3.xml")].startswith("<?xml")
     backend.apply(plan)
     assert backend.live() == previous
     files, script = backend.restore_script(plan, "/var/lib/portcullis", "T")
@@ -201,8 +204,9 @@ def test_what_the_rules_do_not_govern_is_named(host, tmp_path):
                         "  interfaces: eth0\n"
     firewall = make(host, tmp_path, rules=RULES)
     firewall.run(check_mode=False)
-    assert any("does not govern forwarded traffic" in warning and "forward (accept) and dnat (drop)" in warning
-               for warning in firewall.warnings)
+    # No iptables on this host: the dnat policy drop (the default) cannot be enforced, and says so.
+    assert any("dnat policy drop is enforced in the iptables chains PORTCULLIS-FORWARD" in warning
+               and "not enforced here" in warning for warning in firewall.warnings)
     named = [warning for warning in firewall.warnings if "is firewalld's zone" in warning]
     assert named == ["traffic through interface docker0 is firewalld's zone docker, not portcullis: the registry's "
                      "input rules do not apply to it",
@@ -214,7 +218,11 @@ def test_what_firewalld_cannot_express_is_refused_before_anything_changes(host, 
     rules = [{"port": 8081, "direction": "forward"}, {"port": 80, "rate_limit": "10/second burst 20"}]
     with pytest.raises(backends.BackendError) as caught:
         make(host, tmp_path, rules=rules).run(check_mode=False)
-    assert "rule 1: forwarded traffic" in str(caught.value) and "rule 2: a rate limit burst" in str(caught.value)
+    assert "rule 2: a rate limit burst" in str(caught.value) and "rule 1" not in str(caught.value)
+    # A forward rule goes to the iptables chains PORTCULLIS-FORWARD: refused only where iptables is missing.
+    with pytest.raises(backends.BackendError) as caught:
+        make(host, tmp_path, rules=rules[:1]).run(check_mode=False)
+    assert "PORTCULLIS-FORWARD" in str(caught.value) and "iptables-save, which is not installed" in str(caught.value)
     assert not os.path.exists(os.path.join(host.config_dir, "zones"))
     assert host.default_zone == "public"
 
@@ -308,3 +316,104 @@ def test_a_port_added_by_hand_beside_a_ban_is_still_drift(host, tmp_path):
     host.run(["/usr/bin/firewall-cmd", "--add-rich-rule=%s" % F2B_BAN])
     host.run(["/usr/bin/firewall-cmd", "--add-rich-rule=%s" % 'rule family="ipv4" source address="203.0.113.0/24" accept'])
     assert make(host, tmp_path, rules=RULES).run(check_mode=True)["changed"] is True
+
+
+# The forward part: forwarded and published traffic in the iptables chains PORTCULLIS-FORWARD and
+# PORTCULLIS-PREROUTING (hooked from DOCKER-USER), as with the iptables backend; firewalld's reload flushes them.
+
+FORWARD = [{"port": "http", "comment": "public web"},
+           {"port": 8081, "direction": "forward", "source": "10.0.1.5", "comment": "web from app"}]
+ADMITTED = ('-A PORTCULLIS-FORWARD -s 10.0.1.5/32 -m conntrack --ctproto tcp --ctorigdstport 8081 -m comment '
+            '--comment "web from app" -j RETURN')
+CLOSED = ('-A PORTCULLIS-FORWARD -m conntrack --ctstate NEW -m conntrack --ctstate DNAT -m connmark --mark '
+          '0x20000000/0x20000000 -m comment --comment "published ports no rule opens" -j DROP')
+
+
+@pytest.fixture
+def both(host, with_iptables):
+    return with_iptables(host)
+
+
+def test_a_forward_rule_lands_in_portcullis_forward_written_after_firewalld_s_reload(both, tmp_path):
+    firewall = make(both, tmp_path, rules=FORWARD, policy={"dnat": "drop"})
+    first = firewall.run(check_mode=False)
+    assert first["changed"] and first["backend"] == "firewalld"
+    filter4 = both.iptables.lines(4)
+    # Our reload flushed every iptables chain; the forward chains were written after it.
+    assert ADMITTED in filter4 and CLOSED in filter4 and CLOSED in both.iptables.lines(6)
+    assert filter4.index("-A DOCKER-USER -j PORTCULLIS-FORWARD") < filter4.index("-A DOCKER-USER -j RETURN")
+    assert "-A PREROUTING -j PORTCULLIS-PREROUTING" in both.iptables.lines(4, "mangle")
+    assert "8081" not in zone_file(both)  # firewalld keeps input: the forward rule is not a port of the zone
+    assert not any("does not govern forwarded traffic" in warning for warning in firewall.warnings)
+    assert any("firewall-cmd --reload" in warning and "PORTCULLIS-FORWARD" in warning for warning in firewall.warnings)
+    both.calls[:] = []
+    assert not make(both, tmp_path, rules=FORWARD, policy={"dnat": "drop"}).run(check_mode=False)["changed"]
+    assert ["/usr/bin/firewall-cmd", "--reload"] not in both.calls
+
+
+def test_a_reload_by_hand_removes_the_chains_and_the_next_run_writes_them_again(both, tmp_path):
+    make(both, tmp_path, rules=FORWARD).run(check_mode=False)
+    both.run(["/usr/bin/firewall-cmd", "--reload"])
+    assert both.iptables.ours() == []
+    result = make(both, tmp_path, rules=FORWARD).run(check_mode=False)
+    assert result["changed"] and ADMITTED in both.iptables.lines(4)
+    assert not make(both, tmp_path, rules=FORWARD).run(check_mode=False)["changed"]
+
+
+def test_the_forward_chains_boot_after_firewalld_and_again_when_it_restarts(both, tmp_path):
+    (tmp_path / "root" / "run" / "systemd" / "system").mkdir(parents=True)
+    result = make(both, tmp_path, rules=FORWARD, persist=True).run(check_mode=False)
+    root = tmp_path / "root"
+    unit = (root / backends.BOOT_UNIT_PATH.lstrip("/")).read_text()
+    assert "After=nftables.service netfilter-persistent.service firewalld.service" in unit
+    assert "ExecStartPre=-/usr/bin/firewall-cmd --state" in unit
+    assert "--noflush /etc/portcullis/forward.v4" in unit and "PORTCULLIS-INPUT" not in unit
+    assert ADMITTED in (root / "etc/portcullis/forward.v4").read_text()
+    dropin = root / "etc/systemd/system/firewalld.service.d/50-portcullis-forward.conf"
+    assert "ExecStartPost=-/usr/bin/systemctl --no-block restart portcullis-firewall.service" in dropin.read_text()
+    assert "service:" + backends.BOOT_UNIT in result["boot_changed"]
+    assert not make(both, tmp_path, rules=FORWARD, persist=True).run(check_mode=False)["changed"]
+    # Nothing forward to say: no unit, no boot file, no drop-in (firewalld boots its own configuration).
+    make(both, tmp_path, rules=FORWARD[:1], policy={"dnat": "accept"}, persist=True).run(check_mode=False)
+    assert both.iptables.ours() == [] and not dropin.exists() and not dropin.parent.exists()
+    assert not (root / backends.BOOT_UNIT_PATH.lstrip("/")).exists()
+    assert not (root / "etc/portcullis/forward.v4").exists()
+
+
+def test_absent_removes_the_forward_chains(both, tmp_path):
+    make(both, tmp_path, rules=FORWARD).run(check_mode=False)
+    assert make(both, tmp_path, state="absent").run(check_mode=False)["changed"]
+    assert both.iptables.ours() == [] and both.default_zone == "public"
+    assert "-A FORWARD -j DOCKER-USER" in both.iptables.lines(4)
+    assert not make(both, tmp_path, state="absent").run(check_mode=False)["changed"]
+
+
+def test_our_forward_chains_are_not_another_firewall(both, tmp_path):
+    # As iptables-nft lists them: table ip filter (FORWARD -> DOCKER-USER -> PORTCULLIS-FORWARD, which drops),
+    # table ip mangle (PREROUTING -> PORTCULLIS-PREROUTING).
+    def chain(table, name, hook=None):
+        item = {"family": "ip", "table": table, "name": name}
+        item.update({"type": "filter", "hook": hook, "prio": 0, "policy": "accept"} if hook else {})
+        return {"chain": item}
+
+    def rule(table, name, *expr):
+        return {"rule": {"family": "ip", "table": table, "chain": name, "expr": list(expr)}}
+
+    ruleset = json.dumps({"nftables": [
+        chain("filter", "FORWARD", "forward"), chain("filter", "DOCKER-USER"), chain("filter", "PORTCULLIS-FORWARD"),
+        chain("mangle", "PREROUTING", "prerouting"), chain("mangle", "PORTCULLIS-PREROUTING"),
+        rule("filter", "FORWARD", {"jump": {"target": "DOCKER-USER"}}),
+        rule("filter", "DOCKER-USER", {"jump": {"target": "PORTCULLIS-FORWARD"}}),
+        rule("filter", "PORTCULLIS-FORWARD", {"drop": None}),
+        rule("mangle", "PREROUTING", {"jump": {"target": "PORTCULLIS-PREROUTING"}})]})
+
+    class Host:
+        def which(self, name):
+            return "/usr/sbin/nft" if name == "nft" else both.which(name)
+
+        def run(self, argv, data=None):
+            return (0, ruleset, "") if argv[0] == "/usr/sbin/nft" else both.run(argv, data)
+
+    assert _others.detect(Host(), "firewalld") == []
+    both.manager.running = False
+    assert _others.detect(Host(), "ufw") == []

@@ -50,8 +50,8 @@ seealso:
   - module: portcullis.ports.listening_ports
   - module: portcullis.ports.port_conflicts
 notes:
-  - Run as root (C(become)): the processes of other users, C(sshd -T), C(nft), C(iptables-save) and C(conntrack)
-    need it. Without root these are reported in RV(unknown).
+  - Run as root (C(become)), which the processes of other users, C(sshd -T), C(nft), C(iptables-save) and
+    C(conntrack) need. Without root, what these would give is reported in RV(unknown).
 """
 
 EXAMPLES = r"""

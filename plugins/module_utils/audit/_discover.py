@@ -344,7 +344,12 @@ class Discovery:
         if not conntrack_seen:
             self.note("connections", "conntrack is not available (or not root): connections were sampled from "
                                      "sockets only, so connections DNATed to containers and short ones are missed")
-        return _merge(flows)
+        merged = _merge(flows)
+        owners = _listening.socket_owners([flow["inode"] for flow in merged if flow["inode"]], self.proc_root)
+        for flow in merged:
+            pids = owners.get(flow.pop("inode"), [])
+            flow["process"] = _listening.process_info(pids[0], self.proc_root)["process"] if pids else None
+        return merged
 
 
 def _bind(group):

@@ -140,9 +140,9 @@ class _Draft:
 def _service_entry(draft, service, policy):
     """The entry of one discovered service and its evidence, or None (skipped, said in the header)."""
     processes = [name for name in service["processes"] if name]
-    where = "%s:%s/%s" % (", ".join(service.get("addresses") or [service["bind"]]), service["port"]
-                          if service["end"] == service["port"] else "%d-%d" % (service["port"], service["end"]),
-                          service["protocol"])
+    ports = str(service["port"]) if service["end"] == service["port"] else "%d-%d" % (service["port"], service["end"])
+    where = "%s/%s" % (", ".join(("[%s]:%s" if ":" in address else "%s:%s") % (address, ports)
+                                 for address in service.get("addresses") or [service["bind"]]), service["protocol"])
     if service["publish"] == "host" and service["port"] >= EPHEMERAL_FROM and _is_loopback(service["bind"]):
         draft.header.append("not drafted: %s on %s (an ephemeral port on loopback, moves at each start)"
                             % (", ".join(processes) or "a process", where))
@@ -198,7 +198,7 @@ def _service_entry(draft, service, policy):
     found_range = _range_of(service["port"], service["end"], policy)
     if found_range:
         entry["range"] = found_range
-    notes = [what, "; ".join(exposure.get("evidence") or []), "-> %s: %s [%s]" % (entry["expose"], why, sure)]
+    notes = [what, "; ".join(" ".join(why.split()) for why in exposure.get("evidence") or []), "-> %s: %s [%s]" % (entry["expose"], why, sure)]
     return draft.add(entry, [note for note in notes if note])
 
 
@@ -357,7 +357,7 @@ def draft(plan, discovered, policy=None):
     result = {}
     for host, found in sorted(drafts.items()):
         try:
-            _registry.validate(found.entries, policy)
+            _registry.validate(found.entries, full_policy)
         except _registry.RegistryError as error:
             raise AdoptError("the draft of %s is not a valid registry (a fault of the draft, please report it): %s"
                              % (host, "; ".join(error.errors)))

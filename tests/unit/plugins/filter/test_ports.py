@@ -16,7 +16,8 @@ FILTERS = FilterModule().filters()
 
 def test_filter_names_are_the_public_contract():
     assert set(FILTERS) == {"service_port", "port_range", "port_ranges", "port_syntax", "firewall_rules", "proxy_sites", "port_map", "ssh_endpoint",
-                            "health_targets", "reachability_flows", "inventory_addresses", "play_keyword"}
+                            "health_targets", "reachability_flows", "inventory_addresses", "play_keyword",
+                            "registry_draft", "adoption_flows", "adoption_cuts"}
 
 
 def test_service_port():
@@ -201,3 +202,12 @@ def test_the_documented_undeclared_sample_is_the_one_used():
         documented = yaml.safe_load(handle)["DOCUMENTATION"]["options"]["undeclared_ports"]["description"][1]
     listed = documented.split(" - ", 1)[1].split(" (TCP)")[0]
     assert tuple(int(port) for port in listed.split(", ")) == UNDECLARED_SAMPLE
+
+
+def test_adoption_filters_name_themselves_in_errors():
+    with pytest.raises(AnsibleFilterError, match=r"portcullis.ports.registry_draft: discovered\['web'\] is not a result"):
+        FILTERS["registry_draft"]({"web": {}}, hostvars={"web": {"ansible_host": "10.0.0.1"}}, groups={"all": ["web"]})
+    with pytest.raises(AnsibleFilterError, match="portcullis.ports.adoption_cuts: flows must be a list"):
+        FILTERS["adoption_cuts"]("x", hostvars={"web": {"ansible_host": "10.0.0.1"}}, groups={"all": ["web"]})
+    with pytest.raises(AnsibleFilterError, match="portcullis.ports.adoption_flows: discovered must map"):
+        FILTERS["adoption_flows"]([])

@@ -140,6 +140,13 @@ def test_listeners_become_entries_by_their_evidence(drafted):
     assert "UNKNOWN" in " ".join(drafted["db"]["notes"]["exporter-9187"])
 
 
+def test_a_policy_given_keeps_the_default_ranges_and_adds_its_own():
+    drafted = _adopt.draft(plan_of(), discovered(), {})
+    assert entries(drafted, "db")["python3-6100"]["range"] == "testing"
+    drafted = _adopt.draft(plan_of(), discovered(), {"stray": "6100-6199"})
+    assert entries(drafted, "db")["python3-6100"]["range"] == "stray"
+
+
 def test_connections_become_connects_to(drafted):
     api = entries(drafted, "api")
     assert api["python3-4020"]["connects_to"] == [{"host": "db", "service": "postgres-5432"}]

@@ -369,6 +369,11 @@ def draft(plan, discovered, policy=None):
 KEY_ORDER = tuple(_registry.KEY_NAMES)
 
 
+def _line(text):
+    """One comment line: a message that spans lines (a tool's error output) is joined."""
+    return " ".join(str(text).split())
+
+
 def render(host, drafted, window=None):
     """The text of ``host_vars/HOST.yml``: the entries in the registry's
     format, each after its evidence as comments."""
@@ -378,13 +383,13 @@ def render(host, drafted, window=None):
              "# Each entry says what it was inferred from and how sure that is (sure, likely, guess, UNKNOWN).",
              "# Review it before enforcing: site.yml makes the network do what this file says."]
     for message in drafted.get("unknown", []):
-        lines.append("# not known: %s" % message)
+        lines.append("# not known: %s" % _line(message))
     for note in drafted["header"]:
-        lines.append("# %s" % note)
+        lines.append("# %s" % _line(note))
     lines.append("portcullis_services:")
     for entry in drafted["entries"]:
         for note in drafted["notes"].get(entry["name"], []):
-            lines.append("  # %s" % note)
+            lines.append("  # %s" % _line(note))
         first = True
         for key in KEY_ORDER:
             if key not in entry:
@@ -395,8 +400,8 @@ def render(host, drafted, window=None):
                 lines.append("%sconnects_to:" % prefix)
                 links = drafted["links"].get(entry["name"], {})
                 for item in entry[key]:
-                    lines.append("      - %s  # %s" % (json.dumps(item, sort_keys=True), links.get(
-                        json.dumps(item, sort_keys=True), "")))
+                    lines.append("      - %s  # %s" % (json.dumps(item, sort_keys=True), _line(links.get(
+                        json.dumps(item, sort_keys=True), ""))))
             else:
                 lines.append("%s%s: %s" % (prefix, key, json.dumps(entry[key])))
     return "\n".join(lines) + "\n"

@@ -180,6 +180,15 @@ def test_rendered_file_is_yaml_with_the_same_entries_and_evidence(drafted):
     assert max(len(line) for line in text.splitlines()) < 400
 
 
+def test_a_message_over_several_lines_stays_one_comment():
+    found = discovered()
+    found["db"]["unknown"].append({"check": "containers", "message": "podman ps failed: one\nError: two"})
+    drafted = _adopt.draft(plan_of(), found)
+    text = _adopt.render("db", drafted["db"])
+    assert "# not known: podman ps failed: one Error: two" in text
+    assert yaml.safe_load(text) == {"portcullis_services": drafted["db"]["entries"]}
+
+
 def test_no_cut_with_the_draft_in_place(drafted):
     plan = plan_of(dict((host, drafted[host]["entries"]) for host in drafted))
     assert _adopt.cuts(plan, _adopt.observed(discovered())) == []

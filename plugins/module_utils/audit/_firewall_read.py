@@ -476,6 +476,20 @@ def _nft_rule(expressions, family):
     return Rule(protocol, ports, sources, verdict, None), None
 
 
+def _describe(rule):
+    """A rule nft printed as JSON, told in nft's words: ``tcp dport 4020 ip saddr 172.30.100.0/24 accept``."""
+    words = []
+    if rule.protocol:
+        words.append(rule.protocol)
+    if rule.ports:
+        ports = ", ".join(str(start) if start == end else "%d-%d" % (start, end) for start, end in rule.ports)
+        words.append("dport %s" % (ports if len(rule.ports) == 1 else "{ %s }" % ports))
+    if not rule.everyone():
+        words.append("saddr %s" % ", ".join(rule.sources))
+    words.append(rule.action)
+    return " ".join(words)
+
+
 def parse_nft(text, skip_iptables=True):
     """``nft -j list ruleset`` to one Layer per input base chain (tables
     iptables-nft writes are skipped when ``skip_iptables``: iptables-save
@@ -507,11 +521,8 @@ def parse_nft(text, skip_iptables=True):
                         walk((family, table, jump), depth + 1)
                     continue
                 if parsed is not None:
-                    if parsed.text is None:
-                        parsed.text = "%s %s %s handle %s" % (family, table, chain_key[2], rule.get("handle"))
-                    else:
-                        parsed.text = "%s %s %s handle %s: %s" % (family, table, chain_key[2], rule.get("handle"),
-                                                                 parsed.text)
+                    parsed.text = "chain %s handle %s: %s" % (chain_key[2], rule.get("handle"),
+                                                             parsed.text or _describe(parsed))
                     found.append(parsed)
 
         walk(key, 0)

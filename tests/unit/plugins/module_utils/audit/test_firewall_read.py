@@ -64,6 +64,14 @@ def test_sources_are_named():
     assert state([fw.parse_ufw(fixture("ufw-status-verbose.txt"))], 6100) == ("some", ["10.9.0.0/16"])
 
 
+def test_nft_rules_are_told_in_nft_words():
+    found = fw.exposure(fw.parse_nft(fixture("nft-hand.json")), "tcp", 8080)
+    assert found["evidence"] == ["nftables inet handmade input: chain input handle 9: tcp dport 8080 saddr "
+                                 "172.30.100.60/32, 172.30.100.61/32 accept"]
+    found = fw.exposure(fw.parse_nft(fixture("nft-hand.json")), "tcp", 443)
+    assert found["evidence"] == ["nftables inet handmade input: chain input handle 6: tcp dport { 80, 443 } accept"]
+
+
 def test_udp_and_ranges():
     layer = fw.parse_iptables(fixture("iptables-save-hand.txt"))
     assert state([layer], 53, "udp")[0] == "open"

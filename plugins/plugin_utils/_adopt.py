@@ -151,8 +151,8 @@ def _service_entry(draft, service, policy):
     container = service.get("container")
     if container:
         name = _safe_name(container["name"])
-        what = "%s container %s (%s) publishes %s -> %d" % (container["runtime"], container["name"], container["image"],
-                                                           where, container["port"])
+        what = "%s container %s (%s) publishes %s -> %d" % (container["runtime"], container["name"],
+                                                            container["image"], where, container["port"])
     elif service["protocol"] == "tcp" and service["port"] in ssh_ports and "sshd" in processes:
         name = "ssh"
         what = "sshd listens on %s" % where

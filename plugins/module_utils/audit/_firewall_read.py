@@ -158,8 +158,8 @@ def _network(text):
 
 _UFW_DEFAULT = _values.pattern(r"Default: ([a-z]+) \(incoming\).*")
 _UFW_RULE = _values.pattern(r"(?P<to>.+?)\s+(?P<action>ALLOW|DENY|REJECT|LIMIT)(?: IN)?\s+(?P<from>.+?)\s*")
-_UFW_TO = _values.pattern(r"(?:(?P<address>[0-9a-fA-F.:/]+) )?(?P<ports>[0-9][0-9,:]*)(?:/(?P<protocol>tcp|udp))?"
-                     r"(?: \(v6\))?")
+_UFW_TO = _values.pattern(
+    r"(?:(?P<address>[0-9a-fA-F.:/]+) )?(?P<ports>[0-9][0-9,:]*)(?:/(?P<protocol>tcp|udp))?(?: \(v6\))?")
 
 
 def parse_ufw(text):
@@ -250,8 +250,9 @@ def parse_firewalld_zones(text):
     return zones
 
 
-_RICH = _values.pattern(r'rule (?:family="ipv[46]" )?source address="(?P<source>[^"]+)" port port="(?P<ports>[0-9-]+)" '
-                   r'protocol="(?P<protocol>tcp|udp)" (?P<action>accept|drop|reject)')
+_RICH = _values.pattern(
+    r'rule (?:family="ipv[46]" )?source address="(?P<source>[^"]+)" port port="(?P<ports>[0-9-]+)" '
+    r'protocol="(?P<protocol>tcp|udp)" (?P<action>accept|drop|reject)')
 
 
 def firewalld_layer(default_zone, zones, services):
@@ -522,7 +523,7 @@ def parse_nft(text, skip_iptables=True):
                     continue
                 if parsed is not None:
                     parsed.text = "chain %s handle %s: %s" % (chain_key[2], rule.get("handle"),
-                                                             parsed.text or _describe(parsed))
+                                                              parsed.text or _describe(parsed))
                     found.append(parsed)
 
         walk(key, 0)

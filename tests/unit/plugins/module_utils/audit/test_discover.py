@@ -124,8 +124,8 @@ def test_sshd_ports():
 
 
 def test_addresses():
-    assert _discover.parse_addresses(fixture("ip-address.json")) == ["127.0.0.1", "172.17.0.1", "10.88.0.1",
-                                                                    "172.30.100.50"]
+    assert _discover.parse_addresses(fixture("ip-address.json")) == [
+        "127.0.0.1", "172.17.0.1", "10.88.0.1", "172.30.100.50"]
 
 
 LISTENERS = [
@@ -146,8 +146,8 @@ def test_services_with_their_exposure_under_ufw():
     found = dict((item["port"], item) for item in _discover.services(LISTENERS, containers, layers, False))
     assert sorted(found) == [22, 4010, 4020, 6100, 8081]  # Docker's embedded DNS is no service of the host
     assert found[4010]["exposure"]["state"] == "private" and found[4010]["bind"] == "127.0.0.1"
-    assert (found[4020]["exposure"]["state"], found[4020]["exposure"]["sources"]) == ("some", ["172.30.100.0/24",
-                                                                                             "10.9.0.0/16"])
+    assert (found[4020]["exposure"]["state"], found[4020]["exposure"]["sources"]) == (
+        "some", ["172.30.100.0/24", "10.9.0.0/16"])
     assert found[22]["exposure"]["state"] == "open" and found[22]["bind"] == "0.0.0.0"
     assert found[8081]["publish"] == "dnat" and found[8081]["container"]["name"] == "shop"
     assert found[8081]["exposure"]["state"] == "open"

@@ -59,8 +59,8 @@ def test_ufw_by_hand(port, expected):
 def test_sources_are_named():
     assert state([fw.parse_iptables(fixture("iptables-save-hand.txt"))], 4020) == ("some", ["172.30.100.0/24"])
     assert state(fw.parse_nft(fixture("nft-hand.json")), 8080) == ("some", ["172.30.100.60/32", "172.30.100.61/32"])
-    assert state([fw.parse_ufw(fixture("ufw-status-verbose.txt"))], 4020) == ("some", ["172.30.100.0/24",
-                                                                                     "10.9.0.0/16"])
+    assert state([fw.parse_ufw(fixture("ufw-status-verbose.txt"))], 4020) == (
+        "some", ["172.30.100.0/24", "10.9.0.0/16"])
     assert state([fw.parse_ufw(fixture("ufw-status-verbose.txt"))], 6100) == ("some", ["10.9.0.0/16"])
 
 

@@ -421,6 +421,22 @@ def observed(discovered):
             for key in sorted(flows, key=lambda key: (key[1], key[2], key[0]))]
 
 
+def _one_per_flow(flows):
+    """The same flow seen in several runs (the flows kept, those seen now) once, its evidence joined."""
+    merged = {}
+    for flow in flows:
+        if not isinstance(flow, dict):
+            raise AdoptError("observed flow %r: expected a mapping with client, server, port" % (flow,))
+        key = (flow.get("client"), flow.get("server"), flow.get("port"), flow.get("protocol", "tcp"))
+        if key not in merged:
+            merged[key] = dict(flow, seen=list(flow.get("seen") or []))
+            continue
+        for seen in flow.get("seen") or []:
+            if seen not in merged[key]["seen"]:
+                merged[key]["seen"].append(seen)
+    return [merged[key] for key in merged]
+
+
 def cuts(plan, flows):
     """Every flow of ``flows`` (``observed``'s shape) the plan's rules would
     refuse: ``{client, client_host, host, address, port, protocol, evidence,
@@ -429,7 +445,7 @@ def cuts(plan, flows):
     if not isinstance(flows, list):
         raise AdoptError("flows must be a list of observed flows, got %s" % type(flows).__name__)
     found = []
-    for flow in flows:
+    for flow in _one_per_flow(flows):
         try:
             client = ipaddress.ip_address(flow["client"])
             server = ipaddress.ip_address(flow["server"])

@@ -206,6 +206,17 @@ def test_a_dropped_flow_is_named(drafted):
                            "in on db (conntrack): the draft would refuse it")
 
 
+def test_a_flow_kept_and_seen_again_is_one_cut(drafted):
+    registries = dict((host, copy.deepcopy(drafted[host]["entries"])) for host in drafted)
+    for entry in registries["api"]:
+        entry.pop("connects_to", None)
+    flows = _adopt.observed(discovered())
+    again = [dict(flow, seen=["out on api (socket)"]) for flow in flows]
+    found = _adopt.cuts(plan_of(registries), flows + again)
+    assert len(found) == 1
+    assert found[0]["evidence"] == "out on api (conntrack); in on db (conntrack); out on api (socket)"
+
+
 def test_hosts_without_registry_are_not_enforced():
     assert _adopt.cuts(plan_of(), _adopt.observed(discovered())) == []
 

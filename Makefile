@@ -116,11 +116,18 @@ quick:
 	@test -x $(VENV)/bin/pytest || { python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -r requirements-dev.txt; }
 	@tools/quick-units.sh
 
-# The shipped alert rules: promtool (Debian's, in the monitoring image) checks them and runs their unit tests.
-promtool: images
+# The shipped alert rules: promtool (Debian's, in the monitoring image) checks them and runs their unit tests. The
+# edge rules are a template of nginx_proxy (thresholds are role variables): rendered first with the role's defaults.
+EDGE_RULES := $(BUILD)/prometheus/portcullis-edge-rules.yml
+promtool: venv images
 	@echo "== promtool check rules, promtool test rules"
+	@mkdir -p $(dir $(EDGE_RULES))
+	@ANSIBLE_LOCALHOST_WARNING=false ansible localhost -c local -o -m ansible.builtin.template \
+	  -a "src=roles/nginx_proxy/templates/portcullis-edge-rules.yml.j2 dest=$(EDGE_RULES) mode=0644" \
+	  -e @roles/nginx_proxy/defaults/main.yml >/dev/null
 	@docker run --rm -v $(CURDIR):/src:ro -w /src localhost/portcullis-debian:bookworm-monitoring sh -c \
-	  'promtool check rules roles/port_metrics/files/portcullis-rules.yml && promtool test rules tests/prometheus/rules_test.yml'
+	  'promtool check rules roles/port_metrics/files/portcullis-rules.yml && promtool test rules tests/prometheus/rules_test.yml \
+	   && promtool check rules build/prometheus/portcullis-edge-rules.yml && promtool test rules tests/prometheus/edge_rules_test.yml'
 
 installed: collection
 	@echo "== the installed collection, from another directory"

@@ -113,8 +113,22 @@ PLAN_SETTINGS = dict((variable, default) for _key, variable, default, _meaning
                      in _literal("plugins/plugin_utils/_plan.py", "SETTING_TABLE"))
 
 
+def role_options(role):
+    """The options of the role's entry points: main's, then those only another entry point (``tasks_from``) has,
+    their description starting with its name."""
+    entries = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    options = dict(entries["main"]["options"])
+    for entry in sorted(entries):
+        for name, spec in (entries[entry].get("options") or {}).items():
+            if name not in options:
+                description = spec.get("description", "")
+                description = description if isinstance(description, list) else [description]
+                options[name] = dict(spec, description=["(`tasks_from: %s`)" % entry] + description)
+    return options
+
+
 def role_table(role):
-    specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    specs = role_options(role)
     from_module = module_defaults(role)
     lines = ["| variable | default | type | meaning |", "|---|---|---|---|"]
     for name, spec in specs.items():
@@ -154,7 +168,7 @@ def check_defaults(role):
     """Every variable defaults/main.yml sets is documented with that default; a variable whose default is
     its module's is documented, and has no default in the role."""
     specs_path = role / "meta" / "argument_specs.yml"
-    specs = yaml.safe_load(specs_path.read_text())["argument_specs"]["main"]["options"]
+    specs = role_options(role)
     path = role / "defaults" / "main.yml"
     defaults = yaml.safe_load(path.read_text()) if path.exists() else {}
     problems = []

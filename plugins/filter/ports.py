@@ -14,6 +14,8 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules
+from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _apply as _metrics_apply
+from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _edge
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _adopt
@@ -141,6 +143,23 @@ def health_targets(hosts, hostvars=None, groups=None, proxy_host=None, policy=No
         raise _filter_error("health_targets", error)
 
 
+def edge_exporter(sites, hostvars=None, groups=None, proxy_host=None, service="mtail", buckets=None, policy=None):
+    try:
+        plan = network_plan(hostvars, groups, policy)
+        if not isinstance(sites, list) or not all(isinstance(site, dict) and "domain" in site for site in sites):
+            raise _edge.EdgeMetricsError("the input must be the proxy's sites (proxy_sites), got %s"
+                                         % _values.describe(sites))
+        listen = _metrics_apply.exporter_listen(plan.registry(proxy_host), service, exporter="mtail",
+                                                option="exporter service", example_port=3903)
+        address, _sep, port = listen.rpartition(":")
+        return {"program": _edge.program(sites, _edge.DEFAULT_BUCKETS if buckets is None else buckets),
+                "address": address.strip("[]"), "port": int(port),
+                "routes": [{"domain": domain, "path": path, "service": name}
+                           for domain, path, name in _edge.routes(sites)]}
+    except _PLAN_ERRORS + (_edge.EdgeMetricsError, _metrics_apply.MetricsError) as error:
+        raise _filter_error("edge_exporter", error)
+
+
 def port_map(hosts, hostvars=None, groups=None, policy=None, listening_var="portcullis_audit_live",
              check_var="portcullis_audit_check", seen_var="portcullis_audit_check", health=None, listeners=None):
     try:
@@ -237,6 +256,7 @@ class FilterModule(object):
             "proxy_sites": proxy_sites,
             "port_map": port_map,
             "health_targets": health_targets,
+            "edge_exporter": edge_exporter,
             "ssh_endpoint": ssh_endpoint,
             "reachability_flows": reachability_flows,
             "inventory_addresses": inventory_addresses,

@@ -54,7 +54,7 @@ description:
     firewalld running, another nftables base chain on the input or output hook with a drop policy or a drop of
     everything, iptables-legacy rules that drop while the module writes nftables - and fails naming each and the
     way out (O(other_firewalls)). Ban tools, which drop only the addresses they ban, are not reported.
-  - Switching O(backend) removes the other backend's scope (and boot files) in the same run.
+  - Switching O(backend) removes the other backends' scopes (and boot files) in the same run.
   - Established and related connections, loopback, essential ICMP and ICMPv6 (with router advertisements and
     neighbour discovery) and the replies of the host's DHCP client (O(allow_dhcp)) are accepted before the rules
     unless switched off.
@@ -160,9 +160,65 @@ options:
     type: dict
     default: {}
   backend:
-    description: Which firewall to program; V(auto) prefers nftables.
+    description:
+      - Which firewall to program. V(auto) keeps the distribution's manager in charge when one is active (firewalld
+        running, else ufw active - V(firewalld) or V(ufw) then), and otherwise picks nftables, else iptables. With
+        O(other_firewalls=takeover) V(auto) never picks a manager - it picks nftables or iptables and takes the
+        host over.
+      - Switching backends removes the old backend's scope in the same run - every backend's whose tools work here.
+        A manager's scope (firewalld's objects) goes while it still runs, before a takeover stops it; a table's after
+        the new rule set is live. The scope of a firewalld that is not running cannot be read, and is left.
+      - V(firewalld) keeps firewalld in charge (it must be running). The scope is firewalld's objects named
+        C(portcullis*) - the zone C(portcullis) (made the default zone; the one before is set back by
+        O(state=absent)) holds the input rules, the policy C(portcullis-out) (C(HOST) to C(ANY)) the output rules,
+        ipsets C(portcullis-in-N), C(portcullis-out-N) and C(portcullis-out-N-dst) a rule's several sources or
+        destinations. They are written as XML files under C(/etc/firewalld), checked with
+        C(firewall-cmd --check-config) and loaded with C(firewall-cmd --reload),
+        so permanent and runtime agree; a failed reload puts the previous files back. Other zones, policies, services
+        and ipsets (fail2ban's, Docker's) are left alone. A port added by hand to the zone (runtime or permanent) is
+        drift - reported and removed by the next run. The diff shows C(firewall-cmd --info-zone) and the files.
+      - With V(firewalld) and V(ufw), forwarded and published-container traffic - O(rules[].direction=forward), the
+        C(forward) and C(dnat) policies - is governed exactly as with V(iptables), by its chains C(PORTCULLIS-FORWARD)
+        (hooked from C(DOCKER-USER)) and C(PORTCULLIS-PREROUTING) (mangle), written by the iptables backend's own code.
+        Docker publishes ports with iptables(-nft) DNAT rules and passes every forwarded packet through
+        C(DOCKER-USER) first; neither firewalld's zones and policies (firewalld accepts every DNATed connection) nor
+        ufw's route rules see those packets before Docker's own rules accept them, so C(DOCKER-USER) is the one place
+        all four backends can govern them. The manager stays in charge of input and output. The chains are written
+        only when there is something forward to say (a forward rule, C(forward=drop) or C(dnat=drop)); otherwise
+        they are removed. The diff shows them after the manager's lines. With O(persist) the module's unit loads only
+        these chains at boot (C(/etc/portcullis/forward.v4), C(forward.v6)); the manager loads its own rules. They
+        need iptables; without it only the C(dnat) policy can be left unenforced (a warning says so), a forward rule
+        or C(forward=drop) is refused.
+      - firewalld (1.3, also with its nftables backend) flushes every iptables chain when it starts or reloads. The
+        module writes the forward chains after its own reload, its unit starts after C(firewalld.service) and waits
+        until firewalld has started, and a drop-in of C(firewalld.service) runs it again whenever firewalld starts
+        or reloads through systemd. A C(firewall-cmd --reload) run by hand removes them until the next run, which
+        reports it and writes them again (a warning says so).
+      - With V(firewalld), a rate limit burst is refused before anything changes.
+        Traffic through an interface or
+        source bound to another zone follows that zone; a warning names it at every run. Established, related and
+        loopback traffic are always accepted and invalid packets dropped by firewalld itself. A reload drops the
+        runtime-only changes of other tools; it runs only when our objects change, and the bans other tools
+        added at runtime (fail2ban's rich rules in any zone, direct rules) are added back after it - they are not
+        drift either.
+      - "V(ufw) keeps ufw in charge (it must be active; the module does not enable it). The rules become ufw rules
+        whose comment starts with C(portcullis) (C(portcullis: COMMENT) when the rule has one), in the registry's
+        order, in C(/etc/ufw/user.rules) and C(user6.rules); ufw's own C(before.rules) still accept established,
+        loopback, ICMP and DHCP replies. V(out) rules become C(ufw allow out) rules; no C(ufw route) rule is made
+        (forward rules go to C(PORTCULLIS-FORWARD), as above)."
+      - "With V(ufw) the scope is the marked rules plus any unmarked rule that opens something (C(allow), C(limit)):
+        a C(ufw allow) made by hand shows as a change and is removed. Unmarked C(deny) and C(reject) rules (fail2ban's
+        and sshguard's ufw actions) are left where they are, above ours. O(state=absent) removes the marked rules only."
+      - With V(ufw) the whole set is computed by ufw itself in a scratch copy of its files (C(ufw --datadir)), checked
+        with C(iptables-restore --test), installed and loaded with one C(iptables-restore -n) per family, the way
+        ufw loads its user chains; a failure puts the previous files back. C(ufw default) policies are set only for
+        the chains O(policy) names (then loaded by C(ufw reload)). ufw loads its files at boot; O(persist) adds the
+        module's unit only for the forward chains.
+      - With V(ufw), ICMP rules, O(rules[].rate_limit) and O(rules[].log) on input and output rules are refused (ufw
+        cannot say them); forward rules can have them (they are iptables rules).
+      - The diff and check mode show C(ufw) command lines per address family.
     type: str
-    choices: [auto, nftables, iptables]
+    choices: [auto, nftables, iptables, firewalld, ufw]
     default: auto
   persist:
     description:
@@ -254,7 +310,8 @@ seealso:
 notes:
   - Check mode renders the rule set and compares it with the live one, so it reports the same change a real run would
     make; nothing is written. The diff shows the live ruleset of the module's scope before and the declared one after.
-  - Needs root and C(CAP_NET_ADMIN). Needs C(nft), or C(iptables-restore) and C(ip6tables-restore).
+  - Needs root and C(CAP_NET_ADMIN). Needs C(nft), or C(iptables-restore) and C(ip6tables-restore), or a running
+    firewalld (1.0 or later, for policies) with C(firewall-cmd).
 """
 
 EXAMPLES = r"""
@@ -304,7 +361,7 @@ boot_changed:
   sample: [/etc/portcullis/firewall.nft, /etc/systemd/system/portcullis-firewall.service, daemon-reload,
            "service:portcullis-firewall.service"]
 removed_scope:
-  description: The other backend whose scope (left from a run with that backend) was removed, or null.
+  description: The other backends whose scope (left from a run with them) was removed, comma-separated, or null.
   returned: always
   type: str
   sample: iptables

@@ -329,6 +329,17 @@ options:
     description: The file this module owns; it must be inside the C(http) context (C(conf.d) is).
     type: path
     default: /etc/nginx/conf.d/portcullis-proxy.conf
+  edge_log:
+    description:
+      - Also log every request of the servers this module writes to this file, in the edge format that the mtail
+        program of P(portcullis.ports.edge_exporter#filter) reads - the route (C(DOMAIN+PATH) of the route that took
+        it, V(other) for an unknown host, a path outside every route and the port-80 redirects), the status and its
+        class, the request time, the bytes received and sent, the upstream's address and time.
+      - Those servers keep logging to the main access log as well (O(main_config.access_log), or
+        C(/var/log/nginx/access.log)). Its directory must exist (C(nginx -t) refuses the configuration otherwise,
+        and it is rolled back).
+      - Unset, no edge log is written.
+    type: path
   self_signed_days:
     description: How long a self-signed certificate the module makes is valid.
     type: int

@@ -33,6 +33,7 @@ from ansible_collections.portcullis.ports.plugins.module_utils._host import find
 from ansible_collections.portcullis.ports.plugins.module_utils._host import read as _read
 from ansible_collections.portcullis.ports.plugins.module_utils._host import write_atomic as _write_atomic
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends as backends
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _choice
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _names
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _others
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules as rules_mod
@@ -99,7 +100,7 @@ def argument_spec():
         rules=dict(type="list", elements="dict", default=[], options=rule_options),
         policy=dict(type="dict", default={}),
         port_policy=dict(type="dict", default={}),
-        backend=dict(type="str", choices=["auto"] + sorted(backends.BACKENDS), default="auto"),
+        backend=dict(type="str", choices=["auto"] + sorted(_choice.BACKENDS), default="auto"),
         persist=dict(type="bool", default=True),
         protect_ssh=dict(type="bool", default=True),
         rollback_timeout=dict(type="int", default=0),
@@ -293,10 +294,16 @@ class Firewall:
         if self.params.get("confirm"):
             return self.confirm(self.params["confirm"])
         rules, policy, defaults = self.validate()
-        backend = backends.select_backend(self.runner, self.params.get("backend", "auto"))
-        other = backends.other_backend(self.runner, backend)
+        backend = _choice.select_backend(self.runner, self.params.get("backend", "auto"),
+                                         takeover=self.params.get("other_firewalls", "fail") == "takeover")
+        # A manager's default policies are set only for the chains the registry names (ufw).
+        backend.policy_declared = frozenset(self.params.get("policy") or {})
+        others = _choice.other_backends(self.runner, backend)
+        for other in others:
+            # A manager not in charge has no policy of the registry's: only rules of ours make its scope.
+            other.policy_declared = frozenset()
         if self.params.get("state", "present") == "absent":
-            return self.remove([backend] + ([other] if other else []), check_mode)
+            return self.remove([backend] + others, check_mode)
         desired = backend.render(rules, policy, defaults)
         # Never silent: the container paths the rules cannot govern here are named.
         self.warnings += backend.limits(policy)
@@ -306,23 +313,27 @@ class Firewall:
         listing = backend.listing(live)
         saved = self._load_state(backend)
         ruleset_changed = not (saved.get("desired") == desired and saved.get("live") == live and live is not None)
-        other_live = other.live() if other else None
-        if self.params.get("persist", True):
-            boot_changes = self.boot_changes(backend, other, rules, policy, defaults, desired)
+        # Another backend's scope left from an earlier run goes in the same change ('' for a manager's shared
+        # rule list holding nothing of ours).
+        others_live = [(other, other.live()) for other in others]
+        removed = [(other, live_other) for other, live_other in others_live if live_other]
+        if self.params.get("persist", True) and backend.boot_unit() is not None:
+            boot_changes = self.boot_changes(backend, others, rules, policy, defaults, desired)
         else:
-            # Not persisting: what an earlier run set up for boot would load an older rule set; it goes.
-            boot_changes = self.boot_removal([backend] + ([other] if other else []))
-        changed = ruleset_changed or bool(boot_changes) or other_live is not None or bool(takeovers)
+            # Not persisting, or a manager (ufw) that loads its own rules at boot: what an earlier run set up for
+            # boot would load an older rule set; it goes.
+            boot_changes = self.boot_removal([backend] + others)
+        changed = ruleset_changed or bool(boot_changes) or bool(removed) or bool(takeovers)
         result = {"changed": changed, "backend": backend.name,
                   "rules": len(self.params.get("rules") or []), "ruleset_changed": ruleset_changed,
                   "boot_changed": sorted(boot_changes),
-                  "removed_scope": other.name if other_live is not None else None,
+                  "removed_scope": ", ".join(other.name for other, _live in removed) or None,
                   "took_over": [finding.manager for finding in takeovers],
                   "resolved": dict(self.resolved), "resolvers": list(self.resolvers),
                   "dhcp_servers": list(self.dhcp_servers), "names_kept": dict(self.names.kept)}
-        if ruleset_changed or other_live is not None:
-            before = listing + ("\n# the %s scope, removed:\n%s" % (other.name, other.listing(other_live))
-                                if other_live is not None else "")
+        if ruleset_changed or removed:
+            before = listing + "".join("\n# the %s scope, removed:\n%s" % (other.name, other.listing(live_other))
+                                       for other, live_other in removed)
             result["diff"] = {"before": before, "after": desired,
                               "before_header": "live %s ruleset" % backend.name,
                               "after_header": "declared %s ruleset" % backend.name}
@@ -335,30 +346,38 @@ class Firewall:
         if plan is not None:
             backend.check(plan)
         previous_plan = backend.rollback_plan(listing)
-        other_previous = other.rollback_plan(other.listing(other_live)) if other_live is not None else None
+        others_previous = [(other, other.rollback_plan(other.listing(live_other))) for other, live_other in removed]
         timeout = self.params.get("rollback_timeout") or 0
-        if timeout and (plan is not None or takeovers or other_previous is not None):
-            result["rollback_token"] = self.arm_rollback(backend, previous_plan, timeout, takeovers, other, other_previous)
+        if timeout and (plan is not None or takeovers or others_previous):
+            result["rollback_token"] = self.arm_rollback(backend, previous_plan, timeout, takeovers, others_previous)
             if boot_changes:
                 # Made permanent only once the controller confirms: a rolled back
                 # rule set must not come back at the next boot.
                 _write_atomic(self._rollback().path(result["rollback_token"], "boot.json"),
                               json.dumps(self._boot_entries(boot_changes)))
                 boot_changes = {}
-        self._take_over(takeovers)
+        managers = set(name for name, _find in _choice.MANAGERS)
         try:
+            # A manager's scope goes while the manager still runs (a takeover stops it next); a table's after the new
+            # ruleset is live, so that the host is never without one.
+            for other, _live in removed:
+                if other.name in managers:
+                    other.apply(other.remove_plan())
+            self._take_over(takeovers)
             if plan is not None:
                 backend.apply(plan)
-            if other_live is not None:
-                other.apply(other.remove_plan())
-        except backends.BackendError as error:
-            self._undo(backend, previous_plan, takeovers, other, other_previous)
+            for other, _live in removed:
+                if other.name not in managers:
+                    other.apply(other.remove_plan())
+        except (backends.BackendError, FirewallError) as error:
+            self._undo(backend, previous_plan, takeovers, others_previous)
             raise FirewallError("%s; the previous ruleset was put back%s" % (
                 error, " and %s enabled again" % ", ".join(finding.manager for finding in takeovers) if takeovers else ""))
+        self.warnings += backend.apply_warnings
         # From here the new ruleset is live: a failure still reports a change.
         try:
             self._save_state(backend, desired, backend.live())
-            if other_live is not None:
+            for other, _live in removed:
                 self._forget(other)
             if boot_changes:
                 self.write_boot(boot_changes)
@@ -381,15 +400,16 @@ class Firewall:
         for finding in takeovers:
             self.runner.run(finding.takeover[1])
 
-    def _undo(self, backend, previous_plan, takeovers, other, other_previous):
-        for item, plan in ((backend, previous_plan), (other, other_previous)):
+    def _undo(self, backend, previous_plan, takeovers, others_previous):
+        # The managers first: a manager's previous scope is put back through it.
+        self._restore_managers(takeovers)
+        for item, plan in [(backend, previous_plan)] + list(others_previous):
             if plan is None:
                 continue
             try:
                 item.apply(plan)
             except backends.BackendError:
                 pass
-        self._restore_managers(takeovers)
 
     def _save_names(self):
         """The names' addresses now live, kept for a run where they do not resolve."""
@@ -414,17 +434,23 @@ class Firewall:
             return None
         return self.runner.which("systemctl")
 
-    def boot_changes(self, backend, other, rules, policy, defaults, desired):
+    def boot_changes(self, backend, others, rules, policy, defaults, desired):
         """``{path: content or None (remove)}``, and ``service:``/``daemon-reload`` steps."""
         wanted = dict(backend.boot_files(rules, policy, defaults, desired))
-        wanted[backends.BOOT_UNIT_PATH] = backend.boot_unit()
+        unit = backend.boot_unit()
+        if unit is not None:
+            wanted[backends.BOOT_UNIT_PATH] = unit
         wanted.update(self._scoped_nftables_service())
         changes = dict((path, content) for path, content in wanted.items() if self._read(path) != content)
-        for item in [backend] + ([other] if other else []):
+        if unit is None and backends.MARKER in (self._read(backends.BOOT_UNIT_PATH) or ""):
+            # A backend with no unit (firewalld boots its own permanent configuration): ours, from another backend, goes.
+            changes[backends.BOOT_UNIT_PATH] = None
+        for item in [backend] + list(others):
             changes.update(item.legacy_boot(self._read))
-        if other is not None:
+        for other in others:
             for path in other.boot_files([], dict(rules_mod.DEFAULT_POLICY), rules_mod.Defaults(), ""):
-                if backends.MARKER in (self._read(path) or ""):
+                # A path the backend in charge wants too (the forward chains' files, for ufw and firewalld) stays.
+                if path not in wanted and backends.MARKER in (self._read(path) or ""):
                     changes[path] = None
         systemctl = self._systemctl()
         if systemctl is None:
@@ -432,6 +458,10 @@ class Firewall:
             return dict((path, content) for path, content in changes.items() if not path.startswith("/etc/systemd/"))
         if changes:
             changes["daemon-reload"] = None
+        if unit is None:
+            if backends.BOOT_UNIT_PATH in changes:
+                changes["disable:" + backends.BOOT_UNIT] = None
+            return changes
         rc, out, _err = self.runner.run([systemctl, "is-enabled", backends.BOOT_UNIT])
         if changes or out.strip() != "enabled":
             changes["service:" + backends.BOOT_UNIT] = None
@@ -488,9 +518,12 @@ class Firewall:
         boot_dir = self._path(backends.BOOT_DIR)
         if os.path.isdir(boot_dir) and not os.listdir(boot_dir):
             os.rmdir(boot_dir)
-        dropin_dir = os.path.dirname(self._path(NFTABLES_DROPIN))
-        if os.path.isdir(dropin_dir) and not os.listdir(dropin_dir):
-            os.rmdir(dropin_dir)
+        # The drop-in directories our drop-ins were the last file of (nftables.service's, firewalld.service's).
+        for path in [NFTABLES_DROPIN] + [item for item, content in changes.items() if content is None
+                                         and item.startswith("/etc/systemd/system/") and item.endswith(".conf")]:
+            dropin_dir = os.path.dirname(self._path(path))
+            if dropin_dir.endswith(".d") and os.path.isdir(dropin_dir) and not os.listdir(dropin_dir):
+                os.rmdir(dropin_dir)
 
     def _write_boot_entries(self, entries):
         systemctl = self._systemctl()
@@ -520,7 +553,8 @@ class Firewall:
         """Both backends' scopes, the boot unit and files, the state."""
         live = dict((backend.name, backend.live()) for backend in scopes)
         removal = self.boot_removal(scopes)
-        ruleset_changed = any(value is not None for value in live.values())
+        # A scope with nothing in it is None, or '' for a manager's (ufw) shared rule list.
+        ruleset_changed = any(value for value in live.values())
         boot = sorted(path for path in removal if path.startswith("/"))
         result = {"changed": ruleset_changed or bool(boot), "backend": scopes[0].name, "rules": 0,
                   "ruleset_changed": ruleset_changed, "boot_changed": boot}
@@ -529,7 +563,7 @@ class Firewall:
         if check_mode or not result["changed"]:
             return result
         for backend in scopes:
-            if live[backend.name] is not None:
+            if live[backend.name]:
                 plan = backend.remove_plan()
                 backend.check(plan)
                 backend.apply(plan)
@@ -544,15 +578,17 @@ class Firewall:
     def _rollback(self):
         return _host.Rollback(self.runner, self.state_dir, self._systemctl() is not None)
 
-    def arm_rollback(self, backend, previous_plan, timeout, takeovers=(), other=None, other_previous=None):
+    def arm_rollback(self, backend, previous_plan, timeout, takeovers=(), others_previous=()):
         rollback = self._rollback()
         token = rollback.new_token()
-        files, script = backend.restore_script(previous_plan, self.state_dir, token)
-        if other_previous is not None:
+        # The managers taken over run again first: a manager's previous scope is put back through it.
+        script = "".join("%s\n" % " ".join(finding.takeover[1]) for finding in takeovers)
+        files, backend_script = backend.restore_script(previous_plan, self.state_dir, token)
+        script += backend_script
+        for other, other_previous in others_previous:
             other_files, other_script = other.restore_script(other_previous, self.state_dir, token + "." + other.name)
             files.update(other_files)
             script += other_script
-        script += "".join("%s\n" % " ".join(finding.takeover[1]) for finding in takeovers)
         try:
             return rollback.arm(token, script, timeout, "restore the ruleset from before an unconfirmed apply", files)
         except OSError as error:

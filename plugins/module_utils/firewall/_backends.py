@@ -86,10 +86,14 @@ class Backend(metaclass=abc.ABCMeta):
 
     name = None
     commands = ()
+    # Why usable() says no, as select_backend names it.
+    unusable = "cannot read the kernel's ruleset (run as root, with CAP_NET_ADMIN)"
 
     def __init__(self, runner):
         self.runner = runner
         self.paths = {}
+        # What an apply could not keep of other tools' state, for the run's warnings.
+        self.apply_warnings = []
         for command in self.commands:
             path = runner.which(command)
             if path is None:
@@ -157,6 +161,17 @@ class Backend(metaclass=abc.ABCMeta):
                             "which recognises containers behind bridges only" % (", ".join(destinations), dev))
         return warnings
 
+    def iptables_chains(self):
+        """The keys (input, forward, output, prerouting) of the iptables chains
+        PORTCULLIS-* this backend governs: the iptables backend all of them, a
+        manager's forward part forward and prerouting."""
+        return ()
+
+    def cede(self, claimed):
+        """Stop governing the iptables chains ``claimed`` (keys): the backend
+        in charge, or another scope, governs them, so this one neither lists
+        nor removes them."""
+
     @abc.abstractmethod
     def usable(self):
         """Whether the kernel's ruleset can be read (root, CAP_NET_ADMIN)."""
@@ -167,7 +182,8 @@ class Backend(metaclass=abc.ABCMeta):
 
     @abc.abstractmethod
     def live(self):
-        """The live scope as comparable text, or None when it does not exist."""
+        """The live scope as comparable text, or None when it does not exist
+        ('' for a manager's shared rule list holding nothing of ours)."""
 
     @abc.abstractmethod
     def listing(self, live):
@@ -199,7 +215,8 @@ class Backend(metaclass=abc.ABCMeta):
 
     @abc.abstractmethod
     def boot_unit(self):
-        """The text of portcullis-firewall.service for this backend."""
+        """The text of portcullis-firewall.service for this backend, or None
+        when the manager it writes through loads its own rules at boot (ufw)."""
 
     @abc.abstractmethod
     def restore_script(self, plan, directory, token):
@@ -216,12 +233,17 @@ class Backend(metaclass=abc.ABCMeta):
         return changes
 
     @staticmethod
-    def unit(description, start, stop=()):
+    def unit(description, start, stop=(), bound_to=None):
+        """``bound_to``: ``(service, command)``, a service that flushes our
+        chains when it starts (firewalld), and a command that returns once
+        it has: this unit starts after it, and waits for that command."""
+        after = "nftables.service netfilter-persistent.service" + (" %s" % bound_to[0] if bound_to else "")
         lines = ["# %s" % MARKER[2:], "[Unit]", "Description=%s" % description, "DefaultDependencies=no",
                  "Wants=network-pre.target", "Before=network-pre.target shutdown.target",
                  # After a distribution unit that may flush the whole ruleset at boot.
-                 "After=nftables.service netfilter-persistent.service", "Conflicts=shutdown.target", "",
-                 "[Service]", "Type=oneshot", "RemainAfterExit=yes"]
+                 "After=%s" % after, "Conflicts=shutdown.target"]
+        lines += ["", "[Service]", "Type=oneshot", "RemainAfterExit=yes"]
+        lines += ["ExecStartPre=-%s" % bound_to[1]] if bound_to else []
         lines += ["ExecStart=%s" % command for command in start]
         lines += ["ExecStop=-%s" % command for command in stop]
         lines += ["", "[Install]", "WantedBy=sysinit.target", ""]
@@ -417,12 +439,36 @@ class Iptables(Backend):
 
     name = "iptables"
     commands = ("iptables-save", "iptables-restore", "ip6tables-save", "ip6tables-restore")
-    chains = {"input": "PORTCULLIS-INPUT", "output": "PORTCULLIS-OUTPUT", "forward": "PORTCULLIS-FORWARD",
-              "prerouting": "PORTCULLIS-PREROUTING"}
+    all_chains = {"input": "PORTCULLIS-INPUT", "output": "PORTCULLIS-OUTPUT", "forward": "PORTCULLIS-FORWARD",
+                  "prerouting": "PORTCULLIS-PREROUTING"}
     hooks = {"input": "INPUT", "output": "OUTPUT", "forward": "DOCKER-USER", "prerouting": "PREROUTING"}
-    tables = (("filter", CHAINS), ("mangle", ("prerouting",)))
+    all_tables = (("filter", CHAINS), ("mangle", ("prerouting",)))
     docker_user = "DOCKER-USER"
     boot_paths = {4: BOOT_DIR + "/firewall.v4", 6: BOOT_DIR + "/firewall.v6"}
+    unit_description = "portcullis.ports firewall: the PORTCULLIS-* chains only (other chains are left alone)"
+    # (service, command): a service that flushes every iptables chain when it starts (firewalld), and a command that
+    # returns once it has; the unit starts after it.
+    bound_to = None
+    # The chains this instance governs (IptablesForward: the forward part only).
+    governed = ("input", "forward", "output", "prerouting")
+
+    def __init__(self, runner):
+        Backend.__init__(self, runner)
+        self._govern(self.governed)
+
+    def _govern(self, governed):
+        """Govern only ``governed`` of our chains, with their hooks: the others
+        are neither written, read, nor removed by this instance."""
+        self.governed = tuple(chain for chain in governed)
+        self.chains = dict((key, name) for key, name in self.all_chains.items() if key in self.governed)
+        self.tables = tuple((table, tuple(chain for chain in chains if chain in self.governed))
+                            for table, chains in self.all_tables if any(chain in self.governed for chain in chains))
+
+    def iptables_chains(self):
+        return self.governed
+
+    def cede(self, claimed):
+        self._govern([chain for chain in self.governed if chain not in claimed])
 
     def usable(self):
         rc, _out, _err = self.runner.run([self.paths["iptables-save"], "-t", "filter"])
@@ -509,6 +555,8 @@ class Iptables(Backend):
         still applies; a dropped or rejected one stops here."""
         lines = []
         for chain in CHAINS:
+            if chain not in self.chains:
+                continue
             name = self.chains[chain]
             for parts in self._defaults(chain, defaults, version):
                 lines.append(" ".join(["-A", name] + parts))
@@ -543,7 +591,7 @@ class Iptables(Backend):
     def mangle_lines(self, policy):
         """``-A`` lines of PORTCULLIS-PREROUTING: before any DNAT, mark a new
         connection sent to an address of this host."""
-        if policy["dnat"] != "drop":
+        if policy["dnat"] != "drop" or "prerouting" not in self.chains:
             return []
         return ['-A %s -m conntrack --ctstate NEW -m addrtype --dst-type LOCAL -m comment --comment "sent to this '
                 'host" -j CONNMARK --or-mark 0x%08x' % (self.chains["prerouting"], LOCAL_MARK)]
@@ -559,6 +607,9 @@ class Iptables(Backend):
 
     def _by_table(self, rules, policy, defaults, version):
         return {"filter": self.chain_lines(rules, policy, defaults, version), "mangle": self.mangle_lines(policy)}
+
+    def _governs(self, name):
+        return name in self.chains.values()
 
     def render(self, rules, policy, defaults):
         """Both families' chain contents, as one text (the comparable desired state)."""
@@ -583,9 +634,11 @@ class Iptables(Backend):
     def _jumps(self, table):
         """(chain, target) of every jump that must come first: ours, and FORWARD's to DOCKER-USER."""
         if table == "mangle":
-            return [(self.hooks["prerouting"], self.chains["prerouting"])]
-        return [(self.hooks["input"], self.chains["input"]), ("FORWARD", self.docker_user),
-                (self.hooks["forward"], self.chains["forward"]), (self.hooks["output"], self.chains["output"])]
+            return [(self.hooks["prerouting"], self.chains["prerouting"])] if "prerouting" in self.chains else []
+        jumps = [("input", self.hooks["input"], self.all_chains["input"]), ("forward", "FORWARD", self.docker_user),
+                 ("forward", self.hooks["forward"], self.all_chains["forward"]),
+                 ("output", self.hooks["output"], self.all_chains["output"])]
+        return [(chain, target) for key, chain, target in jumps if key in self.chains]
 
     @classmethod
     def _can_accept(cls, line, rules, seen):
@@ -623,9 +676,9 @@ class Iptables(Backend):
         jumps to them (and FORWARD's to DOCKER-USER) with where they stand."""
         lines = []
         for line in saved.splitlines():
-            if line.startswith(":PORTCULLIS-"):
+            if line.startswith(":PORTCULLIS-") and self._governs(line.split()[0][1:]):
                 lines.append(line.split()[0])
-            elif line.startswith("-A PORTCULLIS-"):
+            elif line.startswith("-A PORTCULLIS-") and self._governs(line.split()[1]):
                 lines.append(line)
         if not lines:
             return []
@@ -659,7 +712,7 @@ class Iptables(Backend):
         existing chain would flush it)."""
         present = set(line.split()[0][1:] for line in saved.splitlines() if line.startswith(":"))
         declarations, insertions = [], []
-        if table == "filter" and self.docker_user not in present:
+        if table == "filter" and "forward" in self.chains and self.docker_user not in present:
             declarations.append(":%s - [0:0]" % self.docker_user)
         for chain, target, count, preceding in self.jump_status(saved, table):
             if count == 1 and not preceding:
@@ -691,7 +744,8 @@ class Iptables(Backend):
             out = []
             for table, _chains in self.tables:
                 saved = self._save(version, table)
-                present = set(line.split()[0][1:] for line in saved.splitlines() if line.startswith(":PORTCULLIS-"))
+                present = set(line.split()[0][1:] for line in saved.splitlines()
+                              if line.startswith(":PORTCULLIS-") and self._governs(line.split()[0][1:]))
                 if not present:
                     continue
                 out.append("*%s" % table)
@@ -714,21 +768,26 @@ class Iptables(Backend):
             self._run([self._tools(version)[1], "--noflush"], data=text,
                       what="ip%stables-restore --noflush" % ("" if version == 4 else "6"))
 
+    @staticmethod
+    def sections(previous_live):
+        """``{version: {table: lines}}`` of a text live() returned."""
+        sections = {}
+        current = table = None
+        for line in (previous_live or "").splitlines():
+            if line.startswith("# IPv"):
+                current, table = int(line[5:]), "filter"
+                sections[current] = {}
+            elif line.startswith("*") and current is not None:
+                table = line[1:]
+            elif current is not None:
+                sections[current].setdefault(table, []).append(line)
+        return sections
+
     def rollback_transaction(self, previous_live):
         """iptables-restore --noflush input per family that puts back what
         live() returned before the apply (or removes our chains and hooks)."""
         result = {}
-        sections = {}
-        if previous_live:
-            current = table = None
-            for line in previous_live.splitlines():
-                if line.startswith("# IPv"):
-                    current, table = int(line[5:]), "filter"
-                    sections[current] = {}
-                elif line.startswith("*") and current is not None:
-                    table = line[1:]
-                elif current is not None:
-                    sections[current].setdefault(table, []).append(line)
+        sections = self.sections(previous_live)
         for version in (4, 6):
             out = []
             for table, chains in self.tables:
@@ -745,8 +804,12 @@ class Iptables(Backend):
             result[version] = "\n".join(out) + "\n"
         return result
 
+    def ruleset(self, rules, policy, defaults):
+        """``{version: {table: lines}}``: our chains' lines, what transaction() takes."""
+        return dict((version, self._by_table(rules, policy, defaults, version)) for version in (4, 6))
+
     def apply_plan(self, rules, policy, defaults, desired):
-        return self.transaction(dict((version, self._by_table(rules, policy, defaults, version)) for version in (4, 6)))
+        return self.transaction(self.ruleset(rules, policy, defaults))
 
     def remove_plan(self):
         return self.removal_transaction()
@@ -761,12 +824,15 @@ class Iptables(Backend):
         files = {}
         for version in (4, 6):
             out = [MARKER, "*filter"]
-            out += [":%s - [0:0]" % self.chains[chain] for chain in CHAINS]
+            out += [":%s - [0:0]" % self.chains[chain] for chain in CHAINS if chain in self.chains]
             out += self.chain_lines(rules, policy, defaults, version)
-            out += ["-I %s 1 -j %s" % (self.hooks[chain], self.chains[chain]) for chain in ("input", "output")]
-            out += ["COMMIT", "*mangle", ":%s - [0:0]" % self.chains["prerouting"]]
-            out += self.mangle_lines(policy)
-            out += ["-I %s 1 -j %s" % (self.hooks["prerouting"], self.chains["prerouting"]), "COMMIT"]
+            out += ["-I %s 1 -j %s" % (self.hooks[chain], self.chains[chain]) for chain in ("input", "output")
+                    if chain in self.chains]
+            out.append("COMMIT")
+            if "prerouting" in self.chains:
+                out += ["*mangle", ":%s - [0:0]" % self.chains["prerouting"]]
+                out += self.mangle_lines(policy)
+                out += ["-I %s 1 -j %s" % (self.hooks["prerouting"], self.chains["prerouting"]), "COMMIT"]
             files[self.boot_paths[version]] = "\n".join(out) + "\n"
         return files
 
@@ -781,10 +847,10 @@ class Iptables(Backend):
                       % (tool, self.docker_user, tool, self.docker_user),
                       "%s --noflush %s" % (restore, self.boot_paths[version]),
                       "%s -I %s 1 -j %s" % (tool, self.docker_user, self.chains["forward"])]
-            stop += ["%s -D %s -j %s" % (tool, self.hooks[chain], self.chains[chain]) for chain in CHAINS]
+            stop += ["%s -D %s -j %s" % (tool, self.hooks[chain], self.chains[chain]) for chain in CHAINS
+                     if chain in self.chains]
             stop.append("%s -t mangle -D %s -j %s" % (tool, self.hooks["prerouting"], self.chains["prerouting"]))
-        return self.unit("portcullis.ports firewall: the PORTCULLIS-* chains only (other chains are left alone)",
-                         start, stop)
+        return self.unit(self.unit_description, start, stop, self.bound_to)
 
     def restore_script(self, plan, directory, token):
         files = {}
@@ -796,35 +862,20 @@ class Iptables(Backend):
         return files, script
 
 
-BACKENDS = {"nftables": Nftables, "iptables": Iptables}
+class IptablesForward(Iptables):
+    """The forward part of the iptables backend alone: PORTCULLIS-FORWARD
+    (hooked from DOCKER-USER) and PORTCULLIS-PREROUTING (mangle), with the
+    same lines, hooks, transactions and boot unit as the iptables backend
+    (the one owner of that logic), for the managers (ufw, firewalld) that
+    stay in charge of input and output.
 
+    Why there: Docker publishes ports with iptables(-nft) DNAT rules and
+    passes every forwarded packet through DOCKER-USER first; neither
+    firewalld's zones and policies nor ufw's route rules see those packets
+    before Docker's own FORWARD rules accept them. DOCKER-USER is the one
+    place every backend can govern them."""
 
-def select_backend(runner, wanted="auto"):
-    """The backend to use; ``auto`` prefers nftables."""
-    if wanted != "auto":
-        backend = BACKENDS[wanted](runner)
-        if not backend.usable():
-            raise BackendError("the %s backend cannot read the kernel's ruleset (run as root, with CAP_NET_ADMIN)" % wanted)
-        return backend
-    reasons = []
-    for name in ("nftables", "iptables"):
-        try:
-            backend = BACKENDS[name](runner)
-        except BackendError as error:
-            reasons.append(str(error))
-            continue
-        if backend.usable():
-            return backend
-        reasons.append("%s cannot read the kernel's ruleset" % name)
-    raise BackendError("no usable firewall backend: " + "; ".join(reasons))
-
-
-def other_backend(runner, backend):
-    """The other backend when its tools exist here (its scope may be left from
-    a run with the other backend), else None."""
-    name = "iptables" if backend.name == "nftables" else "nftables"
-    try:
-        other = BACKENDS[name](runner)
-    except BackendError:
-        return None
-    return other if other.usable() else None
+    governed = ("forward", "prerouting")
+    boot_paths = {4: BOOT_DIR + "/forward.v4", 6: BOOT_DIR + "/forward.v6"}
+    unit_description = ("portcullis.ports firewall: the chains PORTCULLIS-FORWARD and PORTCULLIS-PREROUTING only "
+                        "(the manager in charge loads its own rules)")

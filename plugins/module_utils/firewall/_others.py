@@ -205,8 +205,10 @@ def _iptables_variant(runner):
 def detect(runner, backend_name, own_table="portcullis", read=None):
     """Every other firewall that would make the module's rules ineffective.
     ``read(path)`` reads a file (for the legacy tables list), None when missing."""
-    findings = find_ufw(runner) + find_firewalld(runner)
-    managed = set(finding.manager for finding in findings)
+    # The manager the module writes through is not another firewall: its table is where the rules are.
+    own = {backend_name} if backend_name in ("ufw", "firewalld") else set()
+    findings = [finding for finding in find_ufw(runner) + find_firewalld(runner) if finding.manager not in own]
+    managed = set(finding.manager for finding in findings) | own
     variant = _iptables_variant(runner) if backend_name == "iptables" else None
     nft = _run(runner, ["nft", "-j", "list", "ruleset"])
     if nft is not None and nft[0] == 0:

@@ -131,19 +131,20 @@ def is_unit_file(path):
     return path.endswith(UNIT_SUFFIXES) or (directory.endswith(".d") and directory[:-2].endswith(UNIT_SUFFIXES))
 
 
-def exporter_listen(services, name):
-    """node-exporter's ``--web.listen-address`` for the registry entry ``name`` (validated services): its bind and
-    its one TCP port; a wildcard bind is every address of both families (``:PORT``)."""
+def exporter_listen(services, name, exporter="node-exporter", option="exporter_service", example_port=9100):
+    """An exporter's listen address for the registry entry ``name`` (validated services): its bind and its one TCP
+    port; a wildcard bind is every address of both families (``:PORT``). node-exporter's by default; nginx_proxy's
+    mtail (``exporter``, the variable that names the entry as ``option``) reads the same entry the same way."""
     service = next((item for item in services if item.name == name), None)
     if service is None:
-        raise MetricsError("exporter_service: the registry declares no service named %s, so the node-exporter the "
+        raise MetricsError("%s: the registry declares no service named %s, so the %s the "
                            "role installs would be an undeclared listener (and closed by the firewall): declare it in "
-                           "portcullis_services, such as {name: %s, port: 9100, allow_from: [PROMETHEUS]}"
-                           % (name, name))
+                           "portcullis_services, such as {name: %s, port: %d, allow_from: [PROMETHEUS]}"
+                           % (option, name, exporter, name, example_port))
     ranges = service.ranges.get("tcp") if service.listens else None
     if not ranges or len(service.ranges) != 1 or len(ranges) != 1 or ranges[0][0] != ranges[0][1]:
-        raise MetricsError("exporter_service: the registry's service %s must listen on one TCP port for node-exporter, "
-                           "not %s" % (name, ", ".join("%s %s" % (protocol, ",".join(
+        raise MetricsError("%s: the registry's service %s must listen on one TCP port for %s, "
+                           "not %s" % (option, name, exporter, ", ".join("%s %s" % (protocol, ",".join(
                                "%d" % start if start == end else "%d-%d" % (start, end) for start, end in spans))
                                for protocol, spans in sorted(service.ranges.items())) or "none"))
     port = ranges[0][0]

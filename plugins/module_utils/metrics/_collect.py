@@ -41,6 +41,7 @@ from ansible_collections.portcullis.ports.plugins.module_utils.audit import _hea
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _listening
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _published
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _choice
 from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _files
 from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _config as _nginx_config
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
@@ -210,7 +211,7 @@ def published_series(out, services, runner):
 def firewall_series(out, runner, state_dir):
     """Drift of the backend the firewall module last applied with; None when it never applied here."""
     found = False
-    for name, backend_class in sorted(_backends.BACKENDS.items()):
+    for name, backend_class in sorted(_choice.BACKENDS.items()):
         saved = _host.read(os.path.join(state_dir, "firewall-%s.json" % name))
         if saved is None:
             continue

@@ -129,7 +129,9 @@ class NginxProxy:
             certificates.resolve(params["sites"]), tls_profile=params["tls_profile"],
             hsts_max_age=params["hsts_max_age"], health_path=params["health_path"], acme_root=params["acme_root"],
             health_root=params["health_root"], ipv6=ipv6, http2=params["http2"], features=features,
-            fallback_certificate=params.get("fallback_certificate"), real_ip=params.get("real_ip"))
+            fallback_certificate=params.get("fallback_certificate"), real_ip=params.get("real_ip"),
+            edge_log=params.get("edge_log"),
+            main_access_log=(params.get("main_config") or {}).get("access_log") or _config.MAIN_DEFAULTS["access_log"])
         wanted = [(params["config_path"], renderer.render(), 0o644)]
         main_path = None
         if params.get("main_config"):

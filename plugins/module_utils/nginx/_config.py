@@ -21,6 +21,7 @@ import re
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
 from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _cdn_ranges
+from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _edge
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 
 MANAGED_HEADER = "# Managed by portcullis.ports.nginx_proxy from the port registry; local edits are overwritten.\n"
@@ -302,6 +303,7 @@ def argument_spec():
             certificate_key=dict(type="path", required=True, no_log=False),
         )),
         config_path=dict(type="path", default=RENDER_DEFAULTS["config_path"]),
+        edge_log=dict(type="path"),
         self_signed_days=dict(type="int", default=RENDER_DEFAULTS["self_signed_days"]),
         self_signed_renew_days=dict(type="int", default=RENDER_DEFAULTS["self_signed_renew_days"]),
         service=dict(type="str"),
@@ -472,7 +474,8 @@ class Renderer:
     def __init__(self, sites, tls_profile=RENDER_DEFAULTS["tls_profile"], hsts_max_age=RENDER_DEFAULTS["hsts_max_age"],
                  health_path=RENDER_DEFAULTS["health_path"], acme_root=RENDER_DEFAULTS["acme_root"],
                  health_root=RENDER_DEFAULTS["health_root"], ipv6=True, http2=RENDER_DEFAULTS["http2"],
-                 features=None, fallback_certificate=None, real_ip=None):
+                 features=None, fallback_certificate=None, real_ip=None, edge_log=None,
+                 main_access_log=MAIN_DEFAULTS["access_log"]):
         if tls_profile not in TLS_PROFILES:
             raise NginxProxyError("tls_profile %r is not known: expected %s" % (tls_profile, ", ".join(sorted(TLS_PROFILES))))
         if isinstance(hsts_max_age, bool) or not isinstance(hsts_max_age, int) or hsts_max_age < 0:
@@ -502,6 +505,9 @@ class Renderer:
         self.features = dict(http2_directive=True, reject_handshake=True)
         self.features.update(features or {})
         self.real_ip = check_real_ip(real_ip) if real_ip else None
+        # The edge log (_edge): every server of this file logs there too, each route under its own key.
+        self.edge_log = check_path(edge_log, "edge_log") if edge_log else None
+        self.main_access_log = check_path(main_access_log, "main_config access_log") if main_access_log else None
         self.fallback_certificate = None
         if fallback_certificate:
             self.fallback_certificate = dict((key, check_path(fallback_certificate.get(key), "fallback_certificate " + key))
@@ -529,6 +535,7 @@ class Renderer:
         out.append("")
         out += ["map $http_upgrade $portcullis_connection_upgrade {", "    default upgrade;", "    \"\" \"\";", "}", ""]
         out += self._real_ip()
+        out += _edge.config_lines() if self.edge_log else []
         for site in self.sites:
             for route in site["routes"]:
                 if route["rate_limit"]:
@@ -562,6 +569,11 @@ class Renderer:
                 out += self._tls_redirect_server(site)
         return check_words("\n".join(out).rstrip("\n") + "\n")
 
+    def _edge_server(self, lines):
+        if self.edge_log:
+            lines += _edge.server_lines(self.edge_log, self.main_access_log)
+        return lines
+
     def _real_ip(self):
         """The client address from a trusted proxy's header (a CDN in front),
         believed only when the connection comes from one of its networks."""
@@ -579,9 +591,12 @@ class Renderer:
         lines = ["# Requests for a Host that no site names are refused: HTTP closes the connection,",
                  "# HTTPS refuses the TLS handshake (or, on an older nginx, closes after it).", "server {"]
         self._listen(lines, 80, " default_server")
-        lines += ["    server_name _;", "    server_tokens off;", "    return 444;", "}", "", "server {"]
+        lines += ["    server_name _;", "    server_tokens off;"]
+        self._edge_server(lines)
+        lines += ["    return 444;", "}", "", "server {"]
         self._listen(lines, 443, " default_server")
         lines += ["    server_name _;", "    server_tokens off;"]
+        self._edge_server(lines)
         lines += self._tls_settings()
         if self.features["reject_handshake"]:
             lines.append("    ssl_reject_handshake on;")
@@ -619,6 +634,7 @@ class Renderer:
                                                  ", ACME http-01 kept open" if self.acme_root else ""), "server {"]
         self._listen(lines, 80)
         lines += ["    server_name %s;" % " ".join(names), "    server_tokens off;"]
+        self._edge_server(lines)
         if self.acme_root:
             lines += ["    location ^~ /.well-known/acme-challenge/ {",
                       "        root %s;" % self.acme_root,
@@ -636,6 +652,7 @@ class Renderer:
                  "server {"]
         self._listen(lines, 443)
         lines += ["    server_name %s;" % " ".join(site["redirects"]), "    server_tokens off;"]
+        self._edge_server(lines)
         lines += self._certificate_lines(site) + self._tls_settings()
         if self.hsts_max_age:
             lines.append("    add_header Strict-Transport-Security \"max-age=%d\" always;" % self.hsts_max_age)
@@ -663,6 +680,7 @@ class Renderer:
         lines.append("server {")
         self._listen(lines, 443)
         lines += ["    server_name %s;" % " ".join(served), "    server_tokens off;"]
+        self._edge_server(lines)
         lines += self._certificate_lines(site) + self._tls_settings()
         if self.hsts_max_age:
             lines.append("    add_header Strict-Transport-Security \"max-age=%d\" always;" % self.hsts_max_age)
@@ -699,6 +717,8 @@ class Renderer:
         zone = route_zone(site["domain"], route["path"])
         # No URI after the upstream in proxy_pass: the request's path goes to the backend as the client sent it.
         lines = ["    location %s {" % (match or route["path"])]
+        if self.edge_log:
+            lines += _edge.location_lines(site["domain"], route["path"])
         lines.append("        client_max_body_size %s;" % route["client_max_body_size"])
         lines += self._access(route, "        ")
         if route["rate_limit"]:

@@ -6,6 +6,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 import pytest
 from ansible.errors import AnsibleFilterError
 
@@ -17,7 +19,7 @@ FILTERS = FilterModule().filters()
 def test_filter_names_are_the_public_contract():
     assert set(FILTERS) == {"service_port", "port_range", "port_ranges", "port_syntax", "firewall_rules", "proxy_sites", "port_map", "ssh_endpoint",
                             "health_targets", "reachability_flows", "inventory_addresses", "play_keyword",
-                            "registry_draft", "adoption_flows", "adoption_cuts"}
+                            "edge_exporter", "registry_draft", "adoption_flows", "adoption_cuts"}
 
 
 def test_service_port():
@@ -202,6 +204,52 @@ def test_the_documented_undeclared_sample_is_the_one_used():
         documented = yaml.safe_load(handle)["DOCUMENTATION"]["options"]["undeclared_ports"]["description"][1]
     listed = documented.split(" - ", 1)[1].split(" (TCP)")[0]
     assert tuple(int(port) for port in listed.split(", ")) == UNDECLARED_SAMPLE
+
+
+def _edge_inventory(exporter=None):
+    proxy = [{"name": "https", "port": 443, "expose": "public"}]
+    if exporter is not None:
+        proxy.append(exporter)
+    return {
+        "edge": {"portcullis_address": "192.0.2.10", "portcullis_services": proxy},
+        "app": {"portcullis_address": "192.0.2.11",
+                "portcullis_services": [{"name": "web", "port": 4001, "domain": "app.example.com"},
+                                        {"name": "api", "port": 4002, "domain": "app.example.com", "path": "/api/"}]},
+    }
+
+
+def test_edge_exporter_labels_the_plan_routes_and_listens_on_its_registry_entry():
+    hostvars = _edge_inventory({"name": "mtail", "port": 3903, "bind": "192.0.2.10", "allow_from": ["192.0.2.0/24"]})
+    groups = {"proxies": ["edge"]}
+    sites = FILTERS["proxy_sites"](["edge", "app"], hostvars=hostvars, groups=groups, proxy_host="edge")
+    found = FILTERS["edge_exporter"](sites, hostvars=hostvars, groups=groups, proxy_host="edge")
+    assert (found["address"], found["port"]) == ("192.0.2.10", 3903)
+    assert found["routes"] == [{"domain": "app.example.com", "path": "/", "service": "web"},
+                               {"domain": "app.example.com", "path": "/api/", "service": "api"}]
+    assert '$route == "app.example.com/api/" {' in found["program"]
+    assert 'portcullis_edge_requests_total["other"]["other"]["other"][$class]++' in found["program"]
+
+
+def test_edge_exporter_wildcard_bind_listens_everywhere():
+    hostvars = _edge_inventory({"name": "metrics", "port": 3903})
+    groups = {"proxies": ["edge"]}
+    sites = FILTERS["proxy_sites"](["app"], hostvars=hostvars, groups=groups, proxy_host="edge")
+    found = FILTERS["edge_exporter"](sites, hostvars=hostvars, groups=groups, proxy_host="edge", service="metrics")
+    assert (found["address"], found["port"]) == ("", 3903)
+
+
+@pytest.mark.parametrize("exporter, buckets, message", [
+    (None, None, "exporter service: the registry declares no service named mtail, so the mtail the role installs"),
+    ({"name": "mtail", "port": "3903-3904"}, None, "must listen on one TCP port for mtail, not tcp 3903-3904"),
+    ({"name": "mtail", "port": 3903}, [1, "fast"], "bucket 'fast' is not valid"),
+    ({"name": "mtail", "port": 3903}, [1, 1], "a bound is given twice"),
+])
+def test_edge_exporter_refuses_what_would_be_undeclared_or_unreadable(exporter, buckets, message):
+    hostvars = _edge_inventory(exporter)
+    groups = {"proxies": ["edge"]}
+    sites = FILTERS["proxy_sites"](["app"], hostvars=hostvars, groups=groups, proxy_host="edge")
+    with pytest.raises(AnsibleFilterError, match="portcullis.ports.edge_exporter: .*" + re.escape(message)):
+        FILTERS["edge_exporter"](sites, hostvars=hostvars, groups=groups, proxy_host="edge", buckets=buckets)
 
 
 def test_adoption_filters_name_themselves_in_errors():

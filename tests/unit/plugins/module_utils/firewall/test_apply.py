@@ -19,6 +19,7 @@ import pytest
 from ansible_collections.portcullis.ports.plugins.module_utils import _host
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _apply as _firewall
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends as backends
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _choice
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules as fw
 
 
@@ -468,7 +469,7 @@ def test_ufw_active_is_refused_naming_it_and_the_way_out(tmp_path):
     host.ufw_active = True
     with pytest.raises(_firewall.FirewallError, match="ufw: ufw is active .* run 'ufw disable', or set other_firewalls: "
                                                       "takeover"):
-        make(host, tmp_path, rules=RULES).run(check_mode=True)
+        make(host, tmp_path, rules=RULES, backend="nftables").run(check_mode=True)
     assert host.table is None
 
 
@@ -770,10 +771,28 @@ def test_iptables_multiport_splits_long_lists():
 
 
 def test_select_backend(tmp_path):
-    assert backends.select_backend(FakeHost()).name == "nftables"
-    assert backends.select_backend(FakeHost(tools=("iptables",))).name == "iptables"
+    assert _choice.select_backend(FakeHost()).name == "nftables"
+    assert _choice.select_backend(FakeHost(tools=("iptables",))).name == "iptables"
     with pytest.raises(backends.BackendError, match="no usable firewall backend: nftables needs nft"):
-        backends.select_backend(FakeHost(tools=()))
+        _choice.select_backend(FakeHost(tools=()))
+
+
+def test_auto_keeps_the_active_manager_in_charge_unless_told_to_take_over():
+    host = FakeHost(tools=("nft", "iptables", "ufw", "firewall-cmd", "systemctl"))
+    assert _choice.select_backend(host).name == "nftables"  # both installed, neither active
+    host.ufw_active = True
+    assert _choice.select_backend(host).name == "ufw"
+    host.ufw_active, host.firewalld_running = False, True
+    assert _choice.select_backend(host).name == "firewalld"
+    assert _choice.select_backend(host, takeover=True).name == "nftables"
+    assert _choice.select_backend(host, "iptables").name == "iptables"
+
+
+def test_auto_with_ufw_active_writes_ufw_rules_not_a_table_beside_it(tmp_path):
+    host = FakeHost(tools=("nft", "ufw", "iptables"))
+    host.ufw_active = True
+    result = make(host, tmp_path, rules=RULES).run(check_mode=True)
+    assert result["backend"] == "ufw" and host.table is None
 
 
 def test_the_backend_contract_is_declared():
@@ -1064,3 +1083,44 @@ def test_state_absent_forgets_the_names(tmp_path, monkeypatch):
     assert (tmp_path / "state" / "firewall-names.json").exists()
     make(nft, tmp_path, state="absent").run(False)
     assert not (tmp_path / "state" / "firewall-names.json").exists()
+
+
+class TablesAndFirewalld:
+    """A host with nft (FakeHost) and a running firewalld (conftest's
+    firewalld_host): systemctl stops and starts the daemon."""
+
+    def __init__(self, tables, firewalld):
+        self.tables, self.firewalld = tables, firewalld
+        self.calls = []
+
+    def which(self, name):
+        return self.firewalld.which(name) if name == "firewall-cmd" else self.tables.which(name)
+
+    def run(self, argv, data=None):
+        self.calls.append(argv)
+        if os.path.basename(argv[0]) == "firewall-cmd":
+            if not self.tables.firewalld_running and argv[1:] != ["--state"]:
+                return 252, "", "FirewallD is not running"
+            self.firewalld.running = self.tables.firewalld_running
+            return self.firewalld.run(argv, data)
+        return self.tables.run(argv, data)
+
+
+def test_switching_between_a_table_and_firewalld_leaves_nothing_of_the_old_one(tmp_path, firewalld_host):
+    tables = FakeHost(tools=("nft", "systemctl"))
+    host = TablesAndFirewalld(tables, firewalld_host)
+    make(host, tmp_path, rules=RULES, backend="nftables", other_firewalls="warn").run(check_mode=False)
+    assert tables.table is not None
+    tables.firewalld_running = True
+    # auto keeps the running firewalld in charge; the table left from the nftables run goes in the same change
+    # (before, only nftables <-> iptables were each other's old scope, and the table stayed beside firewalld).
+    result = make(host, tmp_path, rules=RULES).run(check_mode=False)
+    assert result["backend"] == "firewalld" and result["removed_scope"] == "nftables"
+    assert tables.table is None and firewalld_host.default_zone == "portcullis"
+    assert make(host, tmp_path, rules=RULES).run(check_mode=False)["changed"] is False
+    # Back to the table, taking firewalld over: our zone goes while firewalld runs, then it is stopped.
+    result = make(host, tmp_path, rules=RULES, backend="nftables", other_firewalls="takeover").run(check_mode=False)
+    assert result["removed_scope"] == "firewalld" and result["took_over"] == ["firewalld"]
+    assert tables.table is not None and not tables.firewalld_running
+    assert firewalld_host.default_zone == "public"
+    assert not [name for name in os.listdir(os.path.join(firewalld_host.config_dir, "zones")) if "portcullis" in name]

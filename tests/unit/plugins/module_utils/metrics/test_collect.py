@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _listening
 from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _collect as _metrics
-from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _apply
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _choice
 
 # node-exporter's user in these tests: the one running them, who can read what it writes under tmp_path.
 ME = pwd.getpwuid(os.getuid()).pw_name
@@ -141,7 +142,7 @@ class FakeNftables:
 ])
 def test_firewall_drift_is_the_live_scope_against_the_last_applied(live, tmp_path, monkeypatch, saved, live_text,
                                                                    expected):
-    monkeypatch.setattr(_backends, "BACKENDS", {"nftables": FakeNftables})
+    monkeypatch.setattr(_choice, "BACKENDS", {"nftables": FakeNftables})
     FakeNftables.live_text = live_text
     (tmp_path / "firewall-nftables.json").write_text(saved if isinstance(saved, str) else json.dumps(saved))
     text, _checks = collect([], tmp_path)
@@ -257,7 +258,7 @@ def test_an_unusable_backend_makes_the_drift_unknown(live, tmp_path, monkeypatch
         def usable(self):
             return False
 
-    monkeypatch.setattr(_backends, "BACKENDS", {"nftables": Unusable})
+    monkeypatch.setattr(_choice, "BACKENDS", {"nftables": Unusable})
     (tmp_path / "firewall-nftables.json").write_text(json.dumps({"desired": "d", "live": "x"}))
     text, checks = collect([], tmp_path)
     assert checks["firewall"] is False and "portcullis_firewall_drift{" not in text
@@ -334,3 +335,17 @@ def test_whatever_is_added_the_text_has_one_series_per_label_set(additions):
     assert len(samples) == len(set(samples))
     for line in samples:
         assert SAMPLE.match(line + " 1"), line
+
+
+def test_firewalld_drift_is_read_through_firewall_cmd(firewalld_host, tmp_path):
+    # Before, only the nftables and iptables backends were read for the drift: the firewalld state file was skipped.
+    state_dir = str(tmp_path / "state")
+    params = {"rules": [{"port": 8080}], "backend": "firewalld", "persist": False}
+    _apply.Firewall(firewalld_host, params, state_dir=state_dir, root=str(tmp_path / "root")).run(check_mode=False)
+    out = _metrics.Exposition()
+    assert _metrics.firewall_series(out, firewalld_host, state_dir) is True
+    assert 'portcullis_firewall_drift{backend="firewalld"} 0' in out.text()
+    firewalld_host.run(["/usr/bin/firewall-cmd", "--add-port=1234/tcp", "--zone=portcullis"])
+    out = _metrics.Exposition()
+    assert _metrics.firewall_series(out, firewalld_host, state_dir) is True
+    assert 'portcullis_firewall_drift{backend="firewalld"} 1' in out.text()

@@ -1,0 +1,190 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The edge traffic log and the metrics read from it: the one owner of the
+access-log format nginx_proxy writes for them (``LOG_FORMAT``), of the mtail
+program that parses that format (``program``), of the metric names and their
+labels (``METRICS``) and of the label value every request outside the
+registry's routes folds into (``OTHER``).
+
+Each route of a site is logged under its key ``DOMAIN + PATH`` (set in its
+``location``); requests no route takes (an unknown Host, a path outside
+every route, the port-80 redirects) keep the server's ``other``. The mtail
+program knows only the routes it is generated from - the sites the proxy
+serves, from the network plan - so every label value is the registry's and
+the number of series is bounded by it.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+# The access-log format's name and the variables the configuration sets for it.
+LOG_FORMAT_NAME = "portcullis_edge"
+ROUTE_VARIABLE = "$portcullis_edge_route"
+CLASS_VARIABLE = "$portcullis_edge_class"
+# The first word of every line, with the format's version: a program never misreads a line of another version.
+LINE_TAG = "portcullis-edge-1"
+# The label value of requests outside the registry's routes, for domain, path and service alike.
+OTHER = "other"
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+
+# Fields in this order, one space between; the upstream's own fields last: they may hold "a, b" (nginx tried
+# several servers) or "-". route: DOMAIN+PATH or other; class: the status class; time: $request_time (seconds,
+# millisecond resolution); received: the request's bytes (line, headers, body); sent: the response's bytes.
+LOG_FORMAT = ("%s route=%s class=%s time=$request_time received=$request_length sent=$bytes_sent "
+              "status=$status upstream_time=$upstream_response_time upstream=$upstream_addr"
+              % (LINE_TAG, ROUTE_VARIABLE, CLASS_VARIABLE))
+
+# Seconds. 1 (the seed's p95 threshold) is a bound, so "p95 over 1 s" is read exactly: more than 5 % of the
+# requests above the bucket le="1". The others put p50, p95 and p99 of a web route within a bucket.
+DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+MAX_BUCKETS = 30
+# nginx's $request_time has millisecond resolution: a bound under it separates nothing. A request logged as 0.000
+# (under half a millisecond) is observed as half of it.
+MIN_BUCKET = 0.001
+ZERO_TIME = 0.0005
+
+# name: (type, labels, help). Counters and histograms as mtail exports them (it adds the label prog, the
+# program's file name); a histogram's series are NAME_bucket (with le), NAME_sum and NAME_count.
+METRICS = {
+    "portcullis_edge_requests_total": (
+        "counter", ("domain", "path", "service", "status_class"), "requests by route and status class"),
+    "portcullis_edge_request_duration_seconds": (
+        "histogram", ("domain", "path", "service"), "request time by route (nginx's $request_time)"),
+    "portcullis_edge_received_bytes_total": (
+        "counter", ("domain", "path", "service"), "bytes received from clients by route (request line, headers, body)"),
+    "portcullis_edge_sent_bytes_total": (
+        "counter", ("domain", "path", "service"), "bytes sent to clients by route (headers and body)"),
+}
+HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+
+
+class EdgeMetricsError(ValueError):
+    pass
+
+
+def series_names():
+    """Every series name the program exports: the counters, and each histogram's bucket, sum and count."""
+    found = set()
+    for name, (kind, _labels, _help) in METRICS.items():
+        found.update([name + suffix for suffix in HISTOGRAM_SUFFIXES] if kind == "histogram" else [name])
+    return found
+
+
+def check_buckets(buckets):
+    """``buckets`` as a sorted tuple of positive numbers, distinct, at most MAX_BUCKETS; EdgeMetricsError names a
+    bad one."""
+    if not isinstance(buckets, (list, tuple)) or not buckets:
+        raise EdgeMetricsError("buckets must be a non-empty list of seconds, got %r" % (buckets,))
+    checked = []
+    for item in buckets:
+        if isinstance(item, bool) or not isinstance(item, (int, float)) or not MIN_BUCKET <= item < 1e6:
+            raise EdgeMetricsError("bucket %r is not valid: expected a number of seconds, %g or more (nginx logs "
+                                   "request times in milliseconds)" % (item, MIN_BUCKET))
+        checked.append(item)
+    if len(set(checked)) != len(checked):
+        raise EdgeMetricsError("buckets %r: a bound is given twice" % (list(buckets),))
+    if len(checked) > MAX_BUCKETS:
+        raise EdgeMetricsError("%d buckets: at most %d (each is one series per route)" % (len(checked), MAX_BUCKETS))
+    return tuple(sorted(checked))
+
+
+def route_key(domain, path):
+    """The key a route's requests are logged under."""
+    return domain + path
+
+
+def routes(sites):
+    """``[(domain, path, service)]`` of the sites (the nginx_proxy module's format, as proxy_sites builds them), in
+    the order of their keys; a route without a service is labelled by its domain."""
+    found = []
+    for site in sites:
+        for route in site.get("routes") or ():
+            found.append((site["domain"], route.get("path") or "/", route.get("service") or site["domain"]))
+    found.sort(key=lambda item: route_key(item[0], item[1]))
+    return found
+
+
+def _label(value):
+    # Registry values reach nginx only without quotes, backslashes or spaces (checked there); refuse any other here.
+    if not isinstance(value, str) or not value or re.search(r'[\s"\\]', value):
+        raise EdgeMetricsError("label value %r cannot be written in the mtail program" % (value,))
+    return '"%s"' % value
+
+
+def _number(value):
+    return ("%r" % value) if isinstance(value, float) else "%d" % value
+
+
+def _updates(labels, indent):
+    keys = "".join("[%s]" % item for item in labels)
+    # mtail 3.0 counts an observation of exactly 0 in no bucket (its _count still has it), and nginx logs a request
+    # under half a millisecond as 0.000: observed as ZERO_TIME instead, inside the first bucket.
+    return ["%sportcullis_edge_requests_total%s[$class]++" % (indent, keys),
+            "%s$time > 0.0 {" % indent,
+            "%s  portcullis_edge_request_duration_seconds%s = $time" % (indent, keys),
+            "%s}" % indent,
+            "%sotherwise {" % indent,
+            "%s  portcullis_edge_request_duration_seconds%s = %r" % (indent, keys, ZERO_TIME),
+            "%s}" % indent,
+            "%sportcullis_edge_received_bytes_total%s += $received" % (indent, keys),
+            "%sportcullis_edge_sent_bytes_total%s += $sent" % (indent, keys)]
+
+
+def program(sites, buckets=DEFAULT_BUCKETS):
+    """The mtail program for the sites' routes: one branch per route key, every other line under ``other``."""
+    bounds = check_buckets(buckets)
+    lines = ["# Managed by portcullis.ports (nginx_proxy): the edge log of this proxy as metrics. Do not edit.",
+             "# Routes: %d, plus %s for requests outside them." % (len(routes(sites)), OTHER)]
+    for name in sorted(METRICS):
+        kind, labels, text = METRICS[name]
+        lines.append("# %s: %s" % (name, text))
+        lines.append("%s %s by %s%s" % (kind, name, ", ".join(labels),
+                                        " buckets " + ", ".join(_number(item) for item in bounds)
+                                        if kind == "histogram" else ""))
+    lines += ["", "/^%s route=(?P<route>\\S+) class=(?P<class>[1-5]xx) time=(?P<time>\\d+\\.\\d+) "
+              "received=(?P<received>\\d+) sent=(?P<sent>\\d+) / {" % re.escape(LINE_TAG).replace("/", "\\/")]
+    seen = set()
+    for domain, path, service in routes(sites):
+        key = route_key(domain, path)
+        if key in seen:
+            raise EdgeMetricsError("route %s is given twice" % key)
+        seen.add(key)
+        lines.append("  $route == %s {" % _label(key))
+        lines += _updates([_label(domain), _label(path), _label(service)], "    ")
+        lines.append("  }")
+    if seen:
+        lines.append("  otherwise {")
+        lines += _updates([_label(OTHER)] * 3, "    ")
+        lines.append("  }")
+    else:
+        lines += _updates([_label(OTHER)] * 3, "  ")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def config_lines():
+    """The http-level lines of the proxy configuration that the edge log needs: the status class, the format."""
+    lines = ["# The edge log (portcullis.ports' edge metrics): each request with its route, status class, times and",
+             "# bytes; %s is set per route, else %s." % (ROUTE_VARIABLE, OTHER),
+             "map $status %s {" % CLASS_VARIABLE]
+    lines += ["    ~^%s %s;" % (item[0], item) for item in STATUS_CLASSES[:-1]]
+    lines += ["    default %s;" % STATUS_CLASSES[-1], "}", "log_format %s '%s';" % (LOG_FORMAT_NAME, LOG_FORMAT), ""]
+    return lines
+
+
+def server_lines(edge_log, main_access_log, indent="    "):
+    """A server's lines: every request under ``other`` unless a location names its route, logged to the edge
+    log and, as before, to ``main_access_log`` (an access_log in a server replaces the http level's)."""
+    lines = ["%sset %s %s;" % (indent, ROUTE_VARIABLE, OTHER)]
+    if main_access_log:
+        lines.append("%saccess_log %s;" % (indent, main_access_log))
+    lines.append("%saccess_log %s %s;" % (indent, edge_log, LOG_FORMAT_NAME))
+    return lines
+
+
+def location_lines(domain, path, indent="        "):
+    return ["%sset %s %s;" % (indent, ROUTE_VARIABLE, route_key(domain, path))]

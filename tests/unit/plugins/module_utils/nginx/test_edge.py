@@ -1,0 +1,96 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The edge log: the configuration writes the format the mtail program reads, each route under its key."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+import pytest
+
+from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _config
+from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _edge
+
+SITE = {"domain": "app.example.com", "certificate": "/etc/ssl/app.crt", "certificate_key": "/etc/ssl/app.key",
+        "routes": [{"path": "/", "upstreams": ["10.0.0.5:4001"], "service": "web"},
+                   {"path": "/api/", "upstreams": ["10.0.0.6:4002"], "service": "api"}]}
+
+
+def render(**options):
+    return _config.Renderer([SITE], **options).render()
+
+
+def test_without_edge_log_nothing_changes():
+    text = render()
+    assert "$portcullis_edge_route" not in text and "log_format" not in text
+    assert [line.strip() for line in text.splitlines() if "access_log" in line] == ["access_log off;"]
+
+
+def test_every_server_logs_to_both_logs_and_each_route_sets_its_key():
+    text = render(edge_log="/var/log/nginx/portcullis-edge.log", acme_root="/var/www/acme")
+    servers = text.count("server {")
+    assert text.count("access_log /var/log/nginx/portcullis-edge.log portcullis_edge;") == servers
+    assert text.count("access_log /var/log/nginx/access.log;") == servers
+    assert text.count("set $portcullis_edge_route other;") == servers
+    assert "set $portcullis_edge_route app.example.com/api/;" in text
+    assert "set $portcullis_edge_route app.example.com/;" in text
+    assert "log_format portcullis_edge '%s';" % _edge.LOG_FORMAT in text
+    # The default server names its route before it closes the connection.
+    default = text[text.index("listen 80 default_server;"):]
+    assert default.index("set $portcullis_edge_route other;") < default.index("return 444;")
+
+
+def test_the_main_access_log_kept_is_the_one_nginx_conf_names():
+    text = render(edge_log="/var/log/nginx/edge.log", main_access_log="/srv/log/access.log")
+    assert "access_log /var/log/nginx/access.log;" not in text and "access_log /srv/log/access.log;" in text
+
+
+def test_the_program_reads_the_lines_nginx_writes():
+    program = _edge.program([SITE])
+    head = re.search(r"^/(.*) / \{$", program, re.M).group(1).replace("\\/", "/")
+    pattern = re.compile(head.replace("(?P<", "(?P<"))
+    line = _edge.LOG_FORMAT
+    for variable, value in (("$portcullis_edge_route", "app.example.com/api/"), ("$portcullis_edge_class", "5xx"),
+                            ("$request_time", "1.204"), ("$request_length", "120"), ("$bytes_sent", "512"),
+                            ("$status", "503"), ("$upstream_response_time", "0.001, 1.203"),
+                            ("$upstream_addr", "10.0.0.6:4002, 10.0.0.7:4002")):
+        line = line.replace(variable, value)
+    match = pattern.match(line + " ")
+    assert match and match.group("route") == "app.example.com/api/" and match.group("time") == "1.204"
+    assert match.group("class") == "5xx" and match.group("sent") == "512"
+
+
+def test_the_program_has_one_branch_per_route_and_folds_the_rest():
+    program = _edge.program([SITE], buckets=[0.1, 1, 2.5])
+    assert program.count("$route == ") == 2
+    assert 'portcullis_edge_requests_total["app.example.com"]["/api/"]["api"][$class]++' in program
+    assert "otherwise {" in program
+    # An observation of 0 would be in no bucket of mtail's: 0.000 is observed as 0.0005.
+    assert program.count("portcullis_edge_request_duration_seconds[") == 2 * 3
+    assert 'portcullis_edge_request_duration_seconds["other"]["other"]["other"] = 0.0005' in program
+    assert "buckets 0.1, 1, 2.5" in program
+
+
+def test_every_metric_is_declared_with_its_series():
+    assert _edge.series_names() == {
+        "portcullis_edge_requests_total", "portcullis_edge_received_bytes_total", "portcullis_edge_sent_bytes_total",
+        "portcullis_edge_request_duration_seconds_bucket", "portcullis_edge_request_duration_seconds_sum",
+        "portcullis_edge_request_duration_seconds_count"}
+
+
+@pytest.mark.parametrize("buckets, message", [
+    ([], "non-empty list"), ([0, 1], "bucket 0 is not valid"), ([0.0005, 1], "0.001 or more"), ([True], "bucket True"),
+    ([1, 1.0], "given twice"), (list(range(1, 40)), "at most 30"),
+])
+def test_bad_buckets_are_refused(buckets, message):
+    with pytest.raises(_edge.EdgeMetricsError, match=re.escape(message)):
+        _edge.check_buckets(buckets)
+
+
+def test_a_label_value_that_would_break_the_program_is_refused():
+    bad = dict(SITE, routes=[{"path": "/", "upstreams": ["10.0.0.5:4001"], "service": 'we"b'}])
+    with pytest.raises(_edge.EdgeMetricsError, match="cannot be written"):
+        _edge.program([bad])

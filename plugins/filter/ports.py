@@ -18,6 +18,7 @@ from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _a
 from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _edge
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _adopt
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _audit
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _inventory as _inventory_mod
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _plan
@@ -27,7 +28,8 @@ from ansible_collections.portcullis.ports.plugins.plugin_utils import _reachabil
 
 SYNTAXES = ("list", "nft", "iptables", "firewalld")
 _PLAN_ERRORS = (_registry.RegistryError, _inventory_mod.InventoryError, _proxy_plan.ProxyPlanError, resolver.PortSpecError,
-                _values.BadValue, _plan.PlanError, _reachability_plan.ReachabilityPlanError, _rules.RuleError)
+                _values.BadValue, _plan.PlanError, _reachability_plan.ReachabilityPlanError, _rules.RuleError,
+                _adopt.AdoptError)
 UNSET = _inventory_mod.UNSET
 
 
@@ -207,6 +209,30 @@ def inventory_addresses(hosts, hostvars=None, groups=None):
         raise _filter_error("inventory_addresses", error)
 
 
+def registry_draft(discovered, hostvars=None, groups=None, policy=None, window=None):
+    try:
+        plan = network_plan(hostvars, groups, policy)
+        drafted = _adopt.draft(plan, discovered, policy)
+        return dict((host, _adopt.render(host, drafted[host], window)) for host in drafted)
+    except _PLAN_ERRORS as error:
+        raise _filter_error("registry_draft", error)
+
+
+def adoption_flows(discovered):
+    try:
+        return _adopt.observed(discovered)
+    except _PLAN_ERRORS as error:
+        raise _filter_error("adoption_flows", error)
+
+
+def adoption_cuts(flows, hostvars=None, groups=None, policy=None):
+    try:
+        plan = network_plan(hostvars, groups, policy)
+        return [dict(cut, text=_adopt.cut_text(cut)) for cut in _adopt.cuts(plan, flows)]
+    except _PLAN_ERRORS as error:
+        raise _filter_error("adoption_cuts", error)
+
+
 def play_keyword(hosts, variable, hostvars=None, default=None):
     if not isinstance(variable, str) or not variable:
         raise _filter_error("play_keyword", "the variable must be a name, got %r" % (variable,))
@@ -235,4 +261,7 @@ class FilterModule(object):
             "reachability_flows": reachability_flows,
             "inventory_addresses": inventory_addresses,
             "play_keyword": play_keyword,
+            "registry_draft": registry_draft,
+            "adoption_flows": adoption_flows,
+            "adoption_cuts": adoption_cuts,
         }

@@ -450,3 +450,18 @@ def expected_flows(plan, hosts, vantage, undeclared_ports=None, closed_ports=Non
             seen.add(key)
             flows.append(flow)
     return sorted(flows, key=lambda flow: (flow["host"], flow["port"], flow["protocol"]))
+
+
+def flow_verdict(plan, client, host, address, port, protocol="tcp"):
+    """``(accepted, reason)``: whether the rules the plan makes let a new connection from ``client`` (an inventory
+    host or an IP address) to ``host``'s ``address:port`` through: out of the client (for an inventory client, its
+    own firewall) and into ``host``. The firewall's own verdict (``_rules.verdict``), as for the expectations."""
+    planner = _Planner(plan, vantage_of(plan, client))
+    return planner.reaches(_Target(plan, host), ipaddress.ip_address(address), port, protocol)
+
+
+def leaves_verdict(plan, client, address, port, protocol="tcp"):
+    """``(accepted, reason)``: whether inventory host ``client``'s own firewall lets a new connection to ``address``
+    (outside the inventory) out."""
+    planner = _Planner(plan, vantage_of(plan, client))
+    return planner.leaves(ipaddress.ip_address(address), port, protocol)

@@ -115,6 +115,7 @@ def test_no_sideways_imports_between_features(name):
     ("port_metrics", {"audit", "firewall", "nginx", None}),
     ("reachability", {"audit", None}),
     ("health_check", {"audit", None}),
+    ("discover", {"audit", None}),
 ])
 def test_a_module_ships_only_its_feature(module, allowed):
     shipped = _closure(_imports(os.path.join(PLUGINS, "modules", module + ".py")))

@@ -19,7 +19,7 @@ FILTERS = FilterModule().filters()
 def test_filter_names_are_the_public_contract():
     assert set(FILTERS) == {"service_port", "port_range", "port_ranges", "port_syntax", "firewall_rules", "proxy_sites", "port_map", "ssh_endpoint",
                             "health_targets", "reachability_flows", "inventory_addresses", "play_keyword",
-                            "edge_exporter"}
+                            "edge_exporter", "registry_draft", "adoption_flows", "adoption_cuts"}
 
 
 def test_service_port():
@@ -250,3 +250,12 @@ def test_edge_exporter_refuses_what_would_be_undeclared_or_unreadable(exporter, 
     sites = FILTERS["proxy_sites"](["app"], hostvars=hostvars, groups=groups, proxy_host="edge")
     with pytest.raises(AnsibleFilterError, match="portcullis.ports.edge_exporter: .*" + re.escape(message)):
         FILTERS["edge_exporter"](sites, hostvars=hostvars, groups=groups, proxy_host="edge", buckets=buckets)
+
+
+def test_adoption_filters_name_themselves_in_errors():
+    with pytest.raises(AnsibleFilterError, match=r"portcullis.ports.registry_draft: discovered\['web'\] is not a result"):
+        FILTERS["registry_draft"]({"web": {}}, hostvars={"web": {"ansible_host": "10.0.0.1"}}, groups={"all": ["web"]})
+    with pytest.raises(AnsibleFilterError, match="portcullis.ports.adoption_cuts: flows must be a list"):
+        FILTERS["adoption_cuts"]("x", hostvars={"web": {"ansible_host": "10.0.0.1"}}, groups={"all": ["web"]})
+    with pytest.raises(AnsibleFilterError, match="portcullis.ports.adoption_flows: discovered must map"):
+        FILTERS["adoption_flows"]([])

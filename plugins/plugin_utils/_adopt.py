@@ -1,0 +1,484 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The adoption of servers that grew by hand, on the controller: the
+registry draft written from what ``portcullis.ports.discover`` read on each
+host, and the no-outage check that compares the flows seen working with
+what the plan of the inventory (the drafts in place) will let through.
+
+The draft, per host, one entry per listening port and published container
+port, each with the evidence it was inferred from and how sure that is:
+
+- a port some rule opens to every source: ``public`` (sure);
+- a port rules open only to some sources: ``internal``, ``allow_from``
+  those sources (sure);
+- a port bound to loopback: ``private`` (sure);
+- a port Docker publishes and nothing filters: ``public``, ``publish: dnat``
+  (likely);
+- a port open only because no firewall runs or the input policy accepts
+  everything: ``public`` for SSH and nginx's web ports; otherwise
+  ``internal``, open to the clients seen during the sampling window (none:
+  closed, a stray listener) (guess);
+- a port the firewall closes today: ``internal`` with nobody allowed (sure);
+- a port whose firewall could not be read: ``internal``, marked UNKNOWN;
+- every connection seen to a service of another inventory host: a
+  ``connects_to`` that host's service on the client; to an address outside
+  the inventory: a ``connects_to`` ``to`` it; from outside to an internal
+  service: that address in ``allow_from``;
+- nginx's server blocks: the backend service a location proxies to gets the
+  block's name as ``domain``, the location as ``path``, its other names as
+  ``aliases`` and the names that only redirect to it as ``redirect_from``.
+
+Ports in a named range of the policy (not the IANA blocks) get that
+``range``. Each draft is validated by the registry model before it is
+returned. Who may reach what after enforcement is never decided here: the
+check asks the plan (``_reachability_plan.flow_verdict``).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+import json
+
+from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
+from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _plan
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _reachability_plan
+
+# Listeners on loopback from here up are ephemeral (a runtime's helper socket that moves at each start): not drafted.
+EPHEMERAL_FROM = 32768
+IANA_RANGES = ("well_known", "registered", "dynamic")
+RUNTIME_PROXIES = ("docker-proxy", "rootlessport", "conmon", "slirp4netns", "pasta")
+WEB_PORTS = {80: "http", 443: "https"}
+SURE, LIKELY, GUESS, UNKNOWN = "sure", "likely", "guess", "UNKNOWN (review)"
+DISCOVER_KEYS = ("services", "connections", "ssh", "nginx", "unknown")
+
+
+class AdoptError(ValueError):
+    """Input the adoption cannot use, named."""
+
+
+def _check_discovered(discovered):
+    if not isinstance(discovered, dict):
+        raise AdoptError("discovered must map each host to what portcullis.ports.discover returned, got %s"
+                         % type(discovered).__name__)
+    for host, found in discovered.items():
+        if not isinstance(found, dict) or any(key not in found for key in DISCOVER_KEYS):
+            missing = [key for key in DISCOVER_KEYS if not isinstance(found, dict) or key not in found]
+            raise AdoptError("discovered[%r] is not a result of portcullis.ports.discover (missing %s)"
+                             % (host, ", ".join(missing)))
+
+
+def _safe_name(text):
+    cleaned = "".join(char if char.isascii() and (char.isalnum() or char in "_.-") else "-" for char in text)
+    cleaned = cleaned.strip("-_.") or "service"
+    return cleaned[:100]
+
+
+def _range_of(start, end, policy):
+    for name, (low, high) in sorted(policy.items(), key=lambda item: (item[1][1] - item[1][0], item[0])):
+        if name not in IANA_RANGES and low <= start and end <= high:
+            return name
+    return None
+
+
+def _is_loopback(address):
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
+
+
+def _covered(address, sources):
+    ip = ipaddress.ip_address(address)
+    for source in sources:
+        try:
+            network = ipaddress.ip_network(source, strict=False)
+        except ValueError:
+            continue
+        if network.version == ip.version and ip in network:
+            return True
+    return False
+
+
+class _Draft:
+    """One host's draft: ``entries`` (registry entries, in order) and the ``notes`` (evidence lines) of each."""
+
+    def __init__(self, host, found):
+        self.host = host
+        self.found = found
+        self.entries = []
+        self.notes = {}
+        self.header = []
+        self.links = {}  # entry name -> {connects_to item key: evidence}
+
+    def entry(self, name):
+        return next((entry for entry in self.entries if entry["name"] == name), None)
+
+    def add(self, entry, notes):
+        base = entry["name"]
+        count = 2
+        while self.entry(entry["name"]) is not None:
+            entry["name"] = "%s-%d" % (base, count)
+            count += 1
+        self.entries.append(entry)
+        self.notes[entry["name"]] = list(notes)
+        return entry
+
+    def serving(self, protocol, port):
+        for entry in self.entries:
+            if "port" not in entry:
+                continue
+            start, end = (int(part) for part in (str(entry["port"]).split("-") + [str(entry["port"])])[:2])
+            if entry.get("protocol", "tcp") == protocol and start <= port <= end:
+                return entry
+        return None
+
+
+def _service_entry(draft, service, policy):
+    """The entry of one discovered service and its evidence, or None (skipped, said in the header)."""
+    processes = [name for name in service["processes"] if name]
+    ports = str(service["port"]) if service["end"] == service["port"] else "%d-%d" % (service["port"], service["end"])
+    where = "%s/%s" % (", ".join(("[%s]:%s" if ":" in address else "%s:%s") % (address, ports)
+                                 for address in service.get("addresses") or [service["bind"]]), service["protocol"])
+    if service["publish"] == "host" and service["port"] >= EPHEMERAL_FROM and _is_loopback(service["bind"]):
+        draft.header.append("not drafted: %s on %s (an ephemeral port on loopback, moves at each start)"
+                            % (", ".join(processes) or "a process", where))
+        return None
+    ssh_ports = draft.found["ssh"].get("ports") or []
+    container = service.get("container")
+    if container:
+        name = _safe_name(container["name"])
+        what = "%s container %s (%s) publishes %s -> %d" % (container["runtime"], container["name"],
+                                                            container["image"], where, container["port"])
+    elif service["protocol"] == "tcp" and service["port"] in ssh_ports and "sshd" in processes:
+        name = "ssh"
+        what = "sshd listens on %s" % where
+    elif "nginx" in processes and service["protocol"] == "tcp" and service["port"] in WEB_PORTS:
+        name = WEB_PORTS[service["port"]]
+        what = "nginx listens on %s" % where
+    else:
+        name = _safe_name("%s-%d" % (processes[0] if processes else "port", service["port"]))
+        what = "%s listens on %s" % (", ".join(processes) or "a process not visible here", where)
+    if service["protocol"] == "udp" and draft.entry(name) is not None:
+        name += "-udp"
+    entry = {"name": name, "port": service["port"] if service["end"] == service["port"]
+             else "%d-%d" % (service["port"], service["end"])}
+    if service["protocol"] != "tcp":
+        entry["protocol"] = service["protocol"]
+    exposure = service["exposure"]
+    state = exposure["state"]
+    web = name in ("ssh", "http", "https")
+    if state == "private":
+        entry["expose"], sure, why = "private", SURE, "loopback only"
+    elif state == "open" and not exposure.get("by_policy"):
+        entry["expose"], sure, why = "public", (LIKELY if container else SURE), "open to every source"
+    elif state == "some":
+        entry["expose"], sure, why = "internal", SURE, "open only to %s" % ", ".join(exposure["sources"])
+        entry["allow_from"] = list(exposure["sources"])
+    elif state in ("open", "none") and web:
+        entry["expose"], sure, why = "public", GUESS, "open today only because nothing filters it; kept open (%s)" % name
+    elif state in ("open", "none"):
+        entry["expose"], sure, why = "internal", GUESS, ("open today only because nothing filters it: drafted closed "
+                                                         "but to the clients seen")
+    elif state == "closed":
+        entry["expose"], sure, why = "internal", SURE, "closed by the firewall today"
+    else:
+        entry["expose"], sure, why = "internal", UNKNOWN, "the firewall's answer is not known: drafted closed"
+    if entry["expose"] == "internal" and "allow_from" not in entry:
+        entry["allow_from"] = []
+    if service["bind"] not in ("0.0.0.0",) and not (entry["expose"] == "private" and service["bind"] == "127.0.0.1"):
+        entry["bind"] = service["bind"]
+    if container:
+        entry["publish"] = "dnat"
+    elif len(processes) == 1 and processes[0] not in RUNTIME_PROXIES:
+        entry["process"] = processes[0]
+    found_range = _range_of(service["port"], service["end"], policy)
+    if found_range:
+        entry["range"] = found_range
+    notes = [what, "; ".join(" ".join(why.split()) for why in exposure.get("evidence") or []), "-> %s: %s [%s]" % (entry["expose"], why, sure)]
+    return draft.add(entry, [note for note in notes if note])
+
+
+def _nginx(draft, drafts, plan):
+    """Domains, paths, aliases and redirects from the host's nginx server blocks onto the backend entries."""
+    servers = draft.found.get("nginx") or []
+    if not servers:
+        return
+    redirects = {}
+    for server in servers:
+        target = (server.get("redirect") or {}).get("target") or ""
+        if "://" in target:
+            domain = target.split("://", 1)[1].split("/", 1)[0].split("$", 1)[0].split(":", 1)[0].lower()
+            redirects.setdefault(domain, []).extend(name for name in server["names"] if name.lower() != domain)
+    published = []
+    for server in servers:
+        if server.get("redirect") or not server["names"]:
+            continue
+        domain = server["names"][0].lower()
+        for location in server["locations"]:
+            if location["match"] != "prefix" or not location["path"].endswith("/") or not location["upstreams"]:
+                if location["proxy_pass"]:
+                    draft.header.append("nginx %s location %s %s -> %s: not drafted (not a prefix path ending in /, "
+                                        "or an upstream not known)" % (domain, location["match"], location["path"],
+                                                                       location["proxy_pass"]))
+                continue
+            host_part, _sep, port = location["upstreams"][0].rpartition(":")
+            host_part = host_part.strip("[]")
+            if not port.isdigit():
+                continue
+            owner = draft.host if _is_loopback(host_part) else (plan.owner_of(ipaddress.ip_address(host_part))
+                                                                if _looks_ip(host_part) else None)
+            target = drafts.get(owner)
+            entry = target.serving("tcp", int(port)) if target else None
+            label = "nginx on %s: %s%s (%s, %s) -> %s" % (draft.host, domain, location["path"],
+                                                          "TLS" if server["tls"] else "plain HTTP", server["file"],
+                                                          ", ".join(location["upstreams"]))
+            if entry is None or "domain" in entry:
+                draft.header.append("%s: no entry of %s to put it on" % (label, owner or "the inventory")
+                                    if entry is None else "%s: %s already has a domain" % (label, entry["name"]))
+                continue
+            entry["domain"] = domain
+            if location["path"] != "/":
+                entry["path"] = location["path"]
+            aliases = [name.lower() for name in server["names"][1:]]
+            if aliases:
+                entry["aliases"] = aliases
+            if redirects.get(domain):
+                entry["redirect_from"] = sorted(set(name.lower() for name in redirects[domain]))
+            target.notes[entry["name"]].append("%s [sure]" % label)
+            published.append(domain)
+    if published and draft.host not in plan.groups.get(_plan.PROXY_GROUP, []):
+        draft.header.append("nginx here serves %s by hand; put %s in the group %s for the nginx_proxy role to take "
+                            "these sites over" % (", ".join(sorted(set(published))), draft.host, _plan.PROXY_GROUP))
+
+
+def _looks_ip(text):
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _client_entry(draft, process):
+    """The entry a connection from ``process`` on the draft's host hangs its connects_to on."""
+    if process:
+        for entry in draft.entries:
+            if entry.get("process") == process and entry["name"] != "ssh":
+                return entry
+    name = _safe_name("%s-client" % process if process else "client")
+    entry = draft.entry(name)
+    if entry is None:
+        entry = draft.add({"name": name}, ["connections from %s seen during the sampling window"
+                                           % (process or "a process not visible here")])
+    return entry
+
+
+def _link(draft, entry, item, evidence):
+    links = draft.links.setdefault(entry["name"], {})
+    key = json.dumps(item, sort_keys=True)
+    if key not in links:
+        entry.setdefault("connects_to", []).append(item)
+        links[key] = evidence
+
+
+def _merged_flows(drafts):
+    """Each flow once, however many of its ends saw it: ``(flow, evidence, process)``; the process is known only
+    on the client's side."""
+    merged = {}
+    for host, draft in sorted(drafts.items()):
+        for flow in draft.found["connections"]:
+            key = (flow["client"], flow["server"], flow["port"], flow["protocol"])
+            seen = "%s on %s (%s)" % (flow["direction"], host, ", ".join(flow["via"]))
+            item = merged.setdefault(key, {"flow": flow, "seen": [], "process": None})
+            item["seen"].append(seen)
+            if flow["direction"] == "out" and flow.get("process"):
+                item["process"] = flow["process"]
+    return [merged[key] for key in sorted(merged)]
+
+
+def _connections(drafts, plan):
+    for item in _merged_flows(drafts):
+        flow = item["flow"]
+        client_address = ipaddress.ip_address(flow["client"])
+        server_address = ipaddress.ip_address(flow["server"])
+        client_host = plan.owner_of(client_address)
+        server_host = plan.owner_of(server_address)
+        if client_host is not None and client_host == server_host:
+            continue
+        evidence = "seen %s -> %s:%d/%s: %s" % (flow["client"], flow["server"], flow["port"], flow["protocol"],
+                                                "; ".join(item["seen"]))
+        server_draft = drafts.get(server_host)
+        service = server_draft.serving(flow["protocol"], flow["port"]) if server_draft else None
+        if client_host is None:
+            # from outside the inventory
+            if service is not None and service.get("expose") == "internal" and \
+                    not _covered(flow["client"], service.get("allow_from", [])):
+                service["allow_from"].append(str(ipaddress.ip_network(client_address)))
+                server_draft.notes[service["name"]].append("%s: its client added to allow_from [seen]" % evidence)
+            continue
+        client_draft = drafts.get(client_host)
+        if client_draft is None:
+            continue  # a client of the inventory not discovered: its own adoption adds the flow
+        if server_host is None:
+            entry = _client_entry(client_draft, item["process"])
+            _link(client_draft, entry, {"to": str(server_address), "port": flow["port"],
+                                        "protocol": flow["protocol"]}, evidence + ", outside the inventory")
+            continue
+        if service is None:
+            client_draft.header.append("%s: %s declares no entry on port %d, no connects_to drafted"
+                                       % (evidence, server_host, flow["port"]))
+            continue
+        entry = _client_entry(client_draft, item["process"])
+        _link(client_draft, entry, {"host": server_host, "service": service["name"]}, evidence)
+
+
+def draft(plan, discovered, policy=None):
+    """``{host: {"entries", "notes", "header", "links"}}`` for each host of
+    ``discovered`` (host -> discover result). Raises AdoptError naming a bad
+    input, or naming the entry the registry model refuses."""
+    _check_discovered(discovered)
+    try:
+        full_policy = resolver.build_policy(policy or {})
+    except resolver.PortSpecError as error:
+        raise AdoptError("policy: %s" % error)
+    drafts = {}
+    for host in sorted(discovered):
+        plan.host(host, "discovered host")
+        drafts[host] = _Draft(host, discovered[host])
+        for service in discovered[host]["services"]:
+            _service_entry(drafts[host], service, full_policy)
+    _connections(drafts, plan)
+    for host in sorted(drafts):
+        _nginx(drafts[host], drafts, plan)
+    result = {}
+    for host, found in sorted(drafts.items()):
+        try:
+            _registry.validate(found.entries, full_policy)
+        except _registry.RegistryError as error:
+            raise AdoptError("the draft of %s is not a valid registry (a fault of the draft, please report it): %s"
+                             % (host, "; ".join(error.errors)))
+        result[host] = {"entries": found.entries, "notes": found.notes, "header": found.header,
+                        "links": found.links, "unknown": [item["message"] for item in found.found["unknown"]]}
+    return result
+
+
+KEY_ORDER = tuple(_registry.KEY_NAMES)
+
+
+def _line(text):
+    """One comment line: a message that spans lines (a tool's error output) is joined."""
+    return " ".join(str(text).split())
+
+
+def render(host, drafted, window=None):
+    """The text of ``host_vars/HOST.yml``: the entries in the registry's
+    format, each after its evidence as comments."""
+    lines = ["---",
+             "# Drafted by portcullis.ports (playbooks/adopt.yml) from what %s does today%s." % (
+                 host, ", connections sampled over %s s" % window if window else ""),
+             "# Each entry says what it was inferred from and how sure that is (sure, likely, guess, UNKNOWN).",
+             "# Review it before enforcing: site.yml makes the network do what this file says."]
+    for message in drafted.get("unknown", []):
+        lines.append("# not known: %s" % _line(message))
+    for note in drafted["header"]:
+        lines.append("# %s" % _line(note))
+    lines.append("portcullis_services:")
+    for entry in drafted["entries"]:
+        for note in drafted["notes"].get(entry["name"], []):
+            lines.append("  # %s" % _line(note))
+        first = True
+        for key in KEY_ORDER:
+            if key not in entry:
+                continue
+            prefix = "  - " if first else "    "
+            first = False
+            if key == "connects_to":
+                lines.append("%sconnects_to:" % prefix)
+                links = drafted["links"].get(entry["name"], {})
+                for item in entry[key]:
+                    lines.append("      - %s  # %s" % (json.dumps(item, sort_keys=True), _line(links.get(
+                        json.dumps(item, sort_keys=True), ""))))
+            else:
+                lines.append("%s%s: %s" % (prefix, key, json.dumps(entry[key])))
+    return "\n".join(lines) + "\n"
+
+
+def observed(discovered):
+    """The flows seen working, from every host's connections: ``[{client, server, port, protocol, seen}]``
+    (addresses as text), one per flow."""
+    _check_discovered(discovered)
+    flows = {}
+    for host in sorted(discovered):
+        for flow in discovered[host]["connections"]:
+            key = (flow["client"], flow["server"], flow["port"], flow["protocol"])
+            seen = "%s on %s (%s)" % ("in" if flow["direction"] == "in" else "out", host, ", ".join(flow["via"]))
+            flows.setdefault(key, []).append(seen)
+    return [{"client": key[0], "server": key[1], "port": key[2], "protocol": key[3], "seen": flows[key]}
+            for key in sorted(flows, key=lambda key: (key[1], key[2], key[0]))]
+
+
+def _one_per_flow(flows):
+    """The same flow seen in several runs (the flows kept, those seen now) once, its evidence joined."""
+    merged = {}
+    for flow in flows:
+        if not isinstance(flow, dict):
+            raise AdoptError("observed flow %r: expected a mapping with client, server, port" % (flow,))
+        key = (flow.get("client"), flow.get("server"), flow.get("port"), flow.get("protocol", "tcp"))
+        if key not in merged:
+            merged[key] = dict(flow, seen=list(flow.get("seen") or []))
+            continue
+        for seen in flow.get("seen") or []:
+            if seen not in merged[key]["seen"]:
+                merged[key]["seen"].append(seen)
+    return [merged[key] for key in merged]
+
+
+def cuts(plan, flows):
+    """Every flow of ``flows`` (``observed``'s shape) the plan's rules would
+    refuse: ``{client, client_host, host, address, port, protocol, evidence,
+    reason}``. A flow into a host without a registry is not enforced there:
+    kept. Loopback and a host's flows to itself stay on the host."""
+    if not isinstance(flows, list):
+        raise AdoptError("flows must be a list of observed flows, got %s" % type(flows).__name__)
+    found = []
+    for flow in _one_per_flow(flows):
+        try:
+            client = ipaddress.ip_address(flow["client"])
+            server = ipaddress.ip_address(flow["server"])
+            port = int(flow["port"])
+            protocol = flow.get("protocol", "tcp")
+        except (KeyError, TypeError, ValueError) as error:
+            raise AdoptError("observed flow %r: %s" % (flow, error))
+        if client.is_loopback or server.is_loopback:
+            continue
+        client_host = plan.owner_of(client)
+        server_host = plan.owner_of(server)
+        if client_host is not None and client_host == server_host:
+            continue
+        evidence = "; ".join(flow.get("seen") or [])
+        if server_host is None:
+            if client_host is None or not plan.hosts[client_host].registry:
+                continue
+            accepted, reason = _reachability_plan.leaves_verdict(plan, client_host, str(server), port, protocol)
+        elif not plan.hosts[server_host].registry:
+            continue
+        else:
+            accepted, reason = _reachability_plan.flow_verdict(plan, client_host or str(client), server_host,
+                                                               str(server), port, protocol)
+        if not accepted:
+            found.append({"client": str(client), "client_host": client_host, "host": server_host,
+                          "address": str(server), "port": port, "protocol": protocol, "evidence": evidence,
+                          "reason": reason})
+    return found
+
+
+def cut_text(cut):
+    """One line naming a cut flow: source, destination, port, evidence, why."""
+    source = "%s (%s)" % (cut["client_host"], cut["client"]) if cut["client_host"] else cut["client"]
+    target = "%s (%s)" % (cut["host"], cut["address"]) if cut["host"] else cut["address"]
+    return "%s -> %s port %d/%s, seen %s: the draft would refuse it: %s" % (
+        source, target, cut["port"], cut["protocol"], cut["evidence"], cut["reason"])

@@ -1,0 +1,243 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The adoption's draft and no-outage check on a Riwi-like fleet as
+discover reads it: a web host (nginx with two domains, an app on loopback,
+ufw typed by hand), an API host (a port opened to the /24 by iptables, a
+Docker-published shop) and a database host with no firewall (PostgreSQL
+used by the API, a stray listener nobody uses)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+
+import pytest
+import yaml
+
+from ansible_collections.portcullis.ports.plugins.module_utils.audit import _nginx_read
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _adopt
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _audit
+from ansible_collections.portcullis.ports.plugins.plugin_utils._plan import Plan
+
+ADDRESSES = {"web": "172.30.100.10", "api": "172.30.100.11", "db": "172.30.100.12"}
+GROUPS = {"all": ["web", "api", "db"]}
+
+
+def exposure(state, sources=(), evidence="", by_policy=False):
+    return {"state": state, "sources": list(sources), "evidence": [evidence] if evidence else [],
+            "by_policy": by_policy}
+
+
+def service(port, processes, state, bind="0.0.0.0", protocol="tcp", container=None, **more):
+    found = {"protocol": protocol, "port": port, "end": port, "bind": bind, "processes": processes,
+             "addresses": [bind], "publish": "dnat" if container else "host", "container": container,
+             "exposure": exposure(state, **more)}
+    return found
+
+
+def flow(direction, client, server, port, process=None, via=("conntrack",)):
+    return {"direction": direction, "protocol": "tcp", "client": client, "server": server, "port": port,
+            "via": list(via), "to": None, "samples": 2, "process": process}
+
+
+NGINX = """# configuration file /etc/nginx/nginx.conf:
+http {
+    include /etc/nginx/sites-enabled/*;
+}
+# configuration file /etc/nginx/sites-enabled/riwi:
+server { listen 80; server_name app.riwi.test www.riwi.test; return 301 https://app.riwi.test$request_uri; }
+server {
+    listen 443 ssl; server_name app.riwi.test;
+    ssl_certificate /etc/nginx/tls/app.crt; ssl_certificate_key /etc/nginx/tls/app.key;
+    location / { proxy_pass http://127.0.0.1:4010; }
+}
+server {
+    listen 80; server_name api.riwi.test;
+    location /v1/ { proxy_pass http://172.30.100.11:4020/; }
+}
+"""
+
+UFW = "ufw: 80,443/tcp ALLOW IN Anywhere"
+
+
+def discovered():
+    return {
+        "web": {
+            "services": [
+                service(22, ["sshd"], "open", evidence="ufw: 22/tcp ALLOW IN Anywhere"),
+                service(80, ["nginx"], "open", evidence=UFW),
+                service(443, ["nginx"], "open", evidence=UFW),
+                service(4010, ["node"], "private", bind="127.0.0.1", evidence="bound to 127.0.0.1 only"),
+                service(34361, ["containerd"], "private", bind="127.0.0.1"),
+            ],
+            "connections": [flow("in", "203.0.113.9", "172.30.100.10", 443, via=("socket",)),
+                            flow("out", "172.30.100.10", "172.30.100.11", 4020, process="nginx")],
+            "ssh": {"ports": [22], "evidence": "sshd -T"},
+            "nginx": _nginx_read.servers(NGINX),
+            "unknown": [],
+        },
+        "api": {
+            "services": [
+                service(22, ["sshd"], "open", evidence="iptables: -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"),
+                service(4020, ["python3"], "some", sources=["172.30.100.0/24"],
+                        evidence="iptables: -A INPUT -s 172.30.100.0/24 -p tcp -m tcp --dport 4020 -j ACCEPT"),
+                service(8081, [], "open", container={"runtime": "docker", "name": "shop", "image": "busybox",
+                                                     "port": 80}, evidence="docker publishes it"),
+            ],
+            "connections": [flow("out", "172.30.100.11", "172.30.100.12", 5432, process="python3"),
+                            flow("in", "172.30.100.10", "172.30.100.11", 4020)],
+            "ssh": {"ports": [22], "evidence": "sshd -T"}, "nginx": [], "unknown": [],
+        },
+        "db": {
+            "services": [
+                service(22, ["sshd"], "none", by_policy=True, evidence="no firewall is in force"),
+                service(5432, ["postgres"], "none", by_policy=True, evidence="no firewall is in force"),
+                service(6100, ["python3"], "none", by_policy=True, evidence="no firewall is in force"),
+                service(9187, ["exporter"], "unknown", evidence="nftables rule not understood: x"),
+            ],
+            "connections": [flow("in", "172.30.100.11", "172.30.100.12", 5432),
+                            flow("in", "198.51.100.7", "172.30.100.12", 9187)],
+            "ssh": {"ports": [22], "evidence": "sshd -T"}, "nginx": [],
+            "unknown": [{"check": "connections", "message": "conntrack is not available"}],
+        },
+    }
+
+
+def plan_of(registries=None):
+    hostvars = dict((host, {"ansible_host": address}) for host, address in ADDRESSES.items())
+    for host, entries in (registries or {}).items():
+        hostvars[host]["portcullis_services"] = entries
+    return Plan.of(hostvars, GROUPS)
+
+
+@pytest.fixture
+def drafted():
+    return _adopt.draft(plan_of(), discovered())
+
+
+def entries(drafted, host):
+    return dict((entry["name"], entry) for entry in drafted[host]["entries"])
+
+
+def test_listeners_become_entries_by_their_evidence(drafted):
+    web, api, db = entries(drafted, "web"), entries(drafted, "api"), entries(drafted, "db")
+    assert web["https"]["expose"] == "public" and web["https"]["process"] == "nginx"
+    assert web["node-4010"] == {"name": "node-4010", "port": 4010, "expose": "private", "process": "node",
+                                "range": "production", "domain": "app.riwi.test", "redirect_from": ["www.riwi.test"]}
+    assert "containerd-34361" not in web
+    assert api["python3-4020"]["expose"] == "internal"
+    assert api["python3-4020"]["allow_from"] == ["172.30.100.0/24"]
+    assert api["shop"] == {"name": "shop", "port": 8081, "expose": "public", "publish": "dnat", "range": "proxies"}
+    # open only because no firewall runs: SSH stays public, the rest is closed but to the clients seen
+    assert db["ssh"]["expose"] == "public"
+    assert db["postgres-5432"]["expose"] == "internal" and db["postgres-5432"]["allow_from"] == []
+    assert db["python3-6100"] == {"name": "python3-6100", "port": 6100, "expose": "internal", "allow_from": [],
+                                  "process": "python3", "range": "testing"}
+    # a firewall not understood: closed but for the client seen, and said so
+    assert db["exporter-9187"]["allow_from"] == ["198.51.100.7/32"]
+    assert "UNKNOWN" in " ".join(drafted["db"]["notes"]["exporter-9187"])
+
+
+def test_a_policy_given_keeps_the_default_ranges_and_adds_its_own():
+    drafted = _adopt.draft(plan_of(), discovered(), {})
+    assert entries(drafted, "db")["python3-6100"]["range"] == "testing"
+    drafted = _adopt.draft(plan_of(), discovered(), {"stray": "6100-6199"})
+    assert entries(drafted, "db")["python3-6100"]["range"] == "stray"
+
+
+def test_connections_become_connects_to(drafted):
+    api = entries(drafted, "api")
+    assert api["python3-4020"]["connects_to"] == [{"host": "db", "service": "postgres-5432"}]
+    web = entries(drafted, "web")
+    assert web["http"]["connects_to"] == [{"host": "api", "service": "python3-4020"}]
+
+
+def test_nginx_locations_put_domain_and_path_on_the_backend(drafted):
+    api = entries(drafted, "api")
+    assert (api["python3-4020"]["domain"], api["python3-4020"]["path"]) == ("api.riwi.test", "/v1/")
+    assert any("put web in the group proxies" in note for note in drafted["web"]["header"])
+
+
+def test_the_draft_is_a_registry_the_audit_accepts(drafted):
+    plan = plan_of(dict((host, drafted[host]["entries"]) for host in drafted))
+    assert plan.problems == []
+    assert plan.rule_errors == {}
+    report = _audit.audit(plan)
+    assert report["conflicts"] == []
+
+
+def test_rendered_file_is_yaml_with_the_same_entries_and_evidence(drafted):
+    text = _adopt.render("db", drafted["db"], window=60)
+    assert yaml.safe_load(text) == {"portcullis_services": drafted["db"]["entries"]}
+    assert "# not known: conntrack is not available" in text
+    assert "  # -> internal: open today only because nothing filters it" in text
+    api = _adopt.render("api", drafted["api"])
+    assert ('      - {"host": "db", "service": "postgres-5432"}  # seen 172.30.100.11 -> 172.30.100.12:5432/tcp: '
+            'out on api (conntrack); in on db (conntrack)') \
+        in api
+    assert max(len(line) for line in text.splitlines()) < 400
+
+
+def test_a_message_over_several_lines_stays_one_comment():
+    found = discovered()
+    found["db"]["unknown"].append({"check": "containers", "message": "podman ps failed: one\nError: two"})
+    drafted = _adopt.draft(plan_of(), found)
+    text = _adopt.render("db", drafted["db"])
+    assert "# not known: podman ps failed: one Error: two" in text
+    assert yaml.safe_load(text) == {"portcullis_services": drafted["db"]["entries"]}
+
+
+def test_no_cut_with_the_draft_in_place(drafted):
+    plan = plan_of(dict((host, drafted[host]["entries"]) for host in drafted))
+    assert _adopt.cuts(plan, _adopt.observed(discovered())) == []
+
+
+def test_a_dropped_flow_is_named(drafted):
+    registries = dict((host, copy.deepcopy(drafted[host]["entries"])) for host in drafted)
+    for entry in registries["api"]:
+        entry.pop("connects_to", None)
+    plan = plan_of(registries)
+    found = _adopt.cuts(plan, _adopt.observed(discovered()))
+    assert [(cut["client_host"], cut["host"], cut["port"]) for cut in found] == [("api", "db", 5432)]
+    text = _adopt.cut_text(found[0])
+    assert text.startswith("api (172.30.100.11) -> db (172.30.100.12) port 5432/tcp, seen out on api (conntrack); "
+                           "in on db (conntrack): the draft would refuse it")
+
+
+def test_a_flow_kept_and_seen_again_is_one_cut(drafted):
+    registries = dict((host, copy.deepcopy(drafted[host]["entries"])) for host in drafted)
+    for entry in registries["api"]:
+        entry.pop("connects_to", None)
+    flows = _adopt.observed(discovered())
+    again = [dict(flow, seen=["out on api (socket)"]) for flow in flows]
+    found = _adopt.cuts(plan_of(registries), flows + again)
+    assert len(found) == 1
+    assert found[0]["evidence"] == "out on api (conntrack); in on db (conntrack); out on api (socket)"
+
+
+def test_hosts_without_registry_are_not_enforced():
+    assert _adopt.cuts(plan_of(), _adopt.observed(discovered())) == []
+
+
+@pytest.mark.parametrize("value, message", [
+    ([], "discovered must map each host"),
+    ({"web": {"services": []}}, r"discovered\['web'\] is not a result of portcullis.ports.discover \(missing "
+                                r"connections, ssh, nginx, unknown\)"),
+])
+def test_bad_discovered_is_named(value, message):
+    with pytest.raises(_adopt.AdoptError, match=message):
+        _adopt.draft(plan_of(), value)
+
+
+def test_unknown_host_is_named():
+    found = discovered()
+    found["dbx"] = found.pop("db")
+    with pytest.raises(Exception, match="dbx"):
+        _adopt.draft(plan_of(), found)
+
+
+def test_bad_flow_is_named():
+    with pytest.raises(_adopt.AdoptError, match="observed flow .*10.0.0.300"):
+        _adopt.cuts(plan_of(), [{"client": "10.0.0.300", "server": "10.0.0.1", "port": 1}])

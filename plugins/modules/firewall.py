@@ -190,6 +190,7 @@ options:
         ufw loads its user chains; a failure puts the previous files back. C(ufw default) policies are set only for
         the chains O(policy) names (then loaded by C(ufw reload)). ufw loads its files at boot, so O(persist) adds no
         unit of the module's.
+      - With V(ufw), a C(') in O(rules[].comment) is written as a backquote (ufw refuses quotes in comments).
       - With V(ufw), ICMP rules, O(rules[].rate_limit) and O(rules[].log) are refused (ufw cannot say them), and the
         C(dnat) policy is not enforced (a warning says so).
       - The diff and check mode show C(ufw) command lines per address family.

@@ -199,7 +199,8 @@ def _problems(rules, policy):
 def chain_scope(rules, chain, defaults):
     """The firewalld objects of one chain (input or output), in order."""
     scope = Scope()
-    if defaults.icmp and chain == "input":
+    # Both ways, as the other backends: under output drop, IPv6 needs its neighbour discovery out.
+    if defaults.icmp:
         for family in ("ipv4", "ipv6"):
             for name in ICMP_TYPES[family]:
                 scope.add_rich(family=family, element=("icmp-type", name), action="accept")

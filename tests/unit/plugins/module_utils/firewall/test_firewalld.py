@@ -287,9 +287,26 @@ def test_output_drop_is_a_policy_with_the_connects_to_and_dns(host, tmp_path):
     out = host.runtime[("policy", "portcullis-out")]
     assert out[1:5] == ["  priority: -100", "  target: DROP", "  ingress-zones: HOST", "  egress-zones: ANY"]
     rich = [line.strip() for line in out if line.startswith("\t")]
-    assert 'rule priority="-31998" family="ipv4" destination address="10.0.2.7/32" port port="5432" ' \
+    assert 'rule priority="-31985" family="ipv4" destination address="10.0.2.7/32" port port="5432" ' \
            'protocol="tcp" accept' in rich
     assert any('port port="67" protocol="udp" accept' in line for line in rich)
+
+
+def test_output_drop_lets_the_essential_icmp_out_first_neighbour_discovery_too(host, tmp_path):
+    # As the nftables and iptables backends do: without neighbour solicitations and advertisements out, IPv6
+    # stops working altogether under output drop (no neighbour resolves), in and out.
+    make(host, tmp_path, rules=RULES, policy={"output": "drop"}).run(check_mode=False)
+    out = host.runtime[("policy", "portcullis-out")]
+    rich = [line.strip() for line in out if line.startswith("\t")]
+    icmp = [line for line in rich if "icmp-type" in line]
+    assert icmp == ['rule priority="%d" family="%s" icmp-type name="%s" accept' % (-32000 + index, family, name)
+                    for index, (family, name) in enumerate(
+                        [("ipv4", name) for name in _firewalld.ICMP_TYPES["ipv4"]]
+                        + [("ipv6", name) for name in _firewalld.ICMP_TYPES["ipv6"]])]
+    assert rich[:len(icmp)] == icmp
+    # The input side keeps its own.
+    zone = host.runtime[("zone", "portcullis")]
+    assert sum("icmp-type" in line for line in zone) == len(icmp)
 
 
 def test_order_is_kept_a_drop_after_an_accept_keeps_the_accept_a_rich_rule(host, tmp_path):
@@ -415,7 +432,7 @@ def test_several_destinations_of_a_dependency_are_an_ipset(host, tmp_path):
     make(host, tmp_path, rules=rules, policy={"output": "drop"}).run(check_mode=False)
     rich = [line.strip() for line in host.runtime[("policy", "portcullis-out")] if line.startswith("\t")]
     assert [line for line in rich if "443" in line] == [
-        'rule priority="-31998" family="ipv4" destination ipset="portcullis-out-1-dst" port port="443" protocol="tcp" '
+        'rule priority="-31985" family="ipv4" destination ipset="portcullis-out-1-dst" port port="443" protocol="tcp" '
         'accept']
     assert host.runtime[("ipset", "portcullis-out-1-dst")][3] == "  entries: 192.0.2.10/32 192.0.2.20/32"
 

@@ -170,8 +170,9 @@ options:
         C(firewall-cmd --check-config) and loaded with C(firewall-cmd --reload),
         so permanent and runtime agree; a failed reload puts the previous files back. Other zones, policies, services
         and ipsets (fail2ban's, Docker's) are left alone, and so are rich rules in our zone that only reject or drop
-        (fail2ban's firewallcmd-rich-rules bans), which firewalld runs before ours, so a ban holds on every port. A port added by hand to the zone (runtime or permanent) is
-        drift - reported and removed by the next run. The diff shows C(firewall-cmd --info-zone) and the files.
+        (fail2ban's firewallcmd-rich-rules bans), which firewalld runs before ours, so a ban holds on every port. A
+        port added by hand to the zone (runtime or permanent) is drift - reported and removed by the next run. The
+        diff shows C(firewall-cmd --info-zone) and the files.
       - With V(firewalld), O(rules[].direction=forward) and a rate limit burst are refused before anything changes.
         Forwarded traffic follows firewalld's own zones and policies (it refuses forwarding between zones unless a
         policy accepts it), whatever the C(forward) and C(dnat) policies say, and traffic through an interface or

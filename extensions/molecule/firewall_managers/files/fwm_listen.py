@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Listeners for the probes, on both families: tcp:PORT accepts and closes,
 udp:PORT echoes what it gets back to its sender."""
 import selectors

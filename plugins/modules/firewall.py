@@ -175,8 +175,10 @@ options:
         destinations. They are written as XML files under C(/etc/firewalld), checked with
         C(firewall-cmd --check-config) and loaded with C(firewall-cmd --reload),
         so permanent and runtime agree; a failed reload puts the previous files back. Other zones, policies, services
-        and ipsets (fail2ban's, Docker's) are left alone. A port added by hand to the zone (runtime or permanent) is
-        drift - reported and removed by the next run. The diff shows C(firewall-cmd --info-zone) and the files.
+        and ipsets (fail2ban's, Docker's) are left alone, and so are rich rules in our zone that only reject or drop
+        (fail2ban's firewallcmd-rich-rules bans), which firewalld runs before ours, so a ban holds on every port. A
+        port added by hand to the zone (runtime or permanent) is drift - reported and removed by the next run. The
+        diff shows C(firewall-cmd --info-zone) and the files.
       - With V(firewalld) and V(ufw), forwarded and published-container traffic - O(rules[].direction=forward), the
         C(forward) and C(dnat) policies - is governed exactly as with V(iptables), by its chains C(PORTCULLIS-FORWARD)
         (hooked from C(DOCKER-USER)) and C(PORTCULLIS-PREROUTING) (mangle), written by the iptables backend's own code.
@@ -214,6 +216,7 @@ options:
         ufw loads its user chains; a failure puts the previous files back. C(ufw default) policies are set only for
         the chains O(policy) names (then loaded by C(ufw reload)). ufw loads its files at boot; O(persist) adds the
         module's unit only for the forward chains.
+      - With V(ufw), a C(') in O(rules[].comment) is written as a backquote (ufw refuses quotes in comments).
       - With V(ufw), ICMP rules, O(rules[].rate_limit) and O(rules[].log) on input and output rules are refused (ufw
         cannot say them); forward rules can have them (they are iptables rules).
       - The diff and check mode show C(ufw) command lines per address family.

@@ -11,7 +11,12 @@ What it owns (every name starts with ``portcullis``):
   is the ``input`` policy (DROP or ACCEPT). A rule that only opens ports
   to everyone is a ``port`` of the zone (``firewall-cmd --add-port``); any
   other rule is a rich rule, with a priority that keeps the rules' order
-  (the first rule that matches decides, as with the other backends).
+  (the first rule that matches decides, as with the other backends). The
+  priorities are positive: firewalld runs them after the zone's rich rules
+  of priority 0 that reject or drop (where fail2ban's firewallcmd actions
+  put their bans) and after its ports, so a ban holds on every port the
+  registry opens, as with the other backends; a rule that opens ports to
+  everyone is a port only when no deny or reject rule comes before it.
 - the policy ``portcullis-out`` (ingress HOST, egress ANY): output rules,
   its target the ``output`` policy (DROP, or CONTINUE for accept); made
   only when there is something to say about output.
@@ -20,7 +25,9 @@ What it owns (every name starts with ``portcullis``):
   more than one network on that side.
 
 Nothing else is written or removed: other zones, services, policies and
-ipsets (fail2ban's, Docker's zone) are left alone. The default zone set
+ipsets (fail2ban's, Docker's zone) are left alone, and so are rich rules in
+our zone and policy that only narrow what the registry opens (reject or
+drop, with no priority of ours: fail2ban's bans); they are not drift. The default zone set
 before is recorded in the zone's description and set back by state=absent.
 
 Permanent and runtime are kept equal: the objects are written as XML files
@@ -72,8 +79,9 @@ LIST_OPTIONS = {"zone": "--get-zones", "policy": "--get-policies", "ipset": "--g
 FALLBACK_ZONE = "public"
 OUTPUT_PRIORITY = -100
 # Rich rules are ordered by priority; ours start here, one step per rule, so
-# they come before the zone's ports and keep the order they were declared in.
-FIRST_PRIORITY = -32000
+# they keep the order they were declared in and come after the zone's ports and
+# its rich rules of priority 0 that reject or drop (bans).
+FIRST_PRIORITY = 1
 ICMP_TYPES = {"ipv4": ("destination-unreachable", "echo-request", "parameter-problem", "time-exceeded"),
               "ipv6": ("destination-unreachable", "packet-too-big", "time-exceeded", "parameter-problem",
                        "echo-request", "neighbour-solicitation", "neighbour-advertisement", "router-solicitation",
@@ -212,7 +220,8 @@ def _problems(rules, policy):
 def chain_scope(rules, chain, defaults):
     """The firewalld objects of one chain (input or output), in order."""
     scope = Scope()
-    if defaults.icmp and chain == "input":
+    # Both ways, as the other backends: under output drop, IPv6 needs its neighbour discovery out.
+    if defaults.icmp:
         for family in ("ipv4", "ipv6"):
             for name in ICMP_TYPES[family]:
                 scope.add_rich(family=family, element=("icmp-type", name), action="accept")
@@ -224,9 +233,10 @@ def chain_scope(rules, chain, defaults):
                                element=("port", str(dhcp.dport), "udp"), action="accept")
     ours = [rule for rule in rules if rule.chain == chain]
     for position, rule in enumerate(ours):
-        denied_later = any(later.action != "accept" for later in ours[position + 1:])
+        # A port of the zone comes before every rich rule of ours: only when no deny or reject comes before it.
+        denied_earlier = any(earlier.action != "accept" for earlier in ours[:position])
         simple = (rule.action == "accept" and not rule.sources and not rule.destinations and rule.family is None
-                  and rule.rate is None and rule.log is None and rule.protocol != "icmp" and not denied_later)
+                  and rule.rate is None and rule.log is None and rule.protocol != "icmp" and not denied_earlier)
         elements = _elements(rule)
         if simple:
             for element in elements:

@@ -38,7 +38,8 @@ decides. Our rules keep the registry's order and come after the unmarked
 deny/reject rules already there (fail2ban inserts its bans at the top).
 
 What ufw cannot say is refused before anything runs (ICMP rules, rate
-limits, log prefixes), or named in a warning (ufw's ``before.rules`` accept
+limits, log prefixes), changed where only a comment is concerned (a ``'``
+in a comment, which ufw refuses, is written as a backquote), or named in a warning (ufw's ``before.rules`` accept
 established, loopback, ICMP and DHCP replies whatever the ``allow_*``
 switches say). Persistence is ufw's: ``ufw.service`` loads the files at boot.
 
@@ -81,6 +82,8 @@ ANY = {4: "0.0.0.0/0", 6: "::/0"}
 # iptables' multiport takes 15 ports; a range counts as two.
 MULTIPORT_MAX = 15
 OPENING = ("allow", "limit")
+# What a "'" in a rule's comment is written as (ufw refuses the quote itself).
+QUOTE_IN_COMMENT = "`"
 _TUPLE = _values.pattern(r"### tuple ### (.*)")
 _ASSIGN = _values.pattern(r'\s*([A-Z_0-9]+)\s*=\s*"?([^"\s]*)"?\s*')
 _ENABLED = _values.pattern(r"\s*ENABLED\s*=.*")
@@ -261,7 +264,9 @@ class UfwRules(backends.Backend):
 
     @staticmethod
     def _comment(rule):
-        return "%s: %s" % (MARK, rule.comment) if rule.comment else MARK
+        """MARK, or ``MARK: COMMENT``; ufw 0.36 refuses a "'" in a comment (its parser's own TODO), so one is
+        written as a backquote: the rule stays what the other backends make of it."""
+        return "%s: %s" % (MARK, rule.comment.replace("'", QUOTE_IN_COMMENT)) if rule.comment else MARK
 
     def specs(self, rules, defaults):
         """The ufw commands of the rule set, in order, without duplicates

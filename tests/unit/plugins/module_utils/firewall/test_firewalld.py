@@ -59,18 +59,18 @@ def test_rules_become_a_zone_ports_rich_rules_and_ipsets(host, tmp_path):
     rich = [line.strip() for line in zone if line.startswith("\t")]
     ours = [line for line in rich if "icmp-type" not in line]
     assert ours == [
-        'rule priority="-31987" family="ipv4" port port="68" protocol="udp" accept',
-        'rule priority="-31986" family="ipv6" source address="fe80::/10" destination address="fe80::/10" '
+        'rule priority="14" family="ipv4" port port="68" protocol="udp" accept',
+        'rule priority="15" family="ipv6" source address="fe80::/10" destination address="fe80::/10" '
         'port port="546" protocol="udp" accept',
-        'rule priority="-31985" family="ipv4" source address="10.0.1.5/32" port port="5432" protocol="tcp" accept',
-        'rule priority="-31984" family="ipv4" source ipset="portcullis-in-3" port port="8000-8010" protocol="tcp" '
+        'rule priority="16" family="ipv4" source address="10.0.1.5/32" port port="5432" protocol="tcp" accept',
+        'rule priority="17" family="ipv4" source ipset="portcullis-in-3" port port="8000-8010" protocol="tcp" '
         'accept',
-        'rule priority="-31983" family="ipv4" source address="10.0.0.0/8" port port="9100" protocol="tcp" '
+        'rule priority="18" family="ipv4" source address="10.0.0.0/8" port port="9100" protocol="tcp" '
         'log prefix="node " accept limit value="10/s"',
-        'rule priority="-31982" family="ipv6" source address="2001:db8::/32" port port="9100" protocol="tcp" '
+        'rule priority="19" family="ipv6" source address="2001:db8::/32" port port="9100" protocol="tcp" '
         'log prefix="node " accept limit value="10/s"',
     ]
-    assert 'rule priority="-32000" family="ipv4" icmp-type name="destination-unreachable" accept' in rich
+    assert 'rule priority="1" family="ipv4" icmp-type name="destination-unreachable" accept' in rich
     ipset = host.runtime[("ipset", "portcullis-in-3")]
     assert ipset[1:] == ["  type: hash:net", "  options: family=inet", "  entries: 10.0.0.0/8 192.168.0.0/16"]
     # The default zone before is kept, to be set back by state=absent.
@@ -109,6 +109,33 @@ def test_a_port_added_by_hand_is_drift_reported_and_removed(host, tmp_path):
     assert make(host, tmp_path, rules=RULES).run(check_mode=False)["changed"] is False
 
 
+BAN = 'rule family="ipv4" source address="10.0.1.5" port port="5432" protocol="tcp" reject type="icmp-port-unreachable"'
+
+
+def test_a_fail2ban_ban_in_our_zone_is_not_drift_and_comes_before_our_accepts(host, tmp_path):
+    # fail2ban's firewallcmd-rich-rules action: a runtime rich rule, no priority, in the default zone (ours).
+    make(host, tmp_path, rules=RULES).run(check_mode=False)
+    assert host.run(["/usr/bin/firewall-cmd", "--add-rich-rule=" + BAN])[0] == 0
+    host.calls = []
+    result = make(host, tmp_path, rules=RULES).run(check_mode=False)
+    assert result["changed"] is False
+    assert not [argv for argv in host.calls if argv[1:] == ["--reload"]]  # a reload would drop the ban
+    assert "\t" + BAN in host.runtime[("zone", "portcullis")]
+    # firewalld runs a zone's rich rules of priority 0 that reject or drop (the ban) before its ports and before
+    # those of a positive priority: every rule of ours that is not a port has one, so the ban holds on every port,
+    # as bans do with the other backends.
+    ours = [line.strip() for line in host.runtime[("zone", "portcullis")] if line.startswith("\trule priority")]
+    assert ours and all(int(line.split('"')[1]) > 0 for line in ours)
+
+
+def test_a_rich_rule_that_opens_added_by_hand_is_drift(host, tmp_path):
+    make(host, tmp_path, rules=RULES).run(check_mode=False)
+    opening = 'rule family="ipv4" source address="203.0.113.7" port port="22" protocol="tcp" accept'
+    assert host.run(["/usr/bin/firewall-cmd", "--add-rich-rule=" + opening])[0] == 0
+    checked = make(host, tmp_path, rules=RULES).run(check_mode=True)
+    assert checked["changed"] and opening in checked["diff"]["before"]
+
+
 def test_objects_we_do_not_own_are_left_alone(host, tmp_path):
     host.runtime[("zone", "public")].append('\trule family="ipv4" source address="198.51.100.7" reject')
     make(host, tmp_path, rules=RULES).run(check_mode=False)
@@ -134,21 +161,47 @@ def test_output_drop_is_a_policy_with_the_connects_to_and_dns(host, tmp_path):
     out = host.runtime[("policy", "portcullis-out")]
     assert out[1:5] == ["  priority: -100", "  target: DROP", "  ingress-zones: HOST", "  egress-zones: ANY"]
     rich = [line.strip() for line in out if line.startswith("\t")]
-    assert 'rule priority="-31998" family="ipv4" destination address="10.0.2.7/32" port port="5432" ' \
+    assert 'rule priority="16" family="ipv4" destination address="10.0.2.7/32" port port="5432" ' \
            'protocol="tcp" accept' in rich
     assert any('port port="67" protocol="udp" accept' in line for line in rich)
 
 
-def test_order_is_kept_a_drop_after_an_accept_keeps_the_accept_a_rich_rule(host, tmp_path):
-    rules = [{"port": 22}, {"port": 22, "source": "203.0.113.9", "action": "drop"}]
+def test_output_drop_lets_the_essential_icmp_out_first_neighbour_discovery_too(host, tmp_path):
+    # As the nftables and iptables backends do: without neighbour solicitations and advertisements out, IPv6
+    # stops working altogether under output drop (no neighbour resolves), in and out.
+    make(host, tmp_path, rules=RULES, policy={"output": "drop"}).run(check_mode=False)
+    out = host.runtime[("policy", "portcullis-out")]
+    rich = [line.strip() for line in out if line.startswith("\t")]
+    icmp = [line for line in rich if "icmp-type" in line]
+    assert icmp == ['rule priority="%d" family="%s" icmp-type name="%s" accept' % (_firewalld.FIRST_PRIORITY + index, family, name)
+                    for index, (family, name) in enumerate(
+                        [("ipv4", name) for name in _firewalld.ICMP_TYPES["ipv4"]]
+                        + [("ipv6", name) for name in _firewalld.ICMP_TYPES["ipv6"]])]
+    assert rich[:len(icmp)] == icmp
+    # The input side keeps its own.
+    zone = host.runtime[("zone", "portcullis")]
+    assert sum("icmp-type" in line for line in zone) == len(icmp)
+
+
+def test_order_is_kept_an_accept_after_a_drop_is_a_rich_rule_after_it(host, tmp_path):
+    rules = [{"port": 22, "source": "203.0.113.9", "action": "drop"}, {"port": 22}]
     make(host, tmp_path, rules=rules).run(check_mode=False)
     zone = host.runtime[("zone", "portcullis")]
     rich = [line.strip() for line in zone if line.startswith("\t") and "icmp-type" not in line]
-    # A port of the zone would come after every rich rule and lose the first-match order.
+    # A port of the zone comes before every rich rule of ours and would lose the first-match order.
     assert "  ports: " in zone
-    assert rich[-2:] == ['rule priority="-31985" port port="22" protocol="tcp" accept',
-                         'rule priority="-31984" family="ipv4" source address="203.0.113.9/32" port port="22" '
-                         'protocol="tcp" drop']
+    assert rich[-2:] == ['rule priority="16" family="ipv4" source address="203.0.113.9/32" port port="22" '
+                         'protocol="tcp" drop',
+                         'rule priority="17" port port="22" protocol="tcp" accept']
+
+
+def test_an_accept_before_a_drop_is_a_port_which_comes_first_as_declared(host, tmp_path):
+    rules = [{"port": 22}, {"port": 22, "source": "203.0.113.9", "action": "drop"}]
+    make(host, tmp_path, rules=rules).run(check_mode=False)
+    zone = host.runtime[("zone", "portcullis")]
+    assert "  ports: 22/tcp" in zone
+    assert [line.strip() for line in zone if line.startswith("\t") and "icmp-type" not in line][-1] == \
+        'rule priority="16" family="ipv4" source address="203.0.113.9/32" port port="22" protocol="tcp" drop'
 
 
 def test_check_config_failure_puts_the_files_back_and_changes_nothing(host, tmp_path, monkeypatch):
@@ -268,7 +321,7 @@ def test_several_destinations_of_a_dependency_are_an_ipset(host, tmp_path):
     make(host, tmp_path, rules=rules, policy={"output": "drop"}).run(check_mode=False)
     rich = [line.strip() for line in host.runtime[("policy", "portcullis-out")] if line.startswith("\t")]
     assert [line for line in rich if "443" in line] == [
-        'rule priority="-31998" family="ipv4" destination ipset="portcullis-out-1-dst" port port="443" protocol="tcp" '
+        'rule priority="16" family="ipv4" destination ipset="portcullis-out-1-dst" port port="443" protocol="tcp" '
         'accept']
     assert host.runtime[("ipset", "portcullis-out-1-dst")][3] == "  entries: 192.0.2.10/32 192.0.2.20/32"
 

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The ufw backend against a fake host: ufw's files in a temporary root, and
 a ufw command that, like ufw 0.36 with --datadir and ENABLED=no, only writes
-the tuples of the rules it is given (the real one runs in the firewall_ufw
+the tuples of the rules it is given (the real one runs in the firewall_managers
 Molecule scenario)."""
 
 from __future__ import absolute_import, division, print_function
@@ -121,6 +121,9 @@ class FakeUfw:
             else:
                 values[key] = value
                 last = key
+        if "'" in (values["comment"] or ""):
+            # ufw 0.36's parser: 'Comment may not contain "'"', raised as a ValueError: "ERROR: Invalid syntax".
+            return 1, "", "ERROR: Invalid syntax\n"
         for version in (4, 6):
             addresses = [values["from"], values["to"]]
             if any(item != "any" and (":" in item) != (version == 6) for item in addresses):
@@ -216,6 +219,16 @@ def test_render_in_ufw_terms(host, tmp_path):
     ]
     assert v6.splitlines()[6:] == ["ufw default deny outgoing"]
     assert "route" not in text and "PORTCULLIS-FORWARD" not in text
+
+
+def test_a_quote_in_a_comment_is_written_as_a_backquote(host, tmp_path):
+    # ufw 0.36 refuses a "'" in a comment; the other backends keep the rule (the plan writes connects_to comments).
+    rules = [{"port": 5432, "direction": "out", "destination": "192.0.2.20", "comment": "the client's database"}]
+    result = make(host, tmp_path, rules=rules).run(check_mode=False)
+    assert result["changed"]
+    assert "ufw allow out proto tcp from any to 192.0.2.20 port 5432 comment 'portcullis: the client`s database'" \
+        in result["diff"]["after"]
+    assert not make(host, tmp_path, rules=rules).run(check_mode=False)["changed"]
 
 
 def test_long_port_lists_are_split_at_fifteen_items():

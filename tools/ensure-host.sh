@@ -27,7 +27,9 @@ if ! docker info >/dev/null 2>&1; then
     systemctl start docker
   else
     mkdir -p /var/log
-    nohup dockerd >/var/log/portcullis-dockerd.log 2>&1 &
+    # A session of its own: killing the process group of whatever ran this script (a CI step, a shell job) must
+    # not take the engine, and every container, with it. The log is appended to, so the last stop stays readable.
+    setsid nohup dockerd >>/var/log/portcullis-dockerd.log 2>&1 < /dev/null &
   fi
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && break

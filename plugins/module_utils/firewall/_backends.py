@@ -623,6 +623,10 @@ class Iptables(Backend):
         suffix = "" if version == 4 else "6"
         return self.paths["ip%stables-save" % suffix], self.paths["ip%stables-restore" % suffix]
 
+    def read_table(self, version, table="filter"):
+        """iptables-save output of one table, one family (BackendError when it fails)."""
+        return self._save(version, table)
+
     def _save(self, version, table="filter"):
         return self._run([self._tools(version)[0], "-t", table],
                          what="ip%stables-save -t %s" % ("" if version == 4 else "6", table))

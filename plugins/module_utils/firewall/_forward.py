@@ -26,12 +26,20 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import time
+
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends as backends
 
 HEADER = "# forwarded and published traffic (iptables chains PORTCULLIS-FORWARD, PORTCULLIS-PREROUTING)"
 # The forward part of a rollback plan when there was none before: removed when the plan runs.
 REMOVE = "remove"
 FORWARD_KEYS = ("forward", "prerouting")
+# After a manager's reload that flushed every iptables chain: how long the container runtimes may take to make
+# theirs again (Docker does when firewalld signals its reload over D-Bus), and how often the table is read, seconds.
+SETTLE_SECONDS = 20
+SETTLE_STEP = 0.5
+# How many times the forward chains are written again when a runtime's rules landed above their jumps meanwhile.
+HOOK_ATTEMPTS = 5
 
 
 def needed(rules, policy):
@@ -201,12 +209,66 @@ class WithForward:
 
     def apply(self, plan):
         """The manager's part first, then the forward chains; when either
-        fails the orchestrator applies the rollback plan, which puts both back."""
+        fails the orchestrator applies the rollback plan, which puts both back.
+        After a reload that flushed every iptables chain (firewalld), the
+        runtimes that had chains (Docker) make theirs again asynchronously:
+        the forward chains are written once they have, and again while a
+        runtime's rule lands above their jumps."""
+        reloaded = plan.get("manager") is not None and self.flushes_iptables and self.forward is not None
+        runtimes = self._runtime_chains() if reloaded else {}
         if plan.get("manager") is not None:
             super(WithForward, self).apply(plan["manager"])
+        if reloaded:
+            self._settle(runtimes)
         forward = self._forward_plan(plan)
-        if forward:
-            self.forward.apply(forward)
+        if not forward:
+            return
+        self.forward.apply(forward)
+        if not reloaded:
+            return
+        for _attempt in range(HOOK_ATTEMPTS):
+            misplaced = self._misplaced_jumps()
+            if not misplaced:
+                return
+            time.sleep(1)
+            self.forward.apply(self._forward_plan(plan))
+        if self._misplaced_jumps():
+            self.apply_warnings.append(
+                "after %s's reload, another tool keeps putting rules that accept above the jumps to the forward "
+                "chains (%s): the next run reports it and moves them back" % (self.name, "; ".join(misplaced)))
+
+    def _filter_tables(self):
+        return dict((version, self.forward.read_table(version, "filter")) for version in (4, 6))
+
+    def _runtime_chains(self):
+        """Per family, whether a container runtime's chains (Docker's) are there."""
+        return dict((version, ":DOCKER " in text or ":DOCKER\n" in text)
+                    for version, text in self._filter_tables().items())
+
+    def _settle(self, runtimes):
+        """Wait (at most SETTLE_SECONDS) until the runtimes whose chains were
+        there before the reload have made them again, and the filter table
+        reads the same twice in a row."""
+        deadline, previous = time.monotonic() + SETTLE_SECONDS, None
+        while time.monotonic() < deadline:
+            tables = self._filter_tables()
+            back = all(":DOCKER " in tables[version] or ":DOCKER\n" in tables[version]
+                       for version, present in runtimes.items() if present)
+            if back and tables == previous:
+                return
+            previous = tables
+            time.sleep(SETTLE_STEP)
+
+    def _misplaced_jumps(self):
+        """The forward chains' jumps that are missing, doubled, or below a rule that accepts."""
+        found = []
+        for version in (4, 6):
+            for table in ("filter", "mangle"):
+                for chain, target, count, preceding in self.forward.jump_status(self.forward.read_table(version, table),
+                                                                                table):
+                    if count != 1 or preceding:
+                        found.append("IPv%d %s -> %s" % (version, chain, target))
+        return found
 
     def boot_files(self, rules, policy, defaults, desired):
         """The forward chains' boot files (the manager loads its own rules at

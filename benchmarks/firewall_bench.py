@@ -259,8 +259,8 @@ def main():
     broken = [(tool, count) for (tool, count), cell in results.items()
               if tool in OURS and cell["rerun"] and (cell["rerun"]["modules"] != 1 or cell["rerun"]["changed"])]
     if broken or failures:
-        raise SystemExit("not as required: %s" % ", ".join("%s at %d rules" % pair for pair in
-                                                          broken + [(tool, count) for tool, count, _ in failures]))
+        wrong = broken + [(tool, count) for tool, count, _error in failures]
+        raise SystemExit("not as required: %s" % ", ".join("%s at %d rules" % pair for pair in wrong))
 
 
 def net(cell, run):

@@ -246,9 +246,9 @@ def main():
                             file=sys.stderr, flush=True)
                         continue
                     results[(tool, count)] = cell
-                    print("%-20s %5d rules: cold %.1f s, re-run %.1f s (fixed cost %.1f s; changed %d then %d; "
+                    print("%-20s %5d rules: cold %.1f s, re-run %.1f s (fixed cost %s s; changed %d then %d; "
                           "modules on the re-run %d; load %.2f / %.2f)"
-                          % (tool, count, cell["cold"]["seconds"], cell["rerun"]["seconds"], cell["baseline"],
+                          % (tool, count, cell["cold"]["seconds"], cell["rerun"]["seconds"], seconds(cell["baseline"], digits=1),
                              cell["cold"]["changed"], cell["rerun"]["changed"], cell["rerun"]["modules"],
                              cell["cold"]["load"], cell["rerun"]["load"]), file=sys.stderr, flush=True)
         finally:
@@ -294,9 +294,9 @@ def report(sizes, tools, results, skipped, failures, when):
                 modules = "%d%s" % (rerun["modules"], (" (one: ok)" if rerun["modules"] == 1 else " (NOT one)")
                                     if tool in OURS else "")
                 changed, rerun_load = str(rerun["changed"]), "%.2f" % rerun["load"]
-            print("| %d | %s | %s | %s | %s | %s | %.2f | %.2f / %s | %s | %s |" % (
+            print("| %d | %s | %s | %s | %s | %s | %s | %.2f / %s | %s | %s |" % (
                 count, tool, seconds(net(cell, "cold")), seconds(net(cell, "cold"), count, 4),
-                seconds(net(cell, "rerun")), seconds(net(cell, "rerun"), count, 4), cell["baseline"],
+                seconds(net(cell, "rerun")), seconds(net(cell, "rerun"), count, 4), seconds(cell["baseline"]),
                 cell["cold"]["load"], rerun_load, changed, modules))
     print()
     pairs = [(tool, against) for tool in tools for against in AGAINST.get(tool, ()) if against in tools]

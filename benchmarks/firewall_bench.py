@@ -310,8 +310,9 @@ def report(sizes, tools, results, skipped, failures, when):
                 theirs, mine = results.get((tool, count)), results.get((against, count))
                 row = []
                 for run in ("cold", "rerun"):
-                    # Below 50 ms over the fixed cost our time is noise: no ratio.
-                    usable = net(theirs, run) is not None and net(mine, run) is not None and net(mine, run) >= 0.05
+                    # Below 50 ms over the fixed cost our time is noise, and theirs below it has no ratio.
+                    usable = (net(theirs, run) is not None and net(mine, run) is not None and net(mine, run) >= 0.05
+                              and net(theirs, run) > 0)
                     row.append("%.2f" % (net(theirs, run) / net(mine, run)) if usable else "-")
                 print("| %d | %s | %s | %s | %s |" % (count, tool, against, row[0], row[1]))
         print()
@@ -326,7 +327,8 @@ def report(sizes, tools, results, skipped, failures, when):
         print("Not measured, or the cold run only (the --until time came first): %s." % ", ".join(
             "%s at %d rules" % pair for pair in skipped))
     for tool, count, error in failures:
-        print("Failed: %s at %d rules: %s" % (tool, count, error.splitlines()[-1] if error else ""))
+        lines = [line for line in error.splitlines() if line.strip()]
+        print("Failed: %s at %d rules: %s" % (tool, count, lines[-1] if lines else ""))
 
 
 if __name__ == "__main__":

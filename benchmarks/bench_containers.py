@@ -26,15 +26,15 @@ def check_inotify(count):
                          % (limit, count, needed, INOTIFY_PER_CONTAINER, max(8192, needed)))
 
 
-def start_container(name, network=None, address=None):
-    """(Re)start container ``name`` (on ``network`` at ``address`` when given)
-    and wait until systemd has booted it."""
+def start_container(name, network=None, address=None, image=IMAGE):
+    """(Re)start container ``name`` from ``image`` (on ``network`` at ``address``
+    when given) and wait until systemd has booted it."""
     subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
     placement = (["--network", network] if network else []) + (["--ip", address] if address else [])
     subprocess.run(["docker", "run", "-d", "--name", name, "--hostname", name] + placement +
                    ["--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
                     "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-                    "--tmpfs", "/run", "--tmpfs", "/run/lock", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro", IMAGE],
+                    "--tmpfs", "/run", "--tmpfs", "/run/lock", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro", image],
                    capture_output=True, text=True, check=True)
     # Up to two minutes: twenty containers booting at once on two loaded cores take a while.
     for _attempt in range(240):

@@ -1,21 +1,38 @@
 """Firewall benchmark, side by side in one run: N rules applied to a fresh
 container (cold) and applied again unchanged (re-run), with
 
-- portcullis.ports.firewall: one task holding the whole rule set;
-- the same with half of the rules on the forwarded path (direction forward,
-  as the registry makes them for ports Docker publishes), to see what
-  governing published ports costs;
-- ansible.builtin.iptables: one task per rule, in a loop;
-- community.general.ufw: one task per rule, in a loop (ufw installed and
-  enabled first, outside the timing).
+- portcullis: portcullis.ports.firewall, one task holding the whole rule set
+  (backend auto: nftables, as no manager is active);
+- portcullis-forward: the same with half of the rules on the forwarded path
+  (direction forward, as the registry makes them for ports Docker publishes),
+  to see what governing published ports costs;
+- portcullis-ufw: portcullis.ports.firewall with backend ufw (ufw enabled
+  first, outside the timing);
+- portcullis-firewalld: portcullis.ports.firewall with backend firewalld
+  (firewalld started first, outside the timing);
+- iptables: ansible.builtin.iptables, one task per rule, in a loop;
+- ufw: community.general.ufw, one task per rule, in a loop (ufw enabled
+  first, outside the timing);
+- firewalld: ansible.posix.firewalld, one task per rule, in a loop (permanent
+  and immediate, a rich rule for the rule's source; firewalld started first,
+  outside the timing).
 
+Every container is a systemd box of the firewalls image (Debian's ufw and
+firewalld installed, neither active at boot), fresh for each tool and size.
 Each run is a whole ansible-playbook over the docker connection; a playbook
 with one ping task is timed the same way and subtracted as the fixed cost.
+The load average is read before each run. On the unchanged run every module
+the action plugins run is counted per host (callback_plugins/module_runs.py,
+the firewall action plugin's confirmation included): our backends must stay
+at one module execution per host, and the output says whether they did.
 
-Run with: make benchmark-firewall   (about 35 minutes with the default sizes)
+Run with: make benchmark-firewall   (well over an hour with the default sizes;
+BENCH_ARGS="--tools portcullis-ufw ufw --sizes 10 100" for a part of it)
 """
 
 import argparse
+import collections
+import datetime
 import json
 import os
 import statistics
@@ -26,7 +43,23 @@ import time
 
 from bench_containers import remove_container, start_container
 
-TOOLS = ("portcullis", "portcullis-forward", "iptables", "ufw")
+HERE = os.path.dirname(os.path.abspath(__file__))
+IMAGE = "localhost/portcullis-debian:bookworm-firewalls"
+CONTAINER = "portcullis-fwbench-target"
+OURS = ("portcullis", "portcullis-forward", "portcullis-ufw", "portcullis-firewalld")
+LOOPS = ("iptables", "ufw", "firewalld")
+TOOLS = OURS + LOOPS
+# What each tool is compared with in the ratio table: our default backend, and our backend for the same manager.
+AGAINST = {"portcullis-forward": ("portcullis",), "portcullis-ufw": ("portcullis",),
+           "portcullis-firewalld": ("portcullis",), "iptables": ("portcullis",),
+           "ufw": ("portcullis", "portcullis-ufw"), "firewalld": ("portcullis", "portcullis-firewalld")}
+# Outside the timing: the manager a tool works through, active before the first run.
+SETUP = {
+    "portcullis-ufw": "ufw --force enable >/dev/null",
+    "ufw": "ufw --force enable >/dev/null",
+    "portcullis-firewalld": "systemctl start firewalld && firewall-cmd --state >/dev/null",
+    "firewalld": "systemctl start firewalld && firewall-cmd --state >/dev/null",
+}
 
 
 def sh(*argv):
@@ -41,6 +74,16 @@ def rules(count, forward=False):
     return made
 
 
+def ours(backend=None):
+    return """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - portcullis.ports.firewall:
+        rules: "{{ bench_rules }}"
+""" + ("        backend: %s\n" % backend if backend else "")
+
+
 PLAYS = {
     "ping": """
 - hosts: all
@@ -48,20 +91,10 @@ PLAYS = {
   tasks:
     - ansible.builtin.ping:
 """,
-    "portcullis": """
-- hosts: all
-  gather_facts: false
-  tasks:
-    - portcullis.ports.firewall:
-        rules: "{{ bench_rules }}"
-""",
-    "portcullis-forward": """
-- hosts: all
-  gather_facts: false
-  tasks:
-    - portcullis.ports.firewall:
-        rules: "{{ bench_rules }}"
-""",
+    "portcullis": ours(),
+    "portcullis-forward": ours(),
+    "portcullis-ufw": ours("ufw"),
+    "portcullis-firewalld": ours("firewalld"),
     "iptables": """
 - hosts: all
   gather_facts: false
@@ -85,79 +118,217 @@ PLAYS = {
         to_port: "{{ item.port }}"
       loop: "{{ bench_rules }}"
 """,
+    "firewalld": """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - ansible.posix.firewalld:
+        rich_rule: 'rule family="ipv4" source address="{{ item.source }}" port port="{{ item.port }}" protocol="tcp" accept'
+        permanent: true
+        immediate: true
+        state: enabled
+      loop: "{{ bench_rules }}"
+""",
 }
 
 
-def play(scratch, container, kind, count):
+def load():
+    with open("/proc/loadavg", encoding="ascii") as handle:
+        return handle.read().strip()
+
+
+class OutOfTime(Exception):
+    """The --until time came during a run: it is stopped and not measured."""
+
+
+def play(scratch, kind, count, deadline=None):
+    """Seconds of one ansible-playbook run, the changed count of its recap, the
+    module runs per host and the one-minute load average before it."""
     playbook = os.path.join(scratch, kind + ".yml")
     with open(playbook, "w") as handle:
         handle.write(PLAYS[kind])
     variables = os.path.join(scratch, "rules.json")
     with open(variables, "w") as handle:
         json.dump({"bench_rules": rules(count, forward=kind == "portcullis-forward")}, handle)
+    runs = os.path.join(scratch, "module-runs.txt")
+    if os.path.exists(runs):
+        os.remove(runs)
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1",
+               ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, "callback_plugins"),
+               ANSIBLE_CALLBACKS_ENABLED="module_runs", PORTCULLIS_MODULE_RUNS=runs)
+    before = float(load().split()[0])
+    timeout = None
+    if deadline is not None:
+        timeout = (deadline - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+        if timeout <= 0:
+            raise OutOfTime()
     started = time.perf_counter()
-    done = subprocess.run(["ansible-playbook", "-i", container + ",", "-c", "community.docker.docker",
-                           "-e", "ansible_python_interpreter=/usr/bin/python3", "-e", "@" + variables, playbook],
-                          capture_output=True, text=True, check=False)
+    try:
+        done = subprocess.run(["ansible-playbook", "-i", CONTAINER + ",", "-c", "community.docker.docker",
+                               "-e", "ansible_python_interpreter=/usr/bin/python3", "-e", "@" + variables, playbook],
+                              capture_output=True, text=True, check=False, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired as expired:
+        raise OutOfTime() from expired
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
-        raise SystemExit("%s with %d rules failed:\n%s" % (kind, count, done.stdout[-3000:]))
+        raise RuntimeError("%s with %d rules failed:\n%s%s" % (kind, count, done.stdout[-3000:], done.stderr[-1000:]))
     changed = int(done.stdout.rsplit("changed=", 1)[1].split()[0])
-    return elapsed, changed
+    per_host = collections.Counter()
+    if os.path.exists(runs):
+        with open(runs, encoding="utf-8") as handle:
+            per_host.update(line.split("\t", 1)[0] for line in handle if line.strip())
+    return {"seconds": elapsed, "changed": changed, "modules": per_host.get(CONTAINER, 0), "load": before}
+
+
+def measure(scratch, tool, count, deadline):
+    """The fixed cost, the cold run and the re-run of ``tool`` with ``count``
+    rules on a fresh container; a run stopped by the deadline stays None."""
+    cell = {"baseline": None, "cold": None, "rerun": None}
+    start_container(CONTAINER, image=IMAGE)
+    if tool in SETUP:
+        sh("docker", "exec", CONTAINER, "sh", "-c", SETUP[tool])
+    try:
+        cell["baseline"] = statistics.median(play(scratch, "ping", 0, deadline)["seconds"] for _round in range(2))
+        cell["cold"] = play(scratch, tool, count, deadline)
+        cell["rerun"] = play(scratch, tool, count, deadline)
+    except OutOfTime:
+        pass
+    return cell
+
+
+def listed(values):
+    """``--tools a,b c`` and ``--sizes 10,100 1000``: commas or spaces."""
+    return [part for value in values for part in value.split(",") if part]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10,100,1000")
-    parser.add_argument("--tools", default=",".join(TOOLS), help="a subset of %s" % ", ".join(TOOLS))
+    parser.add_argument("--sizes", nargs="+", default=["10", "100", "1000"], help="rule counts (default 10 100 1000)")
+    parser.add_argument("--tools", nargs="+", default=list(TOOLS), help="a subset of %s" % ", ".join(TOOLS))
+    parser.add_argument("--until", metavar="HH:MM",
+                        help="UTC: a cell (tool and size) not started by then is left out and listed as not measured")
     args = parser.parse_args()
-    sizes = [int(size) for size in args.sizes.split(",")]
-    tools = [tool for tool in TOOLS if tool in args.tools.split(",")]
-    container = "portcullis-fw-bench"
+    sizes = [int(size) for size in listed(args.sizes)]
+    unknown = sorted(set(listed(args.tools)) - set(TOOLS))
+    if unknown:
+        parser.error("unknown tools %s (known: %s)" % (", ".join(unknown), ", ".join(TOOLS)))
+    tools = [tool for tool in TOOLS if tool in listed(args.tools)]
+    deadline = None
+    if args.until:
+        hours, minutes = (int(part) for part in args.until.split(":"))
+        now = datetime.datetime.now(datetime.timezone.utc)
+        deadline = now.replace(hour=hours, minute=minutes, second=0, microsecond=0)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    load_at_start = load()
     results = {}
+    skipped = []
+    failures = []
     with tempfile.TemporaryDirectory() as scratch:
         try:
             for count in sizes:
                 for tool in tools:
-                    start_container(container)
-                    if tool == "ufw":
-                        sh("docker", "exec", container, "sh", "-c",
-                           "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ufw >/dev/null"
-                           " && ufw --force enable")
-                    baseline = statistics.median(play(scratch, container, "ping", 0)[0] for _round in range(2))
-                    cold, cold_changed = play(scratch, container, tool, count)
-                    rerun, rerun_changed = play(scratch, container, tool, count)
-                    results[(tool, count)] = (baseline, cold, rerun, cold_changed, rerun_changed)
-                    print("%-10s %5d rules: cold %.1f s, re-run %.1f s (fixed cost %.1f s; changed %d then %d)"
-                          % (tool, count, cold, rerun, baseline, cold_changed, rerun_changed), file=sys.stderr)
+                    if deadline and datetime.datetime.now(datetime.timezone.utc) >= deadline:
+                        skipped.append((tool, count))
+                        continue
+                    try:
+                        cell = measure(scratch, tool, count, deadline)
+                    except RuntimeError as error:
+                        failures.append((tool, count, str(error)))
+                        print(str(error), file=sys.stderr)
+                        continue
+                    if cell["rerun"] is None:
+                        # Stopped by the deadline: the cold run alone, when it finished, is kept.
+                        skipped.append((tool, count))
+                        if cell["cold"] is not None:
+                            results[(tool, count)] = cell
+                        print("%-20s %5d rules: stopped at the --until time (cold %s)" % (
+                            tool, count, "%.1f s" % cell["cold"]["seconds"] if cell["cold"] else "not measured"),
+                            file=sys.stderr, flush=True)
+                        continue
+                    results[(tool, count)] = cell
+                    print("%-20s %5d rules: cold %.1f s, re-run %.1f s (fixed cost %s s; changed %d then %d; "
+                          "modules on the re-run %d; load %.2f / %.2f)"
+                          % (tool, count, cell["cold"]["seconds"], cell["rerun"]["seconds"], seconds(cell["baseline"], digits=1),
+                             cell["cold"]["changed"], cell["rerun"]["changed"], cell["rerun"]["modules"],
+                             cell["cold"]["load"], cell["rerun"]["load"]), file=sys.stderr, flush=True)
         finally:
-            remove_container(container)
+            remove_container(CONTAINER)
+    ended = datetime.datetime.now(datetime.timezone.utc)
+    report(sizes, tools, results, skipped, failures,
+           (started, ended, load_at_start, load(), os.cpu_count()))
+    broken = [(tool, count) for (tool, count), cell in results.items()
+              if tool in OURS and cell["rerun"] and (cell["rerun"]["modules"] != 1 or cell["rerun"]["changed"])]
+    if broken or failures:
+        wrong = broken + [(tool, count) for tool, count, _error in failures]
+        raise SystemExit("not as required: %s" % ", ".join("%s at %d rules" % pair for pair in wrong))
 
+
+def net(cell, run):
+    return None if cell is None or cell[run] is None else cell[run]["seconds"] - cell["baseline"]
+
+
+def seconds(value, count=1, digits=2):
+    return "-" if value is None else "%.*f" % (digits, value / count)
+
+
+def report(sizes, tools, results, skipped, failures, when):
+    started, ended, load_at_start, load_at_end, cores = when
     print("## Firewall: whole rule set against one task per rule (seconds, fixed cost of a one-task play subtracted)")
     print()
-    print("| rules | tool | cold apply | per rule | re-run unchanged | per rule | re-run reports changed |")
-    print("|---|---|---|---|---|---|---|")
+    print("From %s to %s UTC, %s cores; /proc/loadavg at the start: %s; at the end: %s."
+          % (started.strftime("%Y-%m-%d %H:%M"), ended.strftime("%H:%M"), cores, load_at_start, load_at_end))
+    print()
+    print("| rules | tool | cold apply | per rule | re-run unchanged | per rule | fixed cost | load before (cold / re-run)"
+          " | changed on the re-run | module executions on the re-run |")
+    print("|---:|---|---:|---:|---:|---:|---:|---|---:|---:|")
     for count in sizes:
         for tool in tools:
-            baseline, cold, rerun, _cold_changed, rerun_changed = results[(tool, count)]
-            print("| %d | %s | %.2f | %.4f | %.2f | %.4f | %s |" % (
-                count, tool, cold - baseline, (cold - baseline) / count, rerun - baseline, (rerun - baseline) / count,
-                "yes" if rerun_changed else "no"))
+            cell = results.get((tool, count))
+            if cell is None:
+                print("| %d | %s | not measured | - | - | - | - | - | - | - |" % (count, tool))
+                continue
+            rerun = cell["rerun"]
+            if rerun is None:
+                modules = changed = rerun_load = "-"
+            else:
+                modules = "%d%s" % (rerun["modules"], (" (one: ok)" if rerun["modules"] == 1 else " (NOT one)")
+                                    if tool in OURS else "")
+                changed, rerun_load = str(rerun["changed"]), "%.2f" % rerun["load"]
+            print("| %d | %s | %s | %s | %s | %s | %s | %.2f / %s | %s | %s |" % (
+                count, tool, seconds(net(cell, "cold")), seconds(net(cell, "cold"), count, 4),
+                seconds(net(cell, "rerun")), seconds(net(cell, "rerun"), count, 4), seconds(cell["baseline"]),
+                cell["cold"]["load"], rerun_load, changed, modules))
     print()
-    others = [tool for tool in tools if tool != "portcullis"]
-    if "portcullis" not in tools or not others:
-        return
-    print("| rules | %s |" % " | ".join("%s / portcullis, cold | re-run" % tool for tool in others))
-    print("|---|%s" % "---|---|" * len(others))
-    for count in sizes:
-        ours = results[("portcullis", count)]
-        row = [str(count)]
-        for tool in others:
-            theirs = results[(tool, count)]
-            for position in (1, 2):
-                ratio = (theirs[position] - theirs[0]) / max(ours[position] - ours[0], 0.001)
-                row.append("%.2f" % ratio if tool == "portcullis-forward" else "%.0f" % ratio)
-        print("| %s |" % " | ".join(row))
+    pairs = [(tool, against) for tool in tools for against in AGAINST.get(tool, ()) if against in tools]
+    if pairs:
+        print("Ratios, theirs / ours, of the times above (same run, fixed cost subtracted):")
+        print()
+        print("| rules | tool | against | cold | re-run unchanged |")
+        print("|---:|---|---|---:|---:|")
+        for count in sizes:
+            for tool, against in pairs:
+                theirs, mine = results.get((tool, count)), results.get((against, count))
+                row = []
+                for run in ("cold", "rerun"):
+                    # Below 50 ms over the fixed cost our time is noise, and theirs below it has no ratio.
+                    usable = (net(theirs, run) is not None and net(mine, run) is not None and net(mine, run) >= 0.05
+                              and net(theirs, run) > 0)
+                    row.append("%.2f" % (net(theirs, run) / net(mine, run)) if usable else "-")
+                print("| %d | %s | %s | %s | %s |" % (count, tool, against, row[0], row[1]))
+        print()
+    ours_measured = [(tool, count) for (tool, count) in sorted(results) if tool in OURS and results[(tool, count)]["rerun"]]
+    if ours_measured:
+        wrong = [(tool, count) for tool, count in ours_measured if results[(tool, count)]["rerun"]["modules"] != 1]
+        print("One module execution per host on the unchanged re-run, our backends: %s." % (
+            "yes, in all %d cells measured" % len(ours_measured) if not wrong else
+            "NO for " + ", ".join("%s at %d rules (%d)" % (tool, count, results[(tool, count)]["rerun"]["modules"])
+                                  for tool, count in wrong)))
+    if skipped:
+        print("Not measured, or the cold run only (the --until time came first): %s." % ", ".join(
+            "%s at %d rules" % pair for pair in skipped))
+    for tool, count, error in failures:
+        lines = [line for line in error.splitlines() if line.strip()]
+        print("Failed: %s at %d rules: %s" % (tool, count, lines[-1] if lines else ""))
 
 
 if __name__ == "__main__":

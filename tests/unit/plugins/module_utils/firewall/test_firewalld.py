@@ -17,6 +17,7 @@ from ansible_collections.portcullis.ports.plugins.module_utils import _host
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _apply as _firewall
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends as backends
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _firewalld
+from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _forward
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _others
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules as fw
 
@@ -470,3 +471,56 @@ def test_our_forward_chains_are_not_another_firewall(both, tmp_path):
     assert _others.detect(Host(), "firewalld") == []
     both.manager.running = False
     assert _others.detect(Host(), "ufw") == []
+
+
+DOCKER_FORWARD = ["-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+                  "-A FORWARD -o docker0 -j DOCKER"]
+
+
+class LateDocker:
+    """The fake iptables of ``both``, with a Docker that makes its chains
+    again only a few iptables-save reads after firewalld's reload flushed
+    them, inserting its FORWARD rules at the top (as Docker does when
+    firewalld signals its reload)."""
+
+    def __init__(self, iptables, reads=3):
+        self.iptables, self.reads, self.pending = iptables, reads, None
+        self.original = iptables.run
+        self.original_flush = iptables.flush
+        iptables.run, iptables.flush = self.run, self.flush
+        self.make_chains()
+
+    def make_chains(self):
+        for version in (4,):
+            table = self.iptables.tables[version]["filter"]
+            table.insert(1, ":DOCKER - [0:0]")
+            for line in reversed(DOCKER_FORWARD):
+                table.insert(next(number for number, item in enumerate(table) if item.startswith("-A ")), line)
+
+    def flush(self):
+        self.original_flush()
+        self.pending = self.reads
+
+    def run(self, argv, data=None):
+        if argv[0].endswith("-save") and self.pending is not None:
+            self.pending -= 1
+            if self.pending <= 0:
+                self.pending = None
+                self.make_chains()
+        return self.original(argv, data)
+
+
+def test_after_firewalld_s_reload_the_forward_chains_wait_for_docker_and_stay_above_its_rules(both, tmp_path,
+                                                                                                monkeypatch):
+    # Before: the chains were written at once after the reload; Docker's rules then landed above their jump, the
+    # run recorded that as applied, published ports were open to everyone and the next run said unchanged.
+    monkeypatch.setattr(_forward.time, "sleep", lambda seconds: None)
+    LateDocker(both.iptables)
+    rules = FORWARD
+    make(both, tmp_path, rules=rules, policy={"dnat": "drop"}).run(check_mode=False)
+    both.run(["/usr/bin/firewall-cmd", "--zone=portcullis", "--add-port=9999/tcp"])
+    assert make(both, tmp_path, rules=rules, policy={"dnat": "drop"}).run(check_mode=False)["changed"] is True
+    forward = [line for line in both.iptables.lines(4) if line.startswith("-A FORWARD ")]
+    assert forward[0] == "-A FORWARD -j DOCKER-USER" and forward.count("-A FORWARD -j DOCKER-USER") == 1, forward
+    assert set(DOCKER_FORWARD) <= set(forward)
+    assert make(both, tmp_path, rules=rules, policy={"dnat": "drop"}).run(check_mode=False)["changed"] is False

@@ -510,8 +510,8 @@ class LateDocker:
         return self.original(argv, data)
 
 
-def test_after_firewalld_s_reload_the_forward_chains_wait_for_docker_and_stay_above_its_rules(both, tmp_path,
-                                                                                                monkeypatch):
+def test_after_firewalld_s_reload_the_forward_chains_wait_for_docker_and_stay_above_its_rules(
+        both, tmp_path, monkeypatch):
     # Before: the chains were written at once after the reload; Docker's rules then landed above their jump, the
     # run recorded that as applied, published ports were open to everyone and the next run said unchanged.
     monkeypatch.setattr(_forward.time, "sleep", lambda seconds: None)

@@ -143,7 +143,8 @@ def health_targets(hosts, hostvars=None, groups=None, proxy_host=None, policy=No
         raise _filter_error("health_targets", error)
 
 
-def edge_exporter(sites, hostvars=None, groups=None, proxy_host=None, service="mtail", buckets=None, policy=None):
+def edge_exporter(sites, hostvars=None, groups=None, proxy_host=None, service="mtail", buckets=None, policy=None,
+                  latency_p95=None):
     try:
         plan = network_plan(hostvars, groups, policy)
         if not isinstance(sites, list) or not all(isinstance(site, dict) and "domain" in site for site in sites):
@@ -152,7 +153,10 @@ def edge_exporter(sites, hostvars=None, groups=None, proxy_host=None, service="m
         listen = _metrics_apply.exporter_listen(plan.registry(proxy_host), service, exporter="mtail",
                                                 option="exporter service", example_port=3903)
         address, _sep, port = listen.rpartition(":")
-        return {"program": _edge.program(sites, _edge.DEFAULT_BUCKETS if buckets is None else buckets),
+        buckets = _edge.DEFAULT_BUCKETS if buckets is None else buckets
+        if latency_p95 is not None:
+            _edge.check_threshold(latency_p95, buckets)
+        return {"program": _edge.program(sites, buckets),
                 "address": address.strip("[]"), "port": int(port),
                 "routes": [{"domain": domain, "path": path, "service": name}
                            for domain, path, name in _edge.routes(sites)]}

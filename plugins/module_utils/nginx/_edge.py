@@ -45,6 +45,8 @@ MAX_BUCKETS = 30
 # nginx's $request_time has millisecond resolution: a bound under it separates nothing. A request logged as 0.000
 # (under half a millisecond) is observed as half of it.
 MIN_BUCKET = 0.001
+# Exclusive.
+MAX_BUCKET = 1e6
 ZERO_TIME = 0.0005
 
 # name: (type, labels, help). Counters and histograms as mtail exports them (it adds the label prog, the
@@ -75,21 +77,41 @@ def series_names():
 
 
 def check_buckets(buckets):
-    """``buckets`` as a sorted tuple of positive numbers, distinct, at most MAX_BUCKETS; EdgeMetricsError names a
-    bad one."""
+    """``buckets`` as a sorted tuple of numbers (MIN_BUCKET <= b < MAX_BUCKET), distinct, at most MAX_BUCKETS;
+    EdgeMetricsError names a bad one."""
     if not isinstance(buckets, (list, tuple)) or not buckets:
         raise EdgeMetricsError("buckets must be a non-empty list of seconds, got %r" % (buckets,))
     checked = []
     for item in buckets:
-        if isinstance(item, bool) or not isinstance(item, (int, float)) or not MIN_BUCKET <= item < 1e6:
-            raise EdgeMetricsError("bucket %r is not valid: expected a number of seconds, %g or more (nginx logs "
-                                   "request times in milliseconds)" % (item, MIN_BUCKET))
+        # Numeric strings are refused, not converted: the role's argument check lets "0.5" through (elements: float)
+        # but the value reaching the filter is still the string, and the rules template compares numbers.
+        if isinstance(item, str):
+            raise EdgeMetricsError("bucket %r is not valid: expected a number of seconds, not the string %r (write "
+                                   "it without quotes)" % (item, item))
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            raise EdgeMetricsError("bucket %r is not valid: expected a number of seconds" % (item,))
+        if not MIN_BUCKET <= item < MAX_BUCKET:
+            raise EdgeMetricsError("bucket %r is not valid: expected %g <= bucket < %g seconds (nginx logs request "
+                                   "times in milliseconds)" % (item, MIN_BUCKET, MAX_BUCKET))
         checked.append(item)
     if len(set(checked)) != len(checked):
         raise EdgeMetricsError("buckets %r: a bound is given twice" % (list(buckets),))
     if len(checked) > MAX_BUCKETS:
         raise EdgeMetricsError("%d buckets: at most %d (each is one series per route)" % (len(checked), MAX_BUCKETS))
     return tuple(sorted(checked))
+
+
+def check_threshold(threshold, buckets):
+    """``threshold`` (the p95 latency alert's, in seconds) must be one of the histogram's ``buckets`` (checked
+    first), or the alert, which compares the share of requests above that bound, can never be exact."""
+    bounds = check_buckets(buckets)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise EdgeMetricsError("the latency threshold %r is not a number of seconds" % (threshold,))
+    if float(threshold) not in [float(item) for item in bounds]:
+        raise EdgeMetricsError("the latency threshold (portcullis_nginx_edge_latency_p95) %g is not one of the "
+                               "proxy's buckets (portcullis_nginx_edge_buckets) %s: the p95 alert could never fire "
+                               "exactly; set both in group_vars/all" % (threshold, ", ".join(_number(b) for b in bounds)))
+    return threshold
 
 
 def route_key(domain, path):
@@ -150,6 +172,9 @@ def program(sites, buckets=DEFAULT_BUCKETS):
     seen = set()
     for domain, path, service in routes(sites):
         key = route_key(domain, path)
+        if domain == OTHER:
+            raise EdgeMetricsError("domain %r collides with the label value of requests outside every route; "
+                                   "give the site another domain" % (domain,))
         if key in seen:
             raise EdgeMetricsError("route %s is given twice" % key)
         seen.add(key)

@@ -252,6 +252,16 @@ def test_edge_exporter_refuses_what_would_be_undeclared_or_unreadable(exporter, 
         FILTERS["edge_exporter"](sites, hostvars=hostvars, groups=groups, proxy_host="edge", buckets=buckets)
 
 
+def test_edge_exporter_checks_the_latency_threshold_against_the_proxy_buckets():
+    hostvars = _edge_inventory({"name": "mtail", "port": 3903})
+    groups = {"proxies": ["edge"]}
+    sites = FILTERS["proxy_sites"](["app"], hostvars=hostvars, groups=groups, proxy_host="edge")
+    assert FILTERS["edge_exporter"](sites, hostvars=hostvars, groups=groups, proxy_host="edge", latency_p95=1)["port"] == 3903
+    with pytest.raises(AnsibleFilterError, match=r"edge_exporter: .*portcullis_nginx_edge_latency_p95\) 1 is not one of"):
+        FILTERS["edge_exporter"](sites, hostvars=hostvars, groups=groups, proxy_host="edge", buckets=[0.3, 2],
+                                 latency_p95=1)
+
+
 def test_adoption_filters_name_themselves_in_errors():
     with pytest.raises(AnsibleFilterError, match=r"portcullis.ports.registry_draft: discovered\['web'\] is not a result"):
         FILTERS["registry_draft"]({"web": {}}, hostvars={"web": {"ansible_host": "10.0.0.1"}}, groups={"all": ["web"]})

@@ -82,8 +82,10 @@ def test_every_metric_is_declared_with_its_series():
 
 
 @pytest.mark.parametrize("buckets, message", [
-    ([], "non-empty list"), ([0, 1], "bucket 0 is not valid"), ([0.0005, 1], "0.001 or more"), ([True], "bucket True"),
-    ([1, 1.0], "given twice"), (list(range(1, 40)), "at most 30"),
+    ([], "non-empty list"), ([0, 1], "bucket 0 is not valid"), ([0.0005, 1], "0.001 <= bucket < 1e+06"),
+    ([True], "bucket True"), ([1, 1.0], "given twice"), (list(range(1, 40)), "at most 30"),
+    # A number string names the type, not a range it is in; a bound too large names the real upper limit.
+    (["0.5", "1"], "not the string '0.5'"), ([1, 10000000], "bucket 10000000 is not valid: expected 0.001 <= bucket < 1e+06"),
 ])
 def test_bad_buckets_are_refused(buckets, message):
     with pytest.raises(_edge.EdgeMetricsError, match=re.escape(message)):
@@ -94,3 +96,14 @@ def test_a_label_value_that_would_break_the_program_is_refused():
     bad = dict(SITE, routes=[{"path": "/", "upstreams": ["10.0.0.5:4001"], "service": 'we"b'}])
     with pytest.raises(_edge.EdgeMetricsError, match="cannot be written"):
         _edge.program([bad])
+
+
+def test_the_latency_threshold_must_be_one_of_the_buckets():
+    assert _edge.check_threshold(1, [0.5, 1.0, 2]) == 1
+    with pytest.raises(_edge.EdgeMetricsError, match=r"latency threshold .* 1 is not one of the proxy's buckets .* 0.3, 2"):
+        _edge.check_threshold(1, [0.3, 2])
+
+
+def test_a_domain_named_other_is_refused():
+    with pytest.raises(_edge.EdgeMetricsError, match="domain 'other' collides"):
+        _edge.program([dict(SITE, domain="other")])

@@ -76,6 +76,17 @@ MARKER = "# Written by portcullis.ports firewall; the whole file is replaced on 
 LEGACY_BOOT = {"nftables": ("/etc/nftables.d/portcullis.nft",), "iptables": ("/etc/iptables/rules.v4", "/etc/iptables/rules.v6")}
 
 
+# Run after the chains are loaded when the unit is bound to a service that flushes every iptables chain (firewalld):
+# when Docker runs, it makes its chains again once firewalld signals it started, inserting its FORWARD rules above
+# the jump to DOCKER-USER; wait (at most 20 s) until its chains are back and FORWARD reads the same twice, then put
+# the jump first again. At boot Docker is not running yet, and this returns at once. ($$ is systemd's $.)
+RUNTIME_SETTLE = ("/bin/sh -c 'systemctl is-active -q docker.service || exit 0; previous=; for step in $$(seq 40); do "
+                  "now=$$(iptables -S FORWARD 2>/dev/null); if [ -n \"$$now\" ] && [ \"$$now\" = \"$$previous\" ] && "
+                  "iptables -n -L DOCKER >/dev/null 2>&1; then break; fi; previous=$$now; sleep 0.5; done; "
+                  "for tool in iptables ip6tables; do while $$tool -D FORWARD -j DOCKER-USER 2>/dev/null; do :; done; "
+                  "$$tool -N DOCKER-USER 2>/dev/null; $$tool -I FORWARD 1 -j DOCKER-USER; done'")
+
+
 class BackendError(Exception):
     pass
 
@@ -245,6 +256,7 @@ class Backend(metaclass=abc.ABCMeta):
         lines += ["", "[Service]", "Type=oneshot", "RemainAfterExit=yes"]
         lines += ["ExecStartPre=-%s" % bound_to[1]] if bound_to else []
         lines += ["ExecStart=%s" % command for command in start]
+        lines += ["ExecStartPost=-%s" % RUNTIME_SETTLE] if bound_to else []
         lines += ["ExecStop=-%s" % command for command in stop]
         lines += ["", "[Install]", "WantedBy=sysinit.target", ""]
         return "\n".join(lines)

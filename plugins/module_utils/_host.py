@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 import subprocess
 import tempfile
@@ -174,3 +175,18 @@ class Rollback:
             if name.startswith("rollback-%s." % token):
                 os.unlink(os.path.join(self.state_dir, name))
         return kept
+
+
+def nft_chains_and_rules(text):
+    """``nft -j list ruleset`` output indexed by chain: ``(chains, rules)``: ``{(family, table, name): chain}`` and
+    ``{(family, table, name): [rule, ...]}`` in listing order. ValueError
+    when the text is not JSON."""
+    chains, rules = {}, {}
+    for item in json.loads(text).get("nftables", []):
+        if "chain" in item:
+            chain = item["chain"]
+            chains[(chain["family"], chain["table"], chain["name"])] = chain
+        elif "rule" in item:
+            rule = item["rule"]
+            rules.setdefault((rule["family"], rule["table"], rule["chain"]), []).append(rule)
+    return chains, rules

@@ -29,6 +29,7 @@ import ipaddress
 import json
 import shlex
 
+from ansible_collections.portcullis.ports.plugins.module_utils import _host
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
@@ -495,16 +496,7 @@ def parse_nft(text, skip_iptables=True):
     """``nft -j list ruleset`` to one Layer per input base chain (tables
     iptables-nft writes are skipped when ``skip_iptables``: iptables-save
     reads them)."""
-    items = json.loads(text).get("nftables", [])
-    chains = {}
-    rules = {}
-    for item in items:
-        if "chain" in item:
-            chain = item["chain"]
-            chains[(chain["family"], chain["table"], chain["name"])] = chain
-        elif "rule" in item:
-            rule = item["rule"]
-            rules.setdefault((rule["family"], rule["table"], rule["chain"]), []).append(rule)
+    chains, rules = _host.nft_chains_and_rules(text)
     layers = []
     for key, chain in sorted(chains.items()):
         family, table, name = key

@@ -33,7 +33,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
+from ansible_collections.portcullis.ports.plugins.module_utils import _host
 
 HOOKS = ("input", "output")
 # The chains of the iptables backend, never reported as another firewall.
@@ -131,16 +131,7 @@ def foreign_base_chains(ruleset, own_table, skip_tables=()):
     whose policy is drop, or that hold (or jump to a chain that holds) a drop
     or reject that is not a ban. ``ruleset`` is ``nft -j list ruleset``
     output; ``skip_tables`` are (family, table) examined another way."""
-    items = json.loads(ruleset).get("nftables", []) if ruleset else []
-    chains = {}
-    rules = {}
-    for item in items:
-        if "chain" in item:
-            chain = item["chain"]
-            chains[(chain["family"], chain["table"], chain["name"])] = chain
-        elif "rule" in item:
-            rule = item["rule"]
-            rules.setdefault((rule["family"], rule["table"], rule["chain"]), []).append(rule)
+    chains, rules = _host.nft_chains_and_rules(ruleset) if ruleset else ({}, {})
     findings = []
     for key, chain in sorted(chains.items()):
         family, table, name = key

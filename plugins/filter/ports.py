@@ -165,7 +165,8 @@ def edge_exporter(sites, hostvars=None, groups=None, proxy_host=None, service="m
 
 
 def port_map(hosts, hostvars=None, groups=None, policy=None, listening_var="portcullis_audit_live",
-             check_var="portcullis_audit_check", seen_var="portcullis_audit_check", health=None, listeners=None):
+             check_var="portcullis_audit_check", seen_var="portcullis_audit_check", health=None, listeners=None,
+             read_var=None):
     try:
         plan = network_plan(hostvars, groups, policy)
         hosts = _hosts(plan, hosts)
@@ -181,7 +182,7 @@ def port_map(hosts, hostvars=None, groups=None, policy=None, listening_var="port
         if listeners is not None and not isinstance(listeners, dict):
             raise _inventory_mod.InventoryError("listeners must be a mapping of hosts to their listeners, got %s"
                                                 % _values.describe(listeners))
-        return _audit.audit_inventory(plan, hostvars, hosts, listening_var, check_var, health, listeners)
+        return _audit.audit_inventory(plan, hostvars, hosts, listening_var, check_var, health, listeners, read_var)
     except _PLAN_ERRORS as error:
         raise _filter_error("port_map", error)
 

@@ -190,3 +190,21 @@ def nft_chains_and_rules(text):
             rule = item["rule"]
             rules.setdefault((rule["family"], rule["table"], rule["chain"]), []).append(rule)
     return chains, rules
+
+
+def installed_packages(run, which):
+    """The names of the packages installed on this host, from dpkg's database (``dpkg-query``) or else rpm's:
+    a sorted list, or None when neither tool is on the host. ``run(argv) -> (rc, out, err)``, ``which(name) ->
+    path or None``. Raises OSError naming the command when the tool fails."""
+    for tool, argv in (("dpkg-query", ["--show", "--showformat=${db:Status-Abbrev} ${Package}\\n"]),
+                       ("rpm", ["--query", "--all", "--queryformat=ii %{NAME}\\n"])):
+        binary = which(tool)
+        if binary is None:
+            continue
+        rc, out, err = run([binary] + argv)
+        if rc != 0:
+            raise OSError("%s %s failed (exit %d): %s" % (tool, " ".join(argv), rc, (err or out).strip()))
+        # "ii " is installed; dpkg's other states (rc: removed with its configuration left, iU: unpacked) are not.
+        return sorted(set(line.split()[1] for line in out.splitlines()
+                          if line.startswith("ii ") and len(line.split()) > 1))
+    return None

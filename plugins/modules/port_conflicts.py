@@ -226,8 +226,7 @@ published:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.portcullis.ports.plugins.module_utils import _host
-from ansible_collections.portcullis.ports.plugins.module_utils.audit import _conflicts, _listening, _published
+from ansible_collections.portcullis.ports.plugins.module_utils.audit import _conflicts, _host_read, _listening, _published
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports._resolver import PortSpecError, build_policy, format_range
 
@@ -252,10 +251,7 @@ def main():
         policy = build_policy(params["policy"])
         services = _registry.validate(params["services"], policy, _listening.read_bindv6only())
         if params["check_listening"]:
-            ignored = params["ignore_addresses"]
-            if ignored is None:
-                ignored = [_host.DOCKER_EMBEDDED_DNS] if _host.in_docker_container() else []
-            listeners = [item for item in _listening.listening() if item["address"] not in ignored]
+            listeners = _host_read.kept(_listening.listening(), params["ignore_addresses"])
         conflicts, unknown = _conflicts.find_conflicts(services, policy, ephemeral, reserved, listeners)
         if ephemeral is None:
             unknown.insert(0, dict(_conflicts.EPHEMERAL_UNKNOWN))

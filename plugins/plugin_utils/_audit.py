@@ -6,8 +6,9 @@ host's registry with its live status, the conflicts only visible across
 hosts, what could not be checked, and how full each policy range is.
 
 ``audit_inventory`` reads each host's registry, live listeners (from
-listening_ports) and host conflicts (from port_conflicts) out of hostvars;
-``audit`` does the work on plain data.
+listening_ports) and host conflicts (from port_conflicts), or what
+host_facts read of its ports, out of hostvars; ``audit`` does the work on
+plain data, checking a host_facts read by port_conflicts' rules.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,7 +17,7 @@ __metaclass__ = type
 
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
-from ansible_collections.portcullis.ports.plugins.module_utils.audit import _conflicts
+from ansible_collections.portcullis.ports.plugins.module_utils.audit import _conflicts, _published
 from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _config as _nginx_config
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
@@ -43,7 +44,7 @@ def _conflict(kind, message, **extra):
 
 
 def audit_inventory(plan, hostvars, hosts, listening_var="portcullis_audit_live", check_var="portcullis_audit_check",
-                    health=None, listeners=None):
+                    health=None, listeners=None, read_var=None):
     """The audit of ``hosts`` (the play's) against the inventory's plan,
     with what each host's tasks found, read from ``hostvars``:
     ``listening_var`` (a variable name, or a list of them of which the first
@@ -51,8 +52,11 @@ def audit_inventory(plan, hostvars, hosts, listening_var="portcullis_audit_live"
     ``check_var`` (a port_conflicts result); ``health`` is the registered
     result of the health requests (a loop whose items are health targets
     with the ``proxy`` that asked); ``listeners`` maps hosts to listeners
-    read for the report, ahead of the variables. Every other inventory host
-    with a registry counts for the checks across hosts."""
+    read for the report, ahead of the variables. ``read_var`` names a
+    host_facts result: a host without a port_conflicts result is checked
+    here from its ``ports`` (listeners last of all, after ``listening_var``).
+    Every other inventory host with a registry counts for the checks across
+    hosts."""
     names = [listening_var] if isinstance(listening_var, str) else list(listening_var or [])
     live = {}
     for host in hosts:
@@ -64,11 +68,20 @@ def audit_inventory(plan, hostvars, hosts, listening_var="portcullis_audit_live"
         if isinstance(found, dict):  # a registered listening_ports, port_conflicts or port_metrics result
             found = found.get("listening")
         check = variables[check_var] if check_var in variables else None
+        checked = isinstance(check, dict) and "conflicts" in check
+        read = variables[read_var] if read_var and read_var in variables else None
+        ports = read.get("ports") if isinstance(read, dict) and not checked else None
+        if not isinstance(ports, dict):
+            ports = None
+        if found is None and ports is not None:
+            found = ports.get("listening")
         live[host] = {
             "listening": found,
             # None: not checked on the host, so the registry is checked here instead.
-            "conflicts": check.get("conflicts") if isinstance(check, dict) and "conflicts" in check else None,
+            "conflicts": check.get("conflicts") if checked else None,
             "unknown": check.get("unknown") if isinstance(check, dict) else None,
+            # What host_facts read, for the checks port_conflicts would have made on the host.
+            "ports": ports,
         }
     answers = []
     for answer in (health or {}).get("results", []) if isinstance(health, dict) else []:
@@ -121,6 +134,10 @@ def audit(plan, live=None, health=()):
             report["hosts"].append(entry)
             continue
         services = state.services
+        ports = data.get("ports")
+        if ports is not None and ports.get("bindv6only"):
+            # The host's IPv6 sockets accept IPv6 only: a '::' bind does not cover IPv4 there.
+            services = _registry.validate(state.registry, plan.policy, True)
         validated[host] = services
         listeners = data.get("listening") or []
         for service in services:
@@ -162,7 +179,13 @@ def audit(plan, live=None, health=()):
                     "status": "undeclared", "processes": [conflict.get("process") or "unknown process"],
                     "detail": "", "first_port": conflict["port"],
                 })
-        if data.get("conflicts") is None:
+        if data.get("conflicts") is None and ports is not None:
+            # Read on the host (host_facts), checked here by port_conflicts' rules.
+            ephemeral = tuple(ports["ephemeral_range"]) if ports.get("ephemeral_range") else None
+            reserved = [tuple(item) for item in ports.get("reserved") or []]
+            host_conflicts = (_conflicts.find_conflicts(services, plan.policy, ephemeral, reserved)[0]
+                              + _published.check(services, ports.get("published") or []))
+        elif data.get("conflicts") is None:
             # Not checked on the host in this run: what the registry alone shows.
             host_conflicts = _conflicts.find_conflicts(services, plan.policy)[0]
         else:
@@ -171,7 +194,12 @@ def audit(plan, live=None, health=()):
             # No pids: the map changes when the plan or the hosts do, not when a process restarts.
             message = _PID.sub("", str(conflict.get("message", conflict.get("kind"))))
             entry["conflicts"].append(dict(conflict, host=host, message="%s: %s" % (host, message)))
-        unknown = data.get("unknown") if data.get("unknown") is not None else live_unknown
+        if data.get("unknown") is not None:
+            unknown = data["unknown"]
+        elif ports is not None:
+            unknown = list(ports.get("unknown") or []) + live_unknown
+        else:
+            unknown = live_unknown
         seen = set()
         for item in unknown:
             message = "%s: %s" % (host, _PID.sub("", str(item.get("message"))))

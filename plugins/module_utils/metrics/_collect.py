@@ -38,6 +38,7 @@ import time
 from ansible_collections.portcullis.ports.plugins.module_utils import _host
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _conflicts
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _health
+from ansible_collections.portcullis.ports.plugins.module_utils.audit import _host_read
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _listening
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _published
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends
@@ -287,14 +288,11 @@ def read_listeners(proc_root="/proc"):
 
 
 def kept_listeners(config, listeners):
-    """``listeners`` without those on ``config``'s ``ignore_addresses``: unset, Docker's embedded DNS inside a
-    container (the engine's, not the host's; port_conflicts leaves it out the same way). None stays None."""
+    """``listeners`` without those on ``config``'s ``ignore_addresses`` (the audit's rule: unset, Docker's embedded
+    DNS inside a container). None stays None."""
     if listeners is None:
         return None
-    ignored = config.get("ignore_addresses")
-    if ignored is None:
-        ignored = [_host.DOCKER_EMBEDDED_DNS] if _host.in_docker_container() else []
-    return [item for item in listeners if item["address"] not in ignored]
+    return _host_read.kept(listeners, config.get("ignore_addresses"))
 
 
 def collect(config, runner, now=None, proc_root="/proc", listeners=False):

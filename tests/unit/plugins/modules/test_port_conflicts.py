@@ -148,7 +148,7 @@ def test_addresses_left_out_of_the_comparison(run_module, mocker):
                                 fail_on_undeclared=True)
     assert not failed and len(result["listening"]) == 2
     # Unset: Docker's embedded DNS, only inside a Docker container.
-    docker = mocker.patch.object(port_conflicts._host, "in_docker_container", return_value=True)
+    docker = mocker.patch.object(port_conflicts._host_read._host, "in_docker_container", return_value=True)
     port_conflicts._listening.listening.return_value.append(
         {"protocol": "udp", "family": "ipv4", "address": "127.0.0.11", "port": 53, "pid": None, "process": None,
          "cmdline": [], "dual_stack": False, "user": None, "inode": 4})

@@ -6,6 +6,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import pytest
+
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _audit
 from ansible_collections.portcullis.ports.plugins.plugin_utils._plan import Plan
 
@@ -286,3 +288,85 @@ def test_nginx_own_entries_on_a_proxy_are_no_conflict():
     assert audit(hosts, groups={"proxies": ["edge"]})["plan_conflicts"] == []
     # Off the proxies, 443 is anybody's.
     assert audit({"app": {"services": [{"name": "ssh", "port": 443}]}}, groups={"proxies": []})["plan_conflicts"] == []
+
+
+# A host_facts read (site.yml's first play) is checked on the controller by port_conflicts' rules: the same
+# conflicts and unknowns as port_conflicts on the host from the same inputs, so skipping that module loses nothing.
+READS = [
+    # Declared inside the ephemeral range, not reserved; 40000 is reserved.
+    ([{"name": "api", "port": 33000}, {"name": "ok", "port": 40000}], [], (32768, 60999), [(40000, 40000)], False),
+    # A DNAT-published port nobody declares, and one declared as a port of the host.
+    ([{"name": "web", "port": 8081}], [{"protocol": "tcp", "port": 8081, "end": 8081, "to": "172.17.0.2:80"},
+                                       {"protocol": "tcp", "port": 9000, "end": 9000, "to": "172.17.0.3:80"}],
+     (32768, 60999), [], False),
+    # '::' and 0.0.0.0 on one port clash unless the host's IPv6 sockets are IPv6-only.
+    ([{"name": "a", "port": 8000, "bind": "::"}, {"name": "b", "port": 8000, "bind": "0.0.0.0"}], [], (32768, 60999),
+     [], False),
+    ([{"name": "a", "port": 8000, "bind": "::"}, {"name": "b", "port": 8000, "bind": "0.0.0.0"}], [], (32768, 60999),
+     [], True),
+    # The ephemeral range could not be read: unknown, never passed.
+    ([{"name": "api", "port": 33000}], [], None, [], False),
+]
+
+
+@pytest.mark.parametrize("services, published, ephemeral, reserved, bindv6only", READS)
+def test_a_host_read_is_checked_as_port_conflicts_checks_it(services, published, ephemeral, reserved, bindv6only):
+    from ansible_collections.portcullis.ports.plugins.module_utils.audit import _conflicts, _published
+    from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry, _resolver
+    listeners = [listener(22, "sshd"), listener(8000, "python3", address="::")]
+    # What port_conflicts finds on the host, as its main() does.
+    policy = _resolver.build_policy({})
+    validated = _registry.validate(services, policy, bindv6only)
+    on_host, unknown = _conflicts.find_conflicts(validated, policy, ephemeral, reserved, listeners)
+    on_host += _published.check(validated, published)
+    if ephemeral is None:
+        unknown.insert(0, dict(_conflicts.EPHEMERAL_UNKNOWN))
+    hostvars = {"app": {"portcullis_address": "10.0.0.2", "portcullis_services": services,
+                        "portcullis_host_facts": {"ports": {
+                            "listening": listeners, "published": published,
+                            "ephemeral_range": list(ephemeral) if ephemeral else None,
+                            "reserved": [list(item) for item in reserved], "bindv6only": bindv6only,
+                            "unknown": [] if ephemeral else [dict(_conflicts.EPHEMERAL_UNKNOWN)]}}}}
+    report = _audit.audit_inventory(Plan.of(hostvars, {}), hostvars, ["app"], listening_var="portcullis_audit_live",
+                                    read_var="portcullis_host_facts")
+    found = [item for entry in report["hosts"] for item in entry["conflicts"]]
+
+    def key(item):
+        return (item["kind"], item.get("port"), tuple(item.get("services") or ()))
+    assert sorted(map(key, found)) == sorted(map(key, on_host))
+    assert [item["check"] for item in report["unknown"]] == [item["check"] for item in unknown]
+    assert rows(report, "app")["undeclared:22"]["status"] == "undeclared"
+
+
+def test_without_the_read_variable_a_host_read_is_not_used():
+    hostvars = {"app": {"portcullis_address": "10.0.0.2", "portcullis_services": [{"name": "api", "port": 33000}],
+                        "portcullis_host_facts": {"ports": {"listening": [], "published": [],
+                                                            "ephemeral_range": [32768, 60999], "reserved": [],
+                                                            "bindv6only": False, "unknown": []}}}}
+    report = _audit.audit_inventory(Plan.of(hostvars, {}), hostvars, ["app"])
+    assert report["plan_conflicts"] == [] and not report["hosts"][0]["checked"]
+    report = _audit.audit_inventory(Plan.of(hostvars, {}), hostvars, ["app"], read_var="portcullis_host_facts")
+    assert [item["kind"] for item in report["plan_conflicts"]] == ["ephemeral"] and report["hosts"][0]["checked"]
+
+
+def test_a_port_conflicts_result_goes_before_a_host_read():
+    # The audit checked the host itself in this run (its own ignore_addresses, say): its verdict counts.
+    hostvars = {"app": {"portcullis_address": "10.0.0.2", "portcullis_services": [{"name": "api", "port": 33000}],
+                        "portcullis_audit_check": {"conflicts": [], "unknown": [], "listening": []},
+                        "portcullis_host_facts": {"ports": {"listening": [], "published": [],
+                                                            "ephemeral_range": [32768, 60999], "reserved": [],
+                                                            "bindv6only": False, "unknown": []}}}}
+    report = _audit.audit_inventory(Plan.of(hostvars, {}), hostvars, ["app"], listening_var="portcullis_audit_check",
+                                    read_var="portcullis_host_facts")
+    assert report["plan_conflicts"] == []
+
+
+def test_listeners_a_host_read_could_not_read_are_unknown_not_ok():
+    hostvars = {"app": {"portcullis_address": "10.0.0.2", "portcullis_services": [{"name": "api", "port": 8000}],
+                        "portcullis_host_facts": {"ports": {
+                            "listening": None, "published": [], "ephemeral_range": [32768, 60999], "reserved": [],
+                            "bindv6only": False,
+                            "unknown": [{"check": "listening", "services": [], "message": "no /proc/net/tcp"}]}}}}
+    report = _audit.audit_inventory(Plan.of(hostvars, {}), hostvars, ["app"], read_var="portcullis_host_facts")
+    assert rows(report, "app")["api"]["status"] == "not checked"
+    assert [item["message"] for item in report["unknown"]] == ["app: no /proc/net/tcp"]

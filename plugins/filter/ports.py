@@ -191,7 +191,10 @@ def ssh_endpoint(services, default_port=_registry.DEFAULT_SSH_PORT, hostvars=Non
     try:
         endpoint = _registry.ssh_endpoint(services, default_port)
         if hostvars is not None:
-            endpoint["sources"] = network_plan(hostvars, groups).sources(endpoint["allow_from"], "ssh allow_from")
+            # Addresses and CIDRs alone need no plan (the inventory is not read); a host or group name does.
+            sources = _plan.literal_sources(endpoint["allow_from"], "ssh allow_from")
+            endpoint["sources"] = sources if sources is not None else network_plan(hostvars, groups).sources(
+                endpoint["allow_from"], "ssh allow_from")
         return endpoint
     except _PLAN_ERRORS as error:
         raise _filter_error("ssh_endpoint", error)

@@ -382,12 +382,8 @@ class Plan:
 
     def sources(self, items, what):
         """Hostnames, group names and CIDRs to sorted network texts, IPv4 first."""
-        try:
-            items = _registry.sources(items, what)
-        except _values.BadValue as error:
-            raise InventoryError(str(error))
         networks = set()
-        for item in items:
+        for item in _checked_sources(items, what):
             if _values.looks_like_address(item):
                 networks.add(ipaddress.ip_network(item))
             elif item in self.groups:
@@ -395,7 +391,7 @@ class Plan:
                     networks.update(self.networks_of(member, what))
             else:
                 networks.update(self.networks_of(item, what))
-        return [str(network) for network in sorted(networks, key=lambda net: (net.version, net))]
+        return _network_texts(networks)
 
     def check_seen(self, host, variable, seen, what="plan"):
         _inventory.check_seen(self.inputs, host, variable, seen, what)
@@ -967,6 +963,27 @@ def _verdict_rules(rules, policy):
     if errors:
         raise _rules.RuleError(errors)
     return [rule for rule in normalized if rule.index not in named]
+
+
+def _checked_sources(items, what):
+    try:
+        return _registry.sources(items, what)
+    except _values.BadValue as error:
+        raise InventoryError(str(error))
+
+
+def _network_texts(networks):
+    return [str(network) for network in sorted(networks, key=lambda net: (net.version, net))]
+
+
+def literal_sources(items, what):
+    """``Plan.sources`` of ``items`` that are all addresses or CIDRs, which
+    need no plan (no host or group to resolve): the same sorted network
+    texts; None when an item names a host or a group."""
+    items = _checked_sources(items, what)
+    if not all(_values.looks_like_address(item) for item in items):
+        return None
+    return _network_texts(set(ipaddress.ip_network(item) for item in items))
 
 
 # -- the plan of a run -----------------------------------------------------------------------------------------

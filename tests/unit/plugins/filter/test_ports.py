@@ -160,6 +160,34 @@ def test_ssh_endpoint():
         FILTERS["ssh_endpoint"]([{"name": "ssh", "port": "2200-2210"}])
 
 
+class _Unread(dict):
+    """hostvars that fail when read: the filter must not read the inventory."""
+
+    def __getitem__(self, key):
+        raise AssertionError("the inventory was read for %s" % key)
+
+    def keys(self):
+        raise AssertionError("the inventory was read")
+
+
+@pytest.mark.parametrize("allow_from", [["203.0.113.0/24", "10.0.0.9"], ["2001:db8::/64", "192.0.2.1/32", "10.0.0.0/8"],
+                                        ["10.0.0.9", "10.0.0.9/32"], []])
+def test_ssh_endpoint_sources_of_addresses_need_no_inventory_and_match_the_plan(allow_from):
+    services = [{"name": "ssh", "port": 22, "allow_from": allow_from}]
+    # Addresses and CIDRs alone are not resolved through the plan, so the inventory is not read (one read of every
+    # host's variables less per call); the answer is the plan's own.
+    quick = FILTERS["ssh_endpoint"](services, hostvars=_Unread(), groups={})["sources"]
+    from ansible_collections.portcullis.ports.plugins.plugin_utils._plan import Plan
+    plan = Plan.of({"bastion": {"portcullis_address": "10.0.0.9"}}, {})
+    assert quick == plan.sources(allow_from, "ssh allow_from")
+
+
+def test_ssh_endpoint_sources_with_a_name_read_the_inventory():
+    services = [{"name": "ssh", "port": 22, "allow_from": ["203.0.113.0/24", "bastion"]}]
+    with pytest.raises(AssertionError, match="the inventory was read"):
+        FILTERS["ssh_endpoint"](services, hostvars=_Unread(), groups={})
+
+
 REACH_HOSTVARS = {
     "edge": {"ansible_host": "192.0.2.10", "portcullis_services": [{"name": "https", "port": "https", "expose": "public"}]},
     "db": {"portcullis_address": ["192.0.2.12", "2001:db8::12"],

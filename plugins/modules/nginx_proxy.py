@@ -340,6 +340,28 @@ options:
         and it is rolled back).
       - Unset, no edge log is written.
     type: path
+  edge_exporter:
+    description:
+      - Where the edge metrics' exporter (mtail) was set up - read, never changed, and only without O(edge_log), so
+        that the C(portcullis.ports.nginx_proxy) role can remove what it wrote once the edge metrics are off.
+      - The files among O(edge_exporter.program) and O(edge_exporter.environment) that exist and begin with the
+        collection's marker line (C(# Managed by portcullis.ports (nginx_proxy)) are returned in
+        RV(edge_exporter.files), and when the environment file is one of them, the state of O(edge_exporter.service)
+        in RV(edge_exporter.service). A file without the marker is not the collection's and is not listed.
+    type: dict
+    suboptions:
+      program:
+        description: The mtail program the role writes.
+        type: path
+        required: true
+      environment:
+        description: The service's environment file the role writes (Debian's C(/etc/default/mtail)).
+        type: path
+        required: true
+      service:
+        description: The exporter's service (C(mtail.service)); its state is read only when O(edge_exporter.environment) is the collection's.
+        type: str
+        required: true
   self_signed_days:
     description: How long a self-signed certificate the module makes is valid.
     type: int
@@ -539,6 +561,23 @@ service:
   returned: when O(service) is given
   type: dict
   sample: {name: nginx, actions: [reload]}
+edge_exporter:
+  description:
+    - What of O(edge_exporter) is still there and the collection's, when the edge log is off (O(edge_log) unset).
+  returned: when O(edge_exporter) is given without O(edge_log)
+  type: dict
+  contains:
+    files:
+      description: The files that begin with the collection's marker line, the program first; empty when none.
+      type: list
+      elements: str
+    service:
+      description:
+        - The service, C(name), whether it is C(running) and C(enabled) at boot (null without systemd), when the
+          environment file is among RV(edge_exporter.files); null otherwise.
+      type: dict
+  sample: {files: [/etc/mtail/portcullis-edge.mtail, /etc/default/mtail],
+           service: {name: mtail.service, running: true, enabled: true}}
 nginx_version:
   description: The installed nginx version, or null when nginx is not installed (check mode only).
   returned: always

@@ -31,6 +31,7 @@ import os
 from ansible_collections.portcullis.ports.plugins.module_utils import _host
 from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _certificates
 from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _config
+from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _edge
 from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _service
 from ansible_collections.portcullis.ports.plugins.module_utils.nginx._config import NginxProxyError
 
@@ -205,6 +206,9 @@ class NginxProxy:
         if unproven:
             # The files are as wanted, but nginx -t never accepted them (a run was stopped in between).
             result["proven"] = True
+        edge_exporter = self._edge_exporter()
+        if edge_exporter is not None:
+            result["edge_exporter"] = edge_exporter
         if check_mode:
             return result
         self._make_directories(directories)
@@ -223,6 +227,27 @@ class NginxProxy:
             # Recorded once nginx runs what was proven: a run that stops before the reload proves and reloads again.
             self._save_marker(digest)
         return result
+
+    def _edge_exporter(self):
+        """Without the edge log, what the role had set up for the edge metrics' exporter and is still there, for it
+        to remove: ``{"files": [...], "service": {...} or None}``, or None when there is nothing to look for.
+
+        The files of ``edge_exporter`` (the program first, the environment file last) that begin with the
+        collection's marker (_edge.OWNED_MARKER); the service's state only when its environment file is one of
+        them - the service then runs on the collection's configuration. Only read here, never changed; a host
+        where nothing is the collection's costs two reads of absent files."""
+        wanted = self.params.get("edge_exporter")
+        if not wanted or self.params.get("edge_log"):
+            return None
+        files = [path for path in (wanted["program"], wanted["environment"])
+                 if _edge.owned(_host.read(path, binary=True))]
+        service = None
+        if wanted["environment"] in files:
+            unit = _service.Service(self.runner, wanted["service"], self.systemd_dir)
+            running, enabled = unit.status()
+            self.warnings.extend(unit.warnings)
+            service = {"name": unit.name, "running": running, "enabled": enabled}
+        return {"files": files, "service": service}
 
     def _replace(self, binary, main_path, certificates, to_make, written, replaced):
         """Make the self-signed pairs, write the files, remove the replaced ones, then nginx -t; everything is

@@ -304,6 +304,10 @@ def argument_spec():
         )),
         config_path=dict(type="path", default=RENDER_DEFAULTS["config_path"]),
         edge_log=dict(type="path"),
+        edge_exporter=dict(type="dict", options=dict(
+            program=dict(type="path", required=True),
+            environment=dict(type="path", required=True),
+            service=dict(type="str", required=True))),
         self_signed_days=dict(type="int", default=RENDER_DEFAULTS["self_signed_days"]),
         self_signed_renew_days=dict(type="int", default=RENDER_DEFAULTS["self_signed_renew_days"]),
         service=dict(type="str"),

@@ -63,6 +63,11 @@ METRICS = {
 }
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
+# How every file the collection writes for the exporter begins - the program below and mtail's environment file
+# (roles/nginx_proxy/tasks/edge_metrics.yml): what makes one "ours", so that turning the edge metrics off removes
+# those files (and stops mtail.service only when its environment file is ours), never an mtail set up otherwise.
+OWNED_MARKER = "# Managed by portcullis.ports (nginx_proxy"
+
 
 class EdgeMetricsError(ValueError):
     pass
@@ -74,6 +79,15 @@ def series_names():
     for name, (kind, _labels, _help) in METRICS.items():
         found.update([name + suffix for suffix in HISTOGRAM_SUFFIXES] if kind == "histogram" else [name])
     return found
+
+
+def owned(content):
+    """Whether a file's ``content`` (text or bytes; None for a missing file) is one the collection wrote for the
+    exporter: its first line begins with OWNED_MARKER."""
+    if content is None:
+        return False
+    marker = OWNED_MARKER.encode("utf-8") if isinstance(content, bytes) else OWNED_MARKER
+    return content.startswith(marker)
 
 
 def check_buckets(buckets):
@@ -159,7 +173,7 @@ def _updates(labels, indent):
 def program(sites, buckets=DEFAULT_BUCKETS):
     """The mtail program for the sites' routes: one branch per route key, every other line under ``other``."""
     bounds = check_buckets(buckets)
-    lines = ["# Managed by portcullis.ports (nginx_proxy): the edge log of this proxy as metrics. Do not edit.",
+    lines = [OWNED_MARKER + "): the edge log of this proxy as metrics. Do not edit.",
              "# Routes: %d, plus %s for requests outside them." % (len(routes(sites)), OTHER)]
     for name in sorted(METRICS):
         kind, labels, text = METRICS[name]

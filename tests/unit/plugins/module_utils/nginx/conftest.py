@@ -92,17 +92,19 @@ class FakeOpenssl:
 
 
 class FakeSystemd:
-    """``systemctl show|start|reload|enable UNIT`` on one unit's state."""
+    """``systemctl show|start|reload|enable UNIT`` on one unit's state (the units shown in ``shown``)."""
 
     def __init__(self, active="active", enabled="enabled", fail=()):
         self.active = active
         self.enabled = enabled
         self.fail = fail
         self.actions = []
+        self.shown = []
 
     def run(self, argv):
         verb = argv[1]
         if verb == "show":
+            self.shown.append(argv[-1])
             return 0, "ActiveState=%s\nUnitFileState=%s\n" % (self.active, self.enabled), ""
         if verb in self.fail:
             return 1, "", "Job for %s.service failed.\n" % argv[-1]

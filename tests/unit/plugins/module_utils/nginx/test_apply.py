@@ -452,3 +452,71 @@ def test_an_acme_root_with_another_mode_gets_its_mode(layout, openssl, systemd):
         "(directory, mode 0700)\n"]
     run(layout, FakeNginx(openssl=openssl, systemd=systemd))
     assert oct(os.stat(str(layout / "acme")).st_mode & 0o777) == "0o755"
+
+
+# With the edge metrics off, the module reports what of mtail's set-up is the collection's and still there (the
+# role removes it); it changes none of it, and a host with none of it costs no command.
+
+MARKED_PROGRAM = "# Managed by portcullis.ports (nginx_proxy): the edge log of this proxy as metrics. Do not edit.\n"
+MARKED_ENVIRONMENT = "# Managed by portcullis.ports (nginx_proxy, edge metrics). Read by mtail.service.\nPORT=3903\n"
+
+
+def exporter(root):
+    return {"program": str(root / "mtail" / "portcullis-edge.mtail"), "environment": str(root / "default-mtail"),
+            "service": "mtail.service"}
+
+
+def mtail_files(root, program=MARKED_PROGRAM, environment=MARKED_ENVIRONMENT):
+    (root / "mtail").mkdir()
+    for path, text in ((exporter(root)["program"], program), (exporter(root)["environment"], environment)):
+        if text is not None:
+            with open(path, "w") as handle:
+                handle.write(text)
+
+
+def test_metrics_off_reports_the_collections_mtail_files_and_service_and_changes_none(layout, openssl, fakes):
+    mtail_files(layout)
+    run(layout, FakeNginx(openssl=openssl))
+    mtail = fakes.systemd(active="active", enabled="enabled")
+    for check_mode in (True, False):
+        result = run(layout, FakeNginx(openssl=openssl, systemd=mtail), check_mode=check_mode,
+                     edge_exporter=exporter(layout))
+        assert result["edge_exporter"] == {
+            "files": [exporter(layout)["program"], exporter(layout)["environment"]],
+            "service": {"name": "mtail.service", "running": True, "enabled": True}}
+        # Reported, not done: the files stay, the service is untouched, and the module changed nothing of its own.
+        assert not result["changed"] and mtail.actions == [] and mtail.shown[-1] == "mtail.service"
+        assert (layout / "default-mtail").read_text() == MARKED_ENVIRONMENT
+        assert (layout / "mtail" / "portcullis-edge.mtail").read_text() == MARKED_PROGRAM
+
+
+def test_an_mtail_configured_otherwise_is_not_the_collections(layout, openssl, fakes):
+    # The user's own /etc/default/mtail: the service is theirs, not even read; only the marked program is ours.
+    mtail_files(layout, environment="# Set to 1 to start Mtail at boot.\nENABLED=1\nPORT=3903\n")
+    mtail = fakes.systemd()
+    result = run(layout, FakeNginx(openssl=openssl, systemd=mtail), edge_exporter=exporter(layout))
+    assert result["edge_exporter"] == {"files": [exporter(layout)["program"]], "service": None}
+    assert mtail.shown == [] and mtail.actions == []
+    # A program of the same name without the marker is not ours either.
+    (layout / "mtail" / "portcullis-edge.mtail").write_text("counter lines\n/$/ {\n  lines++\n}\n")
+    result = run(layout, FakeNginx(openssl=openssl, systemd=mtail), edge_exporter=exporter(layout))
+    assert result["edge_exporter"] == {"files": [], "service": None}
+
+
+def test_nothing_of_ours_costs_no_command_and_the_metrics_on_are_not_looked_at(layout, openssl, fakes):
+    mtail = fakes.systemd()
+    result = run(layout, FakeNginx(openssl=openssl, systemd=mtail), edge_exporter=exporter(layout))
+    assert result["edge_exporter"] == {"files": [], "service": None} and mtail.shown == []
+    # With the edge log (metrics on) the role's files are wanted: nothing is reported for removal.
+    mtail_files(layout)
+    result = run(layout, FakeNginx(openssl=openssl, systemd=mtail), edge_exporter=exporter(layout),
+                 edge_log=str(layout / "edge.log"))
+    assert "edge_exporter" not in result and mtail.shown == []
+
+
+def test_a_stopped_and_disabled_mtail_of_ours_is_reported_as_such(layout, openssl, fakes):
+    mtail_files(layout, program=None)
+    mtail = fakes.systemd(active="inactive", enabled="disabled")
+    result = run(layout, FakeNginx(openssl=openssl, systemd=mtail), edge_exporter=exporter(layout))
+    assert result["edge_exporter"] == {"files": [exporter(layout)["environment"]],
+                                       "service": {"name": "mtail.service", "running": False, "enabled": False}}

@@ -7,9 +7,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import re
 
 import pytest
+import yaml
 
 from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _config
 from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _edge
@@ -107,3 +109,21 @@ def test_the_latency_threshold_must_be_one_of_the_buckets():
 def test_a_domain_named_other_is_refused():
     with pytest.raises(_edge.EdgeMetricsError, match="domain 'other' collides"):
         _edge.program([dict(SITE, domain="other")])
+
+
+def test_what_the_collection_writes_for_mtail_is_recognised_as_ours_and_nothing_else():
+    assert _edge.owned(_edge.program([SITE]))
+    assert _edge.owned(_edge.program([SITE]).encode("utf-8"))
+    # The environment file the role writes (roles/nginx_proxy/tasks/edge_metrics.yml) begins with the marker too:
+    # the role's OFF path removes it, and stops mtail.service, only then.
+    tasks = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "..", "roles", "nginx_proxy", "tasks",
+                         "edge_metrics.yml")
+    with open(tasks) as handle:
+        written = [task["ansible.builtin.copy"]["content"] for task in yaml.safe_load(handle)
+                   if "content" in task.get("ansible.builtin.copy", {}) and "HOST=" in task["ansible.builtin.copy"]["content"]]
+    assert len(written) == 1 and _edge.owned(written[0])
+    # The package's own file, a user's, and one that only mentions the collection further down are not ours.
+    assert not _edge.owned(None)
+    assert not _edge.owned("# Set to 1 to start Mtail at boot.\nENABLED=0\n")
+    assert not _edge.owned(b"PORT=3903\n# Managed by portcullis.ports (nginx_proxy, edge metrics)\n")
+    assert not _edge.owned("")

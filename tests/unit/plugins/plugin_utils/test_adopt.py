@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import os
 
 import pytest
 import yaml
@@ -374,3 +375,41 @@ def test_the_draft_map_shows_the_draft_beside_the_live_state(drafted):
     # web and api were not read live here: not checked, never listening
     web = next(host for host in report["hosts"] if host["name"] == "web")
     assert set(row["status"] for row in web["rows"]) <= {"not checked", "client"}
+
+
+def render_map(report, name):
+    """The port_audit role's template ``name`` rendered as Ansible's template module does (trim_blocks)."""
+    jinja2 = pytest.importorskip("jinja2")
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 4)
+    templates = os.path.join(root, "roles", "port_audit", "templates")
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), trim_blocks=True)
+    return environment.get_template(name).render(portcullis_audit_map=report)
+
+
+def test_the_port_audit_templates_write_the_draft_beside_the_live_state(drafted):
+    found = discovered()
+    found["db"]["listening"] = [
+        {"protocol": "tcp", "family": "ipv4", "address": "0.0.0.0", "port": port, "pid": 10 + port, "process": name,
+         "user": "root"} for port, name in ((22, "sshd"), (6100, "python3"), (7777, "nc"))]
+    flows = _adopt.observed(found) + _adopt.probed(plan_of(), probe_results({6100: ("open", "")}))["flows"]
+    report = _adopt.draft_map(drafted_plan(drafted), found, drafted, flows, [{"text": "web -> db: unknown"}])
+    markdown = render_map(report, "port-map.md.j2")
+    assert markdown.startswith("# Port map of the registry drafts\n")
+    lines = markdown.splitlines()
+    header = next(line for line in lines if line.startswith("| Port |"))
+    assert header.endswith("| Live status | Health | Drafted from | Flows today |")
+    stray = next(line for line in lines if line.startswith("| 6100 | tcp | python3-6100 |"))
+    assert stray.count("|") == header.count("|")
+    assert "| listening (python3) |" in stray and stray.endswith("| web (172.30.100.10) probed: CUT by the draft |")
+    assert any(line.startswith("| 7777 | tcp |") and "**listening, undeclared** (nc)" in line and "| not drafted |" in line
+               for line in lines)
+    assert "- **CUT** web (172.30.100.10) -&gt; db (172.30.100.12) port 6100/tcp (evidence: probed from web)" in markdown
+    assert "- web -&gt; db: unknown" in markdown
+    html = render_map(report, "port-map.html.j2")
+    assert "<h1>Port map of the registry drafts</h1>" in html and "<th>Flows today</th>" in html
+    assert '<td class="undeclared">web (172.30.100.10) probed: CUT by the draft</td>' in html
+    # the port map of a registry (no adoption) keeps its own title and columns
+    plain = dict((key, value) for key, value in report.items() if key != "adoption")
+    markdown = render_map(plain, "port-map.md.j2")
+    assert markdown.startswith("# Port map\n") and "Flows today" not in markdown and "Drafted from" not in markdown
+    assert "Flows today" not in render_map(plain, "port-map.html.j2")

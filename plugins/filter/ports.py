@@ -214,18 +214,18 @@ def inventory_addresses(hosts, hostvars=None, groups=None):
         raise _filter_error("inventory_addresses", error)
 
 
-def registry_draft(discovered, hostvars=None, groups=None, policy=None, window=None):
+def registry_draft(discovered, hostvars=None, groups=None, policy=None, window=None, probed=None):
     try:
         plan = network_plan(hostvars, groups, policy)
-        drafted = _adopt.draft(plan, discovered, policy)
+        drafted = _adopt.draft(plan, discovered, policy, probed)
         return dict((host, _adopt.render(host, drafted[host], window)) for host in drafted)
     except _PLAN_ERRORS as error:
         raise _filter_error("registry_draft", error)
 
 
-def adoption_flows(discovered):
+def adoption_flows(discovered, probed=None):
     try:
-        return _adopt.observed(discovered)
+        return _adopt.observed(discovered, probed)
     except _PLAN_ERRORS as error:
         raise _filter_error("adoption_flows", error)
 
@@ -256,10 +256,10 @@ def adoption_probed(results, hostvars=None, groups=None, policy=None):
         raise _filter_error("adoption_probed", error)
 
 
-def adoption_map(discovered, hostvars=None, groups=None, policy=None, flows=None, unknown=None):
+def adoption_map(discovered, hostvars=None, groups=None, policy=None, flows=None, unknown=None, probed=None):
     try:
         plan = network_plan(hostvars, groups, policy)
-        drafted = _adopt.draft(plan, discovered, policy)
+        drafted = _adopt.draft(plan, discovered, policy, probed)
         inputs = _inventory_mod.read(hostvars, groups, _plan.SETTING_VARIABLES, policy)
         if unknown is not None and not isinstance(unknown, list):
             raise _adopt.AdoptError("unknown must be the list of probes not made (adoption_probed's unknown), got %s"

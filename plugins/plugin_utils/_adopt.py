@@ -304,20 +304,51 @@ def _merged_flows(drafts):
         for flow in draft.found["connections"]:
             key = (flow["client"], flow["server"], flow["port"], flow["protocol"])
             seen = "%s on %s (%s)" % (flow["direction"], host, ", ".join(flow["via"]))
-            item = merged.setdefault(key, {"flow": flow, "seen": [], "process": None})
+            item = merged.setdefault(key, {"flow": flow, "seen": [], "process": None, "via": set()})
             item["seen"].append(seen)
+            item["via"].update(flow["via"])
             if flow["direction"] == "out" and flow.get("process"):
                 item["process"] = flow["process"]
     return [merged[key] for key in sorted(merged)]
 
 
-def _connections(drafts, plan):
+def _probe_echoes(probes):
+    """The flows an earlier run only probed (``probes``: the flows kept, ``observed``'s shape): ``{key: vantage}``."""
+    if probes is None:
+        return {}
+    if not isinstance(probes, list):
+        raise AdoptError("probed must be the list of flows kept (adopt-flows.json), got %s" % type(probes).__name__)
+    seen, probed_only = set(), {}
+    for flow in probes:
+        if not isinstance(flow, dict):
+            raise AdoptError("probed flow %r: expected a mapping with client, server, port" % (flow,))
+        key = (flow.get("client"), flow.get("server"), flow.get("port"), flow.get("protocol", "tcp"))
+        for evidence in flow.get("seen") or []:
+            if evidence.startswith(PROBED % ""):
+                probed_only.setdefault(key, evidence)
+            else:
+                seen.add(key)
+    return dict((key, evidence) for key, evidence in probed_only.items() if key not in seen)
+
+
+def _connections(drafts, plan, probes=None):
+    echoes = _probe_echoes(probes)
     for item in _merged_flows(drafts):
         flow = item["flow"]
         client_address = ipaddress.ip_address(flow["client"])
         server_address = ipaddress.ip_address(flow["server"])
         client_host = plan.owner_of(client_address)
         server_host = plan.owner_of(server_address)
+        key = (flow["client"], flow["server"], flow["port"], flow["protocol"])
+        if key in echoes and item["via"] == {"conntrack"}:
+            # conntrack keeps a closed connection about two minutes: an earlier run's own probe, not a use.
+            noted = drafts.get(client_host) or drafts.get(server_host)
+            if noted is not None:
+                noted.header.append(
+                    "not drafted: %s -> %s:%d/%s, seen only by conntrack, and only %s before (the adoption's own "
+                    "probe); if it is in use, add its connects_to by hand (the no-outage check counts it either way)"
+                    % (flow["client"], flow["server"], flow["port"], flow["protocol"], echoes[key]))
+            continue
         if client_host is not None and client_host == server_host:
             continue
         evidence = "seen %s -> %s:%d/%s: %s" % (flow["client"], flow["server"], flow["port"], flow["protocol"],
@@ -347,10 +378,13 @@ def _connections(drafts, plan):
         _link(client_draft, entry, {"host": server_host, "service": service["name"]}, evidence)
 
 
-def draft(plan, discovered, policy=None):
+def draft(plan, discovered, policy=None, probes=None):
     """``{host: {"entries", "notes", "header", "links"}}`` for each host of
-    ``discovered`` (host -> discover result). Raises AdoptError naming a bad
-    input, or naming the entry the registry model refuses."""
+    ``discovered`` (host -> discover result). ``probes`` are the flows an
+    earlier run kept (adopt-flows.json): a connection seen only by conntrack
+    that an earlier run only probed is that probe, not a use, and is left
+    out (said in a header). Raises AdoptError naming a bad input, or naming
+    the entry the registry model refuses."""
     _check_discovered(discovered)
     try:
         full_policy = resolver.build_policy(policy or {})
@@ -362,7 +396,7 @@ def draft(plan, discovered, policy=None):
         drafts[host] = _Draft(host, discovered[host])
         for service in discovered[host]["services"]:
             _service_entry(drafts[host], service, full_policy)
-    _connections(drafts, plan)
+    _connections(drafts, plan, probes)
     for host in sorted(drafts):
         _nginx(drafts[host], drafts, plan)
     result = {}
@@ -418,18 +452,23 @@ def render(host, drafted, window=None):
     return "\n".join(lines) + "\n"
 
 
-def observed(discovered):
+def observed(discovered, probes=None):
     """The flows seen working, from every host's connections: ``[{client, server, port, protocol, seen}]``
-    (addresses as text), one per flow."""
+    (addresses as text), one per flow. With ``probes`` (the flows kept by an earlier run), a flow seen only by
+    conntrack that the earlier run only probed is that probe's echo, and is left out."""
     _check_discovered(discovered)
+    echoes = _probe_echoes(probes)
     flows = {}
+    via = {}
     for host in sorted(discovered):
         for flow in discovered[host]["connections"]:
             key = (flow["client"], flow["server"], flow["port"], flow["protocol"])
             seen = "%s on %s (%s)" % ("in" if flow["direction"] == "in" else "out", host, ", ".join(flow["via"]))
             flows.setdefault(key, []).append(seen)
+            via.setdefault(key, set()).update(flow["via"])
     return [{"client": key[0], "server": key[1], "port": key[2], "protocol": key[3], "seen": flows[key]}
-            for key in sorted(flows, key=lambda key: (key[1], key[2], key[0]))]
+            for key in sorted(flows, key=lambda key: (key[1], key[2], key[0]))
+            if not (key in echoes and via[key] == {"conntrack"})]
 
 
 def _one_per_flow(flows):

@@ -413,3 +413,29 @@ def test_the_port_audit_templates_write_the_draft_beside_the_live_state(drafted)
     markdown = render_map(plain, "port-map.md.j2")
     assert markdown.startswith("# Port map\n") and "Flows today" not in markdown and "Drafted from" not in markdown
     assert "Flows today" not in render_map(plain, "port-map.html.j2")
+
+
+def test_an_earlier_runs_probe_read_again_by_conntrack_is_not_a_use():
+    found = discovered()
+    echo = flow("in", "172.30.100.10", "172.30.100.12", 6100)
+    found["db"]["connections"].append(echo)
+    kept = [{"client": "172.30.100.10", "server": "172.30.100.12", "port": 6100, "protocol": "tcp",
+             "seen": ["probed from web"]}]
+    # without what the earlier run kept, the probe's echo is a use: web connects to the stray listener
+    used = _adopt.draft(plan_of(), found)
+    assert {"host": "db", "service": "python3-6100"} in entries(used, "web")["client"]["connects_to"]
+    assert ("172.30.100.10", 6100) in [(item["client"], item["port"]) for item in _adopt.observed(found)]
+    # with it, left out and said so; the flow kept still counts for the check
+    drafted = _adopt.draft(plan_of(), found, probes=kept)
+    assert "client" not in entries(drafted, "web")
+    assert any(note.startswith("not drafted: 172.30.100.10 -> 172.30.100.12:6100/tcp, seen only by conntrack")
+               for note in drafted["web"]["header"])
+    assert ("172.30.100.10", 6100) not in [(item["client"], item["port"]) for item in _adopt.observed(found, kept)]
+    # a connection established now, or a flow an earlier run saw in use, is a use
+    found["db"]["connections"][-1] = dict(echo, via=["socket", "conntrack"])
+    assert "client" in entries(_adopt.draft(plan_of(), found, probes=kept), "web")
+    found["db"]["connections"][-1] = echo
+    used_before = [dict(kept[0], seen=["probed from web", "in on db (socket)"])]
+    assert "client" in entries(_adopt.draft(plan_of(), found, probes=used_before), "web")
+    with pytest.raises(_adopt.AdoptError, match="probed must be the list of flows kept"):
+        _adopt.draft(plan_of(), found, probes="x")

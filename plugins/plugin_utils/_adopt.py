@@ -669,9 +669,10 @@ def probed(plan, results):
                 counts["unknown"] += 1
                 unknown.append({"client_host": vantage, "host": item.get("host"), "address": item["address"],
                                 "port": item["port"], "protocol": item["protocol"],
-                                "text": "%s -> %s (%s) port %s/%s: unknown, %s (%s)" % (
+                                "text": "%s -> %s (%s) port %s/%s: unknown, %s (%s)%s" % (
                                     vantage, item.get("host") or item["address"], item["address"], item["port"],
-                                    item["protocol"], answer.replace("_", " "), item.get("detail") or "")})
+                                    item["protocol"], answer.replace("_", " "), item.get("detail") or "",
+                                    " [%s]" % item["why"] if item.get("why") else "")})
     return {"flows": flows, "unknown": unknown, "counts": counts}
 
 

@@ -307,6 +307,7 @@ def test_a_probe_that_connects_is_a_flow_that_works_and_nothing_else_is():
     # an error is unknown, never closed; refused and filtered do not work today
     assert [(item["host"], item["port"]) for item in found["unknown"]] == [("api", 22), ("db", 22)]
     assert "unknown, error (no route)" in found["unknown"][0]["text"]
+    assert found["unknown"][0]["text"].endswith("[api:22/tcp sshd (discovered)]")
     assert found["counts"] == {"probed": 7, "open": 2, "closed": 3, "unknown": 2}
 
 

@@ -548,7 +548,7 @@ def cut_text(cut):
 
 # The evidence of a flow found working by a probe, as its "seen" item.
 PROBED = "probed from %s"
-# Every discovered listener from every other host: the bound each vantage's probes are held to by default.
+# The most probes one vantage sends by default (portcullis_adopt_probe_max): more stop the run before any is sent.
 PROBE_MAX = 500
 WILDCARDS = {"0.0.0.0": (4,), "::": (4, 6)}
 
@@ -612,8 +612,10 @@ def probe_flows(plan, discovered, vantage, max_probes=PROBE_MAX):
                         add(host, address, port, service["protocol"], "%s: %s has no IPv%d address, not probed"
                             % (what, vantage, address.version), probe=False)
             for bind in elsewhere:
+                # Not probed; the module still checks the address, so one that is not an IP is named in why only.
+                where = bind if _looks_ip(bind) or not own else str(own[0])
                 for port in ports:
-                    add(host, bind, port, service["protocol"], "%s: bound to %s, not an address of %s in the "
+                    add(host, where, port, service["protocol"], "%s: bound to %s, not an address of %s in the "
                         "inventory, not probed" % (what, bind, host), probe=False)
     result = [flows[key] for key in sorted(flows, key=lambda key: (flows[key]["host"], key[1], key[2], key[0]))]
     count = len([flow for flow in result if _probeable(flow)])

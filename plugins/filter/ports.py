@@ -217,28 +217,59 @@ def inventory_addresses(hosts, hostvars=None, groups=None):
         raise _filter_error("inventory_addresses", error)
 
 
-def registry_draft(discovered, hostvars=None, groups=None, policy=None, window=None):
+def registry_draft(discovered, hostvars=None, groups=None, policy=None, window=None, probed=None):
     try:
         plan = network_plan(hostvars, groups, policy)
-        drafted = _adopt.draft(plan, discovered, policy)
+        drafted = _adopt.draft(plan, discovered, policy, probed)
         return dict((host, _adopt.render(host, drafted[host], window)) for host in drafted)
     except _PLAN_ERRORS as error:
         raise _filter_error("registry_draft", error)
 
 
-def adoption_flows(discovered):
+def adoption_flows(discovered, probed=None):
     try:
-        return _adopt.observed(discovered)
+        return _adopt.observed(discovered, probed)
     except _PLAN_ERRORS as error:
         raise _filter_error("adoption_flows", error)
 
 
-def adoption_cuts(flows, hostvars=None, groups=None, policy=None):
+def adoption_cuts(flows, hostvars=None, groups=None, policy=None, accept=False):
     try:
         plan = network_plan(hostvars, groups, policy)
-        return [dict(cut, text=_adopt.cut_text(cut)) for cut in _adopt.cuts(plan, flows)]
+        found, _unused = _adopt.accepted(_adopt.cuts(plan, flows), accept)
+        return [dict(cut, text=_adopt.cut_text(cut), key=_adopt.cut_key(cut)) for cut in found]
     except _PLAN_ERRORS as error:
         raise _filter_error("adoption_cuts", error)
+
+
+def adoption_probes(discovered, hostvars=None, groups=None, vantage=None, max_probes=_adopt.PROBE_MAX, policy=None):
+    try:
+        if not isinstance(max_probes, int) or isinstance(max_probes, bool) or max_probes < 1:
+            raise _adopt.AdoptError("max_probes must be a whole number of at least 1, got %s"
+                                    % _values.describe(max_probes))
+        return _adopt.probe_flows(network_plan(hostvars, groups, policy), discovered, vantage, max_probes)
+    except _PLAN_ERRORS as error:
+        raise _filter_error("adoption_probes", error)
+
+
+def adoption_probed(results, hostvars=None, groups=None, policy=None):
+    try:
+        return _adopt.probed(network_plan(hostvars, groups, policy), results)
+    except _PLAN_ERRORS as error:
+        raise _filter_error("adoption_probed", error)
+
+
+def adoption_map(discovered, hostvars=None, groups=None, policy=None, flows=None, unknown=None, probed=None):
+    try:
+        plan = network_plan(hostvars, groups, policy)
+        drafted = _adopt.draft(plan, discovered, policy, probed)
+        inputs = _inventory_mod.read(hostvars, groups, _plan.SETTING_VARIABLES, policy)
+        if unknown is not None and not isinstance(unknown, list):
+            raise _adopt.AdoptError("unknown must be the list of probes not made (adoption_probed's unknown), got %s"
+                                    % _values.describe(unknown))
+        return _adopt.draft_map(_adopt.draft_plan(inputs, drafted), discovered, drafted, flows or [], unknown or [])
+    except _PLAN_ERRORS as error:
+        raise _filter_error("adoption_map", error)
 
 
 def play_keyword(hosts, variable, hostvars=None, default=None):
@@ -272,4 +303,7 @@ class FilterModule(object):
             "registry_draft": registry_draft,
             "adoption_flows": adoption_flows,
             "adoption_cuts": adoption_cuts,
+            "adoption_probes": adoption_probes,
+            "adoption_probed": adoption_probed,
+            "adoption_map": adoption_map,
         }

@@ -33,6 +33,14 @@ Ports in a named range of the policy (not the IANA blocks) get that
 ``range``. Each draft is validated by the registry model before it is
 returned. Who may reach what after enforcement is never decided here: the
 check asks the plan (``_reachability_plan.flow_verdict``).
+
+The flows that work today are those seen (``observed``) and those probed:
+``probe_flows`` gives each host the other hosts' discovered listeners for
+the reachability module to try (bounded by ``PROBE_MAX``), ``probed`` reads
+its answers (a connect is a flow, refused or filtered is none, anything
+else unknown). ``judge`` and ``cuts`` hold them against a plan; ``accepted``
+marks the cuts the user accepts by name. ``draft_map`` is the port map of
+the plan with the drafts in place (``draft_plan``) beside the live state.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -42,8 +50,11 @@ __metaclass__ = type
 import ipaddress
 import json
 
+from ansible_collections.portcullis.ports.plugins.module_utils.audit import _reachability
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _audit
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _inventory
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _plan
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _reachability_plan
 
@@ -293,20 +304,51 @@ def _merged_flows(drafts):
         for flow in draft.found["connections"]:
             key = (flow["client"], flow["server"], flow["port"], flow["protocol"])
             seen = "%s on %s (%s)" % (flow["direction"], host, ", ".join(flow["via"]))
-            item = merged.setdefault(key, {"flow": flow, "seen": [], "process": None})
+            item = merged.setdefault(key, {"flow": flow, "seen": [], "process": None, "via": set()})
             item["seen"].append(seen)
+            item["via"].update(flow["via"])
             if flow["direction"] == "out" and flow.get("process"):
                 item["process"] = flow["process"]
     return [merged[key] for key in sorted(merged)]
 
 
-def _connections(drafts, plan):
+def _probe_echoes(probes):
+    """The flows an earlier run only probed (``probes``: the flows kept, ``observed``'s shape): ``{key: vantage}``."""
+    if probes is None:
+        return {}
+    if not isinstance(probes, list):
+        raise AdoptError("probed must be the list of flows kept (adopt-flows.json), got %s" % type(probes).__name__)
+    seen, probed_only = set(), {}
+    for flow in probes:
+        if not isinstance(flow, dict):
+            raise AdoptError("probed flow %r: expected a mapping with client, server, port" % (flow,))
+        key = (flow.get("client"), flow.get("server"), flow.get("port"), flow.get("protocol", "tcp"))
+        for evidence in flow.get("seen") or []:
+            if evidence.startswith(PROBED % ""):
+                probed_only.setdefault(key, evidence)
+            else:
+                seen.add(key)
+    return dict((key, evidence) for key, evidence in probed_only.items() if key not in seen)
+
+
+def _connections(drafts, plan, probes=None):
+    echoes = _probe_echoes(probes)
     for item in _merged_flows(drafts):
         flow = item["flow"]
         client_address = ipaddress.ip_address(flow["client"])
         server_address = ipaddress.ip_address(flow["server"])
         client_host = plan.owner_of(client_address)
         server_host = plan.owner_of(server_address)
+        key = (flow["client"], flow["server"], flow["port"], flow["protocol"])
+        if key in echoes and item["via"] == {"conntrack"}:
+            # conntrack keeps a closed connection about two minutes: an earlier run's own probe, not a use.
+            noted = drafts.get(client_host) or drafts.get(server_host)
+            if noted is not None:
+                noted.header.append(
+                    "not drafted: %s -> %s:%d/%s, seen only by conntrack, and only %s before (the adoption's own "
+                    "probe); if it is in use, add its connects_to by hand (the no-outage check counts it either way)"
+                    % (flow["client"], flow["server"], flow["port"], flow["protocol"], echoes[key]))
+            continue
         if client_host is not None and client_host == server_host:
             continue
         evidence = "seen %s -> %s:%d/%s: %s" % (flow["client"], flow["server"], flow["port"], flow["protocol"],
@@ -336,10 +378,13 @@ def _connections(drafts, plan):
         _link(client_draft, entry, {"host": server_host, "service": service["name"]}, evidence)
 
 
-def draft(plan, discovered, policy=None):
+def draft(plan, discovered, policy=None, probes=None):
     """``{host: {"entries", "notes", "header", "links"}}`` for each host of
-    ``discovered`` (host -> discover result). Raises AdoptError naming a bad
-    input, or naming the entry the registry model refuses."""
+    ``discovered`` (host -> discover result). ``probes`` are the flows an
+    earlier run kept (adopt-flows.json): a connection seen only by conntrack
+    that an earlier run only probed is that probe, not a use, and is left
+    out (said in a header). Raises AdoptError naming a bad input, or naming
+    the entry the registry model refuses."""
     _check_discovered(discovered)
     try:
         full_policy = resolver.build_policy(policy or {})
@@ -351,7 +396,7 @@ def draft(plan, discovered, policy=None):
         drafts[host] = _Draft(host, discovered[host])
         for service in discovered[host]["services"]:
             _service_entry(drafts[host], service, full_policy)
-    _connections(drafts, plan)
+    _connections(drafts, plan, probes)
     for host in sorted(drafts):
         _nginx(drafts[host], drafts, plan)
     result = {}
@@ -407,18 +452,23 @@ def render(host, drafted, window=None):
     return "\n".join(lines) + "\n"
 
 
-def observed(discovered):
+def observed(discovered, probes=None):
     """The flows seen working, from every host's connections: ``[{client, server, port, protocol, seen}]``
-    (addresses as text), one per flow."""
+    (addresses as text), one per flow. With ``probes`` (the flows kept by an earlier run), a flow seen only by
+    conntrack that the earlier run only probed is that probe's echo, and is left out."""
     _check_discovered(discovered)
+    echoes = _probe_echoes(probes)
     flows = {}
+    via = {}
     for host in sorted(discovered):
         for flow in discovered[host]["connections"]:
             key = (flow["client"], flow["server"], flow["port"], flow["protocol"])
             seen = "%s on %s (%s)" % ("in" if flow["direction"] == "in" else "out", host, ", ".join(flow["via"]))
             flows.setdefault(key, []).append(seen)
+            via.setdefault(key, set()).update(flow["via"])
     return [{"client": key[0], "server": key[1], "port": key[2], "protocol": key[3], "seen": flows[key]}
-            for key in sorted(flows, key=lambda key: (key[1], key[2], key[0]))]
+            for key in sorted(flows, key=lambda key: (key[1], key[2], key[0]))
+            if not (key in echoes and via[key] == {"conntrack"})]
 
 
 def _one_per_flow(flows):
@@ -437,14 +487,16 @@ def _one_per_flow(flows):
     return [merged[key] for key in merged]
 
 
-def cuts(plan, flows):
-    """Every flow of ``flows`` (``observed``'s shape) the plan's rules would
-    refuse: ``{client, client_host, host, address, port, protocol, evidence,
-    reason}``. A flow into a host without a registry is not enforced there:
-    kept. Loopback and a host's flows to itself stay on the host."""
+def judge(plan, flows):
+    """Every flow of ``flows`` (``observed``'s shape, the probed ones too),
+    once, with what the plan's rules do to it: ``{client, client_host, host,
+    address, port, protocol, evidence, verdict, reason}``, ``verdict`` one of
+    ``kept`` (the rules let it through), ``cut`` (they refuse it),
+    ``not enforced`` (into, or out of, a host without a registry) and
+    ``local`` (loopback, or a host's flow to itself: stays on the host)."""
     if not isinstance(flows, list):
         raise AdoptError("flows must be a list of observed flows, got %s" % type(flows).__name__)
-    found = []
+    judged = []
     for flow in _one_per_flow(flows):
         try:
             client = ipaddress.ip_address(flow["client"])
@@ -453,32 +505,327 @@ def cuts(plan, flows):
             protocol = flow.get("protocol", "tcp")
         except (KeyError, TypeError, ValueError) as error:
             raise AdoptError("observed flow %r: %s" % (flow, error))
-        if client.is_loopback or server.is_loopback:
-            continue
         client_host = plan.owner_of(client)
         server_host = plan.owner_of(server)
-        if client_host is not None and client_host == server_host:
+        item = {"client": str(client), "client_host": client_host, "host": server_host, "address": str(server),
+                "port": port, "protocol": protocol, "evidence": "; ".join(flow.get("seen") or [])}
+        if client.is_loopback or server.is_loopback or (client_host is not None and client_host == server_host):
+            judged.append(dict(item, verdict="local", reason="stays on the host"))
             continue
-        evidence = "; ".join(flow.get("seen") or [])
         if server_host is None:
             if client_host is None or not plan.hosts[client_host].registry:
+                judged.append(dict(item, verdict="not enforced", reason="no registry at either end"))
                 continue
-            accepted, reason = _reachability_plan.leaves_verdict(plan, client_host, str(server), port, protocol)
+            accepted_, reason = _reachability_plan.leaves_verdict(plan, client_host, str(server), port, protocol)
         elif not plan.hosts[server_host].registry:
+            judged.append(dict(item, verdict="not enforced", reason="%s has no registry" % server_host))
             continue
         else:
-            accepted, reason = _reachability_plan.flow_verdict(plan, client_host or str(client), server_host,
-                                                               str(server), port, protocol)
-        if not accepted:
-            found.append({"client": str(client), "client_host": client_host, "host": server_host,
-                          "address": str(server), "port": port, "protocol": protocol, "evidence": evidence,
-                          "reason": reason})
-    return found
+            accepted_, reason = _reachability_plan.flow_verdict(plan, client_host or str(client), server_host,
+                                                                str(server), port, protocol)
+        judged.append(dict(item, verdict="kept" if accepted_ else "cut", reason=reason))
+    return judged
+
+
+def cuts(plan, flows):
+    """Every flow of ``flows`` (``observed``'s shape) the plan's rules would
+    refuse: ``{client, client_host, host, address, port, protocol, evidence,
+    reason}``. A flow into a host without a registry is not enforced there:
+    kept. Loopback and a host's flows to itself stay on the host."""
+    return [dict((key, value) for key, value in item.items() if key != "verdict")
+            for item in judge(plan, flows) if item["verdict"] == "cut"]
 
 
 def cut_text(cut):
     """One line naming a cut flow: source, destination, port, evidence, why."""
     source = "%s (%s)" % (cut["client_host"], cut["client"]) if cut["client_host"] else cut["client"]
     target = "%s (%s)" % (cut["host"], cut["address"]) if cut["host"] else cut["address"]
-    return "%s -> %s port %d/%s, seen %s: the draft would refuse it: %s" % (
-        source, target, cut["port"], cut["protocol"], cut["evidence"], cut["reason"])
+    return "%s -> %s port %d/%s (evidence: %s): the draft would refuse it: %s [accept as %s]" % (
+        source, target, cut["port"], cut["protocol"], cut["evidence"], cut["reason"], cut_key(cut))
+
+
+# -- the flows that work today, probed --------------------------------------------------------------------------
+
+# The evidence of a flow found working by a probe, as its "seen" item.
+PROBED = "probed from %s"
+# The most probes one vantage sends by default (portcullis_adopt_probe_max): more stop the run before any is sent.
+PROBE_MAX = 500
+WILDCARDS = {"0.0.0.0": (4,), "::": (4, 6)}
+
+
+def _probeable(flow):
+    """Whether the reachability module sends a probe for ``flow`` (TCP; UDP only where a request gets a reply)."""
+    return flow["probe"] and (flow["protocol"] == "tcp" or flow["port"] in _reachability.UDP_PROBES)
+
+
+def probe_flows(plan, discovered, vantage, max_probes=PROBE_MAX):
+    """The flows ``vantage`` (an inventory host) tries, for the reachability
+    module: every port another discovered host listens on or publishes,
+    at each of that host's inventory addresses the listener covers (a
+    wildcard bind covers its family's, ``::`` both), expected open. A range
+    gives its first and last port. Listeners on loopback give no flow (no
+    other host can use them); one bound to an address the inventory does not
+    give for its host, or of a family the vantage lacks, gives a flow with
+    ``probe: false`` whose ``why`` says so, reported unknown. Raises
+    AdoptError when more than ``max_probes`` probes would be sent."""
+    _check_discovered(discovered)
+    plan.host(vantage, "vantage")
+    families = set(address.version for address in plan.hosts[vantage].addresses)
+    if not families:
+        raise AdoptError("vantage %s: no address of it is known to the inventory, so its probes cannot be told "
+                         "apart; set portcullis_address or ansible_host" % vantage)
+    flows = {}
+
+    def add(host, address, port, protocol, why, probe=True):
+        key = (str(address), port, protocol)
+        if key not in flows:
+            flows[key] = {"host": host, "address": str(address), "port": port, "protocol": protocol,
+                          "expect": "open", "why": "%s:%d/%s %s" % (host, port, protocol, why),
+                          "kind": "discovered", "probe": probe}
+
+    for host in sorted(discovered):
+        if host == vantage:
+            continue
+        plan.host(host, "discovered host")
+        own = plan.hosts[host].addresses
+        for service in discovered[host]["services"]:
+            what = "%s (discovered)" % (", ".join(name for name in service["processes"] if name)
+                                        or ("container %s" % service["container"]["name"] if service.get("container")
+                                            else "a process not visible here"))
+            ports = [service["port"]] if service["end"] == service["port"] else [service["port"], service["end"]]
+            binds = service.get("addresses") or [service["bind"]]
+            targets, elsewhere = [], []
+            for bind in binds:
+                if bind in WILDCARDS:
+                    targets += [address for address in own if address.version in WILDCARDS[bind]]
+                elif _is_loopback(bind):
+                    continue
+                elif _looks_ip(bind) and ipaddress.ip_address(bind) in own:
+                    targets.append(ipaddress.ip_address(bind))
+                else:
+                    elsewhere.append(bind)
+            for address in sorted(set(targets), key=lambda item: (item.version, item)):
+                for port in ports:
+                    if address.version in families:
+                        add(host, address, port, service["protocol"], what)
+                    else:
+                        add(host, address, port, service["protocol"], "%s: %s has no IPv%d address, not probed"
+                            % (what, vantage, address.version), probe=False)
+            for bind in elsewhere:
+                # Not probed; the module still checks the address, so one that is not an IP is named in why only.
+                where = bind if _looks_ip(bind) or not own else str(own[0])
+                for port in ports:
+                    add(host, where, port, service["protocol"], "%s: bound to %s, not an address of %s in the "
+                        "inventory, not probed" % (what, bind, host), probe=False)
+    result = [flows[key] for key in sorted(flows, key=lambda key: (flows[key]["host"], key[1], key[2], key[0]))]
+    count = len([flow for flow in result if _probeable(flow)])
+    if count > max_probes:
+        raise AdoptError("%s would send %d probes (every port the other hosts listen on), more than the bound of %d: "
+                         "raise portcullis_adopt_probe_max, or set portcullis_adopt_probe=false (the flows that "
+                         "work are then only those seen)" % (vantage, count, max_probes))
+    return result
+
+
+def probed(plan, results):
+    """The flows found working by the probes of each vantage (``results``:
+    vantage host -> the reachability module's result) in ``observed``'s
+    shape, with ``probed from VANTAGE`` as evidence and the vantage's
+    inventory address as client; and what could not be probed, unknown:
+    ``{"flows": [...], "unknown": [{client_host, host, address, port,
+    protocol, text}], "counts": {...}}``. A port refused or filtered does not
+    work today: no flow. An error, a flow not probed (UDP without a known
+    request, an address outside the inventory) and a vantage without a
+    result are unknown, never closed."""
+    if not isinstance(results, dict):
+        raise AdoptError("probes must map each vantage host to its reachability result, got %s"
+                         % type(results).__name__)
+    flows, unknown = [], []
+    counts = {"probed": 0, "open": 0, "closed": 0, "unknown": 0}
+    for vantage in sorted(results):
+        plan.host(vantage, "vantage")
+        result = results[vantage]
+        if not isinstance(result, dict) or result.get("skipped"):
+            continue  # probing switched off for this host: said by the caller
+        if result.get("failed") or not isinstance(result.get("flows"), list):
+            unknown.append({"client_host": vantage, "host": None, "address": None, "port": None, "protocol": None,
+                            "text": "%s: no probe was made (%s): every flow from it is unknown"
+                                    % (vantage, " ".join(str(result.get("msg") or "no result").split()))})
+            counts["unknown"] += 1
+            continue
+        sources = plan.hosts[vantage].addresses
+        for item in result["flows"]:
+            if not isinstance(item, dict) or any(key not in item for key in ("address", "port", "protocol", "result")):
+                raise AdoptError("probes[%r]: %r is not a flow of the reachability module's result" % (vantage, item))
+            answer = item["result"]
+            if answer in ("open", "refused", "filtered", "error"):
+                counts["probed"] += 1
+            if answer == "open":
+                server = ipaddress.ip_address(item["address"])
+                client = next((address for address in sources if address.version == server.version), None)
+                flows.append({"client": str(client), "server": str(server), "port": int(item["port"]),
+                              "protocol": item["protocol"], "seen": [PROBED % vantage]})
+                counts["open"] += 1
+            elif answer in ("refused", "filtered"):
+                counts["closed"] += 1
+            else:
+                counts["unknown"] += 1
+                unknown.append({"client_host": vantage, "host": item.get("host"), "address": item["address"],
+                                "port": item["port"], "protocol": item["protocol"],
+                                "text": "%s -> %s (%s) port %s/%s: unknown, %s (%s)%s" % (
+                                    vantage, item.get("host") or item["address"], item["address"], item["port"],
+                                    item["protocol"], answer.replace("_", " "), item.get("detail") or "",
+                                    " [%s]" % item["why"] if item.get("why") else "")})
+    return {"flows": flows, "unknown": unknown, "counts": counts}
+
+
+# -- accepting cuts ----------------------------------------------------------------------------------------------
+
+def _accept_items(accept):
+    """``accept`` (true, false, or a list of ``[CLIENT->]SERVER:PORT[/PROTOCOL]``) to ``True``, or a list of
+    ``(client, server, port, protocol)`` with None for any client."""
+    if isinstance(accept, bool):
+        return accept
+    if accept is None or accept == "":
+        return False
+    if isinstance(accept, str):
+        accept = [accept]
+    if not isinstance(accept, (list, tuple)):
+        raise AdoptError("accept must be true, false or a list of cuts as [CLIENT->]SERVER:PORT[/PROTOCOL], got %r"
+                         % (accept,))
+    items = []
+    for text in accept:
+        original = text
+        if not isinstance(text, str):
+            raise AdoptError("accepted cut %r: expected [CLIENT->]SERVER:PORT[/PROTOCOL], e.g. db:6100/tcp or "
+                             "web->db:5432" % (text,))
+        client, _sep, rest = text.strip().rpartition("->")
+        rest, _sep, protocol = rest.partition("/")
+        server, _sep, port = rest.rpartition(":")
+        protocol = protocol or "tcp"
+        if not server or not port.isdigit() or not 1 <= int(port) <= 65535 or protocol not in ("tcp", "udp"):
+            raise AdoptError("accepted cut %r: expected [CLIENT->]SERVER:PORT[/PROTOCOL] with a port from 1 to 65535 "
+                             "and tcp or udp, e.g. db:6100/tcp or web->db:5432" % (original,))
+        items.append((client.strip() or None, server.strip().strip("[]"), int(port), protocol))
+    return items
+
+
+def _matches(cut, item):
+    client, server, port, protocol = item
+    if (port, protocol) != (cut["port"], cut["protocol"]):
+        return False
+    if server not in (cut["host"], cut["address"]):
+        return False
+    return client is None or client in (cut["client_host"], cut["client"])
+
+
+def accepted(found, accept):
+    """Each cut of ``found`` with ``accepted`` (whether ``accept`` names it,
+    or is true), and the items of ``accept`` that match no cut. Raises
+    AdoptError naming an item that is not a cut's name."""
+    items = _accept_items(accept)
+    marked = []
+    used = set()
+    for cut in found:
+        if items is True or items is False:
+            marked.append(dict(cut, accepted=items))
+            continue
+        hits = [index for index, item in enumerate(items) if _matches(cut, item)]
+        used.update(hits)
+        marked.append(dict(cut, accepted=bool(hits)))
+    unused = [] if isinstance(items, bool) else [
+        accept_text(item) for index, item in enumerate(items) if index not in used]
+    return marked, unused
+
+
+def accept_text(item):
+    client, server, port, protocol = item
+    return "%s%s:%d/%s" % ("%s->" % client if client else "", server, port, protocol)
+
+
+def cut_key(cut):
+    """How a cut is accepted by name: ``CLIENT->SERVER:PORT/PROTOCOL`` (hosts by name when in the inventory)."""
+    return accept_text((cut["client_host"] or cut["client"], cut["host"] or cut["address"], cut["port"],
+                        cut["protocol"]))
+
+
+# -- the port map of the draft, beside the live state ----------------------------------------------------------
+
+def draft_plan(inputs, drafted):
+    """The plan of the inventory (``inputs`` as ``_inventory.read`` gives
+    them) with each drafted host's registry replaced by its draft: what the
+    network would be once the drafts are in place."""
+    inputs = json.loads(json.dumps(inputs))
+    for host, found in drafted.items():
+        if host not in inputs["hosts"]:
+            raise AdoptError("drafted host %s is not in the inventory" % host)
+        inputs["hosts"][host][_inventory.REGISTRY_VARIABLE] = json.loads(json.dumps(found["entries"]))
+    return _plan.Plan(inputs)
+
+
+def _client_label(item):
+    return "%s (%s)" % (item["client_host"], item["client"]) if item["client_host"] else item["client"]
+
+
+def _kinds(evidence):
+    """What a flow's evidence is made of: seen (a connection), probed (a probe connected), or both."""
+    parts = evidence.split("; ") if evidence else []
+    found = []
+    if any(not part.startswith(PROBED % "") for part in parts):
+        found.append("seen")
+    if any(part.startswith(PROBED % "") for part in parts):
+        found.append("probed")
+    return ", ".join(found) or "kept from an earlier run"
+
+
+def _serves(plan, host, row, item):
+    """Whether a row of ``host``'s map (a registry entry, or an undeclared listener) is where ``item`` arrives."""
+    if item["host"] != host:
+        return False
+    if row["service"]:
+        service = plan.hosts[host].service(row["service"])
+        if service is None or not service.listens:
+            return False
+        return any(start <= item["port"] <= end for start, end in service.ranges.get(item["protocol"], ()))
+    return row["port"] == str(item["port"]) and row["protocol"] == item["protocol"]
+
+
+def draft_map(plan, discovered, drafted, flows, unknown=()):
+    """The port map (``_audit.audit``) of ``plan`` (``draft_plan``: the
+    drafts in place) with what discover read live on each drafted host
+    (listeners, what it could not read), and the adoption beside it: each
+    row's ``draft`` (what the entry was inferred from, how sure) and
+    ``today`` (each flow that works today into it, its evidence and whether
+    the draft keeps or cuts it); ``adoption`` holds every flow judged
+    (``judge``), the cuts and the probes that could not be made."""
+    live = {}
+    for host in sorted(drafted):
+        found = discovered[host]
+        live[host] = {"listening": found.get("listening"), "conflicts": None,
+                      "unknown": [dict(item, check=item.get("check", "discover")) for item in found["unknown"]],
+                      "ports": None}
+    report = _audit.audit(plan, live)
+    judged = judge(plan, flows)
+    for item in judged:
+        item["text"] = "%s -> %s port %d/%s (%s: %s): %s%s" % (
+            _client_label(item), "%s (%s)" % (item["host"], item["address"]) if item["host"] else item["address"],
+            item["port"], item["protocol"], _kinds(item["evidence"]), item["evidence"], item["verdict"],
+            ", %s" % item["reason"] if item["verdict"] == "cut" else "")
+    for entry in report["hosts"]:
+        notes = drafted.get(entry["name"], {}).get("notes", {})
+        for row in entry["rows"]:
+            inferred = [note for note in notes.get(row["service"], []) if note.startswith("-> ")]
+            row["draft"] = inferred[-1][3:] if inferred else ("not drafted" if not row["service"] else "")
+            today = [item for item in judged if item["verdict"] != "local" and _serves(plan, entry["name"], row, item)]
+            row["today"] = "; ".join("%s %s: %s" % (_client_label(item), _kinds(item["evidence"]),
+                                                    "CUT by the draft" if item["verdict"] == "cut" else item["verdict"])
+                                     for item in today)
+            row["cut"] = any(item["verdict"] == "cut" for item in today)
+    found_cuts = [dict(item, key=cut_key(item), text=cut_text(item)) for item in judged if item["verdict"] == "cut"]
+    report["adoption"] = {
+        "flows": judged,
+        "cuts": found_cuts,
+        "unknown": list(unknown),
+        "hosts": sorted(drafted),
+        "header": dict((host, list(drafted[host]["header"])) for host in sorted(drafted)),
+    }
+    return report

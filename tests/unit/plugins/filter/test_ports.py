@@ -19,7 +19,8 @@ FILTERS = FilterModule().filters()
 def test_filter_names_are_the_public_contract():
     assert set(FILTERS) == {"service_port", "port_range", "port_ranges", "port_syntax", "firewall_rules", "proxy_sites", "port_map", "ssh_endpoint",
                             "health_targets", "reachability_flows", "inventory_addresses", "play_keyword",
-                            "edge_exporter", "registry_draft", "adoption_flows", "adoption_cuts"}
+                            "edge_exporter", "registry_draft", "adoption_flows", "adoption_cuts", "adoption_probes",
+                            "adoption_probed", "adoption_map"}
 
 
 def test_service_port():
@@ -297,3 +298,15 @@ def test_adoption_filters_name_themselves_in_errors():
         FILTERS["adoption_cuts"]("x", hostvars={"web": {"ansible_host": "10.0.0.1"}}, groups={"all": ["web"]})
     with pytest.raises(AnsibleFilterError, match="portcullis.ports.adoption_flows: discovered must map"):
         FILTERS["adoption_flows"]([])
+    hostvars, groups = {"web": {"ansible_host": "10.0.0.1"}}, {"all": ["web"]}
+    with pytest.raises(AnsibleFilterError, match="portcullis.ports.adoption_probes: max_probes must be a whole number "
+                                                 "of at least 1, got 0"):
+        FILTERS["adoption_probes"]({}, hostvars=hostvars, groups=groups, vantage="web", max_probes=0)
+    with pytest.raises(AnsibleFilterError, match="portcullis.ports.adoption_probes: vantage 'webx' is not"):
+        FILTERS["adoption_probes"]({}, hostvars=hostvars, groups=groups, vantage="webx")
+    with pytest.raises(AnsibleFilterError, match="portcullis.ports.adoption_probed: probes must map"):
+        FILTERS["adoption_probed"]([], hostvars=hostvars, groups=groups)
+    with pytest.raises(AnsibleFilterError, match="portcullis.ports.adoption_cuts: accepted cut 'web:x'"):
+        FILTERS["adoption_cuts"]([], hostvars=hostvars, groups=groups, accept=["web:x"])
+    with pytest.raises(AnsibleFilterError, match="portcullis.ports.adoption_map: unknown must be the list"):
+        FILTERS["adoption_map"]({}, hostvars=hostvars, groups=groups, unknown="x")

@@ -12,14 +12,17 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import os
 
 import pytest
 import yaml
 
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _nginx_read
+from ansible_collections.portcullis.ports.plugins.module_utils.audit import _reachability
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _adopt
 from ansible_collections.portcullis.ports.plugins.plugin_utils import _audit
-from ansible_collections.portcullis.ports.plugins.plugin_utils._plan import Plan
+from ansible_collections.portcullis.ports.plugins.plugin_utils import _inventory
+from ansible_collections.portcullis.ports.plugins.plugin_utils._plan import SETTING_VARIABLES, Plan
 
 ADDRESSES = {"web": "172.30.100.10", "api": "172.30.100.11", "db": "172.30.100.12"}
 GROUPS = {"all": ["web", "api", "db"]}
@@ -202,8 +205,9 @@ def test_a_dropped_flow_is_named(drafted):
     found = _adopt.cuts(plan, _adopt.observed(discovered()))
     assert [(cut["client_host"], cut["host"], cut["port"]) for cut in found] == [("api", "db", 5432)]
     text = _adopt.cut_text(found[0])
-    assert text.startswith("api (172.30.100.11) -> db (172.30.100.12) port 5432/tcp, seen out on api (conntrack); "
-                           "in on db (conntrack): the draft would refuse it")
+    assert text.startswith("api (172.30.100.11) -> db (172.30.100.12) port 5432/tcp (evidence: out on api (conntrack); "
+                           "in on db (conntrack)): the draft would refuse it")
+    assert text.endswith("[accept as api->db:5432/tcp]")
 
 
 def test_a_flow_kept_and_seen_again_is_one_cut(drafted):
@@ -241,3 +245,198 @@ def test_unknown_host_is_named():
 def test_bad_flow_is_named():
     with pytest.raises(_adopt.AdoptError, match="observed flow .*10.0.0.300"):
         _adopt.cuts(plan_of(), [{"client": "10.0.0.300", "server": "10.0.0.1", "port": 1}])
+
+
+# -- the flows that work today, probed ---------------------------------------------------------------------------
+
+def hostvars_of(registries=None):
+    hostvars = dict((host, {"ansible_host": address}) for host, address in ADDRESSES.items())
+    for host, entries in (registries or {}).items():
+        hostvars[host]["portcullis_services"] = entries
+    return hostvars
+
+
+def drafted_plan(drafted):
+    return _adopt.draft_plan(_inventory.read(hostvars_of(), GROUPS, SETTING_VARIABLES), drafted)
+
+
+def test_probes_go_from_the_vantage_to_every_other_hosts_listeners():
+    found = discovered()
+    found["db"]["services"].append(service(5353, ["avahi"], "none", protocol="udp", by_policy=True))
+    found["db"]["services"].append(service(7000, ["side"], "none", bind="10.9.9.9", by_policy=True))
+    flows = _adopt.probe_flows(plan_of(), found, "web")
+    targets = [(flow["host"], flow["address"], flow["port"], flow["protocol"], flow["probe"]) for flow in flows]
+    assert targets == [
+        ("api", "172.30.100.11", 22, "tcp", True), ("api", "172.30.100.11", 4020, "tcp", True),
+        ("api", "172.30.100.11", 8081, "tcp", True),
+        ("db", "172.30.100.12", 22, "tcp", True), ("db", "172.30.100.12", 5353, "udp", True),
+        ("db", "172.30.100.12", 5432, "tcp", True), ("db", "172.30.100.12", 6100, "tcp", True),
+        # bound to an address the inventory does not give for db: reported, not probed
+        ("db", "10.9.9.9", 7000, "tcp", False),
+        ("db", "172.30.100.12", 9187, "tcp", True)]
+    assert all(flow["expect"] == "open" for flow in flows)
+    assert "not an address of db in the inventory" in flows[7]["why"]
+    # the module takes them as they are: checked against the inventory's addresses, the UDP one not probed
+    checked = _reachability.check_flows(flows, list(ADDRESSES.values()), 100)
+    assert [_reachability.unprobed_reason(flow) is None for flow in checked].count(False) == 2
+
+
+def test_the_probes_are_bounded_and_the_bound_is_named():
+    assert len(_adopt.probe_flows(plan_of(), discovered(), "web", max_probes=7)) == 7
+    with pytest.raises(_adopt.AdoptError, match="web would send 7 probes .* bound of 6: raise portcullis_adopt_probe_max"):
+        _adopt.probe_flows(plan_of(), discovered(), "web", max_probes=6)
+
+
+def probe_results(answers):
+    """The reachability module's flows for web's probes, each answered from ``answers`` (port -> result)."""
+    flows = _reachability.check_flows(_adopt.probe_flows(plan_of(), discovered(), "web"), ["172.30.100.0/24"], 100)
+
+    def probe_one(flow, _timeout):
+        return answers.get(flow["port"], ("refused", "nothing listening")), "detail"
+
+    results = _reachability.probe_all(flows, 1.0, 4, probe_one=lambda flow, timeout: probe_one(flow, timeout)[0])
+    return {"web": {"flows": results, "changed": False}}
+
+
+def test_a_probe_that_connects_is_a_flow_that_works_and_nothing_else_is():
+    found = _adopt.probed(plan_of(), probe_results({6100: ("open", "connected"), 4020: ("open", "connected"),
+                                                    5432: ("filtered", "timeout"), 22: ("error", "no route")}))
+    assert [(flow["client"], flow["server"], flow["port"], flow["seen"]) for flow in found["flows"]] == [
+        ("172.30.100.10", "172.30.100.11", 4020, ["probed from web"]),
+        ("172.30.100.10", "172.30.100.12", 6100, ["probed from web"])]
+    # an error is unknown, never closed; refused and filtered do not work today
+    assert [(item["host"], item["port"]) for item in found["unknown"]] == [("api", 22), ("db", 22)]
+    assert "unknown, error (no route)" in found["unknown"][0]["text"]
+    assert found["unknown"][0]["text"].endswith("[api:22/tcp sshd (discovered)]")
+    assert found["counts"] == {"probed": 7, "open": 2, "closed": 3, "unknown": 2}
+
+
+def test_a_vantage_without_a_result_makes_its_flows_unknown():
+    found = _adopt.probed(plan_of(), {"web": {"failed": True, "msg": "nothing was probed: 9 probes exceed"},
+                                      "api": {"skipped": True}})
+    assert found["flows"] == []
+    assert [item["text"] for item in found["unknown"]] == [
+        "web: no probe was made (nothing was probed: 9 probes exceed): every flow from it is unknown"]
+    with pytest.raises(_adopt.AdoptError, match=r"probes\['web'\]: .* is not a flow"):
+        _adopt.probed(plan_of(), {"web": {"flows": [{"address": "172.30.100.12"}]}})
+
+
+def test_a_probed_flow_the_draft_closes_is_a_cut_named_with_its_evidence(drafted):
+    flows = _adopt.observed(discovered()) + _adopt.probed(plan_of(), probe_results({6100: ("open", "")}))["flows"]
+    found = _adopt.cuts(drafted_plan(drafted), flows)
+    # the stray listener: nobody was seen using it, but it answers web today, and the draft closes it
+    assert [(cut["client_host"], cut["host"], cut["port"], cut["evidence"]) for cut in found] == [
+        ("web", "db", 6100, "probed from web")]
+    assert _adopt.cut_key(found[0]) == "web->db:6100/tcp"
+    # without the probes, nothing the draft closes was seen working
+    assert _adopt.cuts(drafted_plan(drafted), _adopt.observed(discovered())) == []
+
+
+@pytest.mark.parametrize("accept, expected", [
+    (True, [True, True]), (False, [False, False]), ([], [False, False]),
+    (["db:6100/tcp"], [True, False]), (["web->db:6100"], [True, False]), (["api->db:6100"], [False, False]),
+    (["172.30.100.10->172.30.100.12:6100/tcp", "db:5432"], [True, True]), ("db:5432/tcp", [False, True]),
+])
+def test_cuts_are_accepted_all_at_once_or_by_name(accept, expected):
+    cuts = [{"client": "172.30.100.10", "client_host": "web", "host": "db", "address": "172.30.100.12", "port": port,
+             "protocol": "tcp"} for port in (6100, 5432)]
+    marked, unused = _adopt.accepted(cuts, accept)
+    assert [cut["accepted"] for cut in marked] == expected
+    if accept == ["api->db:6100"]:
+        assert unused == ["api->db:6100/tcp"]
+
+
+@pytest.mark.parametrize("accept", [["db"], ["db:0"], ["db:6100/sctp"], [":22"], [5432], {"db": 1}])
+def test_a_bad_accepted_cut_is_named(accept):
+    with pytest.raises(_adopt.AdoptError, match=r"accept"):
+        _adopt.accepted([], accept)
+
+
+def test_the_draft_map_shows_the_draft_beside_the_live_state(drafted):
+    found = discovered()
+    found["db"]["listening"] = [
+        {"protocol": "tcp", "family": "ipv4", "address": "0.0.0.0", "port": port, "pid": 10 + port, "process": name,
+         "user": "root"} for port, name in ((22, "sshd"), (5432, "postgres"), (6100, "python3"), (7777, "nc"))]
+    flows = _adopt.observed(found) + _adopt.probed(plan_of(), probe_results({6100: ("open", "")}))["flows"]
+    report = _adopt.draft_map(drafted_plan(drafted), found, drafted, flows,
+                              [{"text": "web -> db port 53/udp: unknown, not probed"}])
+    db = dict((row["service"] or row["port"], row) for row in next(
+        host for host in report["hosts"] if host["name"] == "db")["rows"])
+    # live: the drafted stray listener listens; a listener the draft has no entry for is undeclared
+    assert db["python3-6100"]["status"] == "listening"
+    assert db["7777"]["status"] == "undeclared" and db["7777"]["draft"] == "not drafted"
+    assert db["exporter-9187"]["status"] == "not listening"
+    # beside it: what the entry was inferred from, and the flows that work today with what the draft does to them
+    assert db["python3-6100"]["draft"].startswith("internal: open today only because nothing filters it")
+    assert db["python3-6100"]["today"] == "web (172.30.100.10) probed: CUT by the draft"
+    assert db["python3-6100"]["cut"] is True
+    assert db["postgres-5432"]["today"] == "api (172.30.100.11) seen: kept"
+    assert [cut["key"] for cut in report["adoption"]["cuts"]] == ["web->db:6100/tcp"]
+    assert report["adoption"]["unknown"] == [{"text": "web -> db port 53/udp: unknown, not probed"}]
+    # web and api were not read live here: not checked, never listening
+    web = next(host for host in report["hosts"] if host["name"] == "web")
+    assert set(row["status"] for row in web["rows"]) <= {"not checked", "client"}
+
+
+def render_map(report, name):
+    """The port_audit role's template ``name`` rendered as Ansible's template module does (trim_blocks)."""
+    jinja2 = pytest.importorskip("jinja2")
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 4)
+    templates = os.path.join(root, "roles", "port_audit", "templates")
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), trim_blocks=True)
+    return environment.get_template(name).render(portcullis_audit_map=report)
+
+
+def test_the_port_audit_templates_write_the_draft_beside_the_live_state(drafted):
+    found = discovered()
+    found["db"]["listening"] = [
+        {"protocol": "tcp", "family": "ipv4", "address": "0.0.0.0", "port": port, "pid": 10 + port, "process": name,
+         "user": "root"} for port, name in ((22, "sshd"), (6100, "python3"), (7777, "nc"))]
+    flows = _adopt.observed(found) + _adopt.probed(plan_of(), probe_results({6100: ("open", "")}))["flows"]
+    report = _adopt.draft_map(drafted_plan(drafted), found, drafted, flows, [{"text": "web -> db: unknown"}])
+    markdown = render_map(report, "port-map.md.j2")
+    assert markdown.startswith("# Port map of the registry drafts\n")
+    lines = markdown.splitlines()
+    header = next(line for line in lines if line.startswith("| Port |"))
+    assert header.endswith("| Live status | Health | Drafted from | Flows today |")
+    stray = next(line for line in lines if line.startswith("| 6100 | tcp | python3-6100 |"))
+    assert stray.count("|") == header.count("|")
+    assert "| listening (python3) |" in stray and stray.endswith("| web (172.30.100.10) probed: CUT by the draft |")
+    assert any(line.startswith("| 7777 | tcp |") and "**listening, undeclared** (nc)" in line and "| not drafted |" in line
+               for line in lines)
+    assert "- **CUT** web (172.30.100.10) -&gt; db (172.30.100.12) port 6100/tcp (evidence: probed from web)" in markdown
+    assert "- web -&gt; db: unknown" in markdown
+    html = render_map(report, "port-map.html.j2")
+    assert "<h1>Port map of the registry drafts</h1>" in html and "<th>Flows today</th>" in html
+    assert '<td class="undeclared">web (172.30.100.10) probed: CUT by the draft</td>' in html
+    # the port map of a registry (no adoption) keeps its own title and columns
+    plain = dict((key, value) for key, value in report.items() if key != "adoption")
+    markdown = render_map(plain, "port-map.md.j2")
+    assert markdown.startswith("# Port map\n") and "Flows today" not in markdown and "Drafted from" not in markdown
+    assert "Flows today" not in render_map(plain, "port-map.html.j2")
+
+
+def test_an_earlier_runs_probe_read_again_by_conntrack_is_not_a_use():
+    found = discovered()
+    echo = flow("in", "172.30.100.10", "172.30.100.12", 6100)
+    found["db"]["connections"].append(echo)
+    kept = [{"client": "172.30.100.10", "server": "172.30.100.12", "port": 6100, "protocol": "tcp",
+             "seen": ["probed from web"]}]
+    # without what the earlier run kept, the probe's echo is a use: web connects to the stray listener
+    used = _adopt.draft(plan_of(), found)
+    assert {"host": "db", "service": "python3-6100"} in entries(used, "web")["client"]["connects_to"]
+    assert ("172.30.100.10", 6100) in [(item["client"], item["port"]) for item in _adopt.observed(found)]
+    # with it, left out and said so; the flow kept still counts for the check
+    drafted = _adopt.draft(plan_of(), found, probes=kept)
+    assert "client" not in entries(drafted, "web")
+    assert any(note.startswith("not drafted: 172.30.100.10 -> 172.30.100.12:6100/tcp, seen only by conntrack")
+               for note in drafted["web"]["header"])
+    assert ("172.30.100.10", 6100) not in [(item["client"], item["port"]) for item in _adopt.observed(found, kept)]
+    # a connection established now, or a flow an earlier run saw in use, is a use
+    found["db"]["connections"][-1] = dict(echo, via=["socket", "conntrack"])
+    assert "client" in entries(_adopt.draft(plan_of(), found, probes=kept), "web")
+    found["db"]["connections"][-1] = echo
+    used_before = [dict(kept[0], seen=["probed from web", "in on db (socket)"])]
+    assert "client" in entries(_adopt.draft(plan_of(), found, probes=used_before), "web")
+    with pytest.raises(_adopt.AdoptError, match="probed must be the list of flows kept"):
+        _adopt.draft(plan_of(), found, probes="x")

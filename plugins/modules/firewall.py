@@ -74,7 +74,10 @@ description:
     with a warning.
   - With O(rollback_timeout), the previous ruleset is restored on the host after that many seconds unless the
     controller confirms over a new connection (the action plugin does this), so a rule set that cuts the
-    connection undoes itself.
+    connection undoes itself. With O(backend=firewalld) the restore reloads firewalld, then adds back the runtime
+    bans of other tools (fail2ban's) that were there when the apply armed it, and hooks the forward chains again
+    once Docker has made its chains. The timer counts from before the apply, and an apply through firewalld can
+    take half a minute on a busy host (its reload, then the wait for Docker's chains), so give it a minute or more.
 extends_documentation_fragment:
   - portcullis.ports.attributes
   - portcullis.ports.attributes.CHANGES

@@ -340,6 +340,9 @@ class Firewall:
         if check_mode:
             return result
         if not changed:
+            if saved and "policy_declared" not in saved:
+                # A state file from before the policy chains were recorded (the metrics read the scope with them).
+                self._save_state(backend, desired, live)
             self._save_names()
             return result
         plan = backend.apply_plan(rules, policy, defaults, desired) if ruleset_changed else None
@@ -420,7 +423,10 @@ class Firewall:
                                  "will fail the next run" % (self.names.path, error))
 
     def _save_state(self, backend, desired, live):
-        _write_atomic(self._state_path(backend), json.dumps({"desired": desired, "live": live}, sort_keys=True))
+        # The policy chains the registry declared: a manager's live scope holds their defaults (ufw), and the
+        # metrics collector reads the backend with the same ones.
+        _write_atomic(self._state_path(backend), json.dumps({"desired": desired, "live": live, "policy_declared": sorted(
+            getattr(backend, "policy_declared", None) or ())}, sort_keys=True))
 
     def _forget(self, backend):
         path = self._state_path(backend)

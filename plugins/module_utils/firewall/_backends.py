@@ -868,6 +868,26 @@ class Iptables(Backend):
             stop.append("%s -t mangle -D %s -j %s" % (tool, self.hooks["prerouting"], self.chains["prerouting"]))
         return self.unit(self.unit_description, start, stop, self.bound_to)
 
+    def rehook_script(self, load):
+        """After a manager's reload flushed every iptables chain (firewalld): shell lines that wait until the
+        container runtimes have made their chains again (RUNTIME_SETTLE, as the boot unit does), make DOCKER-USER
+        and FORWARD's jump to it when none has, run ``load`` (the lines that declare and fill our chains), then put
+        each of our chains' jumps at the top of its hook, once."""
+        before, after = [RUNTIME_SETTLE.replace("$$", "$")], []
+        for version in (4, 6):
+            tool = self._tools(version)[1].replace("-restore", "")
+            if "forward" in self.chains:
+                before += ["%s -N %s 2>/dev/null" % (tool, self.docker_user),
+                           "%s -C FORWARD -j %s 2>/dev/null || %s -I FORWARD 1 -j %s"
+                           % (tool, self.docker_user, tool, self.docker_user)]
+            for table, chains in self.tables:
+                option = "" if table == "filter" else "-t %s " % table
+                for chain in chains:
+                    jump = "%s -j %s" % (self.hooks[chain], self.chains[chain])
+                    after.append("%s %s-C %s 2>/dev/null || %s %s-I %s" % (
+                        tool, option, jump, tool, option, jump.replace(" -j ", " 1 -j ", 1)))
+        return "".join("%s\n" % line for line in before) + load + "".join("%s\n" % line for line in after)
+
     def restore_script(self, plan, directory, token):
         files = {}
         script = ""

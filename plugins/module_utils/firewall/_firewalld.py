@@ -679,6 +679,10 @@ class FirewalldObjects(backends.Backend):
         script += "%s --reload\n" % firewall_cmd
         if wanted == ZONE:
             script += "%s --set-default-zone=%s\n" % (firewall_cmd, ZONE)
+        # What the reload drops of other tools' runtime state (fail2ban's bans), as it is when the rollback is
+        # armed, is added back after it, as an apply does (a ban made or lifted meanwhile is not followed).
+        for argv, _label in self.runtime_only():
+            script += "%s %s\n" % (firewall_cmd, " ".join(shlex.quote(arg) for arg in argv))
         return files, script
 
 

@@ -296,13 +296,17 @@ class WithForward:
         if plan.get("manager") is not None:
             files, script = super(WithForward, self).restore_script(plan["manager"], directory, token)
         forward = plan.get("forward")
+        rehook = False
         if forward == REMOVE:
             # At the timer's time the chains are there only when this run made them.
             forward = self.forward.rollback_transaction(None) if self.forward_needed and self.forward else None
         elif forward:
             forward = self.forward.rollback_transaction(forward["listing"])
+            # The manager's part above reloads it: one that flushes every iptables chain (firewalld) took the
+            # chains and their jumps, and the runtimes make theirs again meanwhile.
+            rehook = bool(self.flushes_iptables) and plan.get("manager") is not None
         if forward:
             more, text = self.forward.restore_script(forward, directory, token + ".forward")
             files.update(more)
-            script += text
+            script += self.forward.rehook_script(text) if rehook else text
         return files, script

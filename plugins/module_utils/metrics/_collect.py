@@ -218,8 +218,15 @@ def firewall_series(out, runner, state_dir):
             continue
         found = True
         try:
-            applied = json.loads(saved)["live"]
+            state = json.loads(saved)
+            applied = state["live"]
             backend = backend_class(runner)
+            if hasattr(backend, "policy_declared"):
+                # A manager's live scope holds the default policies the registry declared (ufw): read it with those
+                # the module applied; a state file from before they were recorded cannot say which.
+                if "policy_declared" not in state:
+                    return False
+                backend.policy_declared = frozenset(state["policy_declared"])
             if not backend.usable():
                 return False
             out.add("portcullis_firewall_drift", backend.live() != applied, backend=name)

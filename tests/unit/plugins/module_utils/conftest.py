@@ -230,6 +230,8 @@ class FakeIptables:
     def run(self, argv, data=None):
         tool = os.path.basename(argv[0])
         version = 6 if tool.startswith("ip6") else 4
+        if tool in ("iptables", "ip6tables"):
+            return self.command(version, argv[1:])
         if tool.endswith("-save"):
             return 0, "\n".join(self.tables[version][argv[argv.index("-t") + 1]]) + "\n", ""
         if "--test" in argv:
@@ -260,6 +262,27 @@ class FakeIptables:
                 lines.append(line)
         return 0, "", ""
 
+    def command(self, version, args):
+        """``iptables [-t TABLE] -N CHAIN | -C CHAIN -j TARGET | -I CHAIN 1 -j TARGET``, as the rollback scripts
+        use them: rc 1 (as iptables) when the chain exists already (-N) or the rule is not there (-C)."""
+        table = "filter"
+        if args[0] == "-t":
+            table, args = args[1], args[2:]
+        lines = self.tables[version][table]
+        if args[0] == "-N":
+            if any(line.split()[0] == ":" + args[1] for line in lines if line.startswith(":")):
+                return 1, "", "iptables: Chain already exists.\n"
+            lines.insert(lines.index("COMMIT"), ":%s - [0:0]" % args[1])
+            return 0, "", ""
+        rule = "-A %s %s" % (args[1], " ".join(args[2:] if args[0] == "-C" else args[3:]))
+        if args[0] == "-C":
+            return (0, "", "") if rule in lines else (1, "", "iptables: Bad rule.\n")
+        assert args[0] == "-I" and args[2] == "1", args
+        position = next((number for number, item in enumerate(lines) if item.startswith("-A %s " % args[1])),
+                        lines.index("COMMIT"))
+        lines.insert(position, rule)
+        return 0, "", ""
+
 
 class WithIptables:
     """A manager's fake host (ufw, firewall-cmd) with iptables beside it:
@@ -279,7 +302,7 @@ class WithIptables:
 
     def run(self, argv, data=None):
         tool = os.path.basename(argv[0])
-        if tool in IPTABLES_TOOLS and (tool.endswith("-save") or "ufw-user" not in (data or "")):
+        if tool in IPTABLES_TOOLS + ("iptables", "ip6tables") and (tool.endswith("-save") or "ufw-user" not in (data or "")):
             return self.iptables.run(argv, data)
         result = self.manager.run(argv, data)
         if tool == "firewall-cmd" and argv[1:] == ["--reload"] and result[0] == 0:

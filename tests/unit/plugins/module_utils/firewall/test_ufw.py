@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import binascii
+import json
 import os
 import re
 
@@ -21,6 +22,7 @@ from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _others
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules as fw
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _ufw
+from ansible_collections.portcullis.ports.plugins.module_utils.metrics import _collect as _metrics
 
 TEMPLATE = """*filter
 :ufw-user-input - [0:0]
@@ -481,3 +483,38 @@ def test_switching_between_ufw_and_iptables_leaves_nothing_of_the_old_one(both, 
     assert not make(both, tmp_path, rules=FORWARD).run(check_mode=False)["changed"]
     make(both, tmp_path, state="absent").run(check_mode=False)
     assert both.iptables.ours() == [] and both.tuples(4) == [] and not os.path.exists(boot)
+
+
+@pytest.mark.parametrize("policy", [{}, {"output": "drop"}])
+def test_the_drift_metric_reads_ufw_as_the_module_applied_it(host, tmp_path, policy):
+    # Before, the collector read ufw with every default policy declared (policy_declared None), the module with
+    # only the registry's: on a ufw host the metric said drift right after an apply, and at every refresh.
+    state_dir = str(tmp_path / "state")
+    make(host, tmp_path, rules=REGISTRY[:2], policy=policy).run(check_mode=False)
+
+    def drift():
+        out = _metrics.Exposition()
+        assert _metrics.firewall_series(out, host, state_dir) is True
+        return [line for line in out.text().splitlines() if line.startswith("portcullis_firewall_drift{")]
+
+    assert drift() == ['portcullis_firewall_drift{backend="ufw"} 0']
+    host.add_rule("allow tcp 9999 0.0.0.0/0 any 0.0.0.0/0 in")
+    assert drift() == ['portcullis_firewall_drift{backend="ufw"} 1']
+    make(host, tmp_path, rules=REGISTRY[:2], policy=policy).run(check_mode=False)
+    assert drift() == ['portcullis_firewall_drift{backend="ufw"} 0']
+
+
+def test_a_state_file_without_the_declared_policies_is_an_unknown_drift_until_the_next_run(host, tmp_path):
+    state_dir = tmp_path / "state"
+    make(host, tmp_path, rules=REGISTRY[:2]).run(check_mode=False)
+    path = state_dir / "firewall-ufw.json"
+    saved = json.loads(path.read_text())
+    del saved["policy_declared"]
+    path.write_text(json.dumps(saved))  # as an earlier version wrote it
+    out = _metrics.Exposition()
+    assert _metrics.firewall_series(out, host, str(state_dir)) is False and "portcullis_firewall_drift{" not in out.text()
+    # The next run, unchanged, records them.
+    assert not make(host, tmp_path, rules=REGISTRY[:2]).run(check_mode=False)["changed"]
+    out = _metrics.Exposition()
+    assert _metrics.firewall_series(out, host, str(state_dir)) is True
+    assert 'portcullis_firewall_drift{backend="ufw"} 0' in out.text()

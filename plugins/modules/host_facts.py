@@ -67,15 +67,11 @@ seealso:
 """
 
 EXAMPLES = r"""
-# What playbooks/site.yml does first: one read per host, used by the roles that follow.
-- name: Read the hosts
-  hosts: all
-  gather_facts: false
-  tasks:
-    - name: Facts, installed packages and ports, in one module execution
-      portcullis.ports.host_facts:
-      become: true
-      register: portcullis_host_facts
+# What playbooks/site.yml does first, in a play on every host: one read per host, used by the roles that follow.
+- name: Facts, installed packages and ports, in one module execution
+  portcullis.ports.host_facts:
+  become: true
+  register: portcullis_host_facts
 
 - name: The installed packages only
   portcullis.ports.host_facts:

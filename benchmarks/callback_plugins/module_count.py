@@ -10,7 +10,7 @@ writes ``{host: {"executions": N, "tasks": {task name: n}, "evaluations": M,
 
 A task counts once for the host it ran on when it was not skipped and its
 action does not run on the controller only (set_fact, assert, include_*,
-meta, ...). A task delegated elsewhere counts for the host it was delegated
+meta, portcullis.ports.controller_files, ...). A task delegated elsewhere counts for the host it was delegated
 to. An action plugin that runs several modules for one task (an unchanged
 template or copy runs stat, then file) counts once: the number is a lower
 bound of round trips, the same rule for both stacks (the anchor's roles use
@@ -37,7 +37,9 @@ CONTROLLER_ONLY = frozenset(
     for name in ("set_fact", "assert", "debug", "fail", "meta", "include_tasks", "import_tasks", "include_role",
                  "import_role", "include_vars", "add_host", "group_by", "set_stats", "pause", "validate_argument_spec",
                  "ansible.legacy.set_fact", "ansible.legacy.assert", "ansible.legacy.debug", "ansible.legacy.fail",
-                 "ansible.legacy.include_vars", "ansible.legacy.validate_argument_spec", "ansible.legacy.meta"))
+                 "ansible.legacy.include_vars", "ansible.legacy.validate_argument_spec", "ansible.legacy.meta",
+                 # An action that writes on the controller itself, no module run.
+                 "portcullis.ports.controller_files"))
 SHORT = frozenset(name.rsplit(".", 1)[-1] for name in CONTROLLER_ONLY)
 
 

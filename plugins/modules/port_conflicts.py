@@ -226,7 +226,7 @@ published:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.portcullis.ports.plugins.module_utils.audit import _conflicts, _host_read, _listening, _published
+from ansible_collections.portcullis.ports.plugins.module_utils.audit import _host_read, _listening
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports._resolver import PortSpecError, build_policy, format_range
 
@@ -245,22 +245,14 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    ephemeral, reserved = _conflicts.read_ephemeral()
-    listeners = None
+    ports = {}
     try:
         policy = build_policy(params["policy"])
+        # The registry is checked before the host is read (its binds need bindv6only).
         services = _registry.validate(params["services"], policy, _listening.read_bindv6only())
-        if params["check_listening"]:
-            listeners = _host_read.kept(_listening.listening(), params["ignore_addresses"])
-        conflicts, unknown = _conflicts.find_conflicts(services, policy, ephemeral, reserved, listeners)
-        if ephemeral is None:
-            unknown.insert(0, dict(_conflicts.EPHEMERAL_UNKNOWN))
-        published = None
-        if params["check_listening"]:
-            published, published_unknown = _published.read(
-                module.run_command, lambda name: module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"]))
-            conflicts += _published.check(services, published)
-            unknown += published_unknown
+        ports = _host_read.read(module.run_command, lambda name: module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"]),
+                                params["ignore_addresses"], live=params["check_listening"], strict=True)
+        conflicts, unknown = _host_read.verdict(services, policy, ports, live=params["check_listening"])
     except (_registry.RegistryError, PortSpecError, _listening.ListenerReadError) as error:
         module.fail_json(msg=str(error), conflicts=[], unknown=[])
 
@@ -272,11 +264,11 @@ def main():
         unknown=unknown,
         services=len(services),
         registry=params["services"],
-        ephemeral_range=format_range(ephemeral) if ephemeral else None,
+        ephemeral_range=format_range(tuple(ports["ephemeral_range"])) if ports["ephemeral_range"] else None,
     )
-    if listeners is not None:
-        result["listening"] = listeners
-        result["published"] = published
+    if params["check_listening"]:
+        result["listening"] = ports["listening"]
+        result["published"] = ports["published"]
     failing = [item for item in conflicts if params["fail_on_undeclared" if item["kind"] == "undeclared" else "fail_on_conflict"]]
     if failing:
         module.fail_json(

@@ -17,7 +17,7 @@ __metaclass__ = type
 
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
-from ansible_collections.portcullis.ports.plugins.module_utils.audit import _conflicts, _published
+from ansible_collections.portcullis.ports.plugins.module_utils.audit import _conflicts, _host_read
 from ansible_collections.portcullis.ports.plugins.module_utils.nginx import _config as _nginx_config
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
@@ -179,15 +179,13 @@ def audit(plan, live=None, health=()):
                     "status": "undeclared", "processes": [conflict.get("process") or "unknown process"],
                     "detail": "", "first_port": conflict["port"],
                 })
+        read_unknown = []
         if data.get("conflicts") is None and ports is not None:
-            # Read on the host (host_facts), checked here by port_conflicts' rules.
-            ephemeral = tuple(ports["ephemeral_range"]) if ports.get("ephemeral_range") else None
-            reserved = [tuple(item) for item in ports.get("reserved") or []]
-            host_conflicts = (_conflicts.find_conflicts(services, plan.policy, ephemeral, reserved)[0]
-                              + _published.check(services, ports.get("published") or []))
+            # Read on the host (host_facts), checked here by port_conflicts' own rules (the live ones above).
+            host_conflicts, read_unknown = _host_read.verdict(services, plan.policy, ports, live=False)
         elif data.get("conflicts") is None:
             # Not checked on the host in this run: what the registry alone shows.
-            host_conflicts = _conflicts.find_conflicts(services, plan.policy)[0]
+            host_conflicts = _host_read.verdict(services, plan.policy, {}, live=False)[0]
         else:
             host_conflicts = [item for item in data["conflicts"] if item.get("kind") not in _conflicts.LISTENER_KINDS]
         for conflict in host_conflicts + found_live:
@@ -197,7 +195,7 @@ def audit(plan, live=None, health=()):
         if data.get("unknown") is not None:
             unknown = data["unknown"]
         elif ports is not None:
-            unknown = list(ports.get("unknown") or []) + live_unknown
+            unknown = read_unknown + live_unknown
         else:
             unknown = live_unknown
         seen = set()

@@ -23,22 +23,28 @@ def kept(listeners, ignore_addresses=None):
     return [item for item in listeners if item["address"] not in ignore_addresses]
 
 
-def read(run, which, ignore_addresses=None, proc_root="/proc"):
+def read(run, which, ignore_addresses=None, proc_root="/proc", live=True, strict=False):
     """``{listening, published, ephemeral_range, reserved, bindv6only, unknown}``
     of this host. ``run(argv) -> (rc, out, err)``, ``which(name) -> path or
     None``. ``ephemeral_range`` is ``[low, high]``, or None when it cannot be
     read (then ``unknown`` says so); ``reserved`` the reserved ranges as
     ``[low, high]`` pairs. ``listening`` is None when the socket tables
-    cannot be read (``unknown`` says why)."""
+    cannot be read (``unknown`` says why; with ``strict`` the
+    ListenerReadError is raised instead). Without ``live`` neither the
+    listeners nor the published ports are read (both None)."""
     ephemeral, reserved = _conflicts.read_ephemeral(proc_root)
     unknown = [] if ephemeral is not None else [dict(_conflicts.EPHEMERAL_UNKNOWN)]
-    try:
-        listeners = kept(_listening.listening(proc_root), ignore_addresses)
-    except _listening.ListenerReadError as error:
-        listeners = None
-        unknown.append({"check": "listening", "services": [],
-                        "message": "the listeners could not be read (%s): no live check was made" % error})
-    published, published_unknown = _published.read(run, which)
+    listeners = published = None
+    published_unknown = []
+    if live:
+        try:
+            listeners = kept(_listening.listening(proc_root), ignore_addresses)
+        except _listening.ListenerReadError as error:
+            if strict:
+                raise
+            unknown.append({"check": "listening", "services": [],
+                            "message": "the listeners could not be read (%s): no live check was made" % error})
+        published, published_unknown = _published.read(run, which)
     return {
         "listening": listeners,
         "published": published,
@@ -47,3 +53,19 @@ def read(run, which, ignore_addresses=None, proc_root="/proc"):
         "bindv6only": _listening.read_bindv6only(proc_root),
         "unknown": unknown + published_unknown,
     }
+
+
+def verdict(services, policy, ports, live=True):
+    """port_conflicts' rules over a host read (``read``'s result) and a
+    validated registry, wherever they run (the module on the host, the audit
+    on the controller for host_facts' read): ``(conflicts, unknown)``, the
+    conflicts in the order of ``_conflicts.KINDS`` then the published ones,
+    the read's unknowns then the live check's. ``live`` checks the listeners
+    too (the audit checks those itself, against the freshest read of the run)."""
+    ephemeral = tuple(ports["ephemeral_range"]) if ports.get("ephemeral_range") else None
+    reserved = [tuple(item) for item in ports.get("reserved") or []]
+    conflicts, live_unknown = _conflicts.find_conflicts(services, policy, ephemeral, reserved,
+                                                        ports.get("listening") if live else None)
+    if ports.get("published") is not None:
+        conflicts += _published.check(services, ports["published"])
+    return conflicts, list(ports.get("unknown") or []) + live_unknown

@@ -166,3 +166,16 @@ def test_input_patterns_match_whole_ascii_strings(path):
         if pattern.endswith("$") and not pattern.endswith("\\$"):
             problems.append("line %d: %r ends in $, which matches before a newline" % (node.lineno, pattern))
     assert problems == []
+
+
+def test_one_owner_of_the_verdict_on_a_host_read():
+    """port_conflicts' rules over what a host read (registry conflicts, the ephemeral range, published ports) are
+    composed in one place, _host_read.verdict, for the module on the host and the audit on the controller."""
+    composers = []
+    for folder in ("modules", "module_utils", "plugin_utils", "filter", "action"):
+        for path in _python_files(folder):
+            with open(path) as handle:
+                source = handle.read()
+            if "find_conflicts(" in source.replace("def find_conflicts(", "") or "_published.check(" in source:
+                composers.append(os.path.relpath(path, PLUGINS))
+    assert sorted(composers) == ["module_utils/audit/_conflicts.py", "module_utils/audit/_host_read.py"]

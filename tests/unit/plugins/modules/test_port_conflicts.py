@@ -19,9 +19,9 @@ CLASHING = CLEAN + [
 
 @pytest.fixture(autouse=True)
 def fixed_host(mocker):
-    mocker.patch.object(port_conflicts._conflicts, "read_ephemeral", return_value=((32768, 60999), [(40000, 40000)]))
+    mocker.patch.object(port_conflicts._host_read._conflicts, "read_ephemeral", return_value=((32768, 60999), [(40000, 40000)]))
     mocker.patch.object(port_conflicts._listening, "read_bindv6only", return_value=False)
-    mocker.patch.object(port_conflicts._published, "read", return_value=([], []))
+    mocker.patch.object(port_conflicts._host_read._published, "read", return_value=([], []))
     return mocker.patch.object(port_conflicts._listening, "listening", return_value=[
         {"protocol": "tcp", "family": "ipv4", "address": "0.0.0.0", "port": 22, "pid": 1, "process": "sshd",
          "cmdline": [], "dual_stack": False, "user": "root", "inode": 1},
@@ -116,7 +116,7 @@ def test_a_check_that_cannot_read_its_input_is_unknown_and_warned(run_module, fi
 
 
 def test_an_unreadable_ephemeral_range_is_unknown(run_module, mocker):
-    mocker.patch.object(port_conflicts._conflicts, "read_ephemeral", return_value=(None, []))
+    mocker.patch.object(port_conflicts._host_read._conflicts, "read_ephemeral", return_value=(None, []))
     failed, result = run_module(port_conflicts, services=CLEAN)
     assert not failed and result["ephemeral_range"] is None
     assert [item["check"] for item in result["unknown"]] == ["ephemeral"]
@@ -132,7 +132,7 @@ def test_a_private_service_listening_on_a_wildcard_fails(run_module, fixed_host)
 
 
 def test_a_port_published_by_dnat_and_not_declared_fails(run_module, mocker):
-    mocker.patch.object(port_conflicts._published, "read", return_value=(
+    mocker.patch.object(port_conflicts._host_read._published, "read", return_value=(
         [{"protocol": "tcp", "port": 8084, "end": 8084, "to": "172.17.0.5:80", "chain": "DOCKER", "family": "ipv4",
           "address": None}], []))
     failed, result = run_module(port_conflicts, services=CLEAN + [{"name": "app", "port": 443, "publish": "dnat"}],

@@ -32,7 +32,7 @@ attributes:
       - The files are written on the controller, whatever the task's host.
 options:
   directory:
-    description: The absolute path of the directory on the controller.
+    description: The directory on the controller; a relative path is taken from the directory C(ansible-playbook) runs in.
     type: path
     required: true
   files:

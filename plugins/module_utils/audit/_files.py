@@ -52,10 +52,12 @@ def _mode(value, name):
 
 def check(directory, files, mode="0644", directory_mode="0755"):
     """``(directory, [(name, bytes)], mode, directory_mode)`` from the
-    arguments: an absolute directory, a non-empty mapping of plain file
+    arguments: a directory (a relative one is made absolute against the
+    working directory, the controller's where ansible-playbook runs), a non-empty mapping of plain file
     names (no ``/``, not ``.`` or ``..``) to text, octal modes as strings."""
-    if not isinstance(directory, str) or not os.path.isabs(directory):
-        raise FilesError("directory %r is not an absolute path" % (directory,))
+    if not isinstance(directory, str) or not directory.strip() or "\0" in directory:
+        raise FilesError("directory %r is not a path" % (directory,))
+    directory = os.path.abspath(directory)
     if not isinstance(files, dict) or not files:
         raise FilesError("files must be a mapping of file names to their text, with at least one file, got %r"
                          % (files,))

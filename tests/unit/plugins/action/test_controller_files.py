@@ -35,7 +35,8 @@ def write(directory, contents, mode="0644", directory_mode="0755", check_mode=Fa
 
 
 @pytest.mark.parametrize("arguments, named", [
-    (("relative/dir", {"a": "x"}), "'relative/dir' is not an absolute path"),
+    (("", {"a": "x"}), "directory '' is not a path"),
+    ((None, {"a": "x"}), "directory None is not a path"),
     (("/tmp/x", {}), "at least one file"),
     (("/tmp/x", {"../a": "x"}), "'../a' is not a plain file name"),
     (("/tmp/x", {"..": "x"}), "'..' is not a plain file name"),
@@ -48,6 +49,11 @@ def test_bad_values_are_named(arguments, named):
     with pytest.raises(files.FilesError) as error:
         files.check(*arguments)
     assert named in str(error.value)
+
+
+def test_a_relative_directory_is_taken_from_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(str(tmp_path))
+    assert files.check("reports/map", {"a": "x"})[0] == str(tmp_path / "reports" / "map")
 
 
 def test_creates_the_directory_and_writes_each_file_once(tmp_path):

@@ -5,7 +5,8 @@ on one host for the whole play, apart).
 
 Enabled by the site benchmark (``ANSIBLE_CALLBACKS_ENABLED=module_count``);
 writes ``{host: {"executions": N, "tasks": {task name: n}, "evaluations": M,
-"evaluated": [task names]}}`` as JSON to the file named by
+"evaluated": [task names], "controller": {task name: n}}}`` (``controller``: the
+controller-only actions that ran, not skipped) as JSON to the file named by
 ``PORTCULLIS_MODULE_COUNT``.
 
 A task counts once for the host it ran on when it was not skipped and its
@@ -53,6 +54,7 @@ class CallbackModule(CallbackBase):
         super().__init__()
         self.counts = collections.defaultdict(collections.Counter)
         self.evaluated = collections.defaultdict(list)
+        self.controller = collections.defaultdict(collections.Counter)
 
     def _evaluated(self, result):
         # A run_once task is evaluated on one host for the whole play: marked, so it can be told apart.
@@ -62,6 +64,7 @@ class CallbackModule(CallbackBase):
     def _count(self, result):
         action = result._task.action
         if action in CONTROLLER_ONLY or action in SHORT:
+            self.controller[result._host.get_name()][result._task.get_name()] += 1
             return
         delegated = result._result.get("_ansible_delegated_vars") or {}
         host = delegated.get("ansible_delegated_host") or result._task.delegate_to or result._host.get_name()
@@ -93,5 +96,5 @@ class CallbackModule(CallbackBase):
                               "evaluations": len([name for name in self.evaluated[host] if not name.startswith("once: ")]),
                               "evaluations_once": len([name for name in self.evaluated[host]
                                                        if name.startswith("once: ")]),
-                              "evaluated": self.evaluated[host]}
+                              "evaluated": self.evaluated[host], "controller": dict(self.controller[host])}
                        for host in hosts}, handle, indent=1)

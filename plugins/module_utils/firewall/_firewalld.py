@@ -91,9 +91,19 @@ DESCRIPTION = "Written by portcullis.ports firewall; the whole file is replaced 
 PREVIOUS = "Default zone before: "
 SAME = "(the same as the runtime)"
 # A rich rule that bans addresses: a source address or ipset, then drop or reject (fail2ban's firewallcmd-rich-rules
-# and firewallcmd-rich-logging actions add these at runtime, to the default zone when they name none).
-BAN = _values.pattern(r'rule (?:priority="-?[0-9]+" )?(?:family="ipv[46]" )?source (?:address|ipset)="[^"]+" '
-                      r'.*\b(?:drop|reject)\b.*')
+# and firewallcmd-rich-logging actions add these at runtime, to the default zone when they name none). Written so
+# that it is both a Python pattern (fullmatch) and a POSIX extended one (the rollback script's awk, anchored).
+BAN_TEXT = ('rule (priority="-?[0-9]+" )?(family="ipv[46]" )?source (address|ipset)="[^"]+" '
+            '(.* )?(drop|reject)( .*)?')
+BAN = _values.pattern(BAN_TEXT)
+# The rollback script's awk program: from `firewall-cmd --permanent --list-all-zones` (lines prefixed "P ") then
+# `firewall-cmd --list-all-zones` ("R "), the ban rich rules of the runtime that the permanent configuration does not
+# hold, one "ZONE<tab>RULE" line each (what ``runtime_only`` finds, at the time the script runs).
+BANS_AWK = ('{ side = substr($0, 1, 1); line = substr($0, 3) } '
+            'line ~ /^[^ \t]/ { split(line, word, " "); zone = word[1]; next } '
+            'line ~ /^\t/ { rule = line; sub(/^[ \t]+/, "", rule); sub(/[ \t]+$/, "", rule); '
+            'if (side == "P") kept[zone SUBSEP rule] = 1; '
+            'else if (!((zone SUBSEP rule) in kept) && rule ~ ban) print zone "\t" rule }')
 
 
 def _xml_escape(text):
@@ -666,8 +676,19 @@ class FirewalldObjects(backends.Backend):
         return {}
 
     def restore_script(self, plan, directory, token):
-        files, script = {}, ""
-        firewall_cmd = self.paths["firewall-cmd"]
+        """Our previous files back and firewalld reloaded. A reload drops every
+        runtime-only change: the bans other tools hold at the time the script
+        runs (those ``runtime_only`` names, made before the rollback was armed
+        or while it was pending) are read first and added back after it."""
+        files = {}
+        firewall_cmd = shlex.quote(self.paths["firewall-cmd"])
+        bans = shlex.quote("%s/rollback-%s.firewalld-bans" % (directory, token))
+        script = "".join(line + "\n" for line in [
+            "{ %s --permanent --list-all-zones | sed 's/^/P /'; %s --list-all-zones | sed 's/^/R /'; } | "
+            "awk -v ban=%s %s > %s" % (firewall_cmd, firewall_cmd, shlex.quote("^%s$" % BAN_TEXT),
+                                       shlex.quote(BANS_AWK), bans),
+            "%s --permanent --direct --get-all-rules | grep . > %s.kept" % (firewall_cmd, bans),
+            "%s --direct --get-all-rules | grep -vxF -f %s.kept > %s.direct" % (firewall_cmd, bans, bans)])
         wanted = plan.get("default_zone")
         if wanted and wanted != ZONE:
             script += "%s --set-default-zone=%s\n" % (firewall_cmd, wanted)
@@ -679,12 +700,12 @@ class FirewalldObjects(backends.Backend):
         script += "%s --reload\n" % firewall_cmd
         if wanted == ZONE:
             script += "%s --set-default-zone=%s\n" % (firewall_cmd, ZONE)
-        # What the reload drops of other tools' runtime state (fail2ban's bans), as it is when the rollback is
-        # armed, is added back after it, as an apply does (a ban made or lifted meanwhile is not followed).
-        for argv, _label in self.runtime_only():
-            script += "%s %s\n" % (firewall_cmd, " ".join(shlex.quote(arg) for arg in argv))
+        script += "".join(line + "\n" for line in [
+            "while IFS=\"$(printf '\\t')\" read -r zone rule; do %s --zone=\"$zone\" --add-rich-rule=\"$rule\"; "
+            "done < %s" % (firewall_cmd, bans),
+            "set -f; while read -r line; do %s --direct --add-rule $line; done < %s.direct; set +f"
+            % (firewall_cmd, bans)])
         return files, script
-
 
 def _read_file(file_path):
     try:

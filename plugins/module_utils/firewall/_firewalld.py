@@ -707,6 +707,7 @@ class FirewalldObjects(backends.Backend):
             % (firewall_cmd, bans)])
         return files, script
 
+
 def _read_file(file_path):
     try:
         with open(file_path) as handle:

@@ -587,6 +587,7 @@ class UfwRules(backends.Backend):
                 out.append(line)
         return "".join(line + "\n" for line in out)
 
+
 class Ufw(_forward.WithForward, UfwRules):
     """ufw in charge of input and output; forwarded and published traffic in
     the iptables backend's chains PORTCULLIS-FORWARD and PORTCULLIS-PREROUTING

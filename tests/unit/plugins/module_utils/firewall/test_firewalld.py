@@ -540,8 +540,8 @@ def run_script(run_in_sh):
     return run
 
 
-def test_a_rollback_puts_back_fail2ban_s_bans_and_the_forward_chains_hooked_after_firewalld_s_reload(both, tmp_path,
-                                                                                                    run_script):
+def test_a_rollback_puts_back_fail2ban_s_bans_and_the_forward_chains_hooked_after_firewalld_s_reload(
+        both, tmp_path, run_script):
     # Before, the rollback script's firewall-cmd --reload dropped fail2ban's runtime bans (the module's own apply
     # puts them back), and left the forward chains unhooked: the reload flushed every iptables chain, and the
     # script wrote the chains without their jumps from DOCKER-USER and PREROUTING (published ports open to all).

@@ -320,7 +320,8 @@ class Firewall:
         takeovers = self.other_firewalls(backend)
         live = backend.live()
         listing = backend.listing(live)
-        saved = self._load_state(backend)
+        saved = dict((key, backend.comparable(value) if key in ("desired", "live") and isinstance(value, str) else value)
+                     for key, value in self._load_state(backend).items())
         ruleset_changed = not (saved.get("desired") == desired and saved.get("live") == live and live is not None)
         # Another backend's scope left from an earlier run goes in the same change ('' for a manager's shared
         # rule list holding nothing of ours).

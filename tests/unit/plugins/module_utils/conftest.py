@@ -172,14 +172,15 @@ class FakeFirewalld:
             return 0, "success\n", ""
         if option == "--get-active-zones":
             return 0, self.active_zones, ""
-        if option == "--list-all-zones":
+        if option in ("--list-all-zones", "--list-all-policies"):
+            # Each object as --info prints it, then a blank line (firewall-cmd 1.3 names no default zone here).
             blocks = []
             for (kind, name), lines in sorted(config.items()):
-                if kind == "zone":
-                    head = name + (" (default)" if name == self.default_zone else "")
+                if kind == {"--list-all-zones": "zone", "--list-all-policies": "policy"}[option]:
+                    head = name + (" (active)" if name == self.default_zone else "")
                     body = [line + (" " if line.endswith(":") else "") for line in lines[1:]]
-                    blocks.append("\n".join([head] + body))
-            return 0, "\n\n".join(blocks) + "\n", ""
+                    blocks.append("\n".join([head] + body) + "\n\n")
+            return 0, "".join(blocks), ""
         if option == "--direct":
             direct = self.direct_permanent if permanent else self.direct
             if args[1:] == ["--get-all-rules"]:

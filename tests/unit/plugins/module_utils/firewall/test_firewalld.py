@@ -635,3 +635,60 @@ def test_after_a_rollback_the_next_run_compares_with_what_is_in_force(host, tmp_
     assert state.read_text() == previous
     assert make(host, tmp_path, rules=RULES).run(check_mode=True)["changed"] is False
     assert make(host, tmp_path, rules=RULES[:1]).run(check_mode=True)["changed"] is True
+
+
+def test_the_live_read_costs_a_few_firewall_cmd_calls(host, tmp_path):
+    # Before, live() asked firewall-cmd for the names of each kind at runtime and permanent, then for each object's
+    # runtime and permanent configuration: 13 calls for a zone, a policy and an ipset (the port metrics' refresh, every
+    # minute, spent about 20 seconds in firewall-cmd on the firewall_managers host). The permanent configuration of
+    # ours is our files; the runtime one is two listings, and one call per ipset of ours.
+    rules = RULES + [{"port": 443, "direction": "out", "destination": ["192.0.2.10", "192.0.2.20"]}]
+    make(host, tmp_path, rules=rules, policy={"output": "drop"}).run(check_mode=False)
+    backend = _firewalld.Firewalld(host)
+    host.calls = []
+    live = backend.live()
+    ipsets = [name for kind, name in host.runtime if kind == "ipset" and name.startswith("portcullis")]
+    assert len(ipsets) == 2
+    assert [argv[1:] for argv in host.calls] == [
+        ["--get-default-zone"], ["--list-all-zones"], ["--list-all-policies"], ["--get-ipsets"]] + [
+        ["--info-ipset=%s" % name] for name in sorted(ipsets)]
+    rendered = backend.render(*make(host, tmp_path, rules=rules, policy={"output": "drop"}).validate())
+    assert live == rendered
+
+
+def test_a_permanent_change_by_hand_is_drift(host, tmp_path):
+    make(host, tmp_path, rules=RULES).run(check_mode=False)
+    # firewall-cmd --permanent --add-port=9999/tcp: firewalld writes the zone's file again, with the port.
+    zone_path = os.path.join(host.config_dir, "zones", "portcullis.xml")
+    with open(zone_path) as handle:
+        content = handle.read()
+    with open(zone_path, "w") as handle:
+        handle.write(content.replace("</zone>", '  <port port="9999" protocol="tcp"/>\n</zone>'))
+    checked = make(host, tmp_path, rules=RULES).run(check_mode=True)
+    assert checked["changed"] and '<port port="9999" protocol="tcp"/>' in checked["diff"]["before"]
+
+
+def test_a_state_recorded_with_the_permanent_listings_of_earlier_versions_is_no_change(host, tmp_path):
+    make(host, tmp_path, rules=RULES).run(check_mode=False)
+    state = tmp_path / "state" / "firewall-firewalld.json"
+    saved = json.loads(state.read_text())
+
+    def earlier(text):
+        """The text as earlier versions wrote it: each object's permanent configuration after its runtime one."""
+        out, pending = [], None
+        for line in text.splitlines() + ["# end"]:
+            if line.startswith("# ") and pending:
+                out += ["# firewall-cmd --permanent --info-" + pending, "(the same as the runtime)"]
+                pending = None
+            if line.startswith("# firewall-cmd --info-"):
+                pending = line[len("# firewall-cmd --info-"):]
+            out.append(line)
+        return "\n".join(out[:-1]) + "\n"
+
+    saved["desired"], saved["live"] = earlier(saved["desired"]), earlier(saved["live"])
+    assert saved["live"].count("# firewall-cmd --permanent --info-") == saved["live"].count("# firewall-cmd --info-")
+    state.write_text(json.dumps(saved))
+    host.calls = []
+    assert make(host, tmp_path, rules=RULES).run(check_mode=False)["changed"] is False
+    assert not [argv for argv in host.calls if argv[1:] == ["--reload"]]
+    assert _firewalld.comparable(saved["live"]) == _firewalld.Firewalld(host).live()

@@ -76,7 +76,7 @@ description:
     controller confirms over a new connection (the action plugin does this), so a rule set that cuts the
     connection undoes itself. The timer starts once the apply has ended (however long a firewalld reload and the
     wait for Docker's chains took), so the whole timeout is the controller's to confirm in. The restore puts back
-    only what the module owns: other tools' rules and bans (fail2ban's, also those made while the rollback was
+    only what the module owns - other tools' rules and bans (fail2ban's, also those made while the rollback was
     pending) stay; with O(backend=firewalld) it reloads firewalld, then adds back the runtime bans there when it
     runs, and hooks the forward chains again once Docker has made its chains; with O(backend=ufw) it cuts the
     rules of ours out of ufw's files as they are then and puts the previous ones back. The module's state

@@ -12,7 +12,6 @@ import glob
 import json
 import os
 import shlex
-import shutil
 
 import pytest
 

@@ -131,11 +131,22 @@ class Rollback:
         """Write ``files`` ({path: content}, named rollback-TOKEN.* in the state
         directory) and the script, and start the timer. ``what`` says what the
         script restores."""
+        self.prepare(token, script, what, files)
+        return self.start(token, timeout)
+
+    def prepare(self, token, script, what, files=None):
+        """Write the script and its files without starting the timer (``start``
+        does): what to restore is taken before a change, the window counted
+        from the end of it."""
         for path, content in (files or {}).items():
             write_atomic(path, content)
+        write_atomic(self.path(token, "sh"), "#!/bin/sh\n# portcullis.ports: %s, unless the controller confirmed in "
+                     "time\n%srm -f %s/rollback-%s.*\n" % (what, script, self.state_dir, token), 0o700)
+        return token
+
+    def start(self, token, timeout):
+        """Start the timer of a prepared script: it runs ``timeout`` seconds from now."""
         script_path = self.path(token, "sh")
-        write_atomic(script_path, "#!/bin/sh\n# portcullis.ports: %s, unless the controller confirmed in time\n%s"
-                     "rm -f %s/rollback-%s.*\n" % (what, script, self.state_dir, token), 0o700)
         systemd_run = self.runner.which("systemd-run") if self.systemd else None
         if systemd_run:
             # Timers may fire up to a minute late by default (AccuracySec); a rollback must not.
@@ -151,6 +162,12 @@ class Rollback:
                                        stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
             write_atomic(self.path(token, "pid"), str(process.pid))
         return token
+
+    def discard(self, token):
+        """Remove a prepared script's files (its timer was never started)."""
+        for name in os.listdir(self.state_dir) if os.path.isdir(self.state_dir) else ():
+            if name.startswith("rollback-%s." % token):
+                os.unlink(os.path.join(self.state_dir, name))
 
     def confirm(self, token, keep=()):
         """Stop the timer and remove the token's files; returns {suffix: content}

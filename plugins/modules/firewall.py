@@ -74,10 +74,14 @@ description:
     with a warning.
   - With O(rollback_timeout), the previous ruleset is restored on the host after that many seconds unless the
     controller confirms over a new connection (the action plugin does this), so a rule set that cuts the
-    connection undoes itself. With O(backend=firewalld) the restore reloads firewalld, then adds back the runtime
-    bans of other tools (fail2ban's) that were there when the apply armed it, and hooks the forward chains again
-    once Docker has made its chains. The timer counts from before the apply, and an apply through firewalld can
-    take half a minute on a busy host (its reload, then the wait for Docker's chains), so give it a minute or more.
+    connection undoes itself. The timer starts once the apply has ended (however long a firewalld reload and the
+    wait for Docker's chains took), so the whole timeout is the controller's to confirm in. The restore puts back
+    only what the module owns - other tools' rules and bans (fail2ban's, also those made while the rollback was
+    pending) stay; with O(backend=firewalld) it reloads firewalld, then adds back the runtime bans there when it
+    runs, and hooks the forward chains again once Docker has made its chains; with O(backend=ufw) it cuts the
+    rules of ours out of ufw's files as they are then and puts the previous ones back. The module's state
+    becomes the previous one too, so the next run reports the difference between the registry and what is in
+    force.
 extends_documentation_fragment:
   - portcullis.ports.attributes
   - portcullis.ports.attributes.CHANGES

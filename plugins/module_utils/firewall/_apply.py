@@ -15,6 +15,14 @@ that cannot be read is rebuilt by applying again, with a warning.
 
 Once the ruleset is live, a later failure (a boot file that cannot be
 written) still reports ``changed`` and says what was left as it was.
+
+Commit-confirmed (``rollback_timeout``): what to restore is taken before the
+apply, and the timer starts once the apply has ended, so the window the
+controller has to confirm is the whole timeout whatever the apply took. When
+it fires, each scope gets its previous rules back (a manager's through the
+manager, keeping what other tools added meanwhile, such as fail2ban's bans)
+and the state files become what they were, so the next run compares the
+registry with what is then in force.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -26,6 +34,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import shlex
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _host
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
@@ -311,7 +320,8 @@ class Firewall:
         takeovers = self.other_firewalls(backend)
         live = backend.live()
         listing = backend.listing(live)
-        saved = self._load_state(backend)
+        saved = dict((key, backend.comparable(value) if key in ("desired", "live") and isinstance(value, str) else value)
+                     for key, value in self._load_state(backend).items())
         ruleset_changed = not (saved.get("desired") == desired and saved.get("live") == live and live is not None)
         # Another backend's scope left from an earlier run goes in the same change ('' for a manager's shared
         # rule list holding nothing of ours).
@@ -351,13 +361,17 @@ class Firewall:
         previous_plan = backend.rollback_plan(listing)
         others_previous = [(other, other.rollback_plan(other.listing(live_other))) for other, live_other in removed]
         timeout = self.params.get("rollback_timeout") or 0
+        # The state files as they are, put back by a rollback: what is in force then is the previous rule set.
+        states = self._states([backend] + [other for other, _live in removed])
+        token = None
         if timeout and (plan is not None or takeovers or others_previous):
-            result["rollback_token"] = self.arm_rollback(backend, previous_plan, timeout, takeovers, others_previous)
+            # What to restore is taken now; the timer starts once the apply has ended (a firewalld reload and the
+            # wait for Docker's chains can take longer than a short timeout).
+            token = self.prepare_rollback(backend, previous_plan, takeovers, others_previous, states)
             if boot_changes:
                 # Made permanent only once the controller confirms: a rolled back
                 # rule set must not come back at the next boot.
-                _write_atomic(self._rollback().path(result["rollback_token"], "boot.json"),
-                              json.dumps(self._boot_entries(boot_changes)))
+                _write_atomic(self._rollback().path(token, "boot.json"), json.dumps(self._boot_entries(boot_changes)))
                 boot_changes = {}
         managers = set(name for name, _find in _choice.MANAGERS)
         try:
@@ -374,10 +388,13 @@ class Firewall:
                     other.apply(other.remove_plan())
         except (backends.BackendError, FirewallError) as error:
             self._undo(backend, previous_plan, takeovers, others_previous)
+            if token is not None:
+                self._rollback().discard(token)
             raise FirewallError("%s; the previous ruleset was put back%s" % (
                 error, " and %s enabled again" % ", ".join(finding.manager for finding in takeovers) if takeovers else ""))
         self.warnings += backend.apply_warnings
         # From here the new ruleset is live: a failure still reports a change.
+        failure = None
         try:
             self._save_state(backend, desired, backend.live())
             for other, _live in removed:
@@ -386,9 +403,22 @@ class Firewall:
                 self.write_boot(boot_changes)
             self._save_names()
         except (IOError, OSError, backends.BackendError, FirewallError) as error:
+            failure = error
+        if token is not None:
+            # Last: the controller's window to confirm is the rollback_timeout from the end of the apply.
+            try:
+                result["rollback_token"] = self._rollback().start(token, timeout)
+            except OSError as error:
+                self._undo(backend, previous_plan, takeovers, others_previous)
+                self._put_states(states)
+                self._rollback().discard(token)
+                raise FirewallError("%s; the previous ruleset was put back" % error)
+        if failure is not None:
             raise FirewallError(
-                "the new ruleset is live, but %s. What boots is as it was before this run (%s); run again once "
-                "that is fixed" % (error, ", ".join(sorted(boot_changes)) or "no boot change was due"), changed=True)
+                "the new ruleset is live, but %s. What boots is as it was before this run (%s)%s; run again once "
+                "that is fixed" % (failure, ", ".join(sorted(boot_changes)) or "no boot change was due",
+                                   ", and the host restores the previous ruleset in %d seconds unless confirmed"
+                                   % timeout if token is not None else ""), changed=True)
         return result
 
     def _take_over(self, takeovers):
@@ -432,6 +462,18 @@ class Firewall:
         path = self._state_path(backend)
         if os.path.exists(path):
             os.unlink(path)
+
+    def _states(self, scopes):
+        """``{path: content or None}`` of these backends' state files now."""
+        return dict((self._state_path(item), _read(self._state_path(item))) for item in scopes)
+
+    def _put_states(self, states):
+        for path, content in states.items():
+            if content is None:
+                if os.path.exists(path):
+                    os.unlink(path)
+            else:
+                _write_atomic(path, content)
 
     # Persistence: the module's own unit loads only its scope.
 
@@ -584,7 +626,11 @@ class Firewall:
     def _rollback(self):
         return _host.Rollback(self.runner, self.state_dir, self._systemctl() is not None)
 
-    def arm_rollback(self, backend, previous_plan, timeout, takeovers=(), others_previous=()):
+    def prepare_rollback(self, backend, previous_plan, takeovers=(), others_previous=(), states=None):
+        """The rollback script and its files, written but not started (``start``
+        it after the apply): the managers taken over run again first, each
+        scope gets its previous rules back, and the state files become what
+        they were, so that the next run compares with what is in force."""
         rollback = self._rollback()
         token = rollback.new_token()
         # The managers taken over run again first: a manager's previous scope is put back through it.
@@ -595,8 +641,15 @@ class Firewall:
             other_files, other_script = other.restore_script(other_previous, self.state_dir, token + "." + other.name)
             files.update(other_files)
             script += other_script
+        for index, (path, content) in enumerate(sorted((states or {}).items())):
+            if content is None:
+                script += "rm -f %s\n" % shlex.quote(path)
+            else:
+                saved = rollback.path(token, "state-%d.json" % index)
+                files[saved] = content
+                script += "cp %s %s\n" % (shlex.quote(saved), shlex.quote(path))
         try:
-            return rollback.arm(token, script, timeout, "restore the ruleset from before an unconfirmed apply", files)
+            return rollback.prepare(token, script, "restore the ruleset from before an unconfirmed apply", files)
         except OSError as error:
             raise FirewallError(str(error))
 

@@ -200,6 +200,11 @@ class Backend(metaclass=abc.ABCMeta):
     def listing(self, live):
         """The live scope as the tool prints it ('' when ``live`` is None)."""
 
+    def comparable(self, text):
+        """A desired or live text recorded by an earlier version, in the form
+        ``render`` and ``live`` give now (so an upgrade alone is no change)."""
+        return text
+
     @abc.abstractmethod
     def apply_plan(self, rules, policy, defaults, desired):
         """The transaction that replaces the scope with ``desired``."""

@@ -34,10 +34,12 @@ Permanent and runtime are kept equal: the objects are written as XML files
 under /etc/firewalld, ``firewall-cmd --check-config`` validates them, and
 ``firewall-cmd --reload`` loads them into the runtime. A reload that fails
 puts the previous files back and reloads again. ``live()`` reads the
-runtime and the permanent configuration of our objects through
-firewall-cmd, and our files, so a port added by hand (``firewall-cmd
---add-port``, runtime or ``--permanent``) shows as drift and is removed by
-the next run. A reload drops every runtime-only change, other tools' too:
+runtime configuration of our objects through firewall-cmd (the default zone,
+``--list-all-zones``, ``--list-all-policies``, and each ipset of ours: a few
+calls, each one costs a second on a busy host) and the permanent one from our
+files (firewalld writes every ``--permanent`` change to them), so a port
+added by hand (``firewall-cmd --add-port``, runtime or ``--permanent``)
+shows as drift and is removed by the next run. A reload drops every runtime-only change, other tools' too:
 the bans fail2ban's firewallcmd actions add (rich rules that name a source
 and drop or reject, in any zone, and direct rules) are read before it and
 added back after it, and are not drift. The text is in firewall-cmd's own terms (``--info-zone``,
@@ -63,6 +65,7 @@ __metaclass__ = type
 
 import os
 import shlex
+from xml.etree import ElementTree
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _backends as backends
@@ -76,6 +79,10 @@ CONFIG_DIR = "/etc/firewalld"
 KINDS = ("zone", "policy", "ipset")
 DIRS = {"zone": "zones", "policy": "policies", "ipset": "ipsets"}
 LIST_OPTIONS = {"zone": "--get-zones", "policy": "--get-policies", "ipset": "--get-ipsets"}
+# Every zone's and policy's runtime configuration in one call each (as --info-zone and --info-policy print them).
+LIST_ALL = {"zone": "--list-all-zones", "policy": "--list-all-policies"}
+# How earlier versions' state texts listed an object's permanent configuration (``comparable`` leaves it out).
+PERMANENT_SECTION = "# firewall-cmd --permanent --info-"
 FALLBACK_ZONE = "public"
 OUTPUT_PRIORITY = -100
 # Rich rules are ordered by priority; ours start here, one step per rule, so
@@ -89,11 +96,20 @@ ICMP_TYPES = {"ipv4": ("destination-unreachable", "echo-request", "parameter-pro
 FAMILIES = {4: "ipv4", 6: "ipv6", None: None}
 DESCRIPTION = "Written by portcullis.ports firewall; the whole file is replaced on every run."
 PREVIOUS = "Default zone before: "
-SAME = "(the same as the runtime)"
 # A rich rule that bans addresses: a source address or ipset, then drop or reject (fail2ban's firewallcmd-rich-rules
-# and firewallcmd-rich-logging actions add these at runtime, to the default zone when they name none).
-BAN = _values.pattern(r'rule (?:priority="-?[0-9]+" )?(?:family="ipv[46]" )?source (?:address|ipset)="[^"]+" '
-                      r'.*\b(?:drop|reject)\b.*')
+# and firewallcmd-rich-logging actions add these at runtime, to the default zone when they name none). Written so
+# that it is both a Python pattern (fullmatch) and a POSIX extended one (the rollback script's awk, anchored).
+BAN_TEXT = ('rule (priority="-?[0-9]+" )?(family="ipv[46]" )?source (address|ipset)="[^"]+" '
+            '(.* )?(drop|reject)( .*)?')
+BAN = _values.pattern(BAN_TEXT)
+# The rollback script's awk program: from `firewall-cmd --permanent --list-all-zones` (lines prefixed "P ") then
+# `firewall-cmd --list-all-zones` ("R "), the ban rich rules of the runtime that the permanent configuration does not
+# hold, one "ZONE<tab>RULE" line each (what ``runtime_only`` finds, at the time the script runs).
+BANS_AWK = ('{ side = substr($0, 1, 1); line = substr($0, 3) } '
+            'line ~ /^[^ \t]/ { split(line, word, " "); zone = word[1]; next } '
+            'line ~ /^\t/ { rule = line; sub(/^[ \t]+/, "", rule); sub(/[ \t]+$/, "", rule); '
+            'if (side == "P") kept[zone SUBSEP rule] = 1; '
+            'else if (!((zone SUBSEP rule) in kept) && rule ~ ban) print zone "\t" rule }')
 
 
 def _xml_escape(text):
@@ -371,18 +387,67 @@ def desired_state(rules, policy, defaults, previous_default, config_dir=CONFIG_D
     return objects, files
 
 
-def state_text(default_zone, objects, permanent, files):
+def state_text(default_zone, objects, files):
     """The comparable text: the default zone, each object as firewall-cmd
-    shows it (runtime, then permanent when it differs), then our files."""
+    shows it at runtime, then our files (the permanent configuration)."""
     out = ["# firewall-cmd --get-default-zone", default_zone or ""]
     for kind, name, info in objects:
         out += ["# firewall-cmd --info-%s=%s" % (kind, name), info if info is not None else "(missing)"]
-        kept = permanent.get((kind, name), info)
-        out += ["# firewall-cmd --permanent --info-%s=%s" % (kind, name),
-                SAME if kept == info else (kept if kept is not None else "(missing)")]
     for file_path in sorted(files):
         out += ["# file %s" % file_path] + files[file_path].rstrip("\n").splitlines()
     return "\n".join(out) + "\n"
+
+
+def comparable(text):
+    """A state text as ``state_text`` writes it now: earlier versions also
+    listed each object's permanent configuration through firewall-cmd
+    (``# firewall-cmd --permanent --info-...`` sections), which the files
+    hold; those sections are left out."""
+    if not text or PERMANENT_SECTION not in text:
+        return text
+    out, skipping = [], False
+    for line in text.splitlines():
+        if line.startswith("# "):
+            skipping = line.startswith(PERMANENT_SECTION)
+        if not skipping:
+            out.append(line)
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
+def file_rich_rules(content):
+    """The rich rules of an object's XML file, as firewall-cmd prints them (the permanent ones)."""
+    try:
+        root = ElementTree.fromstring(content or "")
+    except ElementTree.ParseError:
+        return set()
+    found = set()
+    for rule in root.findall("rule"):
+        try:
+            values = {"family": rule.get("family"), "priority": int(rule.get("priority") or 0)}
+        except ValueError:
+            continue
+        for side in ("source", "destination"):
+            element = rule.find(side)
+            if element is not None:
+                if element.get("address"):
+                    values[side] = element.get("address")
+                elif element.get("ipset"):
+                    values[side + "_ipset"] = element.get("ipset")
+        for child in rule:
+            if child.tag == "port":
+                values["element"] = ("port", child.get("port"), child.get("protocol"))
+            elif child.tag == "protocol":
+                values["element"] = ("protocol", child.get("value"))
+            elif child.tag == "icmp-type":
+                values["element"] = ("icmp-type", child.get("name"))
+            elif child.tag == "log":
+                values["log"] = child.get("prefix") or ""
+            elif child.tag in ("accept", "drop", "reject"):
+                limit = child.find("limit")
+                values["action"], values["limit"] = child.tag, limit.get("value") if limit is not None else None
+        if values.get("action"):
+            found.add(RichRule(**values).text())
+    return found
 
 
 def rich_rules(info):
@@ -501,7 +566,7 @@ class FirewalldObjects(backends.Backend):
 
     def render(self, rules, policy, defaults):
         objects, files = self.desired(rules, policy, defaults)
-        return state_text(ZONE, objects, {}, files)
+        return state_text(ZONE, objects, files)
 
     # Live state
 
@@ -527,22 +592,35 @@ class FirewalldObjects(backends.Backend):
 
     def live(self):
         default_zone = self.cmd("--get-default-zone").strip()
-        objects, permanent = [], {}
+        runtime = {}
+        for kind, option in LIST_ALL.items():
+            for name, info in zones_listing(self.cmd(option)).items():
+                if name.startswith(PREFIX):
+                    runtime[(kind, name)] = _clean(info)
+        for name in self._names("ipset", False):
+            runtime[("ipset", name)] = self._info("ipset", name, False)
+        files = self._files()
+        # The permanent configuration of ours is our files: firewalld writes every --permanent change to them.
+        permanent = {}
+        for file_path, content in files.items():
+            kind = next(kind for kind in KINDS if file_path.startswith("%s/%s/" % (self.config_dir, DIRS[kind])))
+            permanent[(kind, os.path.basename(file_path)[:-len(".xml")])] = content
+        objects = []
         for kind in KINDS:
-            runtime_names = self._names(kind, False)
-            permanent_names = self._names(kind, True)
-            for name in sorted(set(runtime_names) | set(permanent_names), key=lambda item: (item != ZONE, item)):
-                info = self._info(kind, name, False) if name in runtime_names else None
-                kept = self._info(kind, name, True) if name in permanent_names else None
+            names = set(name for item, name in list(runtime) + list(permanent) if item == kind)
+            for name in sorted(names, key=lambda item: (item != ZONE, item)):
+                info = runtime.get((kind, name))
                 if info is not None:
                     # Bans another tool (fail2ban) adds at runtime are its, not drift of ours.
-                    info = without(info, runtime_bans(info, kept))
+                    kept = file_rich_rules(permanent.get((kind, name)))
+                    info = without(info, [rule for rule in rich_rules(info) if rule not in kept and BAN.fullmatch(rule)])
                 objects.append((kind, name, info))
-                permanent[(kind, name)] = kept
-        files = self._files()
         if not objects and not files and default_zone != ZONE:
             return None
-        return state_text(default_zone, objects, permanent, files)
+        return state_text(default_zone, objects, files)
+
+    def comparable(self, text):
+        return comparable(text)
 
     def listing(self, live):
         return live or ""
@@ -666,8 +744,19 @@ class FirewalldObjects(backends.Backend):
         return {}
 
     def restore_script(self, plan, directory, token):
-        files, script = {}, ""
-        firewall_cmd = self.paths["firewall-cmd"]
+        """Our previous files back and firewalld reloaded. A reload drops every
+        runtime-only change: the bans other tools hold at the time the script
+        runs (those ``runtime_only`` names, made before the rollback was armed
+        or while it was pending) are read first and added back after it."""
+        files = {}
+        firewall_cmd = shlex.quote(self.paths["firewall-cmd"])
+        bans = shlex.quote("%s/rollback-%s.firewalld-bans" % (directory, token))
+        script = "".join(line + "\n" for line in [
+            "{ %s --permanent --list-all-zones | sed 's/^/P /'; %s --list-all-zones | sed 's/^/R /'; } | "
+            "awk -v ban=%s %s > %s" % (firewall_cmd, firewall_cmd, shlex.quote("^%s$" % BAN_TEXT),
+                                       shlex.quote(BANS_AWK), bans),
+            "%s --permanent --direct --get-all-rules | grep . > %s.kept" % (firewall_cmd, bans),
+            "%s --direct --get-all-rules | grep -vxF -f %s.kept > %s.direct" % (firewall_cmd, bans, bans)])
         wanted = plan.get("default_zone")
         if wanted and wanted != ZONE:
             script += "%s --set-default-zone=%s\n" % (firewall_cmd, wanted)
@@ -679,10 +768,11 @@ class FirewalldObjects(backends.Backend):
         script += "%s --reload\n" % firewall_cmd
         if wanted == ZONE:
             script += "%s --set-default-zone=%s\n" % (firewall_cmd, ZONE)
-        # What the reload drops of other tools' runtime state (fail2ban's bans), as it is when the rollback is
-        # armed, is added back after it, as an apply does (a ban made or lifted meanwhile is not followed).
-        for argv, _label in self.runtime_only():
-            script += "%s %s\n" % (firewall_cmd, " ".join(shlex.quote(arg) for arg in argv))
+        script += "".join(line + "\n" for line in [
+            "while IFS=\"$(printf '\\t')\" read -r zone rule; do %s --zone=\"$zone\" --add-rich-rule=\"$rule\"; "
+            "done < %s" % (firewall_cmd, bans),
+            "set -f; while read -r line; do %s --direct --add-rule $line; done < %s.direct; set +f"
+            % (firewall_cmd, bans)])
         return files, script
 
 

@@ -31,7 +31,9 @@ checked (``iptables-restore --test``), installed, and loaded the way ufw
 loads them, ``iptables-restore -n`` per family: one commit replaces the
 contents of ufw's user chains. A changed default policy is loaded with
 ``ufw reload``. The rollback puts the previous files back and loads them the
-same way; the commit-confirmed rollback script runs ``ufw reload``.
+same way; the commit-confirmed rollback script cuts our rules out of the files
+as they are when it runs, puts the previous ones back, and runs ``ufw reload``
+(so a ban made while it was pending stays).
 
 Ordering: ufw keeps one ordered list per family and the first matching rule
 decides. Our rules keep the registry's order and come after the unmarked
@@ -60,6 +62,7 @@ __metaclass__ = type
 import binascii
 import ipaddress
 import os
+import shlex
 import shutil
 import tempfile
 
@@ -87,6 +90,11 @@ QUOTE_IN_COMMENT = "`"
 _TUPLE = _values.pattern(r"### tuple ### (.*)")
 _ASSIGN = _values.pattern(r'\s*([A-Z_0-9]+)\s*=\s*"?([^"\s]*)"?\s*')
 _ENABLED = _values.pattern(r"\s*ENABLED\s*=.*")
+# The rollback script's awk program, over a rules file: the rule blocks of ours (``mark`` matches their tuple line) cut
+# out, the blocks in file ``ours`` added before "### END RULES ###" (what ``cut`` and ufw's append do).
+CUT_AWK = ('/^### tuple ### / { drop = ($0 ~ mark) } '
+           '/^### END RULES ###/ { while ((getline kept < ours) > 0) print kept; drop = 0 } '
+           '!drop { print }')
 
 
 class Entry:
@@ -164,6 +172,11 @@ class Entry:
         if self.comment:
             argv[-1] = "'%s'" % argv[-1]
         return "ufw " + " ".join("'%s'" % part if " " in part and not part.startswith("'") else part for part in argv)
+
+
+def _hex(text):
+    """A comment as ufw writes it in a tuple line."""
+    return binascii.hexlify(text.encode("utf-8")).decode("ascii")
 
 
 def _address(network):
@@ -531,13 +544,48 @@ class UfwRules(backends.Backend):
         return {}
 
     def restore_script(self, plan, directory, token):
+        """Our rules as they were, in the rules files as they are when the
+        script runs: the rules of ours are cut out, and the rules that were in
+        our scope before (ours, and unmarked ones that open, which the apply
+        removed) go back before ``### END RULES ###``; every other rule
+        (fail2ban's bans, made before the rollback was armed or while it was
+        pending) stays. The default policies the registry declares are set
+        back, and ufw reloads the files."""
         files, script = {}, ""
-        for path, content in sorted(plan.items()):
+        mark = " comment=%s(%s[0-9a-f]*)?[ \t]*$" % (_hex(MARK), _hex(":"))
+        for path in (RULES_FILES[4], RULES_FILES[6]):
+            if plan.get(path) is None:
+                continue
             saved = "%s/rollback-%s.ufw%s" % (directory, token, path.replace("/", "-"))
-            files[saved] = content
-            script += "cat %s > %s\n" % (saved, path)
+            files[saved] = self.blocks(plan[path], Entry.in_scope)
+            target = shlex.quote(self._path(path))
+            script += "[ -f %s ] && awk -v mark=%s -v ours=%s %s %s > %s.portcullis-tmp && cat %s.portcullis-tmp > %s\n" % (
+                target, shlex.quote(mark), shlex.quote(saved), shlex.quote(CUT_AWK), target, target, target, target)
+            script += "rm -f %s.portcullis-tmp\n" % target
+        previous = dict((key, line) for line in (plan.get(DEFAULTS_FILE) or "").splitlines()
+                        for key in [line.split("=", 1)[0].strip()] if "=" in line)
+        for _chain, _word, key in self._declared():
+            if key in previous:
+                script += "sed -i %s %s\n" % (shlex.quote("s|^%s=.*|%s|" % (key, previous[key])),
+                                              shlex.quote(self._path(DEFAULTS_FILE)))
         script += "%s reload\n" % self.paths["ufw"]
         return files, script
+
+    @staticmethod
+    def blocks(text, keep):
+        """The rule blocks (tuple line and the lines ufw derived from it) of a
+        rules file whose Entry ``keep`` accepts, the complement of ``cut``."""
+        out, keeping = [], False
+        for line in (text or "").splitlines():
+            match = _TUPLE.fullmatch(line)
+            if match:
+                entry = Entry.parse(match.group(1))
+                keeping = entry is not None and keep(entry)
+            elif line.startswith("### END RULES ###"):
+                break
+            if keeping:
+                out.append(line)
+        return "".join(line + "\n" for line in out)
 
 
 class Ufw(_forward.WithForward, UfwRules):

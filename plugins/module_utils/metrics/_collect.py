@@ -229,7 +229,7 @@ def firewall_series(out, runner, state_dir):
                 backend.policy_declared = frozenset(state["policy_declared"])
             if not backend.usable():
                 return False
-            out.add("portcullis_firewall_drift", backend.live() != applied, backend=name)
+            out.add("portcullis_firewall_drift", backend.live() != backend.comparable(applied), backend=name)
         except (ValueError, KeyError, TypeError, _backends.BackendError):
             # An unreadable state file or live scope: the drift is unknown, not absent.
             return False

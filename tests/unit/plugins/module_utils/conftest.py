@@ -10,7 +10,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
+import re
+import socketserver
+import subprocess
+import sys
+import threading
 from xml.etree import ElementTree
 
 import pytest
@@ -166,14 +172,15 @@ class FakeFirewalld:
             return 0, "success\n", ""
         if option == "--get-active-zones":
             return 0, self.active_zones, ""
-        if option == "--list-all-zones":
+        if option in ("--list-all-zones", "--list-all-policies"):
+            # Each object as --info prints it, then a blank line (firewall-cmd 1.3 names no default zone here).
             blocks = []
             for (kind, name), lines in sorted(config.items()):
-                if kind == "zone":
-                    head = name + (" (default)" if name == self.default_zone else "")
+                if kind == {"--list-all-zones": "zone", "--list-all-policies": "policy"}[option]:
+                    head = name + (" (active)" if name == self.default_zone else "")
                     body = [line + (" " if line.endswith(":") else "") for line in lines[1:]]
-                    blocks.append("\n".join([head] + body))
-            return 0, "\n\n".join(blocks) + "\n", ""
+                    blocks.append("\n".join([head] + body) + "\n\n")
+            return 0, "".join(blocks), ""
         if option == "--direct":
             direct = self.direct_permanent if permanent else self.direct
             if args[1:] == ["--get-all-rules"]:
@@ -314,3 +321,70 @@ class WithIptables:
 def with_iptables():
     """``with_iptables(manager_host)``: that fake host with iptables beside it (WithIptables)."""
     return WithIptables
+
+
+# A rollback script run by the real /bin/sh (its awk, sed, grep, loops and redirections), every firewall command in it
+# answered by a fake host: each becomes a stub that hands its arguments (and its input, for the restore tools) to the
+# test process over a UNIX socket.
+# Tests replace subprocess.Popen (no rollback sleeper may outlive them); the shell is started with the real one.
+_POPEN = subprocess.Popen
+STUBBED = ("firewall-cmd", "systemctl", "ufw", "nft", "iptables", "ip6tables", "iptables-restore", "ip6tables-restore",
+           "iptables-save", "ip6tables-save")
+_STUB = """import json, socket, sys
+tool = %r
+data = sys.stdin.read() if tool.endswith("-restore") else None
+connection = socket.socket(socket.AF_UNIX)
+connection.connect(%r)
+connection.sendall(json.dumps([tool, sys.argv[1:], data]).encode())
+connection.shutdown(socket.SHUT_WR)
+answer = b"".join(iter(lambda: connection.recv(65536), b""))
+rc, out, err = json.loads(answer.decode())
+sys.stdout.write(out)
+sys.stderr.write(err)
+sys.exit(rc)
+"""
+
+
+def _run_in_sh(host, script, workdir):
+    """Run ``script`` (text) with /bin/sh; the absolute paths of the stubbed tools in it, and the bare names, reach
+    ``host.run``. ``systemctl is-active`` says no container runtime runs. Returns the CompletedProcess."""
+    stubs = os.path.join(str(workdir), "stubs")
+    os.makedirs(stubs, exist_ok=True)
+    address = os.path.join(str(workdir), "stubs.sock")
+    paths = {}
+    for tool in STUBBED:
+        paths[tool] = (host.which(tool) if host is not None else None) or "/usr/sbin/" + tool
+        with open(os.path.join(stubs, tool), "w") as handle:
+            handle.write("#!%s\n%s" % (sys.executable, _STUB % (tool, address)))
+        os.chmod(os.path.join(stubs, tool), 0o755)
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self):
+            tool, args, data = json.loads(self.rfile.read().decode())
+            if tool == "systemctl" and args[:1] == ["is-active"]:
+                answer = (3, "inactive\n", "")
+            else:
+                answer = host.run([paths[tool]] + args, data)
+            self.wfile.write(json.dumps(list(answer)).encode())
+
+    server = socketserver.UnixStreamServer(address, Handler)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        text = re.sub(r"(?<![\w./-])/usr/s?bin/(%s)(?![\w.-])" % "|".join(re.escape(tool) for tool in STUBBED),
+                      lambda match: os.path.join(stubs, match.group(1)), script)
+        environment = dict(os.environ, PATH="%s:/usr/bin:/bin" % stubs)
+        process = _POPEN(["/bin/sh", "-c", text], env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True)
+        out, err = process.communicate(timeout=120)
+        return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def run_in_sh():
+    """``run_in_sh(host, script, workdir)``: a rollback script run by /bin/sh against a fake host."""
+    return _run_in_sh

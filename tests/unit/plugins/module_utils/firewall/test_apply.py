@@ -117,6 +117,9 @@ class FakeHost:
             return (0, self.table, "") if self.table is not None else (1, "", "Error: No such file or directory")
         if args == ["-c", "-f", "-"]:
             return (1, "", "Error: syntax error") if "BROKEN" in data else (0, "", "")
+        if args[:1] == ["-f"] and args[1] != "-":  # a rollback script's file
+            with open(args[1]) as handle:
+                return self._nft(["-f", "-"], handle.read())
         if args == ["-f", "-"]:
             if self.fail_apply:
                 return 1, "", "Error: Could not process rule"
@@ -819,6 +822,48 @@ def test_rollback_armed_and_confirmed(tmp_path):
         make(nft, tmp_path, confirm=token).run(check_mode=False)
     with pytest.raises(_firewall.FirewallError, match="invalid confirm token"):
         make(nft, tmp_path, confirm="../../etc").run(check_mode=False)
+
+
+def test_after_a_rollback_the_state_is_the_previous_one_and_the_next_run_compares_with_it(tmp_path, run_in_sh):
+    # Before, the rollback put the previous ruleset back but left the state file of the unconfirmed one: the next run
+    # with the registry in force reported a change, and the drift metric a drift.
+    nft = FakeHost()
+    make(nft, tmp_path, rules=RULES).run(check_mode=False)
+    previous, state = nft.table, tmp_path / "state" / "firewall-nftables.json"
+    previous_state = state.read_text()
+    result = make(nft, tmp_path, rules=RULES[:1], rollback_timeout=3600).run(check_mode=False)
+    assert nft.table != previous and state.read_text() != previous_state
+    script = (tmp_path / "state" / ("rollback-%s.sh" % result["rollback_token"])).read_text()
+    done = run_in_sh(nft, script, str(tmp_path / "state"))
+    assert done.returncode == 0, done.stderr
+    assert nft.table == previous and state.read_text() == previous_state
+    assert make(nft, tmp_path, rules=RULES).run(check_mode=True)["changed"] is False
+    assert make(nft, tmp_path, rules=RULES[:1]).run(check_mode=True)["changed"] is True
+
+
+def test_a_rollback_with_no_state_before_removes_the_state_file(tmp_path, run_in_sh):
+    nft = FakeHost()
+    result = make(nft, tmp_path, rules=RULES, rollback_timeout=3600).run(check_mode=False)
+    state = tmp_path / "state" / "firewall-nftables.json"
+    assert state.exists()
+    script = (tmp_path / "state" / ("rollback-%s.sh" % result["rollback_token"])).read_text()
+    assert run_in_sh(nft, script, str(tmp_path / "state")).returncode == 0
+    assert nft.table is None and not state.exists()
+    assert make(nft, tmp_path, rules=RULES).run(check_mode=True)["changed"] is True
+
+
+def test_a_timer_that_cannot_start_puts_the_previous_ruleset_back(tmp_path):
+    nft = FakeHost(tools=("nft", "systemctl", "systemd-run"))
+    with_systemd(tmp_path)
+    make(nft, tmp_path, rules=RULES).run(check_mode=False)
+    previous, state = nft.table, (tmp_path / "state" / "firewall-nftables.json").read_text()
+    run = nft.run
+    nft.run = lambda argv, data=None: (1, "", "Failed to start transient timer unit") \
+        if argv[0].endswith("systemd-run") else run(argv, data)
+    with pytest.raises(_firewall.FirewallError, match="could not arm the rollback timer.*previous ruleset was put back"):
+        make(nft, tmp_path, rules=RULES[:1], rollback_timeout=60).run(check_mode=False)
+    assert nft.table == previous and (tmp_path / "state" / "firewall-nftables.json").read_text() == state
+    assert not [name for name in os.listdir(str(tmp_path / "state")) if name.startswith("rollback-")]
 
 
 def test_boot_files_wait_for_the_confirmation(tmp_path):

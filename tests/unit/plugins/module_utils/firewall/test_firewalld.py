@@ -12,7 +12,6 @@ import glob
 import json
 import os
 import shlex
-import shutil
 
 import pytest
 
@@ -241,7 +240,9 @@ def test_rollback_plan_restores_the_previous_files_and_default_zone(host, tmp_pa
     backend.apply(plan)
     assert backend.live() == previous
     files, script = backend.restore_script(plan, "/var/lib/portcullis", "T")
-    assert script.endswith("/usr/bin/firewall-cmd --reload\n/usr/bin/firewall-cmd --set-default-zone=portcullis\n")
+    lines = script.splitlines()
+    assert lines.index("/usr/bin/firewall-cmd --set-default-zone=portcullis") == \
+        lines.index("/usr/bin/firewall-cmd --reload") + 1
     assert len(files) == 2 and "cp /var/lib/portcullis/rollback-T.firewalld-0.xml" in script
     # Files of ours made after the plan (an ipset of the failed apply) go too.
     assert "rm -f %s/ipsets/portcullis*.xml\n" % host.config_dir in script
@@ -529,32 +530,17 @@ def test_after_firewalld_s_reload_the_forward_chains_wait_for_docker_and_stay_ab
     assert make(both, tmp_path, rules=rules, policy={"dnat": "drop"}).run(check_mode=False)["changed"] is False
 
 
-def run_script(host, script):
-    """A rollback script's lines through the fake host, as /bin/sh runs them (``A || B``: B when A fails)."""
-    for line in script.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("/bin/sh -c "):
-            continue  # the wait until the container runtimes made their chains again: no runtime here
-        for command in line.split(" || "):
-            words = shlex.split(command.replace(" 2>/dev/null", ""))
-            if words[0] == "rm":
-                for path in glob.glob(words[-1]):
-                    os.unlink(path)
-                rc = 0
-            elif words[0] == "cp":
-                shutil.copy(words[1], words[2])
-                rc = 0
-            elif "<" in words:
-                with open(words[-1]) as handle:
-                    rc = host.run(words[:words.index("<")], data=handle.read())[0]
-            else:
-                rc = host.run(words)[0]
-            if rc == 0:
-                break
+@pytest.fixture
+def run_script(run_in_sh):
+    """``run_script(host, path)``: a rollback script run by /bin/sh, its commands answered by the fake host."""
+    def run(host, path):
+        done = run_in_sh(host, open(str(path)).read(), os.path.dirname(str(path)))
+        assert done.returncode == 0, (done.stdout, done.stderr)
+    return run
 
 
-def test_a_rollback_puts_back_fail2ban_s_bans_and_the_forward_chains_hooked_after_firewalld_s_reload(both, tmp_path):
+def test_a_rollback_puts_back_fail2ban_s_bans_and_the_forward_chains_hooked_after_firewalld_s_reload(
+        both, tmp_path, run_script):
     # Before, the rollback script's firewall-cmd --reload dropped fail2ban's runtime bans (the module's own apply
     # puts them back), and left the forward chains unhooked: the reload flushed every iptables chain, and the
     # script wrote the chains without their jumps from DOCKER-USER and PREROUTING (published ports open to all).
@@ -563,7 +549,7 @@ def test_a_rollback_puts_back_fail2ban_s_bans_and_the_forward_chains_hooked_afte
     before = _firewalld.Firewalld(both).live()
     result = make(both, tmp_path, rules=FORWARD[:1] + [{"port": 9200}], rollback_timeout=60).run(check_mode=False)
     assert _firewalld.Firewalld(both).live() != before and "\t" + F2B_BAN in both.runtime[("zone", "portcullis")]
-    run_script(both, (tmp_path / "state" / ("rollback-%s.sh" % result["rollback_token"])).read_text())
+    run_script(both, tmp_path / "state" / ("rollback-%s.sh" % result["rollback_token"]))
     assert _firewalld.Firewalld(both).live() == before
     assert "\t" + F2B_BAN in both.runtime[("zone", "portcullis")]
     filter4 = both.iptables.lines(4)
@@ -571,3 +557,137 @@ def test_a_rollback_puts_back_fail2ban_s_bans_and_the_forward_chains_hooked_afte
     assert filter4.index("-A DOCKER-USER -j PORTCULLIS-FORWARD") < filter4.index("-A DOCKER-USER -j RETURN")
     assert both.iptables.lines(6, "mangle").count("-A PREROUTING -j PORTCULLIS-PREROUTING") == 1
     assert not glob.glob(str(tmp_path / "state" / "rollback-*"))
+
+
+BAN_LATER = ('rule family="ipv4" source address="198.51.100.23" port port="80" protocol="tcp" reject '
+             'type="icmp-port-unreachable"')
+DIRECT_LATER = "ipv4 filter INPUT 0 -s 198.51.100.24 -j DROP"
+
+
+def test_a_rollback_keeps_the_bans_made_while_it_was_pending(both, tmp_path, run_script):
+    # Before, the script added back only the bans there when it was armed: one fail2ban made while the rollback was
+    # pending (a rich rule in any zone, a direct rule) was dropped by the rollback's reload.
+    make(both, tmp_path, rules=FORWARD).run(check_mode=False)
+    both.run(["/usr/bin/firewall-cmd", "--add-rich-rule=%s" % F2B_BAN])
+    before = _firewalld.Firewalld(both).live()
+    result = make(both, tmp_path, rules=FORWARD[:1] + [{"port": 9200}], rollback_timeout=60).run(check_mode=False)
+    both.run(["/usr/bin/firewall-cmd", "--add-rich-rule=%s" % BAN_LATER])
+    both.run(["/usr/bin/firewall-cmd", "--zone=public", "--add-rich-rule=%s" % BAN_LATER])
+    both.run(["/usr/bin/firewall-cmd", "--direct", "--add-rule"] + DIRECT_LATER.split())
+    run_script(both, tmp_path / "state" / ("rollback-%s.sh" % result["rollback_token"]))
+    assert _firewalld.Firewalld(both).live() == before
+    zone = both.runtime[("zone", "portcullis")]
+    assert "\t" + F2B_BAN in zone and "\t" + BAN_LATER in zone
+    assert "\t" + BAN_LATER in both.runtime[("zone", "public")]
+    assert both.direct == [DIRECT_LATER]
+    # Our own rich rules are not bans: none is added twice, and a rule that opens is not taken for one.
+    assert len(zone) == len(set(zone))
+
+
+def test_the_ban_pattern_is_the_same_for_python_and_the_script_s_awk(tmp_path, run_in_sh):
+    rules = [F2B_BAN, BAN_LATER, 'rule family="ipv6" source address="2001:db8::7" drop',
+             'rule priority="-1" source ipset="f2b-sshd" reject',
+             'rule family="ipv4" source address="10.0.0.5/32" port port="22" protocol="tcp" accept',
+             'rule family="ipv4" source address="10.0.0.5" log prefix="f2b-drop" accept',
+             'rule family="ipv4" port port="22" protocol="tcp" reject']
+    listing = "".join("R public\nR \t%s\n" % rule for rule in rules)
+    done = run_in_sh(None, "printf '%%s' %s | awk -v ban=%s %s" % (
+        shlex.quote(listing), shlex.quote("^%s$" % _firewalld.BAN_TEXT), shlex.quote(_firewalld.BANS_AWK)), tmp_path)
+    assert [line.split("\t", 1)[1] for line in done.stdout.splitlines()] == \
+        [rule for rule in rules if _firewalld.BAN.fullmatch(rule)] == rules[:4]
+
+
+def test_the_rollback_timer_starts_after_the_apply_and_the_wait_for_docker(both, tmp_path, monkeypatch):
+    # Before, the timer was started before the apply: with a short rollback_timeout it fired while firewalld was
+    # still reloading (or the apply waited for Docker's chains), and the controller's window was shorter than asked.
+    events = []
+    monkeypatch.setattr(_host.subprocess, "Popen", lambda argv, **_options: events.append(("timer", argv[4])) or
+                        type("P", (), {"pid": 999999})())
+    monkeypatch.setattr(_forward.time, "sleep", lambda seconds: events.append(("wait", seconds)))
+    run = both.run
+
+    def recording(argv, data=None):
+        events.append(("run", " ".join(argv)))
+        return run(argv, data)
+
+    monkeypatch.setattr(both, "run", recording)
+    make(both, tmp_path, rules=FORWARD).run(check_mode=False)
+    LateDocker(both.iptables)
+    del events[:]
+    result = make(both, tmp_path, rules=FORWARD[:1] + [{"port": 9200}], rollback_timeout=5).run(check_mode=False)
+    assert result["rollback_token"]
+    timer = events.index(("timer", "5"))
+    assert timer == len(events) - 1, events[timer:]
+    assert [event for event in events if event == ("run", "/usr/bin/firewall-cmd --reload")]
+    assert [event for event in events if event[0] == "wait"]
+
+
+def test_after_a_rollback_the_next_run_compares_with_what_is_in_force(host, tmp_path, run_script):
+    # Before, the state file kept the unconfirmed rule set after the rollback: the next run with the registry in
+    # force reported a change, and one with the unconfirmed registry reported none although it was not in force.
+    make(host, tmp_path, rules=RULES).run(check_mode=False)
+    state = tmp_path / "state" / "firewall-firewalld.json"
+    previous = state.read_text()
+    result = make(host, tmp_path, rules=RULES[:1], rollback_timeout=60).run(check_mode=False)
+    assert state.read_text() != previous
+    run_script(host, tmp_path / "state" / ("rollback-%s.sh" % result["rollback_token"]))
+    assert state.read_text() == previous
+    assert make(host, tmp_path, rules=RULES).run(check_mode=True)["changed"] is False
+    assert make(host, tmp_path, rules=RULES[:1]).run(check_mode=True)["changed"] is True
+
+
+def test_the_live_read_costs_a_few_firewall_cmd_calls(host, tmp_path):
+    # Before, live() asked firewall-cmd for the names of each kind at runtime and permanent, then for each object's
+    # runtime and permanent configuration: 13 calls for a zone, a policy and an ipset (the port metrics' refresh, every
+    # minute, spent about 20 seconds in firewall-cmd on the firewall_managers host). The permanent configuration of
+    # ours is our files; the runtime one is two listings, and one call per ipset of ours.
+    rules = RULES + [{"port": 443, "direction": "out", "destination": ["192.0.2.10", "192.0.2.20"]}]
+    make(host, tmp_path, rules=rules, policy={"output": "drop"}).run(check_mode=False)
+    backend = _firewalld.Firewalld(host)
+    host.calls = []
+    live = backend.live()
+    ipsets = [name for kind, name in host.runtime if kind == "ipset" and name.startswith("portcullis")]
+    assert len(ipsets) == 2
+    assert [argv[1:] for argv in host.calls] == [
+        ["--get-default-zone"], ["--list-all-zones"], ["--list-all-policies"], ["--get-ipsets"]] + [
+        ["--info-ipset=%s" % name] for name in sorted(ipsets)]
+    rendered = backend.render(*make(host, tmp_path, rules=rules, policy={"output": "drop"}).validate())
+    assert live == rendered
+
+
+def test_a_permanent_change_by_hand_is_drift(host, tmp_path):
+    make(host, tmp_path, rules=RULES).run(check_mode=False)
+    # firewall-cmd --permanent --add-port=9999/tcp: firewalld writes the zone's file again, with the port.
+    zone_path = os.path.join(host.config_dir, "zones", "portcullis.xml")
+    with open(zone_path) as handle:
+        content = handle.read()
+    with open(zone_path, "w") as handle:
+        handle.write(content.replace("</zone>", '  <port port="9999" protocol="tcp"/>\n</zone>'))
+    checked = make(host, tmp_path, rules=RULES).run(check_mode=True)
+    assert checked["changed"] and '<port port="9999" protocol="tcp"/>' in checked["diff"]["before"]
+
+
+def test_a_state_recorded_with_the_permanent_listings_of_earlier_versions_is_no_change(host, tmp_path):
+    make(host, tmp_path, rules=RULES).run(check_mode=False)
+    state = tmp_path / "state" / "firewall-firewalld.json"
+    saved = json.loads(state.read_text())
+
+    def earlier(text):
+        """The text as earlier versions wrote it: each object's permanent configuration after its runtime one."""
+        out, pending = [], None
+        for line in text.splitlines() + ["# end"]:
+            if line.startswith("# ") and pending:
+                out += ["# firewall-cmd --permanent --info-" + pending, "(the same as the runtime)"]
+                pending = None
+            if line.startswith("# firewall-cmd --info-"):
+                pending = line[len("# firewall-cmd --info-"):]
+            out.append(line)
+        return "\n".join(out[:-1]) + "\n"
+
+    saved["desired"], saved["live"] = earlier(saved["desired"]), earlier(saved["live"])
+    assert saved["live"].count("# firewall-cmd --permanent --info-") == saved["live"].count("# firewall-cmd --info-")
+    state.write_text(json.dumps(saved))
+    host.calls = []
+    assert make(host, tmp_path, rules=RULES).run(check_mode=False)["changed"] is False
+    assert not [argv for argv in host.calls if argv[1:] == ["--reload"]]
+    assert _firewalld.comparable(saved["live"]) == _firewalld.Firewalld(host).live()

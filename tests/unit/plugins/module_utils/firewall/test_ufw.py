@@ -382,28 +382,54 @@ def test_tuples_read_back_as_ufw_commands(text, line):
     assert _ufw.Entry.parse(text).line() == line
 
 
-def test_rollback_script_puts_the_files_back_and_reloads(host):
+def test_rollback_script_puts_our_previous_rules_back_and_reloads(host):
     backend = _ufw.Ufw(host)
-    files, script = backend.restore_script({"manager": {_ufw.RULES_FILES[4]: "x"}, "forward": None},
-                                           "/var/lib/portcullis", "t1")
-    assert list(files.values()) == ["x"]
-    assert script.splitlines() == ["cat %s > /etc/ufw/user.rules" % list(files)[0], "/usr/sbin/ufw reload"]
+    backend.policy_declared = {"output"}
+    previous = (TEMPLATE % tuple_block("allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in", "portcullis: ssh")).replace(
+        "### RULES ###\n", "### RULES ###\n" + tuple_block("deny any any 0.0.0.0/0 any 198.51.100.7 in", "f2b"))
+    files, script = backend.restore_script({"manager": {_ufw.RULES_FILES[4]: previous, _ufw.DEFAULTS_FILE: DEFAULTS},
+                                            "forward": None}, "/var/lib/portcullis", "t1")
+    # Only the rules of our scope are kept for the rollback; the others are taken as they are when it runs.
+    assert list(files.values()) == [tuple_block("allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in", "portcullis: ssh")[1:] + "\n"]
+    lines = script.splitlines()
+    assert lines[-2:] == ["sed -i 's|^DEFAULT_OUTPUT_POLICY=.*|DEFAULT_OUTPUT_POLICY=\"ACCEPT\"|' %s"
+                          % host.path(_ufw.DEFAULTS_FILE), "/usr/sbin/ufw reload"]
+    assert "user6.rules" not in script and "DEFAULT_INPUT_POLICY" not in script
 
 
-def test_commit_confirmed_rollback_puts_the_previous_files_back(host, tmp_path):
+def test_commit_confirmed_rollback_keeps_the_bans_made_while_it_was_pending(host, tmp_path, run_in_sh):
+    # Before, the rollback wrote back the whole files as they were when it was armed: a ban fail2ban's ufw action
+    # inserted while the rollback was pending was lost, and the state file kept the unconfirmed rule set.
+    host.add_rule("deny any any 0.0.0.0/0 any 198.51.100.7 in", comment="by Fail2Ban after 5 attempts against sshd")
     make(host, tmp_path, rules=REGISTRY[:1]).run(check_mode=False)
     previous = dict((path, host.read(path)) for path in list(_ufw.RULES_FILES.values()) + [_ufw.DEFAULTS_FILE])
+    state = tmp_path / "state" / "firewall-ufw.json"
+    previous_state = state.read_text()
     result = make(host, tmp_path, rules=REGISTRY[:2], policy={"output": "drop"}, rollback_timeout=600).run(
         check_mode=False)
     assert host.read(_ufw.RULES_FILES[4]) != previous[_ufw.RULES_FILES[4]]
-    state = tmp_path / "state"
-    script = (state / ("rollback-%s.sh" % result["rollback_token"])).read_text()
-    restored = re.findall(r"cat (\S+) > (\S+)", script)
-    assert sorted(target for _saved, target in restored) == sorted(previous)
-    for saved, target in restored:
-        assert open(saved).read() == previous[target]
-    lines = script.splitlines()
-    assert lines.index("/usr/sbin/ufw reload") > max(lines.index("cat %s > %s" % item) for item in restored)
+    assert 'DEFAULT_OUTPUT_POLICY="DROP"' in host.read(_ufw.DEFAULTS_FILE)
+    # fail2ban's ufw action: ufw insert 1 deny from ADDRESS (both files, above every rule).
+    later = tuple_block("deny any any 0.0.0.0/0 any 198.51.100.23 in", "by Fail2Ban after 5 attempts against sshd")
+    for version in (4, 6):
+        path = _ufw.RULES_FILES[version]
+        host.write(path, host.read(path).replace("### RULES ###\n", "### RULES ###\n" + later, 1))
+    reloads = host.reloads
+    script = (tmp_path / "state" / ("rollback-%s.sh" % result["rollback_token"])).read_text()
+    done = run_in_sh(host, script, str(tmp_path / "state"))
+    assert done.returncode == 0, done.stderr
+    assert host.reloads == reloads + 1
+    expected = previous[_ufw.RULES_FILES[4]].replace("### RULES ###\n", "### RULES ###\n" + later, 1)
+    assert host.read(_ufw.RULES_FILES[4]) == expected
+    assert host.tuples(4)[:2] == ["deny any any 0.0.0.0/0 any 198.51.100.23 in comment=%s" % _ufw._hex(
+        "by Fail2Ban after 5 attempts against sshd"), "deny any any 0.0.0.0/0 any 198.51.100.7 in comment=%s"
+        % _ufw._hex("by Fail2Ban after 5 attempts against sshd")]
+    assert host.read(_ufw.DEFAULTS_FILE) == previous[_ufw.DEFAULTS_FILE]
+    assert state.read_text() == previous_state
+    assert not [name for name in os.listdir(str(tmp_path / "state")) if name.startswith("rollback-")]
+    # The next run compares the registry with what is in force.
+    assert make(host, tmp_path, rules=REGISTRY[:1]).run(check_mode=True)["changed"] is False
+    assert make(host, tmp_path, rules=REGISTRY[:2], policy={"output": "drop"}).run(check_mode=True)["changed"]
 
 
 # The forward part: forwarded and published traffic in the iptables chains PORTCULLIS-FORWARD and

@@ -134,6 +134,10 @@ class FakeNftables:
     def live(self):
         return FakeNftables.live_text
 
+    @staticmethod
+    def comparable(text):
+        return text
+
 
 @pytest.mark.parametrize("saved, live_text, expected", [
     ({"desired": "d", "live": "applied"}, "applied", 'portcullis_firewall_drift{backend="nftables"} 0'),

@@ -59,7 +59,7 @@ class ServiceRunning:
     """``runner`` runs commands (``run(argv)``, ``which(name)``); ``params``: name, restart, enabled, port,
     timeout, settle, journal_lines."""
 
-    def __init__(self, runner, params, proc_root="/proc", systemd_dir=SYSTEMD_DIR, clock=time.monotonic,
+    def __init__(self, runner, params, proc_root="/proc", systemd_dir=None, clock=time.monotonic,
                  sleep=time.sleep, wall=time.time):
         self.runner = runner
         self.params = params
@@ -67,7 +67,7 @@ class ServiceRunning:
         self.clock, self.sleep, self.wall = clock, sleep, wall
         self.name = params["name"]
         self.systemctl = runner.which("systemctl")
-        if not self.systemctl or not os.path.isdir(systemd_dir):
+        if not self.systemctl or not os.path.isdir(systemd_dir or SYSTEMD_DIR):
             raise ServiceError("cannot manage the service %s: systemd is not running on this host" % self.name)
 
     def show(self):
@@ -88,9 +88,16 @@ class ServiceRunning:
         journalctl = self.runner.which("journalctl")
         if not journalctl:
             return ""
-        rc, out, _err = self.runner.run([journalctl, "--unit", self.name, "--since", "@%d" % int(since), "--no-pager",
-                                         "--quiet", "--output", "cat", "--lines", str(self.params["journal_lines"])])
-        lines = [line for line in (out or "").splitlines() if line.strip()] if rc == 0 else []
+        lines = []
+        # journald may not have written the daemon's last lines yet: asked again, briefly, when there are none.
+        for _attempt in range(3):
+            rc, out, _err = self.runner.run([journalctl, "--unit", self.name, "--since", "@%d" % int(since),
+                                             "--no-pager", "--quiet", "--output", "cat", "--lines",
+                                             str(self.params["journal_lines"])])
+            lines = [line for line in (out or "").splitlines() if line.strip()] if rc == 0 else []
+            if lines or not self.params["journal_lines"]:
+                break
+            self.sleep(0.3)
         return ("\n%s's journal since the start:\n%s" % (self.name, "\n".join(lines))) if lines else ""
 
     def run(self, check_mode):

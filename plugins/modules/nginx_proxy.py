@@ -344,8 +344,8 @@ options:
       - Where the edge metrics' exporter (mtail) is set up - read, never changed (but for the program's directory,
         made with O(edge_log) when missing), so that the C(portcullis.ports.nginx_proxy) role can remove what it
         wrote and no longer wants.
-      - The files that begin with the collection's marker line (C(# Managed by portcullis.ports (nginx_proxy)) in
-        the directory of O(edge_exporter.program) and in the one our O(edge_exporter.environment) names (mtail's
+      - The programs (C(NAME.mtail)) that begin with the collection's marker line (C(# Managed by portcullis.ports
+        (nginx_proxy)) in the directory of O(edge_exporter.program) and in the one our O(edge_exporter.environment) names (mtail's
         C(--progs) before the program moved) are returned in RV(edge_exporter.files) - with O(edge_log), all but
         O(edge_exporter.program) itself (mtail would load them too and count every request twice); without it, all
         of them and the environment file when it is ours, and then the state of O(edge_exporter.service) in

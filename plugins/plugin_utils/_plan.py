@@ -902,7 +902,7 @@ class Plan:
 
     def listener_clashes(self, host, name, proxy=True):
         """Why the registry entry ``name`` of ``host`` cannot be listened on as declared, before a role installs
-        daemon there (not nginx): the entries it shares a port with on clashing binds (port_conflicts' duplicate
+        its daemon there (not nginx): the entries it shares a port with on clashing binds (port_conflicts' duplicate
         check), with ``proxy`` (nginx runs on the host, in the proxies group or not) nginx's PROXY_PORTS, and the
         plan's problems that name it. ``[message]``, empty when none; RegistryError for an invalid registry."""
         services = self.registry(host)

@@ -82,8 +82,9 @@ def _world_readable(path, mode=None):
 
 
 def _owned_programs(directories):
-    """The regular files of ``directories`` (missing ones have none) that begin with the collection's marker, in
-    the order of the directories, each sorted by name; only the marker's length of each file is read."""
+    """The mtail programs (regular files named NAME.mtail, the only ones mtail loads) of ``directories`` (missing
+    ones have none) that begin with the collection's marker, in the order of the directories, each sorted by name;
+    only the marker's length of each file is read."""
     found = []
     for directory in directories:
         try:
@@ -91,6 +92,8 @@ def _owned_programs(directories):
         except OSError:
             continue
         for name in names:
+            if not name.endswith(_edge.PROGRAM_SUFFIX):
+                continue
             path = os.path.join(directory, name)
             if os.path.islink(path) or not os.path.isfile(path):
                 continue

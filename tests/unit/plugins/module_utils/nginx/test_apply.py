@@ -523,6 +523,8 @@ def test_an_older_program_of_ours_is_reported_for_removal_with_the_metrics_on_an
     older = layout / "mtail" / "renamed-before.mtail"
     older.write_text(MARKED_PROGRAM)
     (layout / "mtail" / "users.mtail").write_text("counter lines\n/$/ {\n  lines++\n}\n")
+    # Marked but not a program mtail loads (not NAME.mtail): not listed.
+    (layout / "mtail" / "notes.txt").write_text(MARKED_PROGRAM)
     os.symlink(str(older), str(layout / "mtail" / "link.mtail"))
     mtail = fakes.systemd(active="active", enabled="enabled")
     on = run(layout, FakeNginx(openssl=openssl, systemd=mtail), edge_exporter=exporter(layout),

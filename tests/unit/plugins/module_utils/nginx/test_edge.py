@@ -162,3 +162,21 @@ def test_what_the_collection_writes_for_mtail_is_recognised_as_ours_and_nothing_
     assert not _edge.owned("# Set to 1 to start Mtail at boot.\nENABLED=0\n")
     assert not _edge.owned(b"PORT=3903\n# Managed by portcullis.ports (nginx_proxy, edge metrics)\n")
     assert not _edge.owned("")
+
+
+def test_the_buckets_default_is_one_value_wherever_it_is_written():
+    # _edge.DEFAULT_BUCKETS owns it; the filter's documentation, the role's defaults and both entry points of its
+    # argument specs (role_docs.py holds the defaults to the main entry point) repeat it for their readers.
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "..")
+
+    def load(*path):
+        with open(os.path.join(root, *path)) as handle:
+            return yaml.safe_load(handle)
+
+    specs = load("roles", "nginx_proxy", "meta", "argument_specs.yml")["argument_specs"]
+    written = [load("plugins", "filter", "edge_exporter.yml")["DOCUMENTATION"]["options"]["buckets"]["default"],
+               load("roles", "nginx_proxy", "defaults", "main.yml")["portcullis_nginx_edge_buckets"]]
+    written += [specs[entry]["options"]["portcullis_nginx_edge_buckets"]["default"] for entry in ("main", "edge_rules")]
+    assert written == [list(_edge.DEFAULT_BUCKETS)] * 4
+    assert specs["main"]["options"]["portcullis_nginx_edge_latency_p95"]["default"] == \
+        specs["edge_rules"]["options"]["portcullis_nginx_edge_latency_p95"]["default"]

@@ -21,7 +21,9 @@ description:
     journal lines since the start (the daemon's error - a port another process holds, a bind address the host does
     not have) - where M(ansible.builtin.systemd_service) reports a C(Type=simple) unit started as soon as it is
     forked, and the next run starts it again.
-  - A unit that systemd is about to start again (C(auto-restart), its process exited) counts as not running.
+  - A unit that systemd is about to start again (C(auto-restart), its process exited) counts as not running; a
+    failed one has its failure reset (C(systemctl reset-failed)) before the start, since systemd refuses even a
+    start by hand to a unit that hit its start limit, when the cause may be gone.
   - An unchanged host costs one C(systemctl show). Needs systemd.
 extends_documentation_fragment:
   - portcullis.ports.attributes

@@ -120,6 +120,10 @@ class ServiceRunning:
         if check_mode or not actions:
             return result
         since = self.wall() - 1
+        if state.get("ActiveState") == "failed" and ("start" in actions or "restart" in actions):
+            # A unit that failed too often in a row is refused even a start by hand until its start limit's
+            # interval passes: the failure is forgotten first, as the cause may be gone (a port freed).
+            self._do("reset-failed", since)
         for action in actions:
             self._do(action, since)
         if "start" in actions or "restart" in actions:

@@ -183,3 +183,12 @@ def test_an_unknown_unit_is_named(proc):
     fake = FakeSystemd(str(proc), dict(STOPPED, LoadState="not-found"))
     with pytest.raises(_running.ServiceError, match="the service mtail.service does not exist"):
         run(fake, proc)
+
+
+def test_a_failed_unit_has_its_failure_forgotten_before_the_start(proc):
+    # systemd refuses even a start by hand to a unit that hit its start limit, until the limit's interval passed.
+    listening(proc)
+    fake = FakeSystemd(str(proc), dict(STOPPED, ActiveState="failed", SubState="failed", UnitFileState="enabled"),
+                       after_start=[dict(RUNNING, MainPID="88")], listener=88)
+    assert run(fake, proc)["actions"] == ["start"]
+    assert fake.calls[1:3] == ["systemctl reset-failed mtail.service", "systemctl start mtail.service"]

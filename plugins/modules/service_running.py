@@ -16,7 +16,8 @@ description:
   - Starts the systemd unit O(name) when it does not run, restarts it when it runs and O(restart) is true (after a
     change of its configuration), and enables it at boot with O(enabled).
   - After a start or restart it watches the unit until its main process listens on O(port) (TCP, IPv4 or IPv6), or
-    without O(port) until it has run O(settle) seconds with the same process. A unit that exits, fails, is started
+    without O(port) until it has run O(settle) seconds with the same process (so too when the socket's owner
+    cannot be read - root without C(CAP_SYS_PTRACE), as in a container - but the socket is of the process's user). A unit that exits, fails, is started
     again by systemd (C(Restart=)) or does not listen within O(timeout) seconds fails the task with the unit's own
     journal lines since the start (the daemon's error - a port another process holds, a bind address the host does
     not have) - where M(ansible.builtin.systemd_service) reports a C(Type=simple) unit started as soon as it is

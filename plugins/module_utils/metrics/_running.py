@@ -10,7 +10,8 @@ on the host) leaves a run that reported "started"; with ``Restart=`` systemd
 starts it again until it gives up, and the next run starts it again. Here,
 after a start or restart, the unit is watched until its process listens on
 the given TCP port (or, without one, until it has run unchanged for the
-settle time): a unit that exits, fails or is restarted by systemd meanwhile,
+settle time; so too when the socket's owner cannot be read, root lacking
+CAP_SYS_PTRACE in a container, but the socket is of the process's user): a unit that exits, fails or is restarted by systemd meanwhile,
 or does not listen in time, fails the run with the unit's own journal lines
 since the start. A unit systemd is about to restart (``auto-restart``) is not
 running. One ``systemctl show`` on an unchanged host. No Ansible import.
@@ -43,16 +44,34 @@ def parse_show(text):
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
-def listens(pid, port, proc_root="/proc"):
-    """Whether the process ``pid`` holds a listening TCP socket (IPv4 or IPv6) on ``port``."""
+def _uid(pid, proc_root):
     try:
-        sockets = _listening.read_sockets(proc_root, ("tcp",))
+        with open(os.path.join(proc_root, str(pid), "status")) as handle:
+            for line in handle:
+                if line.startswith("Uid:"):
+                    return int(line.split()[1])
+    except (IOError, OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def listens(pid, port, proc_root="/proc"):
+    """Whether the process ``pid`` holds a listening TCP socket (IPv4 or IPv6) on ``port``: True or False when
+    the sockets' owners can be read, else None when a socket on the port belongs to the process's user (root
+    without CAP_SYS_PTRACE, as in a container, cannot read another user's /proc/PID/fd)."""
+    try:
+        sockets = [entry for entry in _listening.read_sockets(proc_root, ("tcp",)) if entry["port"] == port]
     except _listening.ListenerReadError as error:
         raise ServiceError(str(error))
-    inodes = [entry["inode"] for entry in sockets if entry["port"] == port]
-    if not inodes or not pid:
+    if not sockets or not pid:
         return False
-    return pid in [owner for owners in _listening.socket_owners(inodes, proc_root).values() for owner in owners]
+    owners = _listening.socket_owners([entry["inode"] for entry in sockets], proc_root)
+    if pid in [owner for found in owners.values() for owner in found]:
+        return True
+    unread = [entry for entry in sockets if entry["inode"] not in owners]
+    if unread and any(entry["uid"] == _uid(pid, proc_root) for entry in unread):
+        return None
+    return False
 
 
 class ServiceRunning:
@@ -151,10 +170,12 @@ class ServiceRunning:
                                    "systemd %s times)%s" % (self.name, state.get("ActiveState"), state.get("SubState"),
                                                             state.get("NRestarts", "?"), self._journal(since)))
             if state.get("ActiveState") == "active" and state.get("MainPID") not in (None, "0"):
-                if port is not None and listens(int(state["MainPID"]), port, self.proc_root):
+                found = listens(int(state["MainPID"]), port, self.proc_root) if port is not None else None
+                if found:
                     return True
-                if port is None and self.clock() - started >= settle:
-                    return None
+                # Without a port, or a socket on it whose owner cannot be read: the same process for settle seconds.
+                if found is None and self.clock() - started >= settle:
+                    return None if port is None else True
             if self.clock() - started >= timeout:
                 raise ServiceError("the service %s runs but did not listen on tcp port %s within %d s%s"
                                    % (self.name, port, timeout, self._journal(since)))

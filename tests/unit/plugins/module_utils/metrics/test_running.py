@@ -192,3 +192,25 @@ def test_a_failed_unit_has_its_failure_forgotten_before_the_start(proc):
                        after_start=[dict(RUNNING, MainPID="88")], listener=88)
     assert run(fake, proc)["actions"] == ["start"]
     assert fake.calls[1:3] == ["systemctl reset-failed mtail.service", "systemctl start mtail.service"]
+
+
+def status(proc, pid, uid):
+    (proc / str(pid)).mkdir(exist_ok=True)
+    (proc / str(pid) / "status").write_text("Name:\tmtail\nUid:\t%d\t%d\t%d\t%d\n" % ((uid,) * 4))
+
+
+def test_a_socket_whose_owner_cannot_be_read_counts_when_it_is_the_process_users_and_the_process_stays(proc):
+    # No fd link (root without CAP_SYS_PTRACE in a container): the socket's uid, 999, is the process's.
+    listening(proc)
+    status(proc, 88, 999)
+    fake = FakeSystemd(str(proc), STOPPED, after_start=[dict(RUNNING, MainPID="88")])
+    assert run(fake, proc)["listening"] is True
+    assert len([call for call in fake.calls if call == "systemctl show mtail.service"]) > 5  # watched for settle
+
+
+def test_a_socket_of_another_user_on_the_port_is_not_the_services(proc):
+    listening(proc)
+    status(proc, 88, 0)
+    fake = FakeSystemd(str(proc), STOPPED, after_start=[dict(RUNNING, MainPID="88")])
+    with pytest.raises(_running.ServiceError, match="did not listen on tcp port 3903 within 5 s"):
+        run(fake, proc)

@@ -31,6 +31,8 @@ _PLAN_ERRORS = (_registry.RegistryError, _inventory_mod.InventoryError, _proxy_p
                 _values.BadValue, _plan.PlanError, _reachability_plan.ReachabilityPlanError, _rules.RuleError,
                 _adopt.AdoptError)
 UNSET = _inventory_mod.UNSET
+# The nginx_proxy role's variable that names the registry entry mtail listens on (edge_exporter's service).
+EDGE_SERVICE_VARIABLE = "portcullis_nginx_edge_exporter_service"
 
 
 def _filter_error(name, error):
@@ -144,22 +146,31 @@ def health_targets(hosts, hostvars=None, groups=None, proxy_host=None, policy=No
 
 
 def edge_exporter(sites, hostvars=None, groups=None, proxy_host=None, service="mtail", buckets=None, policy=None,
-                  latency_p95=None):
+                  latency_p95=None, log=None, program=None):
     try:
         plan = network_plan(hostvars, groups, policy)
         if not isinstance(sites, list) or not all(isinstance(site, dict) and "domain" in site for site in sites):
             raise _edge.EdgeMetricsError("the input must be the proxy's sites (proxy_sites), got %s"
                                          % _values.describe(sites))
+        option = "the exporter service (%s)" % EDGE_SERVICE_VARIABLE
         listen = _metrics_apply.exporter_listen(plan.registry(proxy_host), service, exporter="mtail",
-                                                option="exporter service", example_port=3903)
+                                                option=option, example_port=3903)
+        clashes = plan.listener_clashes(proxy_host, service)
+        if clashes:
+            raise _edge.EdgeMetricsError(
+                "%s: mtail could not listen where the registry entry %s of %s declares it: %s; give mtail a port "
+                "of its own (its default is 3903)" % (option, service, proxy_host, "; ".join(clashes)))
         address, _sep, port = listen.rpartition(":")
+        address, port = address.strip("[]"), int(port)
         buckets = _edge.DEFAULT_BUCKETS if buckets is None else buckets
         if latency_p95 is not None:
             _edge.check_threshold(latency_p95, buckets)
-        return {"program": _edge.program(sites, buckets),
-                "address": address.strip("[]"), "port": int(port),
-                "routes": [{"domain": domain, "path": path, "service": name}
-                           for domain, path, name in _edge.routes(sites)]}
+        result = {"program": _edge.program(sites, buckets), "address": address, "port": port,
+                  "routes": [{"domain": domain, "path": path, "service": name}
+                             for domain, path, name in _edge.routes(sites)]}
+        if log is not None or program is not None:
+            result["environment"] = _edge.environment(address, port, log, program, service, proxy_host)
+        return result
     except _PLAN_ERRORS + (_edge.EdgeMetricsError, _metrics_apply.MetricsError) as error:
         raise _filter_error("edge_exporter", error)
 

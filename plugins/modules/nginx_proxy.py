@@ -336,18 +336,20 @@ options:
         it, V(other) for an unknown host, a path outside every route and the port-80 redirects), the status and its
         class, the request time, the bytes received and sent, the upstream's address and time.
       - Those servers keep logging to the main access log as well (O(main_config.access_log), or
-        C(/var/log/nginx/access.log)). Its directory must exist (C(nginx -t) refuses the configuration otherwise,
-        and it is rolled back).
+        C(/var/log/nginx/access.log)). Its directory is made (mode 0755) when missing.
       - Unset, no edge log is written.
     type: path
   edge_exporter:
     description:
-      - Where the edge metrics' exporter (mtail) was set up - read, never changed, and only without O(edge_log), so
-        that the C(portcullis.ports.nginx_proxy) role can remove what it wrote once the edge metrics are off.
-      - The files among O(edge_exporter.program) and O(edge_exporter.environment) that exist and begin with the
-        collection's marker line (C(# Managed by portcullis.ports (nginx_proxy)) are returned in
-        RV(edge_exporter.files), and when the environment file is one of them, the state of O(edge_exporter.service)
-        in RV(edge_exporter.service). A file without the marker is not the collection's and is not listed.
+      - Where the edge metrics' exporter (mtail) is set up - read, never changed (but for the program's directory,
+        made with O(edge_log) when missing), so that the C(portcullis.ports.nginx_proxy) role can remove what it
+        wrote and no longer wants.
+      - The programs (C(NAME.mtail)) that begin with the collection's marker line (C(# Managed by portcullis.ports
+        (nginx_proxy)) in the directory of O(edge_exporter.program) and in the one our O(edge_exporter.environment) names (mtail's
+        C(--progs) before the program moved) are returned in RV(edge_exporter.files) - with O(edge_log), all but
+        O(edge_exporter.program) itself (mtail would load them too and count every request twice); without it, all
+        of them and the environment file when it is ours, and then the state of O(edge_exporter.service) in
+        RV(edge_exporter.service). A file without the marker is not the collection's and is not listed.
     type: dict
     suboptions:
       program:
@@ -563,12 +565,13 @@ service:
   sample: {name: nginx, actions: [reload]}
 edge_exporter:
   description:
-    - What of O(edge_exporter) is still there and the collection's, when the edge log is off (O(edge_log) unset).
-  returned: when O(edge_exporter) is given without O(edge_log)
+    - What of O(edge_exporter) is the collection's and no longer wanted - with O(edge_log), its older programs;
+      without, all of it.
+  returned: when O(edge_exporter) is given
   type: dict
   contains:
     files:
-      description: The files that begin with the collection's marker line, the program first; empty when none.
+      description: The files that begin with the collection's marker line, the programs first; empty when none.
       type: list
       elements: str
     service:

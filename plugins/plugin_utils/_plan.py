@@ -53,6 +53,7 @@ import pickle
 import tempfile
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
+from ansible_collections.portcullis.ports.plugins.module_utils.audit import _conflicts
 from ansible_collections.portcullis.ports.plugins.module_utils.firewall import _rules
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
@@ -898,6 +899,26 @@ class Plan:
         if plan.services is None:
             raise _registry.RegistryError(plan.registry_errors)
         return plan.services
+
+    def listener_clashes(self, host, name, proxy=True):
+        """Why the registry entry ``name`` of ``host`` cannot be listened on as declared, before a role installs
+        its daemon there (not nginx): the entries it shares a port with on clashing binds (port_conflicts' duplicate
+        check), with ``proxy`` (nginx runs on the host, in the proxies group or not) nginx's PROXY_PORTS, and the
+        plan's problems that name it. ``[message]``, empty when none; RegistryError for an invalid registry."""
+        services = self.registry(host)
+        service = next((item for item in services if item.name == name), None)
+        if service is None:
+            return []
+        duplicates = [conflict for conflict in _conflicts.find_duplicates(services) if name in conflict["services"]]
+        found = [conflict["message"] for conflict in duplicates]
+        if proxy:
+            # nginx's own entries too (the daemon is not nginx), unless one on that port was named already.
+            shared = set(conflict["port"] for conflict in duplicates if conflict["protocol"] == "tcp")
+            found += ["%s is on tcp port %d, where nginx listens on a proxy" % (name, port) for port in PROXY_PORTS
+                      if port not in shared and any(start <= port <= end for start, end in service.ranges.get("tcp", ()))]
+        found += [problem["message"] for problem in self.problems
+                  if problem["host"] == host and name in problem["services"] and problem["kind"] != PROXY_PORT]
+        return found
 
     def proxy_routes(self, proxy, hosts=None):
         """``[{"host", "service" (a Service), "servers": [{"server", ...nginx parameters}]}]``, one per service

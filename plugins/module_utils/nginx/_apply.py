@@ -81,6 +81,32 @@ def _world_readable(path, mode=None):
     return bool(mode & 0o004)
 
 
+def _owned_programs(directories):
+    """The mtail programs (regular files named NAME.mtail, the only ones mtail loads) of ``directories`` (missing
+    ones have none) that begin with the collection's marker, in the order of the directories, each sorted by name;
+    only the marker's length of each file is read."""
+    found = []
+    for directory in directories:
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith(_edge.PROGRAM_SUFFIX):
+                continue
+            path = os.path.join(directory, name)
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            try:
+                with open(path, "rb") as handle:
+                    head = handle.read(len(_edge.OWNED_MARKER.encode("utf-8")))
+            except (IOError, OSError):
+                continue
+            if _edge.owned(head):
+                found.append(path)
+    return found
+
+
 class NginxProxy:
     def __init__(self, runner, params, state_dir=STATE_DIR, certbot_live=_certificates.LETSENCRYPT_LIVE,
                  systemd_dir=_service.SYSTEMD_DIR):
@@ -149,7 +175,7 @@ class NginxProxy:
         certificates.check(renderer.sites, _config.site_names)
         self.warnings.extend(certificates.warnings)
         to_make = certificates.to_make()
-        directories = self._directories(renderer, certificates)
+        directories = self._directories(renderer, certificates) + self._edge_directories()
         changes = []
         for path, text, mode in wanted:
             before = _host.read(path)
@@ -229,25 +255,50 @@ class NginxProxy:
         return result
 
     def _edge_exporter(self):
-        """Without the edge log, what the role had set up for the edge metrics' exporter and is still there, for it
-        to remove: ``{"files": [...], "service": {...} or None}``, or None when there is nothing to look for.
+        """What the role set up for the edge metrics' exporter and is no longer wanted, for it to remove:
+        ``{"files": [...], "service": {...} or None}``, or None without ``edge_exporter``.
 
-        The files of ``edge_exporter`` (the program first, the environment file last) that begin with the
-        collection's marker (_edge.OWNED_MARKER); the service's state only when its environment file is one of
-        them - the service then runs on the collection's configuration. Only read here, never changed; a host
-        where nothing is the collection's costs two reads of absent files."""
+        The files that begin with the collection's marker (_edge.OWNED_MARKER) in mtail's program directories -
+        the program's, and the one our environment file names (the program's before it moved) - other than the
+        program itself while the edge log is on: mtail loads every program of its directory, so an older one of
+        ours would count every request twice. Without the edge log, those and the environment file (last), and
+        the service's state when the environment file is ours - the service then runs on the collection's
+        configuration. Only read here, never changed; a host where nothing is the collection's costs two reads
+        and a directory listing."""
         wanted = self.params.get("edge_exporter")
-        if not wanted or self.params.get("edge_log"):
+        if not wanted:
             return None
-        files = [path for path in (wanted["program"], wanted["environment"])
-                 if _edge.owned(_host.read(path, binary=True))]
+        on = bool(self.params.get("edge_log"))
+        environment = _host.read(wanted["environment"], binary=True)
+        directories = [os.path.dirname(wanted["program"])]
+        previous = _edge.environment_program_directory(environment)
+        if previous and previous not in directories:
+            directories.append(previous)
+        files = [path for path in _owned_programs(directories) if not (on and path == wanted["program"])]
         service = None
-        if wanted["environment"] in files:
+        if not on and _edge.owned(environment):
+            files.append(wanted["environment"])
             unit = _service.Service(self.runner, wanted["service"], self.systemd_dir)
             running, enabled = unit.status()
             self.warnings.extend(unit.warnings)
             service = {"name": unit.name, "running": running, "enabled": enabled}
         return {"files": files, "service": service}
+
+    def _edge_directories(self):
+        """With the edge log, its directory and the mtail program's, each made (0755) when missing: nginx and the
+        role's copy of the program would otherwise fail on them, after other changes. One that exists is left as it
+        is; something else in the way fails before any change."""
+        wanted = self.params.get("edge_exporter")
+        paths = [self.params.get("edge_log")] + ([wanted["program"]] if wanted else [])
+        plan = []
+        for path in paths if self.params.get("edge_log") else ():
+            directory = os.path.dirname(path)
+            if os.path.isdir(directory) or any(directory == item[0] for item in plan):
+                continue
+            if os.path.lexists(directory):
+                raise NginxProxyError("%s is in the way: it should be the directory of %s" % (directory, path))
+            plan.append((directory, 0o755, None))
+        return plan
 
     def _replace(self, binary, main_path, certificates, to_make, written, replaced):
         """Make the self-signed pairs, write the files, remove the replaced ones, then nginx -t; everything is

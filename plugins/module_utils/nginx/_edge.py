@@ -21,6 +21,8 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.portcullis.ports.plugins.module_utils import _values
+
 # The access-log format's name and the variables the configuration sets for it.
 LOG_FORMAT_NAME = "portcullis_edge"
 ROUTE_VARIABLE = "$portcullis_edge_route"
@@ -68,6 +70,17 @@ HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 # those files (and stops mtail.service only when its environment file is ours), never an mtail set up otherwise.
 OWNED_MARKER = "# Managed by portcullis.ports (nginx_proxy"
 
+# The role variables the values below come from, named in every error (the filter and the module check them).
+BUCKETS_VARIABLE = "portcullis_nginx_edge_buckets"
+LOG_VARIABLE = "portcullis_nginx_edge_log"
+PROGRAM_VARIABLE = "portcullis_nginx_edge_program"
+# mtail loads only the files of its program directory with this suffix.
+PROGRAM_SUFFIX = ".mtail"
+# The edge log and the program's path are written into nginx's configuration (one unquoted token) and into
+# mtail's environment file, which systemd reads and a shell splits into words (EXTRA_ARGS) and mtail splits at
+# commas and expands as globs (LOGS): only these characters mean the same to all four.
+SAFE_PATH = _values.pattern(r"/[A-Za-z0-9._+@=:/-]+")
+
 
 class EdgeMetricsError(ValueError):
     pass
@@ -92,26 +105,27 @@ def owned(content):
 
 def check_buckets(buckets):
     """``buckets`` as a sorted tuple of numbers (MIN_BUCKET <= b < MAX_BUCKET), distinct, at most MAX_BUCKETS;
-    EdgeMetricsError names a bad one."""
+    EdgeMetricsError names the variable and a bad one."""
     if not isinstance(buckets, (list, tuple)) or not buckets:
-        raise EdgeMetricsError("buckets must be a non-empty list of seconds, got %r" % (buckets,))
+        raise EdgeMetricsError("%s: buckets must be a non-empty list of seconds, got %r" % (BUCKETS_VARIABLE, buckets))
     checked = []
     for item in buckets:
         # Numeric strings are refused, not converted: the role's argument check lets "0.5" through (elements: float)
         # but the value reaching the filter is still the string, and the rules template compares numbers.
         if isinstance(item, str):
-            raise EdgeMetricsError("bucket %r is not valid: expected a number of seconds, not the string %r (write "
-                                   "it without quotes)" % (item, item))
+            raise EdgeMetricsError("%s: bucket %r is not valid: expected a number of seconds, not the string %r "
+                                   "(write it without quotes)" % (BUCKETS_VARIABLE, item, item))
         if isinstance(item, bool) or not isinstance(item, (int, float)):
-            raise EdgeMetricsError("bucket %r is not valid: expected a number of seconds" % (item,))
+            raise EdgeMetricsError("%s: bucket %r is not valid: expected a number of seconds" % (BUCKETS_VARIABLE, item))
         if not MIN_BUCKET <= item < MAX_BUCKET:
-            raise EdgeMetricsError("bucket %r is not valid: expected %g <= bucket < %g seconds (nginx logs request "
-                                   "times in milliseconds)" % (item, MIN_BUCKET, MAX_BUCKET))
+            raise EdgeMetricsError("%s: bucket %r is not valid: expected %g <= bucket < %g seconds (nginx logs "
+                                   "request times in milliseconds)" % (BUCKETS_VARIABLE, item, MIN_BUCKET, MAX_BUCKET))
         checked.append(item)
     if len(set(checked)) != len(checked):
-        raise EdgeMetricsError("buckets %r: a bound is given twice" % (list(buckets),))
+        raise EdgeMetricsError("%s %r: a bound is given twice" % (BUCKETS_VARIABLE, list(buckets)))
     if len(checked) > MAX_BUCKETS:
-        raise EdgeMetricsError("%d buckets: at most %d (each is one series per route)" % (len(checked), MAX_BUCKETS))
+        raise EdgeMetricsError("%s: %d buckets, at most %d (each is one series per route)"
+                               % (BUCKETS_VARIABLE, len(checked), MAX_BUCKETS))
     return tuple(sorted(checked))
 
 
@@ -120,12 +134,77 @@ def check_threshold(threshold, buckets):
     first), or the alert, which compares the share of requests above that bound, can never be exact."""
     bounds = check_buckets(buckets)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-        raise EdgeMetricsError("the latency threshold %r is not a number of seconds" % (threshold,))
+        raise EdgeMetricsError("the latency threshold (portcullis_nginx_edge_latency_p95) %r is not a number of "
+                               "seconds" % (threshold,))
     if float(threshold) not in [float(item) for item in bounds]:
         raise EdgeMetricsError("the latency threshold (portcullis_nginx_edge_latency_p95) %g is not one of the "
                                "proxy's buckets (portcullis_nginx_edge_buckets) %s: the p95 alert could never fire "
                                "exactly; set both in group_vars/all" % (threshold, ", ".join(_number(b) for b in bounds)))
     return threshold
+
+
+def _check_path(value, variable, what):
+    if not isinstance(value, str) or not value:
+        raise EdgeMetricsError("%s (%s) must be a non-empty absolute path, got %r" % (what, variable, value))
+    if not value.startswith("/"):
+        raise EdgeMetricsError("%s (%s) %r is not valid: expected an absolute path" % (what, variable, value))
+    if not SAFE_PATH.fullmatch(value):
+        bad = next(char for char in value if not SAFE_PATH.fullmatch("/" + char))
+        raise EdgeMetricsError("%s (%s) %r is not valid: it contains %r; nginx, mtail's environment file and "
+                               "mtail's list of logs read only letters, digits and . _ + @ = : / - the same way"
+                               % (what, variable, value, bad))
+    parts = value.split("/")[1:]
+    if value.endswith("/") or "" in parts or "." in parts or ".." in parts:
+        raise EdgeMetricsError("%s (%s) %r is not valid: expected a file's path, without empty, . or .. parts"
+                               % (what, variable, value))
+    return value
+
+
+def check_log(value):
+    """The edge log's path (nginx writes it, mtail reads it): absolute, SAFE_PATH;
+    EdgeMetricsError names the variable and the value."""
+    return _check_path(value, LOG_VARIABLE, "the edge log")
+
+
+def check_program(value):
+    """The mtail program's path: as the edge log's, a file of a directory other than ``/`` whose name ends with
+    PROGRAM_SUFFIX (mtail loads no other file of its program directory)."""
+    _check_path(value, PROGRAM_VARIABLE, "the mtail program")
+    if not value.endswith(PROGRAM_SUFFIX) or len(value.rsplit("/", 1)[1]) <= len(PROGRAM_SUFFIX):
+        raise EdgeMetricsError("the mtail program (%s) %r is not valid: mtail loads only files named NAME%s"
+                               % (PROGRAM_VARIABLE, value, PROGRAM_SUFFIX))
+    if value.count("/") < 2:
+        raise EdgeMetricsError("the mtail program (%s) %r is not valid: mtail loads every program of its directory, "
+                               "so give it a directory of its own, such as /etc/mtail" % (PROGRAM_VARIABLE, value))
+    return value
+
+
+def program_directory(program):
+    """The directory mtail loads the programs of (its ``--progs``): the program's."""
+    return program.rsplit("/", 1)[0]
+
+
+def environment(address, port, log, program, service=None, host=None):
+    """mtail's environment file (Debian's /etc/default/mtail, read by mtail.service): where it listens, the edge
+    log, and the program's directory. Begins with OWNED_MARKER."""
+    where = ("# Where the registry entry %s of %s listens (HOST empty: every address).\n" % (service, host)
+             if service and host else "")
+    return ("%s, edge metrics). Read by mtail.service.\n%sHOST=%s\nPORT=%d\nLOGS=%s\nEXTRA_ARGS=\"--progs %s\"\n"
+            % (OWNED_MARKER, where, address, port, check_log(log), program_directory(check_program(program))))
+
+
+def environment_program_directory(content):
+    """The program directory an environment file of ours names (its ``--progs``), or None (text or bytes)."""
+    if isinstance(content, bytes):
+        content = content.decode("utf-8", "replace")
+    if not owned(content):
+        return None
+    for line in content.splitlines():
+        if line.startswith("EXTRA_ARGS="):
+            words = line[len("EXTRA_ARGS="):].strip('"').split()
+            if len(words) == 2 and words[0] == "--progs" and words[1].startswith("/"):
+                return words[1]
+    return None
 
 
 def route_key(domain, path):

@@ -117,6 +117,7 @@ def test_no_sideways_imports_between_features(name):
     ("health_check", {"audit", None}),
     ("discover", {"audit", None}),
     ("controller_files", {"audit", None}),
+    ("service_running", {"metrics", "audit", None}),
 ])
 def test_a_module_ships_only_its_feature(module, allowed):
     shipped = _closure(_imports(os.path.join(PLUGINS, "modules", module + ".py")))

@@ -268,7 +268,8 @@ def test_edge_exporter_wildcard_bind_listens_everywhere():
 
 
 @pytest.mark.parametrize("exporter, buckets, message", [
-    (None, None, "exporter service: the registry declares no service named mtail, so the mtail the role installs"),
+    (None, None, "exporter service (portcullis_nginx_edge_exporter_service): the registry declares no service named "
+                 "mtail, so the mtail the role installs"),
     ({"name": "mtail", "port": "3903-3904"}, None, "must listen on one TCP port for mtail, not tcp 3903-3904"),
     ({"name": "mtail", "port": 3903}, [1, "fast"], "bucket 'fast' is not valid"),
     ({"name": "mtail", "port": 3903}, [1, 1], "a bound is given twice"),
@@ -279,6 +280,76 @@ def test_edge_exporter_refuses_what_would_be_undeclared_or_unreadable(exporter, 
     sites = FILTERS["proxy_sites"](["app"], hostvars=hostvars, groups=groups, proxy_host="edge")
     with pytest.raises(AnsibleFilterError, match="portcullis.ports.edge_exporter: .*" + re.escape(message)):
         FILTERS["edge_exporter"](sites, hostvars=hostvars, groups=groups, proxy_host="edge", buckets=buckets)
+
+
+# Issue 29, fault 1: an entry mtail cannot listen on (nginx's port, another entry's) was accepted, and mtail
+# failed after the run reported it started.
+@pytest.mark.parametrize("exporter, extra, groups, message", [
+    ({"name": "mtail", "port": 443}, [], {"proxies": ["edge"]}, "https and mtail both use tcp port 443"),
+    # nginx listens on 80 and 443 of the host the role runs on, in the proxies group or not, declared or not.
+    ({"name": "mtail", "port": 80}, [], {}, "mtail is on tcp port 80, where nginx listens on a proxy"),
+    # nginx's own entry named for mtail.
+    ({"name": "mtail", "port": 3903}, [], {"proxies": ["edge"]}, "https is on tcp port 443, where nginx listens"),
+    ({"name": "mtail", "port": 22}, [{"name": "ssh", "port": "ssh"}], {"proxies": ["edge"]},
+     "mtail and ssh both use tcp port 22"),
+    ({"name": "mtail", "port": 9100, "bind": "192.0.2.10"}, [{"name": "node", "port": 9100}], {"proxies": ["edge"]},
+     "mtail and node both use tcp port 9100 (192.0.2.10 and 0.0.0.0)"),
+])
+def test_edge_exporter_refuses_an_entry_mtail_could_not_listen_on(exporter, extra, groups, message):
+    hostvars = _edge_inventory(exporter)
+    hostvars["edge"]["portcullis_services"] += extra
+    service = "https" if message.startswith("https is") else "mtail"
+    sites = FILTERS["proxy_sites"](["app"], hostvars=hostvars, groups=groups, proxy_host="edge")
+    with pytest.raises(AnsibleFilterError, match=re.escape(
+            "the exporter service (portcullis_nginx_edge_exporter_service): mtail could not listen where the "
+            "registry entry %s of edge declares it: %s" % (service, message))):
+        FILTERS["edge_exporter"](sites, hostvars=hostvars, groups=groups, proxy_host="edge", service=service)
+
+
+def test_edge_exporter_accepts_a_port_shared_on_other_addresses():
+    hostvars = _edge_inventory({"name": "mtail", "port": 9100, "bind": "192.0.2.10"})
+    hostvars["edge"]["portcullis_services"].append({"name": "node", "port": 9100, "bind": "127.0.0.1"})
+    sites = FILTERS["proxy_sites"](["app"], hostvars=hostvars, groups={"proxies": ["edge"]}, proxy_host="edge")
+    assert FILTERS["edge_exporter"](sites, hostvars=hostvars, groups={"proxies": ["edge"]}, proxy_host="edge")["port"] == 9100
+
+
+# Issue 29, faults 3 to 5: every edge value is checked by the role's first check, naming its variable.
+@pytest.mark.parametrize("kwargs, message", [
+    ({"log": "/var/log/nginx/edge;x.log"}, "the edge log (portcullis_nginx_edge_log) '/var/log/nginx/edge;x.log' is "
+                                           "not valid: it contains ';'"),
+    ({"log": "/var/log/nginx/edge x.log"}, "(portcullis_nginx_edge_log) '/var/log/nginx/edge x.log' is not valid: "
+                                           "it contains ' '"),
+    ({"log": "edge.log"}, "(portcullis_nginx_edge_log) 'edge.log' is not valid: expected an absolute path"),
+    ({"log": "/var/log/nginx/a,b.log"}, "it contains ','"),
+    ({"log": "/var/log/nginx/"}, "expected a file's path"),
+    ({"program": "/srv/x y/edge.mtail"}, "the mtail program (portcullis_nginx_edge_program) '/srv/x y/edge.mtail'"),
+    ({"program": "/etc/mtail/edge.conf"}, "mtail loads only files named NAME.mtail"),
+    ({"program": "/edge.mtail"}, "give it a directory of its own"),
+    ({"program": "/etc/mtail/../edge.mtail"}, "without empty, . or .. parts"),
+    ({"buckets": [0.1, "0.5"]}, "portcullis_nginx_edge_buckets: bucket '0.5' is not valid"),
+    ({"buckets": []}, "portcullis_nginx_edge_buckets: buckets must be a non-empty list"),
+    ({"latency_p95": "fast"}, "the latency threshold (portcullis_nginx_edge_latency_p95) 'fast' is not a number"),
+])
+def test_edge_exporter_names_the_variable_and_the_value(kwargs, message):
+    hostvars = _edge_inventory({"name": "mtail", "port": 3903})
+    groups = {"proxies": ["edge"]}
+    sites = FILTERS["proxy_sites"](["app"], hostvars=hostvars, groups=groups, proxy_host="edge")
+    arguments = dict({"log": "/var/log/nginx/portcullis-edge.log", "program": "/etc/mtail/portcullis-edge.mtail"},
+                     **kwargs)
+    with pytest.raises(AnsibleFilterError, match="portcullis.ports.edge_exporter: .*" + re.escape(message)):
+        FILTERS["edge_exporter"](sites, hostvars=hostvars, groups=groups, proxy_host="edge", **arguments)
+
+
+def test_edge_exporter_writes_mtail_environment_file():
+    hostvars = _edge_inventory({"name": "mtail", "port": 3903, "bind": "192.0.2.10"})
+    groups = {"proxies": ["edge"]}
+    sites = FILTERS["proxy_sites"](["app"], hostvars=hostvars, groups=groups, proxy_host="edge")
+    found = FILTERS["edge_exporter"](sites, hostvars=hostvars, groups=groups, proxy_host="edge",
+                                     log="/var/log/nginx/portcullis-edge.log", program="/srv/mtail/edge.mtail")
+    assert found["environment"] == (
+        "# Managed by portcullis.ports (nginx_proxy, edge metrics). Read by mtail.service.\n"
+        "# Where the registry entry mtail of edge listens (HOST empty: every address).\n"
+        "HOST=192.0.2.10\nPORT=3903\nLOGS=/var/log/nginx/portcullis-edge.log\nEXTRA_ARGS=\"--progs /srv/mtail\"\n")
 
 
 def test_edge_exporter_checks_the_latency_threshold_against_the_proxy_buckets():

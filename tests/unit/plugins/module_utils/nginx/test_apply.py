@@ -503,15 +503,83 @@ def test_an_mtail_configured_otherwise_is_not_the_collections(layout, openssl, f
     assert result["edge_exporter"] == {"files": [], "service": None}
 
 
-def test_nothing_of_ours_costs_no_command_and_the_metrics_on_are_not_looked_at(layout, openssl, fakes):
+def test_nothing_of_ours_costs_no_command_and_the_metrics_on_keep_their_own_program(layout, openssl, fakes):
     mtail = fakes.systemd()
     result = run(layout, FakeNginx(openssl=openssl, systemd=mtail), edge_exporter=exporter(layout))
     assert result["edge_exporter"] == {"files": [], "service": None} and mtail.shown == []
-    # With the edge log (metrics on) the role's files are wanted: nothing is reported for removal.
+    # With the edge log (metrics on) the role's program and environment file are wanted: nothing is reported for
+    # removal, and the service is not looked at.
     mtail_files(layout)
     result = run(layout, FakeNginx(openssl=openssl, systemd=mtail), edge_exporter=exporter(layout),
                  edge_log=str(layout / "edge.log"))
-    assert "edge_exporter" not in result and mtail.shown == []
+    assert result["edge_exporter"] == {"files": [], "service": None} and mtail.shown == []
+
+
+# Issue 29, fault 2: mtail loads every program of its directory, so a program of ours left under an older path would
+# count every request twice; turned off, it stayed too.
+
+def test_an_older_program_of_ours_is_reported_for_removal_with_the_metrics_on_and_off(layout, openssl, fakes):
+    mtail_files(layout)
+    older = layout / "mtail" / "renamed-before.mtail"
+    older.write_text(MARKED_PROGRAM)
+    (layout / "mtail" / "users.mtail").write_text("counter lines\n/$/ {\n  lines++\n}\n")
+    # Marked but not a program mtail loads (not NAME.mtail): not listed.
+    (layout / "mtail" / "notes.txt").write_text(MARKED_PROGRAM)
+    os.symlink(str(older), str(layout / "mtail" / "link.mtail"))
+    mtail = fakes.systemd(active="active", enabled="enabled")
+    on = run(layout, FakeNginx(openssl=openssl, systemd=mtail), edge_exporter=exporter(layout),
+             edge_log=str(layout / "edge.log"))
+    assert on["edge_exporter"] == {"files": [str(older)], "service": None} and mtail.shown == []
+    off = run(layout, FakeNginx(openssl=openssl, systemd=mtail), edge_exporter=exporter(layout))
+    assert off["edge_exporter"]["files"] == [exporter(layout)["program"], str(older), exporter(layout)["environment"]]
+    assert older.read_text() == MARKED_PROGRAM
+
+
+def test_the_program_directory_our_environment_file_names_is_looked_in_too(layout, openssl, fakes):
+    # The program moved to another directory: the one mtail was pointed at before still holds ours.
+    before = layout / "mtail-before"
+    before.mkdir()
+    (before / "portcullis-edge.mtail").write_text(MARKED_PROGRAM)
+    mtail_files(layout, program=None, environment=MARKED_ENVIRONMENT + 'EXTRA_ARGS="--progs %s"\n' % before)
+    mtail = fakes.systemd()
+    on = run(layout, FakeNginx(openssl=openssl, systemd=mtail), edge_exporter=exporter(layout),
+             edge_log=str(layout / "edge.log"))
+    assert on["edge_exporter"]["files"] == [str(before / "portcullis-edge.mtail")]
+    # A user's environment file names no directory of ours.
+    (layout / "default-mtail").write_text('EXTRA_ARGS="--progs %s"\n' % before)
+    on = run(layout, FakeNginx(openssl=openssl, systemd=mtail), edge_exporter=exporter(layout),
+             edge_log=str(layout / "edge.log"))
+    assert on["edge_exporter"]["files"] == []
+
+
+# Issue 29, fault 4: the program's (or the edge log's) directory missing failed half-way; it is made, before any
+# file is written, and check mode reports it.
+
+def test_missing_directories_of_the_program_and_the_edge_log_are_made(layout, openssl, fakes):
+    wanted = dict(exporter(layout), program=str(layout / "new" / "programs" / "edge.mtail"))
+    log = str(layout / "logs" / "edge.log")
+    mtail = fakes.systemd()
+    result = run(layout, FakeNginx(openssl=openssl, systemd=mtail), check_mode=True, edge_exporter=wanted, edge_log=log)
+    assert result["changed"] and str(layout / "logs") in result["directories"]
+    assert str(layout / "new" / "programs") in result["directories"]
+    assert not os.path.exists(str(layout / "logs")) and not os.path.exists(str(layout / "new"))
+    result = run(layout, FakeNginx(openssl=openssl, systemd=mtail), edge_exporter=wanted, edge_log=log)
+    assert os.path.isdir(str(layout / "new" / "programs")) and os.path.isdir(str(layout / "logs"))
+    assert os.stat(str(layout / "new" / "programs")).st_mode & 0o7777 == 0o755
+    again = run(layout, FakeNginx(openssl=openssl, systemd=mtail), edge_exporter=wanted, edge_log=log)
+    assert not again["changed"] and again["directories"] == []
+    # Off, nothing is made.
+    off = run(layout, FakeNginx(openssl=openssl, systemd=mtail), edge_exporter=dict(wanted, program=str(layout / "x" / "a.mtail")))
+    assert str(layout / "x") not in off["directories"]
+
+
+def test_a_file_in_the_way_of_the_program_directory_fails_before_any_change(layout, openssl, fakes):
+    (layout / "blocked").write_text("")
+    wanted = dict(exporter(layout), program=str(layout / "blocked" / "edge.mtail"))
+    with pytest.raises(_nginx.NginxProxyError, match="blocked is in the way"):
+        run(layout, FakeNginx(openssl=openssl, systemd=fakes.systemd()), edge_exporter=wanted,
+            edge_log=str(layout / "edge.log"))
+    assert not (layout / "conf.d" / "portcullis-proxy.conf").exists()
 
 
 def test_a_stopped_and_disabled_mtail_of_ours_is_reported_as_such(layout, openssl, fakes):

@@ -87,7 +87,10 @@ def test_every_metric_is_declared_with_its_series():
     ([], "non-empty list"), ([0, 1], "bucket 0 is not valid"), ([0.0005, 1], "0.001 <= bucket < 1e+06"),
     ([True], "bucket True"), ([1, 1.0], "given twice"), (list(range(1, 40)), "at most 30"),
     # A number string names the type, not a range it is in; a bound too large names the real upper limit.
-    (["0.5", "1"], "not the string '0.5'"), ([1, 10000000], "bucket 10000000 is not valid: expected 0.001 <= bucket < 1e+06"),
+    # Issue 29, fault 5: each names the variable.
+    (["0.5", "1"], "portcullis_nginx_edge_buckets: bucket '0.5' is not valid: expected a number of seconds, not the "
+                   "string '0.5'"),
+    ([1, 10000000], "portcullis_nginx_edge_buckets: bucket 10000000 is not valid: expected 0.001 <= bucket < 1e+06"),
 ])
 def test_bad_buckets_are_refused(buckets, message):
     with pytest.raises(_edge.EdgeMetricsError, match=re.escape(message)):
@@ -111,19 +114,69 @@ def test_a_domain_named_other_is_refused():
         _edge.program([dict(SITE, domain="other")])
 
 
-def test_what_the_collection_writes_for_mtail_is_recognised_as_ours_and_nothing_else():
-    assert _edge.owned(_edge.program([SITE]))
-    assert _edge.owned(_edge.program([SITE]).encode("utf-8"))
-    # The environment file the role writes (roles/nginx_proxy/tasks/edge_metrics.yml) begins with the marker too:
-    # the role's OFF path removes it, and stops mtail.service, only then.
+def test_the_role_writes_the_filters_environment_file():
     tasks = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "..", "roles", "nginx_proxy", "tasks",
                          "edge_metrics.yml")
     with open(tasks) as handle:
         written = [task["ansible.builtin.copy"]["content"] for task in yaml.safe_load(handle)
-                   if "content" in task.get("ansible.builtin.copy", {}) and "HOST=" in task["ansible.builtin.copy"]["content"]]
-    assert len(written) == 1 and _edge.owned(written[0])
+                   if "ansible.builtin.copy" in task]
+    assert written == ["{{ __portcullis_nginx_edge.program }}", "{{ __portcullis_nginx_edge.environment }}"]
+
+
+@pytest.mark.parametrize("check, value, message", [
+    (_edge.check_log, "/var/log/nginx/edge;x.log", "the edge log (portcullis_nginx_edge_log) "
+                                                   "'/var/log/nginx/edge;x.log' is not valid: it contains ';'"),
+    (_edge.check_log, "logs/edge.log", "(portcullis_nginx_edge_log) 'logs/edge.log' is not valid: expected an absolute"),
+    (_edge.check_log, "/var/log/nginx/edge*.log", "it contains '*'"),
+    (_edge.check_log, "/var/log/nginx/$host.log", "it contains '$'"),
+    (_edge.check_log, "/var/log//edge.log", "without empty, . or .. parts"),
+    (_edge.check_log, None, "the edge log (portcullis_nginx_edge_log) must be a non-empty absolute path, got None"),
+    (_edge.check_program, "/etc/mtail/edge", "(portcullis_nginx_edge_program) '/etc/mtail/edge' is not valid: mtail "
+                                             "loads only files named NAME.mtail"),
+    (_edge.check_program, "/etc/mtail/.mtail", "mtail loads only files named NAME.mtail"),
+    (_edge.check_program, "/edge.mtail", "give it a directory of its own"),
+    (_edge.check_program, "/etc/mtail/\u00e9.mtail", "it contains '\u00e9'"),
+])
+def test_paths_refused_name_the_variable_and_the_value(check, value, message):
+    with pytest.raises(_edge.EdgeMetricsError, match=re.escape(message)):
+        check(value)
+
+
+def test_paths_accepted():
+    assert _edge.check_log("/var/log/nginx/portcullis-edge.log") == "/var/log/nginx/portcullis-edge.log"
+    assert _edge.check_program("/etc/mtail/portcullis-edge.mtail") == "/etc/mtail/portcullis-edge.mtail"
+
+
+def test_what_the_collection_writes_for_mtail_is_recognised_as_ours_and_nothing_else():
+    assert _edge.owned(_edge.program([SITE]))
+    assert _edge.owned(_edge.program([SITE]).encode("utf-8"))
+    # The environment file the role writes (made here, the edge_exporter filter's environment) begins with the
+    # marker too: the role's OFF path removes it, and stops mtail.service, only then; and it names the program's
+    # directory, where the module looks for the role's older programs.
+    environment = _edge.environment("", 3903, "/var/log/nginx/portcullis-edge.log", "/srv/mtail/edge.mtail", "mtail", "edge")
+    assert _edge.owned(environment) and _edge.environment_program_directory(environment) == "/srv/mtail"
+    assert _edge.environment_program_directory(environment.encode("utf-8")) == "/srv/mtail"
+    assert _edge.environment_program_directory('EXTRA_ARGS="--progs /etc/mtail"\n') is None  # not ours
     # The package's own file, a user's, and one that only mentions the collection further down are not ours.
     assert not _edge.owned(None)
     assert not _edge.owned("# Set to 1 to start Mtail at boot.\nENABLED=0\n")
     assert not _edge.owned(b"PORT=3903\n# Managed by portcullis.ports (nginx_proxy, edge metrics)\n")
     assert not _edge.owned("")
+
+
+def test_the_buckets_default_is_one_value_wherever_it_is_written():
+    # _edge.DEFAULT_BUCKETS owns it; the filter's documentation, the role's defaults and both entry points of its
+    # argument specs (role_docs.py holds the defaults to the main entry point) repeat it for their readers.
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "..")
+
+    def load(*path):
+        with open(os.path.join(root, *path)) as handle:
+            return yaml.safe_load(handle)
+
+    specs = load("roles", "nginx_proxy", "meta", "argument_specs.yml")["argument_specs"]
+    written = [load("plugins", "filter", "edge_exporter.yml")["DOCUMENTATION"]["options"]["buckets"]["default"],
+               load("roles", "nginx_proxy", "defaults", "main.yml")["portcullis_nginx_edge_buckets"]]
+    written += [specs[entry]["options"]["portcullis_nginx_edge_buckets"]["default"] for entry in ("main", "edge_rules")]
+    assert written == [list(_edge.DEFAULT_BUCKETS)] * 4
+    assert specs["main"]["options"]["portcullis_nginx_edge_latency_p95"]["default"] == \
+        specs["edge_rules"]["options"]["portcullis_nginx_edge_latency_p95"]["default"]

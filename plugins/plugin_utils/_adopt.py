@@ -38,8 +38,12 @@ The flows that work today are those seen (``observed``) and those probed:
 ``probe_flows`` gives each host the other hosts' discovered listeners for
 the reachability module to try (bounded by ``PROBE_MAX``), ``probed`` reads
 its answers (a connect is a flow, refused or filtered is none, anything
-else unknown). ``judge`` and ``cuts`` hold them against a plan; ``accepted``
-marks the cuts the user accepts by name. ``draft_map`` is the port map of
+else unknown; for UDP silence is unknown too). What the probes could not
+tell is never taken as closed: ``unproven`` makes each such flow that
+today's firewall lets through a flow that may work, so the check names it
+when the registry would refuse it. ``judge`` and ``cuts`` hold them against
+a plan; ``accepted`` marks the cuts the user accepts by name, and
+``accepted_all`` refuses a name that matches no cut. ``draft_map`` is the port map of
 the plan with the drafts in place (``draft_plan``) beside the live state.
 """
 
@@ -548,6 +552,8 @@ def cut_text(cut):
 
 # The evidence of a flow found working by a probe, as its "seen" item.
 PROBED = "probed from %s"
+# The evidence of a flow no probe could tell, that today's firewall lets through: it may work.
+UNPROVEN = "not provable from %s"
 # The most probes one vantage sends by default (portcullis_adopt_probe_max): more stop the run before any is sent.
 PROBE_MAX = 500
 WILDCARDS = {"0.0.0.0": (4,), "::": (4, 6)}
@@ -632,10 +638,12 @@ def probed(plan, results):
     shape, with ``probed from VANTAGE`` as evidence and the vantage's
     inventory address as client; and what could not be probed, unknown:
     ``{"flows": [...], "unknown": [{client_host, host, address, port,
-    protocol, text}], "counts": {...}}``. A port refused or filtered does not
-    work today: no flow. An error, a flow not probed (UDP without a known
-    request, an address outside the inventory) and a vantage without a
-    result are unknown, never closed."""
+    protocol, result, text}], "counts": {...}}``. A TCP port refused or
+    filtered does not work today: no flow; nor a UDP port refused (an ICMP
+    port unreachable). An error, a UDP probe met by silence (dropped, or a
+    service that does not answer that request: silence proves nothing), a
+    flow not probed (UDP without a known request, an address outside the
+    inventory) and a vantage without a result are unknown, never closed."""
     if not isinstance(results, dict):
         raise AdoptError("probes must map each vantage host to its reachability result, got %s"
                          % type(results).__name__)
@@ -648,7 +656,7 @@ def probed(plan, results):
             continue  # probing switched off for this host: said by the caller
         if result.get("failed") or not isinstance(result.get("flows"), list):
             unknown.append({"client_host": vantage, "host": None, "address": None, "port": None, "protocol": None,
-                            "text": "%s: no probe was made (%s): every flow from it is unknown"
+                            "result": "error", "text": "%s: no probe was made (%s): every flow from it is unknown"
                                     % (vantage, " ".join(str(result.get("msg") or "no result").split()))})
             counts["unknown"] += 1
             continue
@@ -665,17 +673,80 @@ def probed(plan, results):
                 flows.append({"client": str(client), "server": str(server), "port": int(item["port"]),
                               "protocol": item["protocol"], "seen": [PROBED % vantage]})
                 counts["open"] += 1
-            elif answer in ("refused", "filtered"):
+            elif answer == "refused" or (answer == "filtered" and item["protocol"] == "tcp"):
                 counts["closed"] += 1
             else:
                 counts["unknown"] += 1
                 unknown.append({"client_host": vantage, "host": item.get("host"), "address": item["address"],
-                                "port": item["port"], "protocol": item["protocol"],
+                                "port": item["port"], "protocol": item["protocol"], "result": answer,
                                 "text": "%s -> %s (%s) port %s/%s: unknown, %s (%s)%s" % (
                                     vantage, item.get("host") or item["address"], item["address"], item["port"],
                                     item["protocol"], answer.replace("_", " "), item.get("detail") or "",
                                     " [%s]" % item["why"] if item.get("why") else "")})
     return {"flows": flows, "unknown": unknown, "counts": counts}
+
+
+def _today(found, protocol, port, client):
+    """What today's firewall on a discovered host does to ``client`` reaching ``port``: its evidence when it may let
+    it through, None when it refuses it (closed, loopback only, open only to other sources)."""
+    for item in found["services"]:
+        if item["protocol"] != protocol or not item["port"] <= port <= item["end"]:
+            continue
+        exposure = item.get("exposure") or {}
+        state = exposure.get("state")
+        if state in ("closed", "private") or (state == "some" and not _covered(str(client), exposure["sources"])):
+            return None
+        return "; ".join(" ".join(why.split()) for why in exposure.get("evidence") or []) or state or "not known"
+    return "no listener of it was read"
+
+
+UNPROVEN_WHY = {
+    "not_probed": "no probe can tell",
+    "filtered": "no reply to the probe, which proves nothing for UDP",
+    "error": "the probe failed",
+    "unreachable": "the probe got no answer it could read",
+}
+
+
+def unproven(plan, discovered, unknown):
+    """The flows the probes could not tell (``probed``'s ``unknown``: a UDP
+    port no request is known to get a reply from, a UDP probe met by
+    silence, a probe that failed) that today's firewall on the server, as
+    discover read it, lets through: flows that may work, in ``observed``'s
+    shape, the evidence ``not provable from VANTAGE (why, today: ...)``.
+    The check counts them with the flows that work, so a registry that
+    would refuse one stops the run naming it, never passes it as fine. A
+    flow today's firewall already refuses, or to an address that is not the
+    server's in the inventory, gives none."""
+    _check_discovered(discovered)
+    if not isinstance(unknown, list):
+        raise AdoptError("unknown must be the list of probes not made (adoption_probed's unknown), got %s"
+                         % type(unknown).__name__)
+    flows = []
+    for item in unknown:
+        if not isinstance(item, dict):
+            raise AdoptError("unknown probe %r: expected a mapping as adoption_probed gives them" % (item,))
+        vantage, host, port = item.get("client_host"), item.get("host"), item.get("port")
+        if vantage not in plan.hosts or host not in discovered or port is None or not item.get("address"):
+            continue
+        try:
+            server = ipaddress.ip_address(item["address"])
+        except ValueError:
+            continue
+        if plan.owner_of(server) != host:
+            continue
+        client = next((address for address in plan.hosts[vantage].addresses if address.version == server.version),
+                      None)
+        protocol = item.get("protocol") or "tcp"
+        today = _today(discovered[host], protocol, int(port), client) if client is not None else None
+        if today is None:
+            continue
+        why = UNPROVEN_WHY.get(item.get("result"), "the probe could not tell")
+        if protocol == "udp" and item.get("result") == "not_probed":
+            why = "UDP, %s" % why
+        flows.append({"client": str(client), "server": str(server), "port": int(port), "protocol": protocol,
+                      "seen": ["%s (%s, today: %s)" % (UNPROVEN % vantage, why, today.replace("; ", ", "))]})
+    return flows
 
 
 # -- accepting cuts ----------------------------------------------------------------------------------------------
@@ -737,6 +808,18 @@ def accepted(found, accept):
     return marked, unused
 
 
+def accepted_all(found, accept):
+    """``accepted``, but a name of ``accept`` that matches no cut is an
+    error naming it and the names of the cuts there are: a typo or a stale
+    name means the reviewer accepted something else than this run found."""
+    marked, unused = accepted(found, accept)
+    if unused:
+        raise AdoptError("accepted cut(s) that match no cut of this run: %s (a typo, or a flow that no longer works "
+                         "or is no longer cut); the cuts of this run: %s; nothing was enforced"
+                         % (", ".join(unused), ", ".join(sorted(set(cut_key(cut) for cut in found))) or "none"))
+    return marked
+
+
 def accept_text(item):
     client, server, port, protocol = item
     return "%s%s:%d/%s" % ("%s->" % client if client else "", server, port, protocol)
@@ -770,10 +853,12 @@ def _kinds(evidence):
     """What a flow's evidence is made of: seen (a connection), probed (a probe connected), or both."""
     parts = evidence.split("; ") if evidence else []
     found = []
-    if any(not part.startswith(PROBED % "") for part in parts):
+    if any(not part.startswith(PROBED % "") and not part.startswith(UNPROVEN % "") for part in parts):
         found.append("seen")
     if any(part.startswith(PROBED % "") for part in parts):
         found.append("probed")
+    if any(part.startswith(UNPROVEN % "") for part in parts):
+        found.append("unknown (may work)")
     return ", ".join(found) or "kept from an earlier run"
 
 
@@ -804,7 +889,7 @@ def draft_map(plan, discovered, drafted, flows, unknown=()):
                       "unknown": [dict(item, check=item.get("check", "discover")) for item in found["unknown"]],
                       "ports": None}
     report = _audit.audit(plan, live)
-    judged = judge(plan, flows)
+    judged = judge(plan, list(flows) + unproven(plan, discovered, list(unknown)))
     for item in judged:
         item["text"] = "%s -> %s port %d/%s (%s: %s): %s%s" % (
             _client_label(item), "%s (%s)" % (item["host"], item["address"]) if item["host"] else item["address"],

@@ -656,7 +656,8 @@ def probed(plan, results):
             continue  # probing switched off for this host: said by the caller
         if result.get("failed") or not isinstance(result.get("flows"), list):
             unknown.append({"client_host": vantage, "host": None, "address": None, "port": None, "protocol": None,
-                            "result": "error", "text": "%s: no probe was made (%s): every flow from it is unknown"
+                            "result": "error",
+                            "text": "%s: no probe was made (%s): every flow from it is unknown"
                                     % (vantage, " ".join(str(result.get("msg") or "no result").split()))})
             counts["unknown"] += 1
             continue

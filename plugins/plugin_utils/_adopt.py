@@ -25,6 +25,11 @@ port, each with the evidence it was inferred from and how sure that is:
   ``connects_to`` that host's service on the client; to an address outside
   the inventory: a ``connects_to`` ``to`` it; from outside to an internal
   service: that address in ``allow_from``;
+- hosts that reach each other on addresses the inventory does not give
+  (a private network, the inventory holding the management address):
+  those addresses (as discover read them on each host) are the host's,
+  and the draft gives the host ``portcullis_address`` with them, which the
+  firewall's rules need;
 - nginx's server blocks: the backend service a location proxies to gets the
   block's name as ``domain``, the location as ``path``, its other names as
   ``aliases`` and the names that only redirect to it as ``redirect_from``.
@@ -118,6 +123,34 @@ def _covered(address, sources):
     return False
 
 
+class _Owners:
+    """Whose an address is: the inventory's (the plan), else the host's on which discover read it (``ip
+    address``). Hosts often reach each other on addresses the inventory does not give (a private network, the
+    inventory holding the management address): those are theirs too. An address read on more than one host
+    (Docker's 172.17.0.1 on every Docker host) is nobody's; loopback and link-local ones are left out."""
+
+    def __init__(self, plan, discovered=None):
+        self.plan = plan
+        hosts = {}
+        for host in sorted(discovered or {}):
+            for text in (discovered[host] or {}).get("addresses") or []:
+                try:
+                    address = ipaddress.ip_address(text)
+                except ValueError:
+                    continue
+                if address.is_loopback or address.is_link_local or address.is_unspecified or address.is_multicast:
+                    continue
+                hosts.setdefault(address, set()).add(host)
+        self.read = dict((address, found.pop()) for address, found in hosts.items() if len(found) == 1)
+
+    def __call__(self, address):
+        return self.plan.owner_of(address) or self.read.get(address)
+
+    def unknown_to_inventory(self, address):
+        """Whether ``address`` is a host's that the inventory does not give for it."""
+        return self.plan.owner_of(address) is None and address in self.read
+
+
 class _Draft:
     """One host's draft: ``entries`` (registry entries, in order) and the ``notes`` (evidence lines) of each."""
 
@@ -128,6 +161,7 @@ class _Draft:
         self.notes = {}
         self.header = []
         self.links = {}  # entry name -> {connects_to item key: evidence}
+        self.addresses = {}  # an address of this host the inventory does not give -> a flow seen on it
 
     def entry(self, name):
         return next((entry for entry in self.entries if entry["name"] == name), None)
@@ -217,7 +251,7 @@ def _service_entry(draft, service, policy):
     return draft.add(entry, [note for note in notes if note])
 
 
-def _nginx(draft, drafts, plan):
+def _nginx(draft, drafts, plan, owners):
     """Domains, paths, aliases and redirects from the host's nginx server blocks onto the backend entries."""
     servers = draft.found.get("nginx") or []
     if not servers:
@@ -244,7 +278,7 @@ def _nginx(draft, drafts, plan):
             host_part = host_part.strip("[]")
             if not port.isdigit():
                 continue
-            owner = draft.host if _is_loopback(host_part) else (plan.owner_of(ipaddress.ip_address(host_part))
+            owner = draft.host if _is_loopback(host_part) else (owners(ipaddress.ip_address(host_part))
                                                                 if _looks_ip(host_part) else None)
             target = drafts.get(owner)
             entry = target.serving("tcp", int(port)) if target else None
@@ -335,14 +369,14 @@ def _probe_echoes(probes):
     return dict((key, evidence) for key, evidence in probed_only.items() if key not in seen)
 
 
-def _connections(drafts, plan, probes=None):
+def _connections(drafts, owners, probes=None):
     echoes = _probe_echoes(probes)
     for item in _merged_flows(drafts):
         flow = item["flow"]
         client_address = ipaddress.ip_address(flow["client"])
         server_address = ipaddress.ip_address(flow["server"])
-        client_host = plan.owner_of(client_address)
-        server_host = plan.owner_of(server_address)
+        client_host = owners(client_address)
+        server_host = owners(server_address)
         key = (flow["client"], flow["server"], flow["port"], flow["protocol"])
         if key in echoes and item["via"] == {"conntrack"}:
             # conntrack keeps a closed connection about two minutes: an earlier run's own probe, not a use.
@@ -357,6 +391,11 @@ def _connections(drafts, plan, probes=None):
             continue
         evidence = "seen %s -> %s:%d/%s: %s" % (flow["client"], flow["server"], flow["port"], flow["protocol"],
                                                 "; ".join(item["seen"]))
+        if client_host is not None and server_host is not None:
+            # between two hosts, on an address the inventory does not give: the rules need it (portcullis_address)
+            for host, address in ((client_host, client_address), (server_host, server_address)):
+                if host in drafts and owners.unknown_to_inventory(address):
+                    drafts[host].addresses.setdefault(str(address), evidence)
         server_draft = drafts.get(server_host)
         service = server_draft.serving(flow["protocol"], flow["port"]) if server_draft else None
         if client_host is None:
@@ -395,14 +434,15 @@ def draft(plan, discovered, policy=None, probes=None):
     except resolver.PortSpecError as error:
         raise AdoptError("policy: %s" % error)
     drafts = {}
+    owners = _Owners(plan, discovered)
     for host in sorted(discovered):
         plan.host(host, "discovered host")
         drafts[host] = _Draft(host, discovered[host])
         for service in discovered[host]["services"]:
             _service_entry(drafts[host], service, full_policy)
-    _connections(drafts, plan, probes)
+    _connections(drafts, owners, probes)
     for host in sorted(drafts):
-        _nginx(drafts[host], drafts, plan)
+        _nginx(drafts[host], drafts, plan, owners)
     result = {}
     for host, found in sorted(drafts.items()):
         try:
@@ -410,7 +450,13 @@ def draft(plan, discovered, policy=None, probes=None):
         except _registry.RegistryError as error:
             raise AdoptError("the draft of %s is not a valid registry (a fault of the draft, please report it): %s"
                              % (host, "; ".join(error.errors)))
+        addresses = []
+        if found.addresses:
+            addresses = [str(network.network_address) if network.num_addresses == 1 else str(network)
+                         for network in plan.hosts[host].networks]
+            addresses += [address for address in sorted(found.addresses) if address not in addresses]
         result[host] = {"entries": found.entries, "notes": found.notes, "header": found.header,
+                        "addresses": addresses, "address_notes": dict(found.addresses),
                         "links": found.links, "unknown": [item["message"] for item in found.found["unknown"]]}
     return result
 
@@ -435,6 +481,12 @@ def render(host, drafted, window=None):
         lines.append("# not known: %s" % _line(message))
     for note in drafted["header"]:
         lines.append("# %s" % _line(note))
+    if drafted.get("addresses"):
+        lines.append("# %s is also reached on, or connects from, addresses the inventory does not give for it, and the "
+                     "firewall's rules need them: %s [sure]" % (host, "; ".join(
+                         "%s (%s)" % (address, _line(drafted["address_notes"][address]))
+                         for address in sorted(drafted.get("address_notes", {})))))
+        lines.append("portcullis_address: %s" % json.dumps(drafted["addresses"]))
     lines.append("portcullis_services:")
     for entry in drafted["entries"]:
         for note in drafted["notes"].get(entry["name"], []):
@@ -491,16 +543,21 @@ def _one_per_flow(flows):
     return [merged[key] for key in merged]
 
 
-def judge(plan, flows):
+def judge(plan, flows, discovered=None):
     """Every flow of ``flows`` (``observed``'s shape, the probed ones too),
     once, with what the plan's rules do to it: ``{client, client_host, host,
     address, port, protocol, evidence, verdict, reason}``, ``verdict`` one of
     ``kept`` (the rules let it through), ``cut`` (they refuse it),
     ``not enforced`` (into, or out of, a host without a registry) and
-    ``local`` (loopback, or a host's flow to itself: stays on the host)."""
+    ``local`` (loopback, or a host's flow to itself: stays on the host).
+    With ``discovered``, an address the inventory does not give is the
+    host's on which discover read it (``_Owners``); each verdict is asked
+    for the flow's own client address, so a flow from an address the
+    registry does not know is cut, as the firewall would."""
     if not isinstance(flows, list):
         raise AdoptError("flows must be a list of observed flows, got %s" % type(flows).__name__)
     judged = []
+    owners = _Owners(plan, discovered)
     for flow in _one_per_flow(flows):
         try:
             client = ipaddress.ip_address(flow["client"])
@@ -509,8 +566,8 @@ def judge(plan, flows):
             protocol = flow.get("protocol", "tcp")
         except (KeyError, TypeError, ValueError) as error:
             raise AdoptError("observed flow %r: %s" % (flow, error))
-        client_host = plan.owner_of(client)
-        server_host = plan.owner_of(server)
+        client_host = owners(client)
+        server_host = owners(server)
         item = {"client": str(client), "client_host": client_host, "host": server_host, "address": str(server),
                 "port": port, "protocol": protocol, "evidence": "; ".join(flow.get("seen") or [])}
         if client.is_loopback or server.is_loopback or (client_host is not None and client_host == server_host):
@@ -520,24 +577,25 @@ def judge(plan, flows):
             if client_host is None or not plan.hosts[client_host].registry:
                 judged.append(dict(item, verdict="not enforced", reason="no registry at either end"))
                 continue
-            accepted_, reason = _reachability_plan.leaves_verdict(plan, client_host, str(server), port, protocol)
+            accepted_, reason = _reachability_plan.leaves_verdict(plan, client_host, str(server), port, protocol,
+                                                                  source=str(client))
         elif not plan.hosts[server_host].registry:
             judged.append(dict(item, verdict="not enforced", reason="%s has no registry" % server_host))
             continue
         else:
             accepted_, reason = _reachability_plan.flow_verdict(plan, client_host or str(client), server_host,
-                                                                str(server), port, protocol)
+                                                                str(server), port, protocol, source=str(client))
         judged.append(dict(item, verdict="kept" if accepted_ else "cut", reason=reason))
     return judged
 
 
-def cuts(plan, flows):
+def cuts(plan, flows, discovered=None):
     """Every flow of ``flows`` (``observed``'s shape) the plan's rules would
     refuse: ``{client, client_host, host, address, port, protocol, evidence,
     reason}``. A flow into a host without a registry is not enforced there:
     kept. Loopback and a host's flows to itself stay on the host."""
     return [dict((key, value) for key, value in item.items() if key != "verdict")
-            for item in judge(plan, flows) if item["verdict"] == "cut"]
+            for item in judge(plan, flows, discovered) if item["verdict"] == "cut"]
 
 
 def cut_text(cut):
@@ -724,6 +782,7 @@ def unproven(plan, discovered, unknown):
         raise AdoptError("unknown must be the list of probes not made (adoption_probed's unknown), got %s"
                          % type(unknown).__name__)
     flows = []
+    owners = _Owners(plan, discovered)
     for item in unknown:
         if not isinstance(item, dict):
             raise AdoptError("unknown probe %r: expected a mapping as adoption_probed gives them" % (item,))
@@ -734,7 +793,7 @@ def unproven(plan, discovered, unknown):
             server = ipaddress.ip_address(item["address"])
         except ValueError:
             continue
-        if plan.owner_of(server) != host:
+        if owners(server) != host:
             continue
         client = next((address for address in plan.hosts[vantage].addresses if address.version == server.version),
                       None)
@@ -843,6 +902,8 @@ def draft_plan(inputs, drafted):
         if host not in inputs["hosts"]:
             raise AdoptError("drafted host %s is not in the inventory" % host)
         inputs["hosts"][host][_inventory.REGISTRY_VARIABLE] = json.loads(json.dumps(found["entries"]))
+        if found.get("addresses"):
+            inputs["hosts"][host][_inventory.ADDRESS_VARIABLE] = list(found["addresses"])
     return _plan.Plan(inputs)
 
 
@@ -890,7 +951,7 @@ def draft_map(plan, discovered, drafted, flows, unknown=()):
                       "unknown": [dict(item, check=item.get("check", "discover")) for item in found["unknown"]],
                       "ports": None}
     report = _audit.audit(plan, live)
-    judged = judge(plan, list(flows) + unproven(plan, discovered, list(unknown)))
+    judged = judge(plan, list(flows) + unproven(plan, discovered, list(unknown)), discovered)
     for item in judged:
         item["text"] = "%s -> %s port %d/%s (%s: %s): %s%s" % (
             _client_label(item), "%s (%s)" % (item["host"], item["address"]) if item["host"] else item["address"],

@@ -522,3 +522,50 @@ def test_a_name_accepted_that_matches_no_cut_stops_the_check_naming_it():
         _adopt.accepted_all(cuts, ["db:6100/tcp", "db:6101", "web->db:6100/udp"])
     with pytest.raises(_adopt.AdoptError, match="the cuts of this run: none"):
         _adopt.accepted_all([], ["db:6100/tcp"])
+
+
+# -- hosts that reach each other on addresses the inventory does not give ----------------------------------------
+
+def private_fleet():
+    """The inventory gives the management addresses; api reaches db on a private network, 10.8.0.0/24. Both run
+    Docker (172.17.0.1 on each: nobody's)."""
+    found = discovered()
+    found["web"]["addresses"] = ["172.30.100.10", "127.0.0.1"]
+    found["api"]["addresses"] = ["172.30.100.11", "10.8.0.11", "172.17.0.1", "fe80::1"]
+    found["db"]["addresses"] = ["172.30.100.12", "10.8.0.12", "172.17.0.1"]
+    found["api"]["connections"] = [flow("out", "10.8.0.11", "10.8.0.12", 5432, process="python3"),
+                                   flow("in", "172.30.100.10", "172.30.100.11", 4020)]
+    found["db"]["connections"] = [flow("in", "10.8.0.11", "10.8.0.12", 5432)]
+    return found
+
+
+def plan_with(drafted, drop_address_of=()):
+    hostvars = hostvars_of(dict((host, drafted[host]["entries"]) for host in drafted))
+    for host in drafted:
+        if drafted[host]["addresses"] and host not in drop_address_of:
+            hostvars[host]["portcullis_address"] = drafted[host]["addresses"]
+    return Plan.of(hostvars, GROUPS)
+
+
+def test_a_flow_between_hosts_on_addresses_the_inventory_does_not_give_is_drafted_and_checked():
+    found = private_fleet()
+    drafted = _adopt.draft(plan_of(), found)
+    # the connection is between two inventory hosts: a connects_to, and each host's address that the rules need
+    assert {"host": "db", "service": "postgres-5432"} in entries(drafted, "api")["python3-4020"]["connects_to"]
+    assert drafted["api"]["addresses"] == ["172.30.100.11", "10.8.0.11"]
+    assert drafted["db"]["addresses"] == ["172.30.100.12", "10.8.0.12"]
+    assert drafted["web"]["addresses"] == []
+    text = _adopt.render("db", drafted["db"])
+    assert 'portcullis_address: ["172.30.100.12", "10.8.0.12"]' in text
+    assert "# db is also reached on, or connects from, addresses the inventory does not give for it" in text
+    assert yaml.safe_load(text)["portcullis_address"] == ["172.30.100.12", "10.8.0.12"]
+    assert "portcullis_address" not in yaml.safe_load(_adopt.render("web", drafted["web"]))
+    # with the drafts in place (their addresses too) the flow is kept
+    flows = _adopt.observed(found)
+    assert _adopt.cuts(plan_with(drafted), flows, found) == []
+    assert _adopt.cuts(drafted_plan(drafted), flows, found) == []
+    # without db's private address in the registry, db's rules would refuse the API's packets: named, never "not
+    # enforced" (the flow's client address is what the firewall sees)
+    found_cuts = _adopt.cuts(plan_with(drafted, drop_address_of=("api",)), flows, found)
+    assert [_adopt.cut_key(cut) for cut in found_cuts] == ["api->db:5432/tcp"]
+    assert _adopt.cut_text(found_cuts[0]).startswith("api (10.8.0.11) -> db (10.8.0.12) port 5432/tcp")

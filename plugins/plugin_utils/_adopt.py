@@ -690,6 +690,10 @@ def probe_flows(plan, discovered, vantage, max_probes=PROBE_MAX):
     return result
 
 
+def _drop_prefix(text, prefix):
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
 def probed(plan, results):
     """The flows found working by the probes of each vantage (``results``:
     vantage host -> the reachability module's result) in ``observed``'s
@@ -740,7 +744,8 @@ def probed(plan, results):
                                 "port": item["port"], "protocol": item["protocol"], "result": answer,
                                 "text": "%s -> %s (%s) port %s/%s: unknown, %s (%s)%s" % (
                                     vantage, item.get("host") or item["address"], item["address"], item["port"],
-                                    item["protocol"], answer.replace("_", " "), item.get("detail") or "",
+                                    item["protocol"], answer.replace("_", " "),
+                                    _drop_prefix(item.get("detail") or "", "not probed: "),
                                     " [%s]" % item["why"] if item.get("why") else "")})
     return {"flows": flows, "unknown": unknown, "counts": counts}
 

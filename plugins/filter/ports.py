@@ -244,10 +244,15 @@ def adoption_flows(discovered, probed=None):
         raise _filter_error("adoption_flows", error)
 
 
-def adoption_cuts(flows, hostvars=None, groups=None, policy=None, accept=False):
+def adoption_cuts(flows, hostvars=None, groups=None, policy=None, accept=False, unknown=None, discovered=None):
     try:
         plan = network_plan(hostvars, groups, policy)
-        found, _unused = _adopt.accepted(_adopt.cuts(plan, flows), accept)
+        if unknown is not None and discovered is None:
+            raise _adopt.AdoptError("unknown (adoption_probed's) goes with discovered (each host's discover result): "
+                                    "the flows the probes could not tell are judged by today's firewall")
+        if unknown is not None and isinstance(flows, list):
+            flows = flows + _adopt.unproven(plan, discovered, unknown)
+        found = _adopt.accepted_all(_adopt.cuts(plan, flows, discovered), accept)
         return [dict(cut, text=_adopt.cut_text(cut), key=_adopt.cut_key(cut)) for cut in found]
     except _PLAN_ERRORS as error:
         raise _filter_error("adoption_cuts", error)

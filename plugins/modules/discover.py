@@ -27,9 +27,10 @@ description:
   - nginx's server blocks from C(nginx -T) - names, listen ports, TLS, redirects, and each location's upstream
     servers. nginx itself is the only parser needed on the host.
   - The SSH port (C(sshd -T), else the listener of process sshd).
-  - The TCP connections established now and, with O(window), over a sampling window; with the C(conntrack) tool
-    also those DNATed to containers and those that closed a moment ago (connections that were never answered are
-    left out).
+  - The TCP connections established now and the connected UDP sockets and, with O(window), over a sampling
+    window; with the C(conntrack) tool also those DNATed to containers, those that closed a moment ago and UDP
+    flows (TCP connections that were never answered are left out; a UDP flow without a reply, one-way by design
+    like syslog, counts out of the host, and into it to a UDP listener or a DNAT).
   - What could not be read is listed in RV(unknown), with a warning each.
 extends_documentation_fragment:
   - portcullis.ports.attributes
@@ -141,7 +142,8 @@ connections:
   description:
     - Connections seen, one per C(direction) (V(in) to this host, V(out) from it), C(protocol), C(client),
       C(server) and C(port); C(to) is the container a DNATed connection went to, C(via) where it was seen
-      (V(socket), V(conntrack)), C(samples) in how many reads.
+      (V(socket), V(conntrack), V(conntrack-one-way) for a UDP flow that got no reply), C(samples) in how many
+      reads.
   returned: always
   type: list
   elements: dict

@@ -25,6 +25,11 @@ port, each with the evidence it was inferred from and how sure that is:
   ``connects_to`` that host's service on the client; to an address outside
   the inventory: a ``connects_to`` ``to`` it; from outside to an internal
   service: that address in ``allow_from``;
+- hosts that reach each other on addresses the inventory does not give
+  (a private network, the inventory holding the management address):
+  those addresses (as discover read them on each host) are the host's,
+  and the draft gives the host ``portcullis_address`` with them, which the
+  firewall's rules need;
 - nginx's server blocks: the backend service a location proxies to gets the
   block's name as ``domain``, the location as ``path``, its other names as
   ``aliases`` and the names that only redirect to it as ``redirect_from``.
@@ -38,8 +43,12 @@ The flows that work today are those seen (``observed``) and those probed:
 ``probe_flows`` gives each host the other hosts' discovered listeners for
 the reachability module to try (bounded by ``PROBE_MAX``), ``probed`` reads
 its answers (a connect is a flow, refused or filtered is none, anything
-else unknown). ``judge`` and ``cuts`` hold them against a plan; ``accepted``
-marks the cuts the user accepts by name. ``draft_map`` is the port map of
+else unknown; for UDP silence is unknown too). What the probes could not
+tell is never taken as closed: ``unproven`` makes each such flow that
+today's firewall lets through a flow that may work, so the check names it
+when the registry would refuse it. ``judge`` and ``cuts`` hold them against
+a plan; ``accepted`` marks the cuts the user accepts by name, and
+``accepted_all`` refuses a name that matches no cut. ``draft_map`` is the port map of
 the plan with the drafts in place (``draft_plan``) beside the live state.
 """
 
@@ -114,6 +123,34 @@ def _covered(address, sources):
     return False
 
 
+class _Owners:
+    """Whose an address is: the inventory's (the plan), else the host's on which discover read it (``ip
+    address``). Hosts often reach each other on addresses the inventory does not give (a private network, the
+    inventory holding the management address): those are theirs too. An address read on more than one host
+    (Docker's 172.17.0.1 on every Docker host) is nobody's; loopback and link-local ones are left out."""
+
+    def __init__(self, plan, discovered=None):
+        self.plan = plan
+        hosts = {}
+        for host in sorted(discovered or {}):
+            for text in (discovered[host] or {}).get("addresses") or []:
+                try:
+                    address = ipaddress.ip_address(text)
+                except ValueError:
+                    continue
+                if address.is_loopback or address.is_link_local or address.is_unspecified or address.is_multicast:
+                    continue
+                hosts.setdefault(address, set()).add(host)
+        self.read = dict((address, found.pop()) for address, found in hosts.items() if len(found) == 1)
+
+    def __call__(self, address):
+        return self.plan.owner_of(address) or self.read.get(address)
+
+    def unknown_to_inventory(self, address):
+        """Whether ``address`` is a host's that the inventory does not give for it."""
+        return self.plan.owner_of(address) is None and address in self.read
+
+
 class _Draft:
     """One host's draft: ``entries`` (registry entries, in order) and the ``notes`` (evidence lines) of each."""
 
@@ -124,6 +161,7 @@ class _Draft:
         self.notes = {}
         self.header = []
         self.links = {}  # entry name -> {connects_to item key: evidence}
+        self.addresses = {}  # an address of this host the inventory does not give -> a flow seen on it
 
     def entry(self, name):
         return next((entry for entry in self.entries if entry["name"] == name), None)
@@ -213,7 +251,7 @@ def _service_entry(draft, service, policy):
     return draft.add(entry, [note for note in notes if note])
 
 
-def _nginx(draft, drafts, plan):
+def _nginx(draft, drafts, plan, owners):
     """Domains, paths, aliases and redirects from the host's nginx server blocks onto the backend entries."""
     servers = draft.found.get("nginx") or []
     if not servers:
@@ -240,7 +278,7 @@ def _nginx(draft, drafts, plan):
             host_part = host_part.strip("[]")
             if not port.isdigit():
                 continue
-            owner = draft.host if _is_loopback(host_part) else (plan.owner_of(ipaddress.ip_address(host_part))
+            owner = draft.host if _is_loopback(host_part) else (owners(ipaddress.ip_address(host_part))
                                                                 if _looks_ip(host_part) else None)
             target = drafts.get(owner)
             entry = target.serving("tcp", int(port)) if target else None
@@ -331,14 +369,14 @@ def _probe_echoes(probes):
     return dict((key, evidence) for key, evidence in probed_only.items() if key not in seen)
 
 
-def _connections(drafts, plan, probes=None):
+def _connections(drafts, owners, probes=None):
     echoes = _probe_echoes(probes)
     for item in _merged_flows(drafts):
         flow = item["flow"]
         client_address = ipaddress.ip_address(flow["client"])
         server_address = ipaddress.ip_address(flow["server"])
-        client_host = plan.owner_of(client_address)
-        server_host = plan.owner_of(server_address)
+        client_host = owners(client_address)
+        server_host = owners(server_address)
         key = (flow["client"], flow["server"], flow["port"], flow["protocol"])
         if key in echoes and item["via"] == {"conntrack"}:
             # conntrack keeps a closed connection about two minutes: an earlier run's own probe, not a use.
@@ -353,6 +391,11 @@ def _connections(drafts, plan, probes=None):
             continue
         evidence = "seen %s -> %s:%d/%s: %s" % (flow["client"], flow["server"], flow["port"], flow["protocol"],
                                                 "; ".join(item["seen"]))
+        if client_host is not None and server_host is not None:
+            # between two hosts, on an address the inventory does not give: the rules need it (portcullis_address)
+            for host, address in ((client_host, client_address), (server_host, server_address)):
+                if host in drafts and owners.unknown_to_inventory(address):
+                    drafts[host].addresses.setdefault(str(address), evidence)
         server_draft = drafts.get(server_host)
         service = server_draft.serving(flow["protocol"], flow["port"]) if server_draft else None
         if client_host is None:
@@ -391,14 +434,15 @@ def draft(plan, discovered, policy=None, probes=None):
     except resolver.PortSpecError as error:
         raise AdoptError("policy: %s" % error)
     drafts = {}
+    owners = _Owners(plan, discovered)
     for host in sorted(discovered):
         plan.host(host, "discovered host")
         drafts[host] = _Draft(host, discovered[host])
         for service in discovered[host]["services"]:
             _service_entry(drafts[host], service, full_policy)
-    _connections(drafts, plan, probes)
+    _connections(drafts, owners, probes)
     for host in sorted(drafts):
-        _nginx(drafts[host], drafts, plan)
+        _nginx(drafts[host], drafts, plan, owners)
     result = {}
     for host, found in sorted(drafts.items()):
         try:
@@ -406,7 +450,13 @@ def draft(plan, discovered, policy=None, probes=None):
         except _registry.RegistryError as error:
             raise AdoptError("the draft of %s is not a valid registry (a fault of the draft, please report it): %s"
                              % (host, "; ".join(error.errors)))
+        addresses = []
+        if found.addresses:
+            addresses = [str(network.network_address) if network.num_addresses == 1 else str(network)
+                         for network in plan.hosts[host].networks]
+            addresses += [address for address in sorted(found.addresses) if address not in addresses]
         result[host] = {"entries": found.entries, "notes": found.notes, "header": found.header,
+                        "addresses": addresses, "address_notes": dict(found.addresses),
                         "links": found.links, "unknown": [item["message"] for item in found.found["unknown"]]}
     return result
 
@@ -431,6 +481,12 @@ def render(host, drafted, window=None):
         lines.append("# not known: %s" % _line(message))
     for note in drafted["header"]:
         lines.append("# %s" % _line(note))
+    if drafted.get("addresses"):
+        lines.append("# %s is also reached on, or connects from, addresses the inventory does not give for it, and the "
+                     "firewall's rules need them: %s [sure]" % (host, "; ".join(
+                         "%s (%s)" % (address, _line(drafted["address_notes"][address]))
+                         for address in sorted(drafted.get("address_notes", {})))))
+        lines.append("portcullis_address: %s" % json.dumps(drafted["addresses"]))
     lines.append("portcullis_services:")
     for entry in drafted["entries"]:
         for note in drafted["notes"].get(entry["name"], []):
@@ -487,16 +543,21 @@ def _one_per_flow(flows):
     return [merged[key] for key in merged]
 
 
-def judge(plan, flows):
+def judge(plan, flows, discovered=None):
     """Every flow of ``flows`` (``observed``'s shape, the probed ones too),
     once, with what the plan's rules do to it: ``{client, client_host, host,
     address, port, protocol, evidence, verdict, reason}``, ``verdict`` one of
     ``kept`` (the rules let it through), ``cut`` (they refuse it),
     ``not enforced`` (into, or out of, a host without a registry) and
-    ``local`` (loopback, or a host's flow to itself: stays on the host)."""
+    ``local`` (loopback, or a host's flow to itself: stays on the host).
+    With ``discovered``, an address the inventory does not give is the
+    host's on which discover read it (``_Owners``); each verdict is asked
+    for the flow's own client address, so a flow from an address the
+    registry does not know is cut, as the firewall would."""
     if not isinstance(flows, list):
         raise AdoptError("flows must be a list of observed flows, got %s" % type(flows).__name__)
     judged = []
+    owners = _Owners(plan, discovered)
     for flow in _one_per_flow(flows):
         try:
             client = ipaddress.ip_address(flow["client"])
@@ -505,8 +566,8 @@ def judge(plan, flows):
             protocol = flow.get("protocol", "tcp")
         except (KeyError, TypeError, ValueError) as error:
             raise AdoptError("observed flow %r: %s" % (flow, error))
-        client_host = plan.owner_of(client)
-        server_host = plan.owner_of(server)
+        client_host = owners(client)
+        server_host = owners(server)
         item = {"client": str(client), "client_host": client_host, "host": server_host, "address": str(server),
                 "port": port, "protocol": protocol, "evidence": "; ".join(flow.get("seen") or [])}
         if client.is_loopback or server.is_loopback or (client_host is not None and client_host == server_host):
@@ -516,24 +577,25 @@ def judge(plan, flows):
             if client_host is None or not plan.hosts[client_host].registry:
                 judged.append(dict(item, verdict="not enforced", reason="no registry at either end"))
                 continue
-            accepted_, reason = _reachability_plan.leaves_verdict(plan, client_host, str(server), port, protocol)
+            accepted_, reason = _reachability_plan.leaves_verdict(plan, client_host, str(server), port, protocol,
+                                                                  source=str(client))
         elif not plan.hosts[server_host].registry:
             judged.append(dict(item, verdict="not enforced", reason="%s has no registry" % server_host))
             continue
         else:
             accepted_, reason = _reachability_plan.flow_verdict(plan, client_host or str(client), server_host,
-                                                                str(server), port, protocol)
+                                                                str(server), port, protocol, source=str(client))
         judged.append(dict(item, verdict="kept" if accepted_ else "cut", reason=reason))
     return judged
 
 
-def cuts(plan, flows):
+def cuts(plan, flows, discovered=None):
     """Every flow of ``flows`` (``observed``'s shape) the plan's rules would
     refuse: ``{client, client_host, host, address, port, protocol, evidence,
     reason}``. A flow into a host without a registry is not enforced there:
     kept. Loopback and a host's flows to itself stay on the host."""
     return [dict((key, value) for key, value in item.items() if key != "verdict")
-            for item in judge(plan, flows) if item["verdict"] == "cut"]
+            for item in judge(plan, flows, discovered) if item["verdict"] == "cut"]
 
 
 def cut_text(cut):
@@ -548,6 +610,8 @@ def cut_text(cut):
 
 # The evidence of a flow found working by a probe, as its "seen" item.
 PROBED = "probed from %s"
+# The evidence of a flow no probe could tell, that today's firewall lets through: it may work.
+UNPROVEN = "not provable from %s"
 # The most probes one vantage sends by default (portcullis_adopt_probe_max): more stop the run before any is sent.
 PROBE_MAX = 500
 WILDCARDS = {"0.0.0.0": (4,), "::": (4, 6)}
@@ -626,16 +690,22 @@ def probe_flows(plan, discovered, vantage, max_probes=PROBE_MAX):
     return result
 
 
+def _drop_prefix(text, prefix):
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
 def probed(plan, results):
     """The flows found working by the probes of each vantage (``results``:
     vantage host -> the reachability module's result) in ``observed``'s
     shape, with ``probed from VANTAGE`` as evidence and the vantage's
     inventory address as client; and what could not be probed, unknown:
     ``{"flows": [...], "unknown": [{client_host, host, address, port,
-    protocol, text}], "counts": {...}}``. A port refused or filtered does not
-    work today: no flow. An error, a flow not probed (UDP without a known
-    request, an address outside the inventory) and a vantage without a
-    result are unknown, never closed."""
+    protocol, result, text}], "counts": {...}}``. A TCP port refused or
+    filtered does not work today: no flow; nor a UDP port refused (an ICMP
+    port unreachable). An error, a UDP probe met by silence (dropped, or a
+    service that does not answer that request: silence proves nothing), a
+    flow not probed (UDP without a known request, an address outside the
+    inventory) and a vantage without a result are unknown, never closed."""
     if not isinstance(results, dict):
         raise AdoptError("probes must map each vantage host to its reachability result, got %s"
                          % type(results).__name__)
@@ -648,6 +718,7 @@ def probed(plan, results):
             continue  # probing switched off for this host: said by the caller
         if result.get("failed") or not isinstance(result.get("flows"), list):
             unknown.append({"client_host": vantage, "host": None, "address": None, "port": None, "protocol": None,
+                            "result": "error",
                             "text": "%s: no probe was made (%s): every flow from it is unknown"
                                     % (vantage, " ".join(str(result.get("msg") or "no result").split()))})
             counts["unknown"] += 1
@@ -665,17 +736,82 @@ def probed(plan, results):
                 flows.append({"client": str(client), "server": str(server), "port": int(item["port"]),
                               "protocol": item["protocol"], "seen": [PROBED % vantage]})
                 counts["open"] += 1
-            elif answer in ("refused", "filtered"):
+            elif answer == "refused" or (answer == "filtered" and item["protocol"] == "tcp"):
                 counts["closed"] += 1
             else:
                 counts["unknown"] += 1
                 unknown.append({"client_host": vantage, "host": item.get("host"), "address": item["address"],
-                                "port": item["port"], "protocol": item["protocol"],
+                                "port": item["port"], "protocol": item["protocol"], "result": answer,
                                 "text": "%s -> %s (%s) port %s/%s: unknown, %s (%s)%s" % (
                                     vantage, item.get("host") or item["address"], item["address"], item["port"],
-                                    item["protocol"], answer.replace("_", " "), item.get("detail") or "",
+                                    item["protocol"], answer.replace("_", " "),
+                                    _drop_prefix(item.get("detail") or "", "not probed: "),
                                     " [%s]" % item["why"] if item.get("why") else "")})
     return {"flows": flows, "unknown": unknown, "counts": counts}
+
+
+def _today(found, protocol, port, client):
+    """What today's firewall on a discovered host does to ``client`` reaching ``port``: its evidence when it may let
+    it through, None when it refuses it (closed, loopback only, open only to other sources)."""
+    for item in found["services"]:
+        if item["protocol"] != protocol or not item["port"] <= port <= item["end"]:
+            continue
+        exposure = item.get("exposure") or {}
+        state = exposure.get("state")
+        if state in ("closed", "private") or (state == "some" and not _covered(str(client), exposure["sources"])):
+            return None
+        return "; ".join(" ".join(why.split()) for why in exposure.get("evidence") or []) or state or "not known"
+    return "no listener of it was read"
+
+
+UNPROVEN_WHY = {
+    "not_probed": "no probe can tell",
+    "filtered": "no reply to the probe, which proves nothing for UDP",
+    "error": "the probe failed",
+    "unreachable": "the probe got no answer it could read",
+}
+
+
+def unproven(plan, discovered, unknown):
+    """The flows the probes could not tell (``probed``'s ``unknown``: a UDP
+    port no request is known to get a reply from, a UDP probe met by
+    silence, a probe that failed) that today's firewall on the server, as
+    discover read it, lets through: flows that may work, in ``observed``'s
+    shape, the evidence ``not provable from VANTAGE (why, today: ...)``.
+    The check counts them with the flows that work, so a registry that
+    would refuse one stops the run naming it, never passes it as fine. A
+    flow today's firewall already refuses, or to an address that is not the
+    server's in the inventory, gives none."""
+    _check_discovered(discovered)
+    if not isinstance(unknown, list):
+        raise AdoptError("unknown must be the list of probes not made (adoption_probed's unknown), got %s"
+                         % type(unknown).__name__)
+    flows = []
+    owners = _Owners(plan, discovered)
+    for item in unknown:
+        if not isinstance(item, dict):
+            raise AdoptError("unknown probe %r: expected a mapping as adoption_probed gives them" % (item,))
+        vantage, host, port = item.get("client_host"), item.get("host"), item.get("port")
+        if vantage not in plan.hosts or host not in discovered or port is None or not item.get("address"):
+            continue
+        try:
+            server = ipaddress.ip_address(item["address"])
+        except ValueError:
+            continue
+        if owners(server) != host:
+            continue
+        client = next((address for address in plan.hosts[vantage].addresses if address.version == server.version),
+                      None)
+        protocol = item.get("protocol") or "tcp"
+        today = _today(discovered[host], protocol, int(port), client) if client is not None else None
+        if today is None:
+            continue
+        why = UNPROVEN_WHY.get(item.get("result"), "the probe could not tell")
+        if protocol == "udp" and item.get("result") == "not_probed":
+            why = "UDP, %s" % why
+        flows.append({"client": str(client), "server": str(server), "port": int(port), "protocol": protocol,
+                      "seen": ["%s (%s, today: %s)" % (UNPROVEN % vantage, why, today.replace("; ", ", "))]})
+    return flows
 
 
 # -- accepting cuts ----------------------------------------------------------------------------------------------
@@ -737,6 +873,18 @@ def accepted(found, accept):
     return marked, unused
 
 
+def accepted_all(found, accept):
+    """``accepted``, but a name of ``accept`` that matches no cut is an
+    error naming it and the names of the cuts there are: a typo or a stale
+    name means the reviewer accepted something else than this run found."""
+    marked, unused = accepted(found, accept)
+    if unused:
+        raise AdoptError("accepted cut(s) that match no cut of this run: %s (a typo, or a flow that no longer works "
+                         "or is no longer cut); the cuts of this run: %s; nothing was enforced"
+                         % (", ".join(unused), ", ".join(sorted(set(cut_key(cut) for cut in found))) or "none"))
+    return marked
+
+
 def accept_text(item):
     client, server, port, protocol = item
     return "%s%s:%d/%s" % ("%s->" % client if client else "", server, port, protocol)
@@ -759,6 +907,8 @@ def draft_plan(inputs, drafted):
         if host not in inputs["hosts"]:
             raise AdoptError("drafted host %s is not in the inventory" % host)
         inputs["hosts"][host][_inventory.REGISTRY_VARIABLE] = json.loads(json.dumps(found["entries"]))
+        if found.get("addresses"):
+            inputs["hosts"][host][_inventory.ADDRESS_VARIABLE] = list(found["addresses"])
     return _plan.Plan(inputs)
 
 
@@ -770,10 +920,12 @@ def _kinds(evidence):
     """What a flow's evidence is made of: seen (a connection), probed (a probe connected), or both."""
     parts = evidence.split("; ") if evidence else []
     found = []
-    if any(not part.startswith(PROBED % "") for part in parts):
+    if any(not part.startswith(PROBED % "") and not part.startswith(UNPROVEN % "") for part in parts):
         found.append("seen")
     if any(part.startswith(PROBED % "") for part in parts):
         found.append("probed")
+    if any(part.startswith(UNPROVEN % "") for part in parts):
+        found.append("unknown (may work)")
     return ", ".join(found) or "kept from an earlier run"
 
 
@@ -804,7 +956,7 @@ def draft_map(plan, discovered, drafted, flows, unknown=()):
                       "unknown": [dict(item, check=item.get("check", "discover")) for item in found["unknown"]],
                       "ports": None}
     report = _audit.audit(plan, live)
-    judged = judge(plan, flows)
+    judged = judge(plan, list(flows) + unproven(plan, discovered, list(unknown)), discovered)
     for item in judged:
         item["text"] = "%s -> %s port %d/%s (%s: %s): %s%s" % (
             _client_label(item), "%s (%s)" % (item["host"], item["address"]) if item["host"] else item["address"],

@@ -452,16 +452,25 @@ def expected_flows(plan, hosts, vantage, undeclared_ports=None, closed_ports=Non
     return sorted(flows, key=lambda flow: (flow["host"], flow["port"], flow["protocol"]))
 
 
-def flow_verdict(plan, client, host, address, port, protocol="tcp"):
+def _vantage(plan, client, source):
+    if source is None:
+        return vantage_of(plan, client)
+    return Vantage(client if isinstance(client, str) and client in plan.hosts else None,
+                   [ipaddress.ip_address(source)])
+
+
+def flow_verdict(plan, client, host, address, port, protocol="tcp", source=None):
     """``(accepted, reason)``: whether the rules the plan makes let a new connection from ``client`` (an inventory
     host or an IP address) to ``host``'s ``address:port`` through: out of the client (for an inventory client, its
-    own firewall) and into ``host``. The firewall's own verdict (``_rules.verdict``), as for the expectations."""
-    planner = _Planner(plan, vantage_of(plan, client))
+    own firewall) and into ``host``. The firewall's own verdict (``_rules.verdict``), as for the expectations.
+    ``source``: the address the connection leaves from, when it is known (a flow seen), instead of every address
+    the inventory gives the client - one the inventory does not give is then admitted only by what admits it."""
+    planner = _Planner(plan, _vantage(plan, client, source))
     return planner.reaches(_Target(plan, host), ipaddress.ip_address(address), port, protocol)
 
 
-def leaves_verdict(plan, client, address, port, protocol="tcp"):
+def leaves_verdict(plan, client, address, port, protocol="tcp", source=None):
     """``(accepted, reason)``: whether inventory host ``client``'s own firewall lets a new connection to ``address``
-    (outside the inventory) out."""
-    planner = _Planner(plan, vantage_of(plan, client))
+    (outside the inventory) out, from ``source`` when it is known."""
+    planner = _Planner(plan, _vantage(plan, client, source))
     return planner.leaves(ipaddress.ip_address(address), port, protocol)

@@ -12,11 +12,17 @@ the facts the adoption's registry draft is written from.
   iptables), so each listener gets who may reach it, or ``unknown``;
 - nginx's server blocks: ``_nginx_read`` on ``nginx -T``;
 - the SSH port: ``sshd -T``, else the listener of process sshd;
-- connections: the established TCP sockets (``/proc/net/tcp*``, parsed as
-  ``_listening`` parses the listening ones) and, when the conntrack tool is
-  there, the kernel's connection tracking table (which also holds the
-  connections DNATed to containers and those closed a moment ago), read
-  several times over a sampling window.
+- connections: the established TCP sockets and connected UDP sockets
+  (``/proc/net/{tcp,udp}*``, parsed as ``_listening`` parses the listening
+  ones) and, when the conntrack tool is there, the kernel's connection
+  tracking table (which also holds the connections DNATed to containers,
+  those closed a moment ago and UDP flows whatever their socket), read
+  several times over a sampling window. A UDP flow that never got a reply
+  (syslog, statsd, SNMP traps: one-way by design) still works: conntrack
+  holds an entry only for a packet that passed the firewall's input or
+  output, so it counts (``via`` ``conntrack-one-way``) when it left this host
+  or reached a listener (or a DNAT) here; a TCP connection never answered
+  does not.
 
 What could not be read is listed in ``unknown``, never taken for absent.
 Plain Python, no Ansible import; the caller gives ``run`` and ``which``.
@@ -36,10 +42,12 @@ from ansible_collections.portcullis.ports.plugins.module_utils.audit import _fir
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _listening
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _nginx_read
 
-TCP_ESTABLISHED = 0x01
+TCP_ESTABLISHED = 0x01  # also the state of a connected UDP socket
 # Processes that hold a published port for a container runtime (the port belongs to the container).
 RUNTIME_PROXIES = ("docker-proxy", "rootlessport", "conmon", "slirp4netns", "pasta")
-ESTABLISHED_TABLES = (("tcp", "ipv4"), ("tcp6", "ipv6"))
+ESTABLISHED_TABLES = (("tcp", "ipv4", "tcp"), ("tcp6", "ipv6", "tcp"), ("udp", "ipv4", "udp"), ("udp6", "ipv6", "udp"))
+# How a UDP flow conntrack holds without a reply is named in ``via``.
+ONE_WAY = "conntrack-one-way"
 
 
 class DiscoverError(ValueError):
@@ -129,8 +137,9 @@ def docker_user_filters(saved):
 
 # -- connections ----------------------------------------------------------------------------------------------
 
-def parse_established(text, family):
-    """Established TCP sockets of one /proc/net table: ``[{local, local_port, remote, remote_port, inode}]``."""
+def parse_established(text, family, protocol="tcp"):
+    """Established TCP sockets (or connected UDP sockets) of one /proc/net table:
+    ``[{protocol, local, local_port, remote, remote_port, inode}]``."""
     found = []
     for line in text.splitlines()[1:]:
         fields = line.split()
@@ -138,19 +147,23 @@ def parse_established(text, family):
             continue
         local, local_port = fields[1].split(":")
         remote, remote_port = fields[2].split(":")
-        found.append({"local": _plain(_listening._decode_address(local, family)), "local_port": int(local_port, 16),
+        if int(remote_port, 16) == 0:
+            continue
+        found.append({"protocol": protocol,
+                      "local": _plain(_listening._decode_address(local, family)), "local_port": int(local_port, 16),
                       "remote": _plain(_listening._decode_address(remote, family)),
                       "remote_port": int(remote_port, 16), "inode": int(fields[9])})
     return found
 
 
 def parse_conntrack(text):
-    """``conntrack -L`` lines to ``[{protocol, src, dst, sport, dport, reply_src, reply_sport, state}]``;
-    entries marked UNREPLIED (a connection that never got an answer: no flow that works) are left out."""
+    """``conntrack -L`` lines to ``[{protocol, src, dst, sport, dport, reply_src, reply_sport, state, replied}]``;
+    TCP entries marked UNREPLIED (a connection that never got an answer: no flow that works) are left out, UDP ones
+    are kept with ``replied`` false (one-way UDP: the packets went through, nothing answers by design)."""
     found = []
     for line in text.splitlines():
         words = line.split()
-        if not words or words[0] not in ("tcp", "udp") or "[UNREPLIED]" in words:
+        if not words or words[0] not in ("tcp", "udp") or (words[0] == "tcp" and "[UNREPLIED]" in words):
             continue
         pairs = [word.split("=", 1) for word in words if "=" in word]
         values = {}
@@ -163,7 +176,8 @@ def parse_conntrack(text):
             continue
         found.append({"protocol": words[0], "src": _plain(values["src"][0]), "dst": _plain(values["dst"][0]),
                       "sport": int(values["sport"][0]), "dport": int(values["dport"][0]),
-                      "reply_src": _plain(values["src"][1]), "reply_sport": int(values["sport"][1]), "state": state})
+                      "reply_src": _plain(values["src"][1]), "reply_sport": int(values["sport"][1]), "state": state,
+                      "replied": "[UNREPLIED]" not in words})
     return found
 
 
@@ -186,7 +200,10 @@ def classify(sockets, tracked, local_addresses, listeners):
 
     ``in``: a client reached a port of this host (one of its listeners, or a
     DNAT to a container: ``to`` says where); ``out``: this host reached
-    ``server:port``. Loopback connections stay on the host: left out."""
+    ``server:port``. Loopback connections stay on the host: left out. A UDP
+    flow conntrack holds without a reply counts (``via`` ``conntrack-one-way``)
+    out of this host, and into it only to a UDP listener or a DNAT (else the
+    packet found nobody)."""
     local = set(local_addresses)
     listening = set((item["protocol"], item["port"]) for item in listeners)
     flows = []
@@ -199,23 +216,27 @@ def classify(sockets, tracked, local_addresses, listeners):
         if _is_loopback(item["local"]) or _is_loopback(item["remote"]):
             continue
         local.add(item["local"])
-        if ("tcp", item["local_port"]) in listening:
-            add({"direction": "in", "protocol": "tcp", "client": item["remote"], "server": item["local"],
+        protocol = item.get("protocol", "tcp")
+        if (protocol, item["local_port"]) in listening:
+            add({"direction": "in", "protocol": protocol, "client": item["remote"], "server": item["local"],
                  "port": item["local_port"], "via": "socket", "to": None, "inode": item["inode"]})
         else:
-            add({"direction": "out", "protocol": "tcp", "client": item["local"], "server": item["remote"],
+            add({"direction": "out", "protocol": protocol, "client": item["local"], "server": item["remote"],
                  "port": item["remote_port"], "via": "socket", "to": None, "inode": item["inode"]})
     for item in tracked:
         if _is_loopback(item["src"]) or _is_loopback(item["dst"]):
             continue
         nat = item["reply_src"] != item["dst"] or item["reply_sport"] != item["dport"]
+        via = "conntrack" if item.get("replied", True) else ONE_WAY
         if item["dst"] in local:
+            if via == ONE_WAY and not nat and (item["protocol"], item["dport"]) not in listening:
+                continue  # nothing here received it
             add({"direction": "in", "protocol": item["protocol"], "client": item["src"], "server": item["dst"],
-                 "port": item["dport"], "via": "conntrack", "inode": None,
+                 "port": item["dport"], "via": via, "inode": None,
                  "to": "%s:%d" % (item["reply_src"], item["reply_sport"]) if nat else None})
         elif item["src"] in local:
             add({"direction": "out", "protocol": item["protocol"], "client": item["src"], "server": item["dst"],
-                 "port": item["dport"], "via": "conntrack", "to": None, "inode": None})
+                 "port": item["dport"], "via": via, "to": None, "inode": None})
     return flows
 
 
@@ -319,13 +340,13 @@ class Discovery:
 
     def sample(self):
         sockets = []
-        for table, family in ESTABLISHED_TABLES:
+        for table, family, protocol in ESTABLISHED_TABLES:
             text = _host.read(os.path.join(self.proc_root, "net", table))
             if text is None:
                 if family == "ipv4":
                     self.note("connections", "%s/net/%s cannot be read" % (self.proc_root, table))
                 continue
-            sockets.extend(parse_established(text, family))
+            sockets.extend(parse_established(text, family, protocol))
         tracked = None
         result = self.command(["conntrack", "-L"])
         if result is not None and result[0] == 0:
@@ -343,7 +364,8 @@ class Discovery:
             flows.extend(classify(sockets, tracked or [], local_addresses, listeners))
         if not conntrack_seen:
             self.note("connections", "conntrack is not available (or not root): connections were sampled from "
-                                     "sockets only, so connections DNATed to containers and short ones are missed")
+                                     "sockets only, so connections DNATed to containers, short ones and UDP flows "
+                                     "into this host are missed")
         merged = _merge(flows)
         owners = _listening.socket_owners([flow["inode"] for flow in merged if flow["inode"]], self.proc_root)
         for flow in merged:

@@ -412,8 +412,9 @@ def mismatches(effective, settings):
                 found.append((keyword, wanted, " ".join(effective.get(key, []))))
             continue
         if key in MULTI_KEYWORDS | WORD_LIST_KEYWORDS:
-            # Repeated lines or space-separated words: the order does not matter.
-            if sorted(wanted.split()) != sorted((got or "").split()):
+            # Repeated lines or space-separated words: the order does not matter, nor a value another file repeats
+            # (Port 2222 in a drop-in the admin wrote beside ours: sshd still listens on 2222 only).
+            if sorted(set(wanted.split())) != sorted(set((got or "").split())):
                 found.append((keyword, wanted, got))
             continue
         if got is None or wanted.lower() != got.lower():

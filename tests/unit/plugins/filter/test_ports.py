@@ -381,3 +381,9 @@ def test_adoption_filters_name_themselves_in_errors():
         FILTERS["adoption_cuts"]([], hostvars=hostvars, groups=groups, accept=["web:x"])
     with pytest.raises(AnsibleFilterError, match="portcullis.ports.adoption_map: unknown must be the list"):
         FILTERS["adoption_map"]({}, hostvars=hostvars, groups=groups, unknown="x")
+    # a name accepted that matches no cut is not ignored: the check stops naming it
+    with pytest.raises(AnsibleFilterError, match=r"portcullis.ports.adoption_cuts: accepted cut\(s\) that match no cut "
+                                                 r"of this run: web->db:5433/tcp"):
+        FILTERS["adoption_cuts"]([], hostvars=hostvars, groups=groups, accept=["web->db:5433/tcp"])
+    with pytest.raises(AnsibleFilterError, match="portcullis.ports.adoption_cuts: unknown .* goes with discovered"):
+        FILTERS["adoption_cuts"]([], hostvars=hostvars, groups=groups, unknown=[])

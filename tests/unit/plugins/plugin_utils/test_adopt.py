@@ -440,3 +440,132 @@ def test_an_earlier_runs_probe_read_again_by_conntrack_is_not_a_use():
     assert "client" in entries(_adopt.draft(plan_of(), found, probes=used_before), "web")
     with pytest.raises(_adopt.AdoptError, match="probed must be the list of flows kept"):
         _adopt.draft(plan_of(), found, probes="x")
+
+
+# -- UDP: one-way flows, and what no probe can tell -------------------------------------------------------------
+
+def udp_fleet():
+    """db also takes syslog over UDP 5514 (api sends it, one-way: conntrack holds it unreplied on both ends), runs a
+    UDP listener on 6200 nobody was seen using, and one on 6300 today's firewall closes."""
+    found = discovered()
+    found["db"]["services"] += [
+        service(5514, ["rsyslogd"], "none", protocol="udp", by_policy=True, evidence="no firewall is in force"),
+        service(6200, ["python3"], "none", protocol="udp", by_policy=True, evidence="no firewall is in force"),
+        service(6300, ["python3"], "closed", protocol="udp", evidence="nftables: policy drop")]
+    syslog = dict(flow("out", "172.30.100.11", "172.30.100.12", 5514, process="logger", via=("conntrack-one-way",)),
+                  protocol="udp")
+    found["api"]["connections"].append(syslog)
+    found["db"]["connections"].append(dict(syslog, direction="in", process=None))
+    return found
+
+
+def udp_probes(found, vantage, answers):
+    flows = _reachability.check_flows(_adopt.probe_flows(plan_of(), found, vantage), ["172.30.100.0/24"], 100)
+    results = _reachability.probe_all(flows, 1.0, 4, probe_one=lambda flow, timeout: answers.get(
+        (flow["port"], flow["protocol"]), ("refused", "nothing listening")))
+    return {vantage: {"flows": results, "changed": False}}
+
+
+def test_a_one_way_udp_flow_is_drafted_and_kept():
+    found = udp_fleet()
+    drafted = _adopt.draft(plan_of(), found)
+    db = entries(drafted, "db")
+    assert db["rsyslogd-5514"]["protocol"] == "udp" and db["rsyslogd-5514"]["allow_from"] == []
+    client = entries(drafted, "api")["logger-client"]
+    assert client["connects_to"] == [{"host": "db", "service": "rsyslogd-5514"}]
+    plan = plan_of(dict((host, drafted[host]["entries"]) for host in drafted))
+    assert _adopt.cuts(plan, _adopt.observed(found)) == []
+
+
+def test_a_udp_probe_met_by_silence_is_unknown_not_closed():
+    found = udp_fleet()
+    found["db"]["services"].append(service(53, ["named"], "none", protocol="udp", by_policy=True))
+    answers = {(53, "udp"): ("filtered", "no reply"), (5432, "tcp"): ("filtered", "timeout")}
+    result = _adopt.probed(plan_of(), udp_probes(found, "web", answers))
+    unknown = [(item["port"], item["protocol"], item["result"]) for item in result["unknown"]]
+    assert (53, "udp", "filtered") in unknown
+    # a TCP port that does not answer does not work today
+    assert (5432, "tcp", "filtered") not in unknown
+
+
+def test_what_no_probe_can_tell_and_the_draft_closes_is_named_never_fine():
+    found = udp_fleet()
+    drafted = _adopt.draft(plan_of(), found)
+    plan = drafted_plan(drafted)
+    result = _adopt.probed(plan_of(), udp_probes(found, "web", {}))
+    flows = _adopt.observed(found)
+    # before: the flows the probes could not tell were only listed, and nothing was cut
+    assert _adopt.cuts(plan, flows) == []
+    maybe = _adopt.unproven(plan, found, result["unknown"])
+    # 5514 and 6200 answer web today as far as db's firewall goes (none); 6300 is closed by it today: not a flow
+    assert [(item["client"], item["server"], item["port"], item["protocol"]) for item in maybe] == [
+        ("172.30.100.10", "172.30.100.12", 5514, "udp"), ("172.30.100.10", "172.30.100.12", 6200, "udp")]
+    assert maybe[0]["seen"] == ["not provable from web (UDP, no probe can tell, today: no firewall is in force)"]
+    found_cuts = _adopt.cuts(plan, flows + maybe)
+    assert [_adopt.cut_key(cut) for cut in found_cuts] == ["web->db:5514/udp", "web->db:6200/udp"]
+    assert "(evidence: not provable from web (UDP, no probe can tell" in _adopt.cut_text(found_cuts[0])
+    # the port map says the same
+    report = _adopt.draft_map(plan, found, drafted, flows, result["unknown"])
+    assert [cut["key"] for cut in report["adoption"]["cuts"]] == ["web->db:5514/udp", "web->db:6200/udp"]
+    db = dict((row["service"], row) for row in next(host for host in report["hosts"] if host["name"] == "db")["rows"])
+    assert db["python3-6200"]["today"] == "web (172.30.100.10) unknown (may work): CUT by the draft"
+    assert "api (172.30.100.11) seen: kept" in db["rsyslogd-5514"]["today"]
+
+
+def test_a_name_accepted_that_matches_no_cut_stops_the_check_naming_it():
+    cuts = [{"client": "172.30.100.10", "client_host": "web", "host": "db", "address": "172.30.100.12", "port": 6100,
+             "protocol": "tcp"}]
+    assert [cut["accepted"] for cut in _adopt.accepted_all(cuts, ["db:6100/tcp"])] == [True]
+    assert [cut["accepted"] for cut in _adopt.accepted_all(cuts, True)] == [True]
+    with pytest.raises(_adopt.AdoptError, match=r"accepted cut\(s\) that match no cut of this run: db:6101/tcp, "
+                                                r"web->db:6100/udp .* the cuts of this run: web->db:6100/tcp"):
+        _adopt.accepted_all(cuts, ["db:6100/tcp", "db:6101", "web->db:6100/udp"])
+    with pytest.raises(_adopt.AdoptError, match="the cuts of this run: none"):
+        _adopt.accepted_all([], ["db:6100/tcp"])
+
+
+# -- hosts that reach each other on addresses the inventory does not give ----------------------------------------
+
+def private_fleet():
+    """The inventory gives the management addresses; api reaches db on a private network, 10.8.0.0/24. Both run
+    Docker (172.17.0.1 on each: nobody's)."""
+    found = discovered()
+    found["web"]["addresses"] = ["172.30.100.10", "127.0.0.1"]
+    found["api"]["addresses"] = ["172.30.100.11", "10.8.0.11", "172.17.0.1", "fe80::1"]
+    found["db"]["addresses"] = ["172.30.100.12", "10.8.0.12", "172.17.0.1"]
+    found["api"]["connections"] = [flow("out", "10.8.0.11", "10.8.0.12", 5432, process="python3"),
+                                   flow("in", "172.30.100.10", "172.30.100.11", 4020)]
+    found["db"]["connections"] = [flow("in", "10.8.0.11", "10.8.0.12", 5432)]
+    return found
+
+
+def plan_with(drafted, drop_address_of=()):
+    hostvars = hostvars_of(dict((host, drafted[host]["entries"]) for host in drafted))
+    for host in drafted:
+        if drafted[host]["addresses"] and host not in drop_address_of:
+            hostvars[host]["portcullis_address"] = drafted[host]["addresses"]
+    return Plan.of(hostvars, GROUPS)
+
+
+def test_a_flow_between_hosts_on_addresses_the_inventory_does_not_give_is_drafted_and_checked():
+    found = private_fleet()
+    drafted = _adopt.draft(plan_of(), found)
+    # the connection is between two inventory hosts: a connects_to, and each host's address that the rules need
+    assert {"host": "db", "service": "postgres-5432"} in entries(drafted, "api")["python3-4020"]["connects_to"]
+    assert drafted["api"]["addresses"] == ["172.30.100.11", "10.8.0.11"]
+    assert drafted["db"]["addresses"] == ["172.30.100.12", "10.8.0.12"]
+    assert drafted["web"]["addresses"] == []
+    text = _adopt.render("db", drafted["db"])
+    assert 'portcullis_address: ["172.30.100.12", "10.8.0.12"]' in text
+    assert "# db is also reached on, or connects from, addresses the inventory does not give for it" in text
+    assert yaml.safe_load(text)["portcullis_address"] == ["172.30.100.12", "10.8.0.12"]
+    assert "portcullis_address" not in yaml.safe_load(_adopt.render("web", drafted["web"]))
+    # with the drafts in place (their addresses too) the flow is kept
+    flows = _adopt.observed(found)
+    assert _adopt.cuts(plan_with(drafted), flows, found) == []
+    assert _adopt.cuts(drafted_plan(drafted), flows, found) == []
+    # without db's private address in the registry, db's rules would refuse the API's packets: named, never "not
+    # enforced" (the flow's client address is what the firewall sees)
+    found_cuts = _adopt.cuts(plan_with(drafted, drop_address_of=("api",)), flows, found)
+    assert [_adopt.cut_key(cut) for cut in found_cuts] == ["api->db:5432/tcp"]
+    assert _adopt.cut_text(found_cuts[0]).startswith("api (10.8.0.11) -> db (10.8.0.12) port 5432/tcp")

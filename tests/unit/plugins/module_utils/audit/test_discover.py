@@ -97,7 +97,8 @@ def test_established_sockets():
 def test_conntrack():
     tracked = _discover.parse_conntrack(fixture("conntrack.txt"))
     assert tracked[0] == {"protocol": "tcp", "src": "172.30.100.50", "dst": "172.30.100.50", "sport": 45002,
-                          "dport": 8081, "reply_src": "172.17.0.2", "reply_sport": 80, "state": "ESTABLISHED"}
+                          "dport": 8081, "reply_src": "172.17.0.2", "reply_sport": 80, "state": "ESTABLISHED",
+                          "replied": True}
     assert len(tracked) == 3
     assert _discover.parse_conntrack(
         "tcp      6 118 SYN_SENT src=10.0.0.2 dst=10.0.0.9 sport=40000 dport=5432 [UNREPLIED] src=10.0.0.9 "
@@ -117,6 +118,43 @@ def test_classify_connections():
         ("in", "10.0.0.7", "10.0.0.5", 4020, None),
         ("out", "10.0.0.5", "10.0.0.9", 5432, None),
         ("in", "203.0.113.4", "10.0.0.5", 8081, "172.17.0.2:80")]
+
+
+# One-way UDP (syslog to a collector): conntrack holds it UNREPLIED for as long as it flows.
+SYSLOG_IN = ("udp      17 28 src=10.0.0.7 dst=10.0.0.5 sport=41000 dport=5514 [UNREPLIED] src=10.0.0.5 dst=10.0.0.7 "
+             "sport=5514 dport=41000 mark=0 use=1\n")
+SYSLOG_OUT = ("udp      17 29 src=10.0.0.5 dst=192.0.2.40 sport=42000 dport=514 [UNREPLIED] src=192.0.2.40 "
+              "dst=10.0.0.5 sport=514 dport=42000 mark=0 use=1\n")
+NOBODY = ("udp      17 29 src=10.0.0.7 dst=10.0.0.5 sport=41001 dport=5600 [UNREPLIED] src=10.0.0.5 dst=10.0.0.7 "
+          "sport=5600 dport=41001 mark=0 use=1\n")
+
+
+def test_one_way_udp_is_a_flow_that_works_where_it_went_through():
+    tracked = _discover.parse_conntrack(SYSLOG_IN + SYSLOG_OUT + NOBODY)
+    assert [(item["protocol"], item["dport"], item["replied"]) for item in tracked] == [
+        ("udp", 5514, False), ("udp", 514, False), ("udp", 5600, False)]
+    listeners = [{"protocol": "udp", "port": 5514}]
+    flows = _discover.classify([], tracked, ["10.0.0.5"], listeners)
+    # in to a listener, and out of this host; not in to a port nothing listens on (the packet found nobody)
+    assert [(flow["direction"], flow["protocol"], flow["client"], flow["server"], flow["port"], flow["via"])
+            for flow in flows] == [("in", "udp", "10.0.0.7", "10.0.0.5", 5514, "conntrack-one-way"),
+                                   ("out", "udp", "10.0.0.5", "192.0.2.40", 514, "conntrack-one-way")]
+
+
+def test_connected_udp_sockets_are_flows_out():
+    text = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref "
+            "pointer drops\n"
+            # 10.0.0.5:43000 connected to 192.0.2.40:514 (st 01), and an unconnected listener on 0.0.0.0:5514 (st 07)
+            "  1: 0500000A:A7F8 280200C0:0202 01 00000000:00000000 00:00000000 00000000     0        0 7001 2 "
+            "0000000000000000 0\n"
+            "  2: 00000000:158A 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 7002 2 "
+            "0000000000000000 0\n")
+    sockets = _discover.parse_established(text, "ipv4", "udp")
+    assert sockets == [{"protocol": "udp", "local": "10.0.0.5", "local_port": 43000, "remote": "192.0.2.40",
+                        "remote_port": 514, "inode": 7001}]
+    flows = _discover.classify(sockets, [], ["10.0.0.5"], [{"protocol": "udp", "port": 5514}])
+    assert [(flow["direction"], flow["protocol"], flow["server"], flow["port"]) for flow in flows] == [
+        ("out", "udp", "192.0.2.40", 514)]
 
 
 def test_sshd_ports():

@@ -207,6 +207,15 @@ def test_mismatches_compare_the_way_sshd_prints():
         ("PubkeyAuthentication", "no", "yes"), ("Ciphers", "aes128-ctr,aes256-ctr", "aes256-ctr,aes128-ctr")]
 
 
+def test_a_port_another_file_repeats_is_the_same_port():
+    # an adopted host whose admin moved sshd by a drop-in (sshd_config.d/port.conf: Port 2222): ours says it too
+    twice = conf.parse_effective("port 2222\nport 2222\n")
+    assert conf.mismatches(twice, {"Port": [2222]}) == []
+    # another port beside ours is still one sshd would listen on: named
+    assert conf.mismatches(conf.parse_effective("port 2222\nport 22\n"), {"Port": [2222]}) == [
+        ("Port", "2222", "2222 22")]
+
+
 def effective(**changes):
     values = conf.parse_effective(EFFECTIVE)
     for key, value in changes.items():

@@ -179,10 +179,9 @@ def audit(plan, live=None, health=()):
                     "status": "undeclared", "processes": [conflict.get("process") or "unknown process"],
                     "detail": "", "first_port": conflict["port"],
                 })
-        read_unknown = []
         if data.get("conflicts") is None and ports is not None:
             # Read on the host (host_facts), checked here by port_conflicts' own rules (the live ones above).
-            host_conflicts, read_unknown = _host_read.verdict(services, plan.policy, ports, live=False)
+            host_conflicts = _host_read.verdict(services, plan.policy, ports, live=False)[0]
         elif data.get("conflicts") is None:
             # Not checked on the host in this run: what the registry alone shows.
             host_conflicts = _host_read.verdict(services, plan.policy, {}, live=False)[0]
@@ -195,7 +194,7 @@ def audit(plan, live=None, health=()):
         if data.get("unknown") is not None:
             unknown = data["unknown"]
         elif ports is not None:
-            unknown = read_unknown + live_unknown
+            unknown = list(ports.get("unknown") or []) + live_unknown
         else:
             unknown = live_unknown
         seen = set()

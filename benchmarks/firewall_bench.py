@@ -26,15 +26,21 @@ the action plugins run is counted per host (callback_plugins/module_runs.py,
 the firewall action plugin's confirmation included): our backends must stay
 at one module execution per host, and the output says whether they did.
 
+With --jobs N, N cells (a tool at a size) run at once, each on its own
+container; they then share the cores, so the load before each run is in the
+table and the ratios are of runs that overlapped in time.
+
 Run with: make benchmark-firewall   (well over an hour with the default sizes;
 BENCH_ARGS="--tools portcullis-ufw ufw --sizes 10 100" for a part of it)
 """
 
 import argparse
 import collections
+import concurrent.futures
 import datetime
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -138,10 +144,23 @@ def load():
 
 
 class OutOfTime(Exception):
-    """The --until time came during a run: it is stopped and not measured."""
+    """The --until time came during a run: it is stopped and not measured. ``seconds`` is how long it had run,
+    ``modules`` how many module runs it had started on the host (a loop starts one per rule), when it ran at all."""
+
+    def __init__(self, seconds=None, modules=None):
+        super().__init__()
+        self.seconds, self.modules = seconds, modules
 
 
-def play(scratch, kind, count, deadline=None):
+def module_runs(path, container):
+    per_host = collections.Counter()
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as handle:
+            per_host.update(line.split("\t", 1)[0] for line in handle if line.strip())
+    return per_host.get(container, 0)
+
+
+def play(scratch, kind, count, deadline=None, container=CONTAINER):
     """Seconds of one ansible-playbook run, the changed count of its recap, the
     module runs per host and the one-minute load average before it."""
     playbook = os.path.join(scratch, kind + ".yml")
@@ -164,35 +183,35 @@ def play(scratch, kind, count, deadline=None):
             raise OutOfTime()
     started = time.perf_counter()
     try:
-        done = subprocess.run(["ansible-playbook", "-i", CONTAINER + ",", "-c", "community.docker.docker",
+        done = subprocess.run(["ansible-playbook", "-i", container + ",", "-c", "community.docker.docker",
                                "-e", "ansible_python_interpreter=/usr/bin/python3", "-e", "@" + variables, playbook],
                               capture_output=True, text=True, check=False, env=env, timeout=timeout)
     except subprocess.TimeoutExpired as expired:
-        raise OutOfTime() from expired
+        raise OutOfTime(time.perf_counter() - started, module_runs(runs, container)) from expired
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError("%s with %d rules failed:\n%s%s" % (kind, count, done.stdout[-3000:], done.stderr[-1000:]))
     changed = int(done.stdout.rsplit("changed=", 1)[1].split()[0])
-    per_host = collections.Counter()
-    if os.path.exists(runs):
-        with open(runs, encoding="utf-8") as handle:
-            per_host.update(line.split("\t", 1)[0] for line in handle if line.strip())
-    return {"seconds": elapsed, "changed": changed, "modules": per_host.get(CONTAINER, 0), "load": before}
+    return {"seconds": elapsed, "changed": changed, "modules": module_runs(runs, container), "load": before}
 
 
-def measure(scratch, tool, count, deadline):
+def measure(scratch, tool, count, deadline, container=CONTAINER):
     """The fixed cost, the cold run and the re-run of ``tool`` with ``count``
     rules on a fresh container; a run stopped by the deadline stays None."""
-    cell = {"baseline": None, "cold": None, "rerun": None}
-    start_container(CONTAINER, image=IMAGE)
-    if tool in SETUP:
-        sh("docker", "exec", CONTAINER, "sh", "-c", SETUP[tool])
+    cell = {"baseline": None, "cold": None, "rerun": None, "stopped": None}
+    start_container(container, image=IMAGE)
     try:
-        cell["baseline"] = statistics.median(play(scratch, "ping", 0, deadline)["seconds"] for _round in range(2))
-        cell["cold"] = play(scratch, tool, count, deadline)
-        cell["rerun"] = play(scratch, tool, count, deadline)
-    except OutOfTime:
-        pass
+        if tool in SETUP:
+            sh("docker", "exec", container, "sh", "-c", SETUP[tool])
+        cell["baseline"] = statistics.median(play(scratch, "ping", 0, deadline, container)["seconds"] for _round in range(2))
+        cell["cold"] = play(scratch, tool, count, deadline, container)
+        cell["rerun"] = play(scratch, tool, count, deadline, container)
+    except OutOfTime as stopped:
+        if stopped.seconds is not None and cell["baseline"] is not None:
+            cell["stopped"] = {"run": "re-run" if cell["cold"] else "cold", "seconds": stopped.seconds,
+                               "modules": stopped.modules}
+    finally:
+        remove_container(container)
     return cell
 
 
@@ -207,7 +226,11 @@ def main():
     parser.add_argument("--tools", nargs="+", default=list(TOOLS), help="a subset of %s" % ", ".join(TOOLS))
     parser.add_argument("--until", metavar="HH:MM",
                         help="UTC: a cell (tool and size) not started by then is left out and listed as not measured")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="cells (a tool at a size) run at once, each on its own container (default 1)")
     args = parser.parse_args()
+    if args.jobs < 1:
+        parser.error("--jobs must be 1 or more, not %d" % args.jobs)
     sizes = [int(size) for size in listed(args.sizes)]
     unknown = sorted(set(listed(args.tools)) - set(TOOLS))
     if unknown:
@@ -218,49 +241,71 @@ def main():
         hours, minutes = (int(part) for part in args.until.split(":"))
         now = datetime.datetime.now(datetime.timezone.utc)
         deadline = now.replace(hour=hours, minute=minutes, second=0, microsecond=0)
+        if deadline <= now:
+            deadline += datetime.timedelta(days=1)
     started = datetime.datetime.now(datetime.timezone.utc)
     load_at_start = load()
     results = {}
     skipped = []
     failures = []
-    with tempfile.TemporaryDirectory() as scratch:
+    cells = [(tool, count) for count in sizes for tool in tools]
+    if args.jobs > 1:
+        # The longest cells first, so that the short ones fill the gaps instead of trailing at the end.
+        cells.sort(key=lambda cell: (cell[0] not in LOOPS, -cell[1]))
+
+    def run(cell):
+        tool, count = cell
+        if deadline and datetime.datetime.now(datetime.timezone.utc) >= deadline:
+            return cell, None, None
+        container = CONTAINER if args.jobs == 1 else "%s-%s-%d" % (CONTAINER, tool, count)
+        scratch = tempfile.mkdtemp(prefix="fwbench-%s-%d-" % (tool, count))
         try:
-            for count in sizes:
-                for tool in tools:
-                    if deadline and datetime.datetime.now(datetime.timezone.utc) >= deadline:
-                        skipped.append((tool, count))
-                        continue
-                    try:
-                        cell = measure(scratch, tool, count, deadline)
-                    except RuntimeError as error:
-                        failures.append((tool, count, str(error)))
-                        print(str(error), file=sys.stderr)
-                        continue
-                    if cell["rerun"] is None:
-                        # Stopped by the deadline: the cold run alone, when it finished, is kept.
-                        skipped.append((tool, count))
-                        if cell["cold"] is not None:
-                            results[(tool, count)] = cell
-                        print("%-20s %5d rules: stopped at the --until time (cold %s)" % (
-                            tool, count, "%.1f s" % cell["cold"]["seconds"] if cell["cold"] else "not measured"),
-                            file=sys.stderr, flush=True)
-                        continue
-                    results[(tool, count)] = cell
-                    print("%-20s %5d rules: cold %.1f s, re-run %.1f s (fixed cost %s s; changed %d then %d; "
-                          "modules on the re-run %d; load %.2f / %.2f)"
-                          % (tool, count, cell["cold"]["seconds"], cell["rerun"]["seconds"], seconds(cell["baseline"], digits=1),
-                             cell["cold"]["changed"], cell["rerun"]["changed"], cell["rerun"]["modules"],
-                             cell["cold"]["load"], cell["rerun"]["load"]), file=sys.stderr, flush=True)
+            return cell, measure(scratch, tool, count, deadline, container), None
+        except RuntimeError as error:
+            return cell, None, str(error)
         finally:
-            remove_container(CONTAINER)
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for done in concurrent.futures.as_completed([pool.submit(run, cell) for cell in cells]):
+            (tool, count), cell, error = done.result()
+            if error is not None:
+                failures.append((tool, count, error))
+                print(error, file=sys.stderr)
+                continue
+            if cell is None:
+                skipped.append((tool, count))
+                continue
+            if cell["rerun"] is None:
+                # Stopped by the deadline: the cold run alone, when it finished, is kept.
+                skipped.append((tool, count))
+                results[(tool, count)] = cell
+                print("%-20s %5d rules: stopped at the --until time (cold %s; %s)" % (
+                    tool, count, "%.1f s" % cell["cold"]["seconds"] if cell["cold"] else "not measured",
+                    stopped_text(cell)), file=sys.stderr, flush=True)
+                continue
+            results[(tool, count)] = cell
+            print("%-20s %5d rules: cold %.1f s, re-run %.1f s (fixed cost %s s; changed %d then %d; "
+                  "modules on the re-run %d; load %.2f / %.2f)"
+                  % (tool, count, cell["cold"]["seconds"], cell["rerun"]["seconds"], seconds(cell["baseline"], digits=1),
+                     cell["cold"]["changed"], cell["rerun"]["changed"], cell["rerun"]["modules"],
+                     cell["cold"]["load"], cell["rerun"]["load"]), file=sys.stderr, flush=True)
     ended = datetime.datetime.now(datetime.timezone.utc)
     report(sizes, tools, results, skipped, failures,
-           (started, ended, load_at_start, load(), os.cpu_count()))
+           (started, ended, load_at_start, load(), os.cpu_count(), args.jobs))
     broken = [(tool, count) for (tool, count), cell in results.items()
               if tool in OURS and cell["rerun"] and (cell["rerun"]["modules"] != 1 or cell["rerun"]["changed"])]
     if broken or failures:
         wrong = broken + [(tool, count) for tool, count, _error in failures]
         raise SystemExit("not as required: %s" % ", ".join("%s at %d rules" % pair for pair in wrong))
+
+
+def stopped_text(cell):
+    stopped = cell.get("stopped")
+    if not stopped:
+        return "not started"
+    return "its %s run stopped after %.1f s, %d module runs started" % (
+        stopped["run"], stopped["seconds"], stopped["modules"])
 
 
 def net(cell, run):
@@ -272,11 +317,12 @@ def seconds(value, count=1, digits=2):
 
 
 def report(sizes, tools, results, skipped, failures, when):
-    started, ended, load_at_start, load_at_end, cores = when
+    started, ended, load_at_start, load_at_end, cores, jobs = when
     print("## Firewall: whole rule set against one task per rule (seconds, fixed cost of a one-task play subtracted)")
     print()
-    print("From %s to %s UTC, %s cores; /proc/loadavg at the start: %s; at the end: %s."
-          % (started.strftime("%Y-%m-%d %H:%M"), ended.strftime("%H:%M"), cores, load_at_start, load_at_end))
+    print("From %s to %s UTC, %s cores; /proc/loadavg at the start: %s; at the end: %s; %s."
+          % (started.strftime("%Y-%m-%d %H:%M"), ended.strftime("%H:%M"), cores, load_at_start, load_at_end,
+             "one cell at a time" if jobs == 1 else "%d cells at a time, each on its own container" % jobs))
     print()
     print("| rules | tool | cold apply | per rule | re-run unchanged | per rule | fixed cost | load before (cold / re-run)"
           " | changed on the re-run | module executions on the re-run |")
@@ -286,6 +332,10 @@ def report(sizes, tools, results, skipped, failures, when):
             cell = results.get((tool, count))
             if cell is None:
                 print("| %d | %s | not measured | - | - | - | - | - | - | - |" % (count, tool))
+                continue
+            if cell["cold"] is None:
+                print("| %d | %s | stopped, see below | - | - | - | %s | - | - | - |" % (
+                    count, tool, seconds(cell["baseline"])))
                 continue
             rerun = cell["rerun"]
             if rerun is None:
@@ -326,6 +376,11 @@ def report(sizes, tools, results, skipped, failures, when):
     if skipped:
         print("Not measured, or the cold run only (the --until time came first): %s." % ", ".join(
             "%s at %d rules" % pair for pair in skipped))
+        for tool, count in skipped:
+            cell = results.get((tool, count))
+            if cell and cell.get("stopped"):
+                print("- %s at %d rules: %s (a lower bound of that run: at least %.1f s over the fixed cost)."
+                      % (tool, count, stopped_text(cell), cell["stopped"]["seconds"] - cell["baseline"]))
     for tool, count, error in failures:
         lines = [line for line in error.splitlines() if line.strip()]
         print("Failed: %s at %d rules: %s" % (tool, count, lines[-1] if lines else ""))

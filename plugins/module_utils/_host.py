@@ -17,6 +17,7 @@ __metaclass__ = type
 
 import json
 import os
+import shlex
 import subprocess
 import tempfile
 import uuid
@@ -140,31 +141,76 @@ class Rollback:
         from the end of it."""
         for path, content in (files or {}).items():
             write_atomic(path, content)
+        applying = self.path(token, "applying")
+        # Run with the argument "guard" (by ``guard``'s timer), the script restores only when the process that made
+        # the change died before it started the real timer: while that process lives it is waited for, and once
+        # ``start`` has removed the applying file the real timer is in charge.
+        guard = ('if [ "$1" = guard ]; then\n'
+                 '  [ -f %(applying)s ] || exit 0\n'
+                 '  read pid started < %(applying)s\n'
+                 '  while [ -d "/proc/$pid" ] && [ "$(sed \'s/^.*) //\' "/proc/$pid/stat" 2>/dev/null | cut -d" " -f20)" = '
+                 '"$started" ]; do sleep 1; done\n'
+                 '  [ -f %(applying)s ] || exit 0\n'
+                 'fi\n' % {"applying": shlex.quote(applying)})
         write_atomic(self.path(token, "sh"), "#!/bin/sh\n# portcullis.ports: %s, unless the controller confirmed in "
-                     "time\n%srm -f %s/rollback-%s.*\n" % (what, script, self.state_dir, token), 0o700)
+                     "time\n%s%srm -f %s/rollback-%s.*\n" % (what, guard, script, self.state_dir, token), 0o700)
         return token
 
+    def guard(self, token, timeout):
+        """Before the change of a prepared script: should this process die before it calls ``start`` (killed, or
+        its connection lost mid-change), the script still runs, ``timeout`` seconds from now or as soon as the
+        process is gone if that is later. While the process lives the script waits for it; ``start`` hands over
+        to the real timer."""
+        pid = os.getpid()
+        write_atomic(self.path(token, "applying"), "%d %s\n" % (pid, process_start_time(pid) or ""))
+        self._timer(token, timeout, "-guard", "guard-pid", ["guard"])
+
     def start(self, token, timeout):
-        """Start the timer of a prepared script: it runs ``timeout`` seconds from now."""
+        """Start the timer of a prepared script: it runs ``timeout`` seconds from now. A guard started before the
+        change is stopped once the real timer runs."""
+        self._timer(token, timeout, "", "pid", [])
+        applying = self.path(token, "applying")
+        if os.path.exists(applying):
+            os.unlink(applying)
+        self._stop(token, "-guard", "guard-pid")
+        return token
+
+    def _timer(self, token, timeout, unit_suffix, pid_suffix, arguments):
         script_path = self.path(token, "sh")
         systemd_run = self.runner.which("systemd-run") if self.systemd else None
         if systemd_run:
             # Timers may fire up to a minute late by default (AccuracySec); a rollback must not.
-            rc, _out, err = self.runner.run([systemd_run, "--unit=portcullis-rollback-%s" % token,
+            rc, _out, err = self.runner.run([systemd_run, "--unit=portcullis-rollback-%s%s" % (token, unit_suffix),
                                              "--on-active=%ds" % timeout, "--timer-property=AccuracySec=1s",
-                                             "/bin/sh", script_path])
+                                             "/bin/sh", script_path] + arguments)
             if rc != 0:
                 raise OSError("could not arm the rollback timer: %s" % err.strip())
         else:
             # No systemd: a detached sleeper in its own session outlives this connection.
-            process = subprocess.Popen(["/bin/sh", "-c", 'sleep "$1" && exec /bin/sh "$2"', "rollback", str(timeout),
-                                        script_path], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            process = subprocess.Popen(["/bin/sh", "-c", 'sleep "$1" && shift && exec /bin/sh "$@"', "rollback",
+                                        str(timeout), script_path] + arguments,
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
-            write_atomic(self.path(token, "pid"), str(process.pid))
-        return token
+            write_atomic(self.path(token, pid_suffix), str(process.pid))
+
+    def _stop(self, token, unit_suffix, pid_suffix):
+        """Stop a timer (and the script it may be running) of this token; one already gone is not an error."""
+        if self.systemd:
+            systemctl = self.runner.which("systemctl")
+            if systemctl:
+                unit = "portcullis-rollback-%s%s" % (token, unit_suffix)
+                self.runner.run([systemctl, "stop", unit + ".timer"] + ([unit + ".service"] if unit_suffix else []))
+        pid = read(self.path(token, pid_suffix))
+        if pid:
+            try:
+                os.killpg(int(pid), 15)
+            except (OSError, ValueError):
+                pass
+            os.unlink(self.path(token, pid_suffix))
 
     def discard(self, token):
-        """Remove a prepared script's files (its timer was never started)."""
+        """Stop a prepared script's guard and remove its files (its real timer was never started)."""
+        self._stop(token, "-guard", "guard-pid")
         for name in os.listdir(self.state_dir) if os.path.isdir(self.state_dir) else ():
             if name.startswith("rollback-%s." % token):
                 os.unlink(os.path.join(self.state_dir, name))
@@ -177,21 +223,23 @@ class Rollback:
             raise ValueError("invalid confirm token %r" % (token,))
         if not os.path.exists(self.path(token, "sh")):
             raise ValueError("nothing to confirm for token %s: the rollback already ran or never was armed" % token)
-        if self.systemd:
-            systemctl = self.runner.which("systemctl")
-            if systemctl:
-                self.runner.run([systemctl, "stop", "portcullis-rollback-%s.timer" % token])
-        pid = read(self.path(token, "pid"))
-        if pid:
-            try:
-                os.killpg(int(pid), 15)
-            except (OSError, ValueError):
-                pass
+        self._stop(token, "", "pid")
+        self._stop(token, "-guard", "guard-pid")
         kept = dict((suffix, read(self.path(token, suffix))) for suffix in keep)
         for name in os.listdir(self.state_dir):
             if name.startswith("rollback-%s." % token):
                 os.unlink(os.path.join(self.state_dir, name))
         return kept
+
+
+def process_start_time(pid):
+    """When process ``pid`` started, in clock ticks after boot (field 22 of ``/proc/PID/stat``), as text: with the
+    pid it names one process, even once the pid is reused. None when it cannot be read."""
+    stat = read("/proc/%d/stat" % pid)
+    if not stat or ") " not in stat:
+        return None
+    fields = stat.rsplit(") ", 1)[1].split()
+    return fields[19] if len(fields) > 19 else None
 
 
 def nft_chains_and_rules(text):

@@ -75,7 +75,9 @@ description:
   - With O(rollback_timeout), the previous ruleset is restored on the host after that many seconds unless the
     controller confirms over a new connection (the action plugin does this), so a rule set that cuts the
     connection undoes itself. The timer starts once the apply has ended (however long a firewalld reload and the
-    wait for Docker's chains took), so the whole timeout is the controller's to confirm in. The restore puts back
+    wait for Docker's chains took), so the whole timeout is the controller's to confirm in. Should the module's
+    process die during the apply (killed, or its session cut), a guard timer started before the apply restores
+    all the same, O(rollback_timeout) seconds after the apply began or once the process is gone. The restore puts back
     only what the module owns - other tools' rules and bans (fail2ban's, also those made while the rollback was
     pending) stay; with O(backend=firewalld) it reloads firewalld, then adds back the runtime bans there when it
     runs, and hooks the forward chains again once Docker has made its chains; with O(backend=ufw) it cuts the

@@ -18,7 +18,9 @@ written) still reports ``changed`` and says what was left as it was.
 
 Commit-confirmed (``rollback_timeout``): what to restore is taken before the
 apply, and the timer starts once the apply has ended, so the window the
-controller has to confirm is the whole timeout whatever the apply took. When
+controller has to confirm is the whole timeout whatever the apply took. A
+guard timer started before the apply restores all the same if the module's
+process dies before it starts the real one (killed, or its session lost). When
 it fires, each scope gets its previous rules back (a manager's through the
 manager, keeping what other tools added meanwhile, such as fail2ban's bans)
 and the state files become what they were, so the next run compares the
@@ -368,6 +370,12 @@ class Firewall:
             # What to restore is taken now; the timer starts once the apply has ended (a firewalld reload and the
             # wait for Docker's chains can take longer than a short timeout).
             token = self.prepare_rollback(backend, previous_plan, takeovers, others_previous, states)
+            # Should this process die in the middle of the apply, a guard restores all the same.
+            try:
+                self._rollback().guard(token, timeout)
+            except OSError as error:
+                self._rollback().discard(token)
+                raise FirewallError("%s; nothing was changed" % error)
             if boot_changes:
                 # Made permanent only once the controller confirms: a rolled back
                 # rule set must not come back at the next boot.

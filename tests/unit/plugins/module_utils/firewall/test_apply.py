@@ -13,6 +13,8 @@ import json
 import os
 import re
 import socket
+import subprocess
+import threading
 
 import pytest
 
@@ -859,11 +861,139 @@ def test_a_timer_that_cannot_start_puts_the_previous_ruleset_back(tmp_path):
     previous, state = nft.table, (tmp_path / "state" / "firewall-nftables.json").read_text()
     run = nft.run
     nft.run = lambda argv, data=None: (1, "", "Failed to start transient timer unit") \
-        if argv[0].endswith("systemd-run") else run(argv, data)
+        if argv[0].endswith("systemd-run") and argv[-1] != "guard" else run(argv, data)
     with pytest.raises(_firewall.FirewallError, match="could not arm the rollback timer.*previous ruleset was put back"):
         make(nft, tmp_path, rules=RULES[:1], rollback_timeout=60).run(check_mode=False)
     assert nft.table == previous and (tmp_path / "state" / "firewall-nftables.json").read_text() == state
     assert not [name for name in os.listdir(str(tmp_path / "state")) if name.startswith("rollback-")]
+
+
+# The real one: the autouse fixture below stands a fake in for the rollback sleeper.
+_POPEN = subprocess.Popen
+
+
+class _Died(BaseException):
+    """The module's process ending in the middle of the apply (killed, or its session cut): nothing after it runs."""
+
+
+def _dead_pid():
+    process = _POPEN(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_a_guard_timer_runs_before_the_apply_and_hands_over_to_the_real_one_after(tmp_path):
+    # Before, the only timer started after the apply: a module killed in the middle of it left the host with a
+    # half-applied ruleset and nothing to restore it.
+    nft = FakeHost(tools=("nft", "systemctl", "systemd-run"))
+    with_systemd(tmp_path)
+    make(nft, tmp_path, rules=RULES).run(check_mode=False)
+    del nft.calls[:]
+    result = make(nft, tmp_path, rules=RULES[:1], rollback_timeout=60).run(check_mode=False)
+    token, calls = result["rollback_token"], [argv for argv, _data in nft.calls]
+    script = str(tmp_path / "state" / ("rollback-%s.sh" % token))
+    guard = calls.index(["/usr/sbin/systemd-run", "--unit=portcullis-rollback-%s-guard" % token, "--on-active=60s",
+                         "--timer-property=AccuracySec=1s", "/bin/sh", script, "guard"])
+    applied = calls.index(["/usr/sbin/nft", "-f", "-"])
+    timer = calls.index(["/usr/sbin/systemd-run", "--unit=portcullis-rollback-%s" % token, "--on-active=60s",
+                         "--timer-property=AccuracySec=1s", "/bin/sh", script])
+    stopped = calls.index(["/usr/sbin/systemctl", "stop", "portcullis-rollback-%s-guard.timer" % token,
+                           "portcullis-rollback-%s-guard.service" % token])
+    assert guard < applied < timer < stopped
+    assert not (tmp_path / "state" / ("rollback-%s.applying" % token)).exists()
+
+
+def test_a_guard_armed_for_an_apply_that_failed_is_stopped_with_its_files(tmp_path):
+    nft = FakeHost(tools=("nft", "systemctl", "systemd-run"))
+    with_systemd(tmp_path)
+    make(nft, tmp_path, rules=RULES).run(check_mode=False)
+    nft.fail_apply = True
+    with pytest.raises(_firewall.FirewallError, match="previous ruleset was put back"):
+        make(nft, tmp_path, rules=RULES[:1], rollback_timeout=60).run(check_mode=False)
+    guards = [argv for argv, _data in nft.calls if argv[0].endswith("systemd-run") and argv[-1] == "guard"]
+    assert len(guards) == 1
+    unit = guards[0][1].split("=", 1)[1]
+    assert ["/usr/sbin/systemctl", "stop", unit + ".timer", unit + ".service"] in [argv for argv, _data in nft.calls]
+    assert not [name for name in os.listdir(str(tmp_path / "state")) if name.startswith("rollback-")]
+
+
+def test_a_guard_that_cannot_start_changes_nothing(tmp_path):
+    nft = FakeHost(tools=("nft", "systemctl", "systemd-run"))
+    with_systemd(tmp_path)
+    make(nft, tmp_path, rules=RULES).run(check_mode=False)
+    previous = nft.table
+    run = nft.run
+    nft.run = lambda argv, data=None: (1, "", "Failed to start transient timer unit") \
+        if argv[0].endswith("systemd-run") else run(argv, data)
+    with pytest.raises(_firewall.FirewallError, match="could not arm the rollback timer.*nothing was changed"):
+        make(nft, tmp_path, rules=RULES[:1], rollback_timeout=60).run(check_mode=False)
+    assert nft.table == previous
+    assert not [argv for argv, _data in nft.calls if argv == ["/usr/sbin/nft", "-f", "-"] and _data is None]
+    assert not [name for name in os.listdir(str(tmp_path / "state")) if name.startswith("rollback-")]
+
+
+def _die_in_the_apply(tmp_path):
+    """The firewall module applying RULES[:1] over RULES with a rollback, its process ending right after the
+    ruleset went in: the host, the rollback script and the previous table."""
+    nft = FakeHost()
+    make(nft, tmp_path, rules=RULES).run(check_mode=False)
+    previous = nft.table
+    nft_run = nft._nft
+
+    def applied_then_died(args, data):
+        answer = nft_run(args, data)
+        if args == ["-f", "-"] and nft.table != previous:
+            raise _Died()
+        return answer
+    nft._nft = applied_then_died
+    with pytest.raises(_Died):
+        make(nft, tmp_path, rules=RULES[:1], rollback_timeout=3600).run(check_mode=False)
+    nft._nft = nft_run
+    scripts = [name for name in os.listdir(str(tmp_path / "state")) if name.endswith(".sh")]
+    assert len(scripts) == 1 and nft.table != previous
+    token = scripts[0][len("rollback-"):-len(".sh")]
+    applying = tmp_path / "state" / ("rollback-%s.applying" % token)
+    assert applying.read_text().split()[0] == str(os.getpid())
+    return nft, (tmp_path / "state" / scripts[0]).read_text(), previous, applying
+
+
+def test_the_guard_restores_once_the_process_that_died_in_the_apply_is_gone(tmp_path, run_in_sh):
+    nft, script, previous, applying = _die_in_the_apply(tmp_path)
+    applying.write_text("%d %s\n" % (_dead_pid(), "1"))
+    done = run_in_sh(nft, "set -- guard\n" + script, str(tmp_path / "state"))
+    assert done.returncode == 0, done.stderr
+    assert nft.table == previous
+    assert not [name for name in os.listdir(str(tmp_path / "state")) if name.startswith("rollback-")]
+
+
+def test_the_guard_waits_while_the_applying_process_lives(tmp_path, run_in_sh):
+    nft, script, previous, applying = _die_in_the_apply(tmp_path)
+    alive = _POPEN(["sleep", "30"])
+    try:
+        applying.write_text("%d %s\n" % (alive.pid, _host.process_start_time(alive.pid)))
+        finished = []
+        guarded = "set -- guard\n" + script
+        waiter = threading.Thread(target=lambda: finished.append(run_in_sh(nft, guarded, str(tmp_path / "state"))))
+        waiter.start()
+        waiter.join(3)
+        assert not finished and nft.table != previous
+    finally:
+        alive.kill()
+        alive.wait()
+    waiter.join(30)
+    assert finished and finished[0].returncode == 0, finished
+    assert nft.table == previous
+
+
+def test_the_guard_leaves_it_to_the_real_timer_once_started(tmp_path, run_in_sh):
+    nft = FakeHost()
+    make(nft, tmp_path, rules=RULES).run(check_mode=False)
+    result = make(nft, tmp_path, rules=RULES[:1], rollback_timeout=3600).run(check_mode=False)
+    applied = nft.table
+    script = (tmp_path / "state" / ("rollback-%s.sh" % result["rollback_token"])).read_text()
+    assert run_in_sh(nft, "set -- guard\n" + script, str(tmp_path / "state")).returncode == 0
+    assert nft.table == applied
+    assert (tmp_path / "state" / ("rollback-%s.sh" % result["rollback_token"])).exists()
 
 
 def test_boot_files_wait_for_the_confirmation(tmp_path):

@@ -98,6 +98,10 @@ services:
       description: The names of the processes holding it (empty for a published container port).
       type: list
       elements: str
+    pids:
+      description: The pids of the processes holding it (empty when they are not visible, and for a published port).
+      type: list
+      elements: int
     publish:
       description: V(host) or V(dnat) (a container runtime publishes it).
       type: str
@@ -144,6 +148,9 @@ connections:
       C(server) and C(port); C(to) is the container a DNATed connection went to, C(via) where it was seen
       (V(socket), V(conntrack), V(conntrack-one-way) for a UDP flow that got no reply), C(samples) in how many
       reads.
+    - For a connection from this host's own socket, C(process) is the client's process name and C(pids) its pid
+      followed by its parents' up to (without) init; the draft hangs the connection on the entry of the nearest
+      of them that listens. Otherwise C(process) is null and C(pids) empty.
   returned: always
   type: list
   elements: dict

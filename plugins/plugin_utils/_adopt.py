@@ -162,6 +162,7 @@ class _Draft:
         self.header = []
         self.links = {}  # entry name -> {connects_to item key: evidence}
         self.addresses = {}  # an address of this host the inventory does not give -> a flow seen on it
+        self.pids = {}  # entry name -> the pids of its listening sockets
 
     def entry(self, name):
         return next((entry for entry in self.entries if entry["name"] == name), None)
@@ -248,7 +249,9 @@ def _service_entry(draft, service, policy):
     if found_range:
         entry["range"] = found_range
     notes = [what, "; ".join(" ".join(why.split()) for why in exposure.get("evidence") or []), "-> %s: %s [%s]" % (entry["expose"], why, sure)]
-    return draft.add(entry, [note for note in notes if note])
+    added = draft.add(entry, [note for note in notes if note])
+    draft.pids[added["name"]] = set(service.get("pids") or ())
+    return added
 
 
 def _nginx(draft, drafts, plan, owners):
@@ -312,17 +315,28 @@ def _looks_ip(text):
         return False
 
 
-def _client_entry(draft, process):
-    """The entry a connection from ``process`` on the draft's host hangs its connects_to on."""
-    if process:
-        for entry in draft.entries:
-            if entry.get("process") == process and entry["name"] != "ssh":
-                return entry
+def _client_entry(draft, process, pids=None):
+    """The entry a connection from ``process`` (``pids``: the client's pid and its parents', when discover could
+    read them) on the draft's host hangs its connects_to on: the entry of the nearest of those processes that
+    listens; without pids, the first entry of that process name. Otherwise a client entry of its own: never another
+    process's entry that only shares the name (a stray listener of the same interpreter)."""
+    candidates = [entry for entry in draft.entries if entry["name"] != "ssh"]
+    if pids:
+        for pid in pids:
+            owner = next((entry for entry in candidates if pid in draft.pids.get(entry["name"], ())), None)
+            if owner is not None:
+                return owner
+    elif process:
+        # A result without pids (written before discover read them): by name, as then.
+        named = [entry for entry in candidates if entry.get("process") == process]
+        if named:
+            return named[0]
     name = _safe_name("%s-client" % process if process else "client")
     entry = draft.entry(name)
     if entry is None:
-        entry = draft.add({"name": name}, ["connections from %s seen during the sampling window"
-                                           % (process or "a process not visible here")])
+        entry = draft.add({"name": name}, ["connections from %s%s seen during the sampling window" % (
+            process or "a process not visible here",
+            " (pid %d), which listens on no port" % pids[0] if pids else "")])
     return entry
 
 
@@ -342,11 +356,12 @@ def _merged_flows(drafts):
         for flow in draft.found["connections"]:
             key = (flow["client"], flow["server"], flow["port"], flow["protocol"])
             seen = "%s on %s (%s)" % (flow["direction"], host, ", ".join(flow["via"]))
-            item = merged.setdefault(key, {"flow": flow, "seen": [], "process": None, "via": set()})
+            item = merged.setdefault(key, {"flow": flow, "seen": [], "process": None, "pids": None, "via": set()})
             item["seen"].append(seen)
             item["via"].update(flow["via"])
             if flow["direction"] == "out" and flow.get("process"):
                 item["process"] = flow["process"]
+                item["pids"] = flow.get("pids")
     return [merged[key] for key in sorted(merged)]
 
 
@@ -409,7 +424,7 @@ def _connections(drafts, owners, probes=None):
         if client_draft is None:
             continue  # a client of the inventory not discovered: its own adoption adds the flow
         if server_host is None:
-            entry = _client_entry(client_draft, item["process"])
+            entry = _client_entry(client_draft, item["process"], item["pids"])
             _link(client_draft, entry, {"to": str(server_address), "port": flow["port"],
                                         "protocol": flow["protocol"]}, evidence + ", outside the inventory")
             continue
@@ -417,7 +432,7 @@ def _connections(drafts, owners, probes=None):
             client_draft.header.append("%s: %s declares no entry on port %d, no connects_to drafted"
                                        % (evidence, server_host, flow["port"]))
             continue
-        entry = _client_entry(client_draft, item["process"])
+        entry = _client_entry(client_draft, item["process"], item["pids"])
         _link(client_draft, entry, {"host": server_host, "service": service["name"]}, evidence)
 
 

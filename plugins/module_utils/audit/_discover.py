@@ -369,9 +369,26 @@ class Discovery:
         merged = _merge(flows)
         owners = _listening.socket_owners([flow["inode"] for flow in merged if flow["inode"]], self.proc_root)
         for flow in merged:
-            pids = owners.get(flow.pop("inode"), [])
+            pids = sorted(owners.get(flow.pop("inode"), []))
             flow["process"] = _listening.process_info(pids[0], self.proc_root)["process"] if pids else None
+            # The client's process and its parents: the draft hangs the connection on the entry of the process
+            # that listens, itself or a parent (a pre-fork server's worker), never on another of the same name.
+            flow["pids"] = ancestry(pids[0], self.proc_root) if pids else []
         return merged
+
+
+def ancestry(pid, proc_root="/proc", depth=16):
+    """``[pid, its parent, ...]`` up to, and without, init (pid 1, which holds sockets of its own under socket
+    activation, and is every process's ancestor); what cannot be read ends the list."""
+    chain = []
+    while pid and pid != 1 and len(chain) < depth and pid not in chain:
+        chain.append(pid)
+        stat = _host.read(os.path.join(proc_root, str(pid), "stat"))
+        try:
+            pid = int(stat.rsplit(") ", 1)[1].split()[1])
+        except (AttributeError, IndexError, ValueError):
+            break
+    return chain
 
 
 def _bind(group):
@@ -407,6 +424,7 @@ def services(listeners, containers, layers, docker_filters):
         processes = sorted(set(item["process"] for item in group if item["process"]))
         bind = _bind(group)
         entry = {"protocol": protocol, "port": port, "end": port, "bind": bind, "processes": processes,
+                 "pids": sorted(set(item["pid"] for item in group if item.get("pid") is not None)),
                  "container": None, "publish": "host", "addresses": sorted(set(item["address"] for item in group))}
         if (protocol, port) in published and (not processes or set(processes) <= set(RUNTIME_PROXIES)):
             continue  # the runtime's proxy: the container entry below stands for it
@@ -441,6 +459,9 @@ def services(listeners, containers, layers, docker_filters):
     return found
 
 
+_ANYWHERE_OF = {"ipv4": _firewall_read.ANYWHERE[0], "ipv6": _firewall_read.ANYWHERE[1]}
+
+
 def _exposure(layers, protocol, port, group, bind):
     if all(_is_loopback(item["address"]) for item in group):
         return {"state": "private", "sources": [], "by_policy": False,
@@ -453,13 +474,21 @@ def _exposure(layers, protocol, port, group, bind):
     if len(results) == 1:
         return results[0]
     states = [result["state"] for result in results]
-    evidence = [why for result in results for why in result["evidence"]]
-    for state in ("unknown", "closed", "some", "none", "open"):
+    # Each family's evidence, named by it: "ipv4: iptables: -A INPUT ...; ipv6: no firewall is in force".
+    evidence = ["%s: %s" % (family, why) for family, result in zip(sorted(families), results) for why in result["evidence"]]
+    if set(states) <= {"open", "none"}:
+        # Every source, on every family: a rule someone typed to open it for one family (an ACCEPT from anywhere
+        # in iptables, where ip6tables filters nothing) says so; open only by policies and the lack of a firewall
+        # is open by policy.
+        return {"state": "open" if "open" in states else "none", "sources": list(_firewall_read.ANYWHERE),
+                "evidence": evidence, "by_policy": all(result["by_policy"] for result in results)}
+    for state in ("unknown", "closed", "some"):
         if state in states:
-            sources = [source for result in results for source in result["sources"]]
+            # A family open to every source adds its own "anywhere" only: 0.0.0.0/0 is not what IPv6 lets in.
+            sources = [source for family, result in zip(sorted(families), results) for source in result["sources"]
+                       if result["state"] not in ("open", "none") or source == _ANYWHERE_OF[family]]
             return {"state": state, "sources": sorted(set(sources), key=sources.index),
-                    "evidence": sorted(set(evidence), key=evidence.index),
-                    "by_policy": all(result["by_policy"] for result in results)}
+                    "evidence": evidence, "by_policy": all(result["by_policy"] for result in results)}
     return results[0]
 
 

@@ -150,6 +150,27 @@ def test_a_policy_given_keeps_the_default_ranges_and_adds_its_own():
     assert entries(drafted, "db")["python3-6100"]["range"] == "stray"
 
 
+def test_a_connection_hangs_on_the_entry_of_its_own_process_or_a_parent_never_on_a_namesake():
+    # Tried as a new user would: on the api host, python3 ran the app (4020), a stray `python3 -m http.server`
+    # (7777) and a database client listening on nothing. The client's connection to db was drafted under the
+    # stray listener's entry (the first python3 one), so deleting the stray entry dropped a flow in use.
+    found = discovered()
+    api = found["api"]
+    api["services"] = [dict(item, pids=[130]) if item["port"] == 4020 else item for item in api["services"]]
+    api["services"].insert(0, dict(service(7777, ["python3"], "none", by_policy=True), pids=[135]))
+    api["connections"] = [
+        dict(flow("out", "172.30.100.11", "172.30.100.12", 5432, process="python3"), pids=[676, 600]),
+        dict(flow("out", "172.30.100.11", "172.30.100.12", 6100, process="python3"), pids=[131, 130]),
+        flow("in", "172.30.100.10", "172.30.100.11", 4020)]
+    drafted = _adopt.draft(plan_of(), found)
+    api_entries = entries(drafted, "api")
+    assert "connects_to" not in api_entries["python3-7777"]
+    assert api_entries["python3-client"]["connects_to"] == [{"host": "db", "service": "postgres-5432"}]
+    # A worker of the app (its parent listens on 4020) connects for the app.
+    assert api_entries["python3-4020"]["connects_to"] == [{"host": "db", "service": "python3-6100"}]
+    assert "pid 676" in " ".join(drafted["api"]["notes"]["python3-client"])
+
+
 def test_connections_become_connects_to(drafted):
     api = entries(drafted, "api")
     assert api["python3-4020"]["connects_to"] == [{"host": "db", "service": "postgres-5432"}]

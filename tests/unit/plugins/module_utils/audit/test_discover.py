@@ -192,6 +192,43 @@ def test_services_with_their_exposure_under_ufw():
     assert found[8081]["processes"] == []
 
 
+def test_a_port_opened_to_everyone_by_an_iptables_rule_where_ip6tables_filters_nothing_is_open_by_that_rule():
+    # Tried as a new user would: sshd on both families, `-P INPUT DROP` and an ACCEPT from anywhere for its port
+    # typed in iptables, ip6tables left empty. The port was drafted "open today only because nothing filters it
+    # [guess]": the IPv6 side's "no firewall" outranked the IPv4 side's rule.
+    saved = ("*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+             "-A INPUT -p tcp -m tcp --dport 2202 -j ACCEPT\n-A INPUT -s 10.77.30.11/32 -p tcp -m tcp --dport 5433 "
+             "-j ACCEPT\nCOMMIT\n")
+    layers = [_firewall_read.parse_iptables(saved, "ipv4", "iptables")]
+    assert _firewall_read.parse_iptables("*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n", "ipv6", "ip6tables") is None
+    listeners = [dict(protocol="tcp", family=family, address=address, port=port, process=process, dual_stack=False)
+                 for port, process in ((2202, "sshd"), (5433, "python3"), (7000, "python3"))
+                 for family, address in (("ipv4", "0.0.0.0"), ("ipv6", "::"))]
+    found = dict((item["port"], item["exposure"]) for item in _discover.services(listeners, [], layers, False))
+    assert (found[2202]["state"], found[2202]["by_policy"]) == ("open", False)
+    assert found[2202]["evidence"] == ["ipv4: iptables: -A INPUT -p tcp -m tcp --dport 2202 -j ACCEPT",
+                                       "ipv6: no firewall is in force"]
+    # Narrower on one family stays narrow there (it was 0.0.0.0/0 too, from the other family's "every source");
+    # closed on one stays closed.
+    assert (found[5433]["state"], found[5433]["sources"]) == ("some", ["10.77.30.11/32", "::/0"])
+    assert found[7000]["state"] == "closed"
+
+
+def test_the_ancestry_of_a_client_process_stops_before_init(tmp_path):
+    for pid, parent in ((676, 600), (600, 1), (1, 0)):
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "stat").write_text(u"%d (python3 x) S %d 1 1 0 -1\n" % (pid, parent))
+    assert _discover.ancestry(676, str(tmp_path)) == [676, 600]
+    assert _discover.ancestry(999, str(tmp_path)) == [999]
+    assert _discover.ancestry(1, str(tmp_path)) == []
+
+
+def test_a_service_carries_the_pids_of_its_listening_sockets():
+    listeners = [dict(protocol="tcp", family="ipv4", address="0.0.0.0", port=80, process="nginx", dual_stack=False,
+                      pid=pid) for pid in (300, 301, 302)]
+    assert [item["pids"] for item in _discover.services(listeners, [], [], False)] == [[300, 301, 302]]
+
+
 def test_published_port_with_docker_user_rules_is_unknown():
     containers = _discover.parse_docker_ps(fixture("docker-ps.jsonl"))
     found = dict((item["port"], item) for item in _discover.services([], containers, [], True))

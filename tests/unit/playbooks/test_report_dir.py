@@ -12,8 +12,6 @@ __metaclass__ = type
 
 import json
 import os
-import subprocess
-import sys
 
 REPO = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 PLAYBOOK = """
@@ -28,25 +26,20 @@ PLAYBOOK = """
 """ % os.path.join(REPO, "roles", "port_audit", "defaults", "main.yml")
 
 
-def report_dir(tmp_path, inventory):
+def report_dir(ansible_playbook, tmp_path, inventory):
     (tmp_path / "play.yml").write_text(PLAYBOOK)
-    environment = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_NOCOLOR="1",
-                       ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_HOME=str(tmp_path / "home"))
-    environment.pop("ANSIBLE_CONFIG", None)
-    done = subprocess.run([sys.executable, "-m", "ansible.cli.playbook", "-i", inventory, "-c", "local",
-                           str(tmp_path / "play.yml")], cwd=str(tmp_path), env=environment, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, universal_newlines=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stdout
-    hosts = json.loads(done.stdout)["plays"][0]["tasks"][1]["hosts"]
+    code, output = ansible_playbook(["-i", inventory, "-c", "local", tmp_path / "play.yml"], "ansible.builtin.json")
+    assert code == 0, output
+    hosts = json.loads(output)["plays"][0]["tasks"][1]["hosts"]
     return list(hosts.values())[0]["msg"]
 
 
-def test_an_inline_inventory_writes_the_map_in_the_current_directory(tmp_path):
-    assert report_dir(tmp_path, "localhost,") == str(tmp_path / "port-map")
+def test_an_inline_inventory_writes_the_map_in_the_current_directory(ansible_playbook, tmp_path):
+    assert report_dir(ansible_playbook, tmp_path, "localhost,") == str(tmp_path / "port-map")
 
 
-def test_an_inventory_file_gets_the_map_beside_it(tmp_path):
+def test_an_inventory_file_gets_the_map_beside_it(ansible_playbook, tmp_path):
     inventory = tmp_path / "inventories" / "prod"
     inventory.mkdir(parents=True)
     (inventory / "hosts.ini").write_text(u"localhost\n")
-    assert report_dir(tmp_path, str(inventory / "hosts.ini")) == str(inventory / "port-map")
+    assert report_dir(ansible_playbook, tmp_path, str(inventory / "hosts.ini")) == str(inventory / "port-map")

@@ -14,8 +14,6 @@ __metaclass__ = type
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -27,10 +25,7 @@ ENFORCING_PLAYS = ("Harden sshd", "Enforce the firewall", "Publish the registry'
 NO_TASK = ("--skip-tags", "always", "--tags", "portcullis-no-task")
 
 
-def run_site(tmp_path, group_vars=None, host_vars=None, extra_vars=None, options=NO_TASK):
-    collections = tmp_path / "collections" / "ansible_collections" / "portcullis"
-    collections.mkdir(parents=True)
-    os.symlink(REPO, str(collections / "ports"))
+def run_site(ansible_playbook, tmp_path, group_vars=None, host_vars=None, extra_vars=None, options=NO_TASK):
     inventory = tmp_path / "inventory"
     (inventory / "group_vars").mkdir(parents=True)
     (inventory / "host_vars").mkdir()
@@ -39,17 +34,10 @@ def run_site(tmp_path, group_vars=None, host_vars=None, extra_vars=None, options
         (inventory / "group_vars" / "all.yml").write_text(json.dumps(group_vars))
     for host, variables in (host_vars or {}).items():
         (inventory / "host_vars" / ("%s.yml" % host)).write_text(json.dumps(variables))
-    command = [sys.executable, "-m", "ansible.cli.playbook", "-i", str(inventory),
-               os.path.join(REPO, "playbooks", "site.yml")] + list(options)
+    arguments = ["-i", inventory, os.path.join(REPO, "playbooks", "site.yml")] + list(options)
     if extra_vars:
-        command += ["-e", json.dumps(extra_vars)]
-    environment = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"), ANSIBLE_NOCOLOR="1",
-                       ANSIBLE_FORCE_COLOR="0", ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_RETRY_FILES_ENABLED="0",
-                       ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_HOME=str(tmp_path / "home"))
-    environment.pop("ANSIBLE_CONFIG", None)
-    done = subprocess.run(command, cwd=str(tmp_path), env=environment, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, universal_newlines=True, timeout=120, check=False)
-    return done.returncode, done.stdout
+        arguments += ["-e", json.dumps(extra_vars)]
+    return ansible_playbook(arguments)
 
 
 def batches(output, play):
@@ -57,21 +45,21 @@ def batches(output, play):
     return sum(1 for line in output.splitlines() if line.startswith("PLAY [%s" % play))
 
 
-def test_without_a_serial_each_enforcing_play_runs_once_over_every_host(tmp_path):
-    rc, output = run_site(tmp_path)
+def test_without_a_serial_each_enforcing_play_runs_once_over_every_host(ansible_playbook, tmp_path):
+    rc, output = run_site(ansible_playbook, tmp_path)
     assert rc == 0, output
     assert [batches(output, play) for play in ENFORCING_PLAYS] == [1, 1, 1], output
 
 
-def test_a_serial_in_group_vars_all_is_honoured(tmp_path):
-    rc, output = run_site(tmp_path, group_vars={"portcullis_site_serial": [1, "100%"]})
+def test_a_serial_in_group_vars_all_is_honoured(ansible_playbook, tmp_path):
+    rc, output = run_site(ansible_playbook, tmp_path, group_vars={"portcullis_site_serial": [1, "100%"]})
     assert rc == 0, output
     # A canary of one host, then the other two.
     assert [batches(output, play) for play in ENFORCING_PLAYS] == [2, 2, 2], output
 
 
-def test_a_serial_as_an_extra_var_still_wins(tmp_path):
-    rc, output = run_site(tmp_path, group_vars={"portcullis_site_serial": [1, "100%"]},
+def test_a_serial_as_an_extra_var_still_wins(ansible_playbook, tmp_path):
+    rc, output = run_site(ansible_playbook, tmp_path, group_vars={"portcullis_site_serial": [1, "100%"]},
                           extra_vars={"portcullis_site_serial": [2]})
     assert rc == 0, output
     assert [batches(output, play) for play in ENFORCING_PLAYS] == [2, 2, 2], output
@@ -81,13 +69,13 @@ def test_a_serial_as_an_extra_var_still_wins(tmp_path):
     ("portcullis_site_serial", [1, "100%"], 1),
     ("portcullis_site_max_fail_percentage", 100, 0),
 ])
-def test_a_keyword_that_differs_between_hosts_stops_the_run_naming_where_it_goes(tmp_path, variable, everywhere, on_h2):
-    rc, output = run_site(tmp_path, group_vars={variable: everywhere}, host_vars={"h2": {variable: on_h2}})
+def test_a_keyword_that_differs_between_hosts_stops_the_run_naming_where_it_goes(ansible_playbook, tmp_path, variable, everywhere, on_h2):
+    rc, output = run_site(ansible_playbook, tmp_path, group_vars={variable: everywhere}, host_vars={"h2": {variable: on_h2}})
     assert rc != 0, output
     assert variable in output and "h2" in output and "group_vars/all" in output and "-e" in output, output
     assert batches(output, "Harden sshd") == 0, output
 
 
-def test_a_syntax_check_has_no_host_variables_and_passes(tmp_path):
-    rc, output = run_site(tmp_path, group_vars={"portcullis_site_serial": [1, "100%"]}, options=["--syntax-check"])
+def test_a_syntax_check_has_no_host_variables_and_passes(ansible_playbook, tmp_path):
+    rc, output = run_site(ansible_playbook, tmp_path, group_vars={"portcullis_site_serial": [1, "100%"]}, options=["--syntax-check"])
     assert rc == 0, output

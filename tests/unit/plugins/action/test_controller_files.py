@@ -12,14 +12,10 @@ __metaclass__ = type
 import json
 import os
 import stat
-import subprocess
-import sys
 
 import pytest
 
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _files as files
-
-REPO = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 
 
 def mode_of(path):
@@ -135,48 +131,39 @@ PLAYBOOK = """
 """
 
 
-def run(tmp_path, target, contents, file_mode="0644", options=()):
-    collections = tmp_path / "collections" / "ansible_collections" / "portcullis"
-    if not collections.exists():
-        collections.mkdir(parents=True)
-        os.symlink(REPO, str(collections / "ports"))
+def run(ansible_playbook, tmp_path, target, contents, file_mode="0644", options=()):
+    if not (tmp_path / "play.yml").exists():
         (tmp_path / "play.yml").write_text(PLAYBOOK)
         # Hosts that cannot be reached: the action must not connect to them.
         (tmp_path / "hosts.ini").write_text(u"h1 ansible_host=192.0.2.1 ansible_connection=ssh\nh2 ansible_host=192.0.2.2\n")
-    command = [sys.executable, "-m", "ansible.cli.playbook", "-i", str(tmp_path / "hosts.ini"), str(tmp_path / "play.yml"),
-               "-e", json.dumps({"target": str(target), "contents": contents, "file_mode": file_mode})] + list(options)
-    environment = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"), ANSIBLE_NOCOLOR="1",
-                       ANSIBLE_FORCE_COLOR="0", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_RETRY_FILES_ENABLED="0",
-                       ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_HOME=str(tmp_path / "home"))
-    environment.pop("ANSIBLE_CONFIG", None)
-    done = subprocess.run(command, cwd=str(tmp_path), env=environment, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, universal_newlines=True, timeout=120, check=False)
+    code, output = ansible_playbook(["-i", tmp_path / "hosts.ini", tmp_path / "play.yml", "-e", json.dumps(
+        {"target": str(target), "contents": contents, "file_mode": file_mode})] + list(options), "ansible.builtin.json")
     try:
-        report = json.loads(done.stdout)
+        report = json.loads(output)
         result = report["plays"][0]["tasks"][0]["hosts"]["h1"]
     except (ValueError, KeyError, IndexError):
         result = None
-    return done.returncode, done.stdout, result
+    return code, output, result
 
 
-def test_the_action_writes_on_the_controller_without_connecting(tmp_path):
+def test_the_action_writes_on_the_controller_without_connecting(ansible_playbook, tmp_path):
     target = tmp_path / "out" / "map"
     contents = {"m.md": "# map\n", "m.html": "<p>map</p>\n"}
-    rc, output, result = run(tmp_path, target, contents, options=["--check", "--diff"])
+    rc, output, result = run(ansible_playbook, tmp_path, target, contents, options=["--check", "--diff"])
     assert rc == 0, output
     assert result["changed"] is True and not target.exists(), output
     assert {"before_header": "(absent)", "after_header": str(target / "m.md"), "before": "",
             "after": "# map\n"} in result["diff"], output
-    rc, output, result = run(tmp_path, target, contents)
+    rc, output, result = run(ansible_playbook, tmp_path, target, contents)
     assert rc == 0 and result["changed"] is True, output
     assert (target / "m.md").read_text() == "# map\n"
     assert result["written"] == [str(target / "m.html"), str(target / "m.md")]
-    rc, output, result = run(tmp_path, target, contents)
+    rc, output, result = run(ansible_playbook, tmp_path, target, contents)
     assert rc == 0 and result["changed"] is False and result["written"] == [], output
 
 
-def test_the_action_names_a_bad_value_and_writes_nothing(tmp_path):
+def test_the_action_names_a_bad_value_and_writes_nothing(ansible_playbook, tmp_path):
     target = tmp_path / "map"
-    rc, output, _result = run(tmp_path, target, {"../escape": "x"})
+    rc, output, _result = run(ansible_playbook, tmp_path, target, {"../escape": "x"})
     assert rc != 0 and "'../escape' is not a plain file name" in output, output
     assert not target.exists() and not (tmp_path / "escape").exists()

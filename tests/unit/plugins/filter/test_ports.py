@@ -329,6 +329,10 @@ def test_edge_exporter_accepts_a_port_shared_on_other_addresses():
     ({"buckets": [0.1, "0.5"]}, "portcullis_nginx_edge_buckets: bucket '0.5' is not valid"),
     ({"buckets": []}, "portcullis_nginx_edge_buckets: buckets must be a non-empty list"),
     ({"latency_p95": "fast"}, "the latency threshold (portcullis_nginx_edge_latency_p95) 'fast' is not a number"),
+    # Tried as a new user would: an empty name was printed as "no service named , ...".
+    ({"service": ""}, '(portcullis_nginx_edge_exporter_service): "" is not a service name'),
+    ({"service": " "}, '(portcullis_nginx_edge_exporter_service): " " is not a service name'),
+    ({"service": 42}, "(portcullis_nginx_edge_exporter_service): 42 is not a service name"),
 ])
 def test_edge_exporter_names_the_variable_and_the_value(kwargs, message):
     hostvars = _edge_inventory({"name": "mtail", "port": 3903})

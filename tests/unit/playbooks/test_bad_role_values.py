@@ -1,0 +1,93 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, portcullis.ports contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Issue 29's new-user trial: role values that the argument specs let through (they convert a value for their check
+only) must fail in the role's first check, naming the variable and the value, before anything changes. Real
+ansible-playbook runs over local hosts, one host per bad value."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+
+PACKAGES = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - ansible.builtin.import_role:
+        name: portcullis.ports.packages
+        rolespec_validate: false
+      vars:
+        # As the roles build it from their package variables.
+        portcullis_packages_wanted: "{{ [['nginx'], wanted] | flatten(levels=1) }}"
+"""
+
+EDGE_RULES = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role:
+        name: portcullis.ports.nginx_proxy
+        tasks_from: edge_rules
+"""
+
+
+def run(ansible_playbook, tmp_path, playbook, hosts):
+    """One host per case (``hosts``: name -> its variables); ``{host: failure message or None}``."""
+    (tmp_path / "play.yml").write_text(playbook)
+    (tmp_path / "hosts.ini").write_text(u"".join("%s ansible_connection=local\n" % host for host in hosts))
+    (tmp_path / "host_vars").mkdir()
+    for host, variables in hosts.items():
+        variables = dict(variables, ansible_python_interpreter="{{ ansible_playbook_python }}")
+        (tmp_path / "host_vars" / ("%s.json" % host)).write_text(json.dumps(variables))
+    _code, output = ansible_playbook(["-i", tmp_path / "hosts.ini", tmp_path / "play.yml"], "ansible.builtin.json")
+    report = json.loads(output)
+    found = dict((host, None) for host in hosts)
+    for task in report["plays"][0]["tasks"]:
+        for host, result in task["hosts"].items():
+            if result.get("failed"):
+                found[host] = result.get("msg")
+    return found
+
+
+def test_a_package_list_that_is_no_list_of_names_is_named(ansible_playbook, tmp_path):
+    # Tried as a new user would: portcullis_nginx_edge_packages as a number failed in the packages role with
+    # "can only concatenate list (not int) to list", naming nothing; a name given as a string is that package.
+    installed = {"portcullis_host_facts": {"packages": ["mtail", "nginx"]}}
+    found = run(ansible_playbook, tmp_path, PACKAGES, {
+        "one_name": dict(installed, wanted="mtail"),
+        "a_number": dict(installed, wanted=5),
+        "a_mapping": dict(installed, wanted={"mtail": 1}),
+        "an_empty_name": dict(installed, wanted=[""]),
+        "a_nested_list": dict(installed, wanted=[["mtail"]]),
+    })
+    assert found["one_name"] is None
+    for host, shown in (("a_number", '["nginx", 5]'), ("a_mapping", '["nginx", {"mtail": 1}]'),
+                        ("an_empty_name", '["nginx", ""]'), ("a_nested_list", '["nginx", ["mtail"]]')):
+        assert "portcullis_packages_wanted, from its package variables) must be a list of package names, not %s" \
+            % shown in (found[host] or ""), (host, found[host])
+
+
+def test_each_wrong_edge_alert_value_is_named_before_the_rule_file_changes(ansible_playbook, tmp_path):
+    # Tried as a new user would: a rate window of 0s passed the check and failed only in promtool; a relative rule
+    # file path failed in the template task ("Destination directory rules does not exist"); and the message listed
+    # every condition whichever one was wrong.
+    found = run(ansible_playbook, tmp_path, EDGE_RULES, {
+        "zero_window": {"portcullis_nginx_edge_rate_window": "0s"},
+        "relative_path": {"portcullis_nginx_edge_rules_path": "rules/edge.yml"},
+        "a_directory": {"portcullis_nginx_edge_rules_path": "/etc/prometheus/"},
+        "two_wrong": {"portcullis_nginx_edge_error_ratio": 1.5, "portcullis_nginx_edge_alert_for": "5 minutes"},
+        "not_a_bucket": {"portcullis_nginx_edge_latency_p95": 0.7},
+    })
+    assert "portcullis_nginx_edge_rate_window (0s) must be a duration over zero" in found["zero_window"]
+    assert "portcullis_nginx_edge_rules_path (rules/edge.yml) must be the absolute path of a file" in \
+        found["relative_path"]
+    assert "portcullis_nginx_edge_rules_path (/etc/prometheus/) must be" in found["a_directory"]
+    assert "portcullis_nginx_edge_error_ratio (1.5) must be between 0 and 1; portcullis_nginx_edge_alert_for " \
+           "(5 minutes) must be a duration" in found["two_wrong"]
+    assert "latency_p95" not in found["two_wrong"] and "rate_window" not in found["two_wrong"]
+    assert "portcullis_nginx_edge_latency_p95 (0.7) must be one of portcullis_nginx_edge_buckets" in \
+        found["not_a_bucket"]
+    for message in found.values():
+        assert message.startswith("the edge alerts cannot be written: ")

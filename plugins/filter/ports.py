@@ -162,6 +162,8 @@ def edge_exporter(sites, hostvars=None, groups=None, proxy_host=None, service="m
                 "of its own (its default is 3903)" % (option, service, proxy_host, "; ".join(clashes)))
         address, _sep, port = listen.rpartition(":")
         address, port = address.strip("[]"), int(port)
+        facts = hostvars[proxy_host].get("ansible_facts") if proxy_host in hostvars else None
+        _edge.check_listen_address(address, proxy_host, facts)
         buckets = _edge.DEFAULT_BUCKETS if buckets is None else buckets
         if latency_p95 is not None:
             _edge.check_threshold(latency_p95, buckets)

@@ -19,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
 import re
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
@@ -127,6 +128,34 @@ def check_buckets(buckets):
         raise EdgeMetricsError("%s: %d buckets, at most %d (each is one series per route)"
                                % (BUCKETS_VARIABLE, len(checked), MAX_BUCKETS))
     return tuple(sorted(checked))
+
+
+def check_listen_address(address, host, facts):
+    """mtail's listen ``address`` (empty: every address) must be one ``host`` has, when its facts (``facts``: the
+    host's ``ansible_facts``, as Ansible gathered them) list its addresses (``all_ipv4_addresses`` and
+    ``all_ipv6_addresses``); loopback is always there. Otherwise mtail fails to start only after its
+    configuration changed. Without those facts nothing is checked here."""
+    if not address or not isinstance(facts, dict):
+        return
+    known = [facts.get("all_ipv4_addresses"), facts.get("all_ipv6_addresses")]
+    if not all(isinstance(item, list) for item in known):
+        return
+    try:
+        wanted = ipaddress.ip_address(address)
+    except ValueError:
+        return  # the registry's own check names a bad address
+    have = set()
+    for item in known[0] + known[1]:
+        try:
+            have.add(ipaddress.ip_address(str(item).split("%", 1)[0]))
+        except ValueError:
+            continue
+    if wanted.is_loopback or wanted in have:
+        return
+    raise EdgeMetricsError("mtail would listen on %s, an address %s does not have (its addresses: %s): bind the "
+                           "registry entry to one of them, or leave bind out for every address"
+                           % (address, host, ", ".join(str(item) for item in sorted(have, key=lambda ip: (ip.version, ip)))
+                              or "none"))
 
 
 def check_threshold(threshold, buckets):

@@ -344,6 +344,31 @@ def test_edge_exporter_names_the_variable_and_the_value(kwargs, message):
         FILTERS["edge_exporter"](sites, hostvars=hostvars, groups=groups, proxy_host="edge", **arguments)
 
 
+def test_edge_exporter_refuses_an_address_the_proxy_does_not_have():
+    # Tried as a new user would: bind 10.99.99.99 on a proxy without it failed only once mtail started, after
+    # /etc/default/mtail had changed, leaving mtail restarting.
+    groups = {"proxies": ["edge"]}
+
+    def check(bind, facts):
+        hostvars = _edge_inventory({"name": "mtail", "port": 3903, "bind": bind})
+        if facts is not None:
+            hostvars["edge"]["ansible_facts"] = facts
+        sites = FILTERS["proxy_sites"](["app"], hostvars=hostvars, groups=groups, proxy_host="edge")
+        return FILTERS["edge_exporter"](sites, hostvars=hostvars, groups=groups, proxy_host="edge")
+
+    facts = {"all_ipv4_addresses": ["192.0.2.10"], "all_ipv6_addresses": ["2001:db8::10", "fe80::1%eth0"]}
+    with pytest.raises(AnsibleFilterError, match=re.escape(
+            "mtail would listen on 10.99.99.99, an address edge does not have (its addresses: 192.0.2.10, "
+            "2001:db8::10, fe80::1)")):
+        check("10.99.99.99", facts)
+    assert check("192.0.2.10", facts)["address"] == "192.0.2.10"
+    assert check("2001:db8::10", facts)["address"] == "2001:db8::10"
+    assert check("127.0.0.1", facts)["address"] == "127.0.0.1"
+    # Without the facts of its addresses, mtail's start is what tells.
+    assert check("10.99.99.99", None)["address"] == "10.99.99.99"
+    assert check("10.99.99.99", {"os_family": "Debian"})["address"] == "10.99.99.99"
+
+
 def test_edge_exporter_writes_mtail_environment_file():
     hostvars = _edge_inventory({"name": "mtail", "port": 3903, "bind": "192.0.2.10"})
     groups = {"proxies": ["edge"]}

@@ -176,6 +176,12 @@ class NginxProxy:
         self.warnings.extend(certificates.warnings)
         to_make = certificates.to_make()
         directories = self._directories(renderer, certificates) + self._edge_directories()
+        if self.params.get("edge_log") and self.params.get("edge_exporter") and not check_mode \
+                and self.runner.which("mtail") is None:
+            # Before any change: the role's next step (the program, compiled by mtail) would fail after nginx logs.
+            raise NginxProxyError("the edge metrics need mtail, which is not installed here (not in the PATH, nor "
+                                  "/usr/sbin or /sbin): install it, or leave the role's portcullis_nginx_edge_packages "
+                                  "as they were (mtail)")
         changes = []
         for path, text, mode in wanted:
             before = _host.read(path)

@@ -20,12 +20,12 @@ from ansible_collections.portcullis.ports.plugins.module_utils.nginx._config imp
 class FakeNginx:
     """nginx (its calls in ``calls``), and openssl and systemctl when given."""
 
-    def __init__(self, version="1.22.1", accept=lambda files: True, openssl=None, systemd=None):
+    def __init__(self, version="1.22.1", accept=lambda files: True, openssl=None, systemd=None, mtail=True):
         self.version = version
         self.accept = accept
         self.calls = []
         self.seen_during_test = None
-        self.others = {"openssl": openssl, "systemctl": systemd}
+        self.others = {"openssl": openssl, "systemctl": systemd, "mtail": mtail}
 
     def which(self, name):
         if name == "nginx":
@@ -513,6 +513,18 @@ def test_nothing_of_ours_costs_no_command_and_the_metrics_on_keep_their_own_prog
     result = run(layout, FakeNginx(openssl=openssl, systemd=mtail), edge_exporter=exporter(layout),
                  edge_log=str(layout / "edge.log"))
     assert result["edge_exporter"] == {"files": [], "service": None} and mtail.shown == []
+
+
+def test_the_edge_metrics_without_mtail_fail_before_any_change(layout, openssl, fakes):
+    # Tried as a new user would: portcullis_nginx_edge_packages: [] on a host without mtail wrote nginx's
+    # configuration, then failed in the role's next step with "No such file or directory: b'mtail'".
+    with pytest.raises(NginxProxyError, match="the edge metrics need mtail, which is not installed here"):
+        run(layout, FakeNginx(openssl=openssl, mtail=False), edge_exporter=exporter(layout),
+            edge_log=str(layout / "logs" / "edge.log"))
+    assert not (layout / "logs").exists() and not os.listdir(str(layout / "conf.d"))
+    # In check mode the packages role has only said it would install it.
+    assert run(layout, FakeNginx(openssl=openssl, mtail=False), check_mode=True, edge_exporter=exporter(layout),
+               edge_log=str(layout / "logs" / "edge.log"))["changed"]
 
 
 # Issue 29, fault 2: mtail loads every program of its directory, so a program of ours left under an older path would

@@ -34,14 +34,16 @@ EDGE_RULES = """
 
 
 def run(ansible_playbook, tmp_path, playbook, hosts):
-    """One host per case (``hosts``: name -> its variables); ``{host: failure message or None}``."""
+    """One host per case (``hosts``: name -> its variables), in check mode (the hosts are this machine);
+    ``{host: failure message or None}``."""
     (tmp_path / "play.yml").write_text(playbook)
     (tmp_path / "hosts.ini").write_text(u"".join("%s ansible_connection=local\n" % host for host in hosts))
     (tmp_path / "host_vars").mkdir()
     for host, variables in hosts.items():
         variables = dict(variables, ansible_python_interpreter="{{ ansible_playbook_python }}")
         (tmp_path / "host_vars" / ("%s.json" % host)).write_text(json.dumps(variables))
-    _code, output = ansible_playbook(["-i", tmp_path / "hosts.ini", tmp_path / "play.yml"], "ansible.builtin.json")
+    _code, output = ansible_playbook(["-i", tmp_path / "hosts.ini", tmp_path / "play.yml", "--check"],
+                                     "ansible.builtin.json")
     report = json.loads(output)
     found = dict((host, None) for host in hosts)
     for task in report["plays"][0]["tasks"]:
@@ -79,6 +81,9 @@ def test_each_wrong_edge_alert_value_is_named_before_the_rule_file_changes(ansib
         "a_directory": {"portcullis_nginx_edge_rules_path": "/etc/prometheus/"},
         "two_wrong": {"portcullis_nginx_edge_error_ratio": 1.5, "portcullis_nginx_edge_alert_for": "5 minutes"},
         "not_a_bucket": {"portcullis_nginx_edge_latency_p95": 0.7},
+        # Prometheus durations of several units pass; the check stops at the next step, the rule file's directory.
+        "long_window": {"portcullis_nginx_edge_rate_window": "1h30m", "portcullis_nginx_edge_alert_for": "1d",
+                        "portcullis_nginx_edge_rules_path": str(tmp_path / "rules" / "edge.yml")},
     })
     assert "portcullis_nginx_edge_rate_window (0s) must be a duration over zero" in found["zero_window"]
     assert "portcullis_nginx_edge_rules_path (rules/edge.yml) must be the absolute path of a file" in \
@@ -89,5 +94,6 @@ def test_each_wrong_edge_alert_value_is_named_before_the_rule_file_changes(ansib
     assert "latency_p95" not in found["two_wrong"] and "rate_window" not in found["two_wrong"]
     assert "portcullis_nginx_edge_latency_p95 (0.7) must be one of portcullis_nginx_edge_buckets" in \
         found["not_a_bucket"]
+    assert "the edge alerts cannot be written" not in (found.pop("long_window") or "")
     for message in found.values():
         assert message.startswith("the edge alerts cannot be written: ")

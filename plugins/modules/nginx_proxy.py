@@ -338,7 +338,7 @@ options:
       - Those servers keep logging to the main access log as well (O(main_config.access_log), or
         C(/var/log/nginx/access.log)). Its directory is made (mode 0755) when missing.
       - With O(edge_exporter) too, the module fails before any change when mtail is not installed (outside check
-        mode): the role's next step compiles the program with it.
+        mode), since the role's next step compiles the program with it.
       - Unset, no edge log is written.
     type: path
   edge_exporter:

@@ -10,6 +10,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.portcullis.ports.plugins.module_utils import _values
@@ -302,6 +304,15 @@ def play_keyword(hosts, variable, hostvars=None, default=None):
         raise _filter_error("play_keyword", error)
 
 
+def controller_dir(inventory_dir):
+    """Where the collection writes on the controller: ``inventory_dir``, or the current directory when the
+    inventory has no directory (given inline, ``-i host1,host2,``: Ansible's ``inventory_dir`` is then None, or
+    the text 'None' once templated)."""
+    if isinstance(inventory_dir, str) and inventory_dir.strip() not in ("", "None"):
+        return inventory_dir
+    return os.getcwd()
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -324,4 +335,5 @@ class FilterModule(object):
             "adoption_probes": adoption_probes,
             "adoption_probed": adoption_probed,
             "adoption_map": adoption_map,
+            "controller_dir": controller_dir,
         }

@@ -237,6 +237,17 @@ def _service_entry(draft, service, policy):
         entry["expose"], sure, why = "internal", SURE, "closed by the firewall today"
     else:
         entry["expose"], sure, why = "internal", UNKNOWN, "the firewall's answer is not known: drafted closed"
+    refused = exposure.get("refused") or []
+    if refused and entry["expose"] in ("public", "internal") and state in ("open", "some"):
+        # A drop today for sources the opening rule (or policy) would let in: the registry's allow_from cannot
+        # say "but not these", so the enforced port lets them in. Said, and never [sure].
+        sure = GUESS if sure == GUESS else LIKELY
+        why += "; but refused today from %s by a drop the registry cannot state: enforced, they reach it too" \
+            % ", ".join(refused)
+        draft.header.append("wider once enforced: %s port %s/%s is refused today from %s (a drop before the rule "
+                            "that opens it); the registry opens it to them too - keep such bans in fail2ban or "
+                            "narrow allow_from" % (entry["name"], entry["port"], service["protocol"],
+                                                   ", ".join(refused)))
     if entry["expose"] == "internal" and "allow_from" not in entry:
         entry["allow_from"] = []
     if service["bind"] not in ("0.0.0.0",) and not (entry["expose"] == "private" and service["bind"] == "127.0.0.1"):
@@ -831,6 +842,10 @@ def unproven(plan, discovered, unknown):
 
 # -- accepting cuts ----------------------------------------------------------------------------------------------
 
+_BOOLEAN_WORDS = dict([(word, True) for word in ("true", "yes", "on", "y", "t", "1")] +
+                      [(word, False) for word in ("false", "no", "off", "n", "f", "0")])
+
+
 def _accept_items(accept):
     """``accept`` (true, false, or a list of ``[CLIENT->]SERVER:PORT[/PROTOCOL]``) to ``True``, or a list of
     ``(client, server, port, protocol)`` with None for any client."""
@@ -838,6 +853,9 @@ def _accept_items(accept):
         return accept
     if accept is None or accept == "":
         return False
+    if isinstance(accept, str) and accept.strip().lower() in _BOOLEAN_WORDS:
+        # -e portcullis_adopt_accept_cuts=true gives the text "true": Ansible's words for yes and no.
+        return _BOOLEAN_WORDS[accept.strip().lower()]
     if isinstance(accept, str):
         accept = [accept]
     if not isinstance(accept, (list, tuple)):

@@ -462,6 +462,11 @@ def services(listeners, containers, layers, docker_filters):
 _ANYWHERE_OF = {"ipv4": _firewall_read.ANYWHERE[0], "ipv6": _firewall_read.ANYWHERE[1]}
 
 
+def _refused(results):
+    found = [source for result in results for source in result.get("refused") or []]
+    return sorted(set(found), key=found.index)
+
+
 def _exposure(layers, protocol, port, group, bind):
     if all(_is_loopback(item["address"]) for item in group):
         return {"state": "private", "sources": [], "by_policy": False,
@@ -481,14 +486,16 @@ def _exposure(layers, protocol, port, group, bind):
         # in iptables, where ip6tables filters nothing) says so; open only by policies and the lack of a firewall
         # is open by policy.
         return {"state": "open" if "open" in states else "none", "sources": list(_firewall_read.ANYWHERE),
-                "evidence": evidence, "by_policy": all(result["by_policy"] for result in results)}
+                "evidence": evidence, "by_policy": all(result["by_policy"] for result in results),
+                "refused": _refused(results)}
     for state in ("unknown", "closed", "some"):
         if state in states:
             # A family open to every source adds its own "anywhere" only: 0.0.0.0/0 is not what IPv6 lets in.
             sources = [source for family, result in zip(sorted(families), results) for source in result["sources"]
                        if result["state"] not in ("open", "none") or source == _ANYWHERE_OF[family]]
             return {"state": state, "sources": sorted(set(sources), key=sources.index),
-                    "evidence": evidence, "by_policy": all(result["by_policy"] for result in results)}
+                    "evidence": evidence, "by_policy": all(result["by_policy"] for result in results),
+                    "refused": _refused(results) if state == "some" else []}
     return results[0]
 
 

@@ -78,38 +78,60 @@ class Layer:
         self.error = error
 
     def verdict(self, protocol, port):
-        """``(state, sources, evidence)`` for new connections to ``port``."""
+        """``(state, sources, evidence, refused)`` for new connections to ``port``. ``refused`` are the sources a
+        drop before the accepting rule (or policy) refuses among those it opens to: bans the registry's
+        ``allow_from`` cannot state, so that a registry drafted from ``sources`` lets them in."""
         if self.error:
-            return UNKNOWN, [], "%s: %s" % (self.manager, self.error)
+            return UNKNOWN, [], "%s: %s" % (self.manager, self.error), []
         sources = []
         evidence = []
+        bans = []
         for rule in self.rules:
             if not rule.touches(protocol, port):
                 continue
             if rule.action == "opaque":
-                return UNKNOWN, [], "%s rule not understood: %s" % (self.manager, rule.text)
+                return UNKNOWN, [], "%s rule not understood: %s" % (self.manager, rule.text), []
             if rule.action == "accept":
                 if rule.everyone():
-                    return OPEN, list(ANYWHERE), "%s: %s" % (self.manager, rule.text)
+                    return OPEN, list(ANYWHERE), self._evidence([rule.text], bans), _banned(bans, ANYWHERE)
                 sources.extend(source for source in rule.sources if source not in sources)
                 evidence.append(rule.text)
             elif rule.everyone():
                 if sources:
                     break
-                return CLOSED, [], "%s: %s" % (self.manager, rule.text)
-            # a drop from some sources only (a ban) narrows nothing the registry states
+                return CLOSED, [], "%s: %s" % (self.manager, rule.text), []
+            else:
+                # a drop from some sources only (a ban): it narrows what a later rule or the policy opens
+                bans.append(rule)
         if sources:
-            return SOME, sources, "%s: %s" % (self.manager, "; ".join(evidence))
+            return SOME, sources, self._evidence(evidence, bans), _banned(bans, sources)
         if self.default == "accept":
-            return OPEN, list(ANYWHERE), "%s: no rule for the port, the input policy accepts" % self.manager
+            return (OPEN, list(ANYWHERE), self._evidence(["no rule for the port, the input policy accepts"], bans),
+                    _banned(bans, ANYWHERE))
         if self.default == "drop":
-            return CLOSED, [], "%s: no rule opens the port, the input policy drops" % self.manager
-        return UNKNOWN, [], "%s: no rule for the port and the input policy is not known" % self.manager
+            return CLOSED, [], "%s: no rule opens the port, the input policy drops" % self.manager, []
+        return UNKNOWN, [], "%s: no rule for the port and the input policy is not known" % self.manager, []
+
+    def _evidence(self, texts, bans):
+        return "%s: %s" % (self.manager, "; ".join([rule.text for rule in bans] + list(texts)))
 
     def as_dict(self):
         return {"manager": self.manager, "default": self.default, "error": self.error,
                 "rules": [{"protocol": rule.protocol, "ports": [list(item) for item in rule.ports] if rule.ports else None,
                            "sources": rule.sources, "action": rule.action, "text": rule.text} for rule in self.rules]}
+
+
+def _banned(bans, opened):
+    """The sources of ``bans`` (drop rules) that fall in the networks ``opened``, in order, each once."""
+    networks = [ipaddress.ip_network(item) for item in opened]
+    found = []
+    for rule in bans:
+        for source in rule.sources:
+            network = ipaddress.ip_network(source)
+            if source not in found and any(network.version == item.version and network.subnet_of(item)
+                                           for item in networks):
+                found.append(source)
+    return found
 
 
 def exposure(layers, protocol, port):
@@ -119,11 +141,13 @@ def exposure(layers, protocol, port):
     every source). ``by_policy`` is true when the port is open only because
     a policy accepts what no rule names (not a rule someone typed for it)."""
     if not layers:
-        return {"state": "none", "sources": list(ANYWHERE), "evidence": ["no firewall is in force"], "by_policy": True}
-    state, sources, evidence, by_policy = OPEN, list(ANYWHERE), [], True
+        return {"state": "none", "sources": list(ANYWHERE), "evidence": ["no firewall is in force"], "by_policy": True,
+                "refused": []}
+    state, sources, evidence, by_policy, refused = OPEN, list(ANYWHERE), [], True, []
     for layer in layers:
-        verdict, found, why = layer.verdict(protocol, port)
+        verdict, found, why, banned = layer.verdict(protocol, port)
         evidence.append(why)
+        refused.extend(source for source in banned if source not in refused)
         if verdict == CLOSED or state == CLOSED:
             state, sources = CLOSED, []
             continue
@@ -135,7 +159,8 @@ def exposure(layers, protocol, port):
         if verdict == SOME:
             sources = found if state == OPEN else [item for item in sources if item in found]
             state = SOME if sources else CLOSED
-    return {"state": state, "sources": sources, "evidence": evidence, "by_policy": state == OPEN and by_policy}
+    return {"state": state, "sources": sources, "evidence": evidence, "by_policy": state == OPEN and by_policy,
+            "refused": refused if state in (OPEN, SOME) else []}
 
 
 def _ports(text):

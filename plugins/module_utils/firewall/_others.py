@@ -105,11 +105,13 @@ def _broad_drop(rule):
         kind = next(iter(statement))
         if kind in ("drop", "reject"):
             verdict = kind
+        elif kind == "xt" and (statement["xt"] or {}).get("name") in ("REJECT", "DROP"):
+            verdict = statement["xt"]["name"].lower()  # iptables-nft's REJECT, kept as an xtables target
         elif kind == "match":
             left = statement["match"].get("left", {})
             payload = left.get("payload", {}) if isinstance(left, dict) else {}
-            if payload.get("field") == "saddr":
-                return None  # a ban: it names the addresses it drops
+            if payload.get("field") == "saddr" and statement["match"].get("op", "==") in ("==", "in"):
+                return None  # a ban: it names the addresses it drops (`! -s X` drops every other one)
             ct = left.get("ct", {}) if isinstance(left, dict) else {}
             if ct.get("key") == "state" and statement["match"].get("right") == "invalid":
                 return None
@@ -176,7 +178,10 @@ def iptables_drops(saved):
                 findings.append("%s policy DROP" % parts[0][1:])
         elif parts[:1] == ["-A"] and parts[1:2] in (["INPUT"], ["OUTPUT"]):
             verdict = parts[parts.index("-j") + 1] if "-j" in parts[:-1] else None
-            if verdict not in ("DROP", "REJECT") or "-s" in parts or "--src" in parts or "INVALID" in parts:
+            # A ban names the addresses it drops; `! -s X` drops every other one.
+            banned = any(word in ("-s", "--src", "--source") and parts[index - 1] != "!"
+                         for index, word in enumerate(parts))
+            if verdict not in ("DROP", "REJECT") or banned or "INVALID" in parts:
                 continue
             findings.append("'%s'" % line)
     return findings

@@ -180,3 +180,22 @@ def test_one_owner_of_the_verdict_on_a_host_read():
             if "find_conflicts(" in source.replace("def find_conflicts(", "") or "_published.check(" in source:
                 composers.append(os.path.relpath(path, PLUGINS))
     assert sorted(composers) == ["module_utils/audit/_conflicts.py", "module_utils/audit/_host_read.py"]
+
+
+def test_one_owner_of_where_the_collection_writes_on_the_controller():
+    # Where files go when no directory is given (beside the inventory, or the current directory for an inventory
+    # given inline) is decided by the controller_dir filter only: adopt.yml wrote its drafts to ./None/host_vars
+    # while the port map's default had learnt the rule.
+    root = os.path.dirname(PLUGINS)
+    found = []
+    for folder in ("playbooks", "roles"):
+        for directory, _dirs, files in os.walk(os.path.join(root, folder)):
+            for name in files:
+                if not name.endswith((".yml", ".yaml", ".j2")):
+                    continue
+                with open(os.path.join(directory, name)) as handle:
+                    for number, line in enumerate(handle, 1):
+                        if "inventory_dir" in line and not line.lstrip().startswith("#") and \
+                                "inventory_dir | default(none) | portcullis.ports.controller_dir" not in line:
+                            found.append("%s:%d: %s" % (os.path.relpath(handle.name, root), number, line.strip()))
+    assert found == []

@@ -20,7 +20,14 @@ def test_filter_names_are_the_public_contract():
     assert set(FILTERS) == {"service_port", "port_range", "port_ranges", "port_syntax", "firewall_rules", "proxy_sites", "port_map", "ssh_endpoint",
                             "health_targets", "reachability_flows", "inventory_addresses", "play_keyword",
                             "edge_exporter", "registry_draft", "adoption_flows", "adoption_cuts", "adoption_probes",
-                            "adoption_probed", "adoption_map"}
+                            "adoption_probed", "adoption_map", "controller_dir"}
+
+
+def test_controller_dir_is_the_inventory_s_or_the_current_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(str(tmp_path))
+    assert FILTERS["controller_dir"]("/srv/infra/inventories/prod") == "/srv/infra/inventories/prod"
+    for inline in (None, "None", "", " "):
+        assert FILTERS["controller_dir"](inline) == str(tmp_path)
 
 
 def test_service_port():

@@ -171,6 +171,18 @@ def test_a_connection_hangs_on_the_entry_of_its_own_process_or_a_parent_never_on
     assert "pid 676" in " ".join(drafted["api"]["notes"]["python3-client"])
 
 
+def test_a_port_a_ban_narrows_today_is_drafted_not_sure_and_the_header_says_it_gets_wider():
+    found = discovered()
+    found["db"]["services"] = [dict(item, exposure=dict(item["exposure"], state="open", by_policy=False,
+                                                        refused=["10.77.30.99/32"]))
+                               if item["port"] == 5432 else item for item in found["db"]["services"]]
+    drafted = _adopt.draft(plan_of(), found)
+    notes = " ".join(drafted["db"]["notes"]["postgres-5432"])
+    assert "refused today from 10.77.30.99/32" in notes and "[sure]" not in notes
+    assert any(line.startswith("wider once enforced: postgres-5432 port 5432/tcp is refused today from "
+                               "10.77.30.99/32") for line in drafted["db"]["header"])
+
+
 def test_connections_become_connects_to(drafted):
     api = entries(drafted, "api")
     assert api["python3-4020"]["connects_to"] == [{"host": "db", "service": "postgres-5432"}]
@@ -357,6 +369,10 @@ def test_a_probed_flow_the_draft_closes_is_a_cut_named_with_its_evidence(drafted
     (True, [True, True]), (False, [False, False]), ([], [False, False]),
     (["db:6100/tcp"], [True, False]), (["web->db:6100"], [True, False]), (["api->db:6100"], [False, False]),
     (["172.30.100.10->172.30.100.12:6100/tcp", "db:5432"], [True, True]), ("db:5432/tcp", [False, True]),
+    # Tried as a new user would: `-e portcullis_adopt_accept_cuts=true`, as the README and the stop message say,
+    # gives the text "true", which was read as the name of a cut and refused.
+    ("true", [True, True]), ("True", [True, True]), ("yes", [True, True]), ("false", [False, False]),
+    ("no", [False, False]),
 ])
 def test_cuts_are_accepted_all_at_once_or_by_name(accept, expected):
     cuts = [{"client": "172.30.100.10", "client_host": "web", "host": "db", "address": "172.30.100.12", "port": port,

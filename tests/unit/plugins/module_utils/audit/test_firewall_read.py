@@ -136,8 +136,27 @@ def test_no_firewall_and_policy_accept_are_open_by_policy():
     layer = fw.parse_iptables(saved)
     assert fw.exposure([layer], "tcp", 6100) == {
         "state": "open", "sources": ["0.0.0.0/0", "::/0"], "by_policy": True,
-        "evidence": ["iptables: no rule for the port, the input policy accepts"]}
+        "evidence": ["iptables: no rule for the port, the input policy accepts"], "refused": []}
     assert fw.exposure([layer], "tcp", 22)["by_policy"] is False
+
+
+def test_a_ban_before_the_rule_that_opens_a_port_is_named_with_what_it_refuses():
+    # Tried as a new user would: ufw `DENY from 10.77.30.99 to 5433` ahead of `ALLOW 5433 Anywhere` was read as open
+    # to every source, the DENY left out of the evidence; the enforced registry then let 10.77.30.99 in.
+    text = ("Status: active\nDefault: deny (incoming), allow (outgoing), disabled (routed)\n\n"
+            "To                         Action      From\n--                         ------      ----\n"
+            "5433/tcp                   DENY IN     10.77.30.99\n5433/tcp                   ALLOW IN    Anywhere\n"
+            "6000/tcp                   DENY IN     192.0.2.7\n6000/tcp                   ALLOW IN    10.77.30.0/24\n"
+            "6000/tcp                   ALLOW IN    192.0.2.0/24\n"
+            "7000/tcp                   DENY IN     192.0.2.7\n7000/tcp                   ALLOW IN    10.77.30.0/24\n")
+    layer = fw.parse_ufw(text)
+    found = fw.exposure([layer], "tcp", 5433)
+    assert (found["state"], found["refused"]) == ("open", ["10.77.30.99/32"])
+    assert found["evidence"] == ["ufw: 5433/tcp                   DENY IN     10.77.30.99; "
+                                 "5433/tcp                   ALLOW IN    Anywhere"]
+    # Narrower: what the ban refuses inside the sources opened; a ban outside them narrows nothing.
+    assert fw.exposure([layer], "tcp", 6000)["refused"] == ["192.0.2.7/32"]
+    assert fw.exposure([layer], "tcp", 7000)["refused"] == []
 
 
 def test_layers_combine_to_the_narrowest():

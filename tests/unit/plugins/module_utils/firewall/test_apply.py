@@ -548,6 +548,10 @@ def test_iptables_legacy_rules_beside_nftables_are_refused(tmp_path):
     host.legacy = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -j DROP\nCOMMIT\n"
     with pytest.raises(_firewall.FirewallError, match="drop: '-A INPUT -p tcp -j DROP'"):
         make(host, tmp_path, rules=RULES).run(check_mode=False)
+    # Everyone but one address is no ban.
+    host.legacy = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT ! -s 10.77.30.10/32 -p tcp --dport 6001 -j DROP\nCOMMIT\n"
+    with pytest.raises(_firewall.FirewallError, match="drop: '-A INPUT ! -s 10.77.30.10/32"):
+        make(host, tmp_path, rules=RULES).run(check_mode=False)
     host.legacy = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 192.0.2.9/32 -j DROP\nCOMMIT\n"  # a ban: fine
     assert make(host, tmp_path, rules=RULES).run(check_mode=False)["changed"]
 
@@ -570,12 +574,22 @@ def test_no_legacy_table_means_iptables_legacy_is_not_run(tmp_path):
     # a jump to a chain that drops
     ([_chain("mine", "in", "input", family="inet"), {"family": "inet", "table": "mine", "name": "d"}],
      [_rule("mine", "in", [{"jump": {"target": "d"}}], "inet"), _rule("mine", "d", [{"drop": None}], "inet")]),
+    # Tried as a new user would: iptables(-nft) `! -s 10.77.30.10 --dport 6001 -j DROP` under an ACCEPT policy
+    # was taken for a ban and passed silently while it refused the flow the registry opened...
+    ([_chain("mine", "in", "input", family="inet")],
+     [_rule("mine", "in", [{"match": {"op": "!=", "left": {"payload": {"protocol": "ip", "field": "saddr"}},
+                                      "right": "10.77.30.10"}}, {"drop": None}], "inet")]),
+    # ... and its REJECT, which iptables-nft keeps as an xtables target, was not seen at all.
+    ([_chain("mine", "in", "input", family="inet")],
+     [_rule("mine", "in", [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}},
+                                      "right": 6001}}, {"xt": {"type": "target", "name": "REJECT"}}], "inet")]),
 ])
 def test_drops_that_are_not_bans_are_found_behind_accepts_and_jumps(tmp_path, chains, rules):
     # Found on review: both passed as "ok" while the port the registry opened stayed closed.
     host = FakeHost()
     host.foreign_chains, host.foreign_rules = chains, rules
-    with pytest.raises(_firewall.FirewallError, match="table inet mine has a rule that drops more than banned addresses"):
+    with pytest.raises(_firewall.FirewallError, match="table inet mine has a rule that (drops|rejects) more than banned "
+                                                      "addresses"):
         make(host, tmp_path, rules=RULES).run(check_mode=False)
 
 

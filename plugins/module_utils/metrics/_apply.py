@@ -136,7 +136,7 @@ def exporter_listen(services, name, exporter="node-exporter", option="exporter_s
     port; a wildcard bind is every address of both families (``:PORT``). node-exporter's by default; nginx_proxy's
     mtail (``exporter``, the variable that names the entry as ``option``) reads the same entry the same way."""
     if not isinstance(name, str) or not name.strip():
-        raise MetricsError("%s: %s is not a service name: name the registry entry the %s listens on, such as "
+        raise MetricsError("%s: %s is not a service name: name the registry entry %s listens on, such as "
                            "{name: %s, port: %d, allow_from: [PROMETHEUS]} in portcullis_services"
                            % (option, json.dumps(name), exporter, exporter, example_port))
     service = next((item for item in services if item.name == name), None)

@@ -63,12 +63,17 @@ def test_a_package_list_that_is_no_list_of_names_is_named(ansible_playbook, tmp_
         "a_mapping": dict(installed, wanted={"mtail": 1}),
         "an_empty_name": dict(installed, wanted=[""]),
         "a_nested_list": dict(installed, wanted=[["mtail"]]),
+        # Re-tried as a new user would: the argument specs split "mtail,curl" for their check only.
+        "names_with_a_comma": dict(installed, wanted="mtail,curl"),
+        "names_with_a_space": dict(installed, wanted="mtail curl"),
     })
     assert found["one_name"] is None
     for host, shown in (("a_number", '["nginx", 5]'), ("a_mapping", '["nginx", {"mtail": 1}]'),
-                        ("an_empty_name", '["nginx", ""]'), ("a_nested_list", '["nginx", ["mtail"]]')):
-        assert "portcullis_packages_wanted, from its package variables) must be a list of package names, not %s" \
-            % shown in (found[host] or ""), (host, found[host])
+                        ("an_empty_name", '["nginx", ""]'), ("a_nested_list", '["nginx", ["mtail"]]'),
+                        ("names_with_a_comma", '["nginx", "mtail,curl"]'), ("names_with_a_space", '["nginx", "mtail curl"]')):
+        assert "the packages the play wants (portcullis_packages_wanted, its *_packages variables one level flattened) " \
+               "must be a list of package names, one name per item, not %s" % shown in (found[host] or ""), \
+            (host, found[host])
 
 
 def test_each_wrong_edge_alert_value_is_named_before_the_rule_file_changes(ansible_playbook, tmp_path):
@@ -81,19 +86,32 @@ def test_each_wrong_edge_alert_value_is_named_before_the_rule_file_changes(ansib
         "a_directory": {"portcullis_nginx_edge_rules_path": "/etc/prometheus/"},
         "two_wrong": {"portcullis_nginx_edge_error_ratio": 1.5, "portcullis_nginx_edge_alert_for": "5 minutes"},
         "not_a_bucket": {"portcullis_nginx_edge_latency_p95": 0.7},
-        # Prometheus durations of several units pass; the check stops at the next step, the rule file's directory.
-        "long_window": {"portcullis_nginx_edge_rate_window": "1h30m", "portcullis_nginx_edge_alert_for": "1d",
+        # Prometheus durations of several units pass, one unit at zero too; the check stops at the next step.
+        "long_window": {"portcullis_nginx_edge_rate_window": "1h0m", "portcullis_nginx_edge_alert_for": "1d12h",
                         "portcullis_nginx_edge_rules_path": str(tmp_path / "rules" / "edge.yml")},
+        # Units out of Prometheus's order, or twice, fail here, named, not in promtool's check of a scratch file.
+        "out_of_order": {"portcullis_nginx_edge_rate_window": "30m1h", "portcullis_nginx_edge_alert_for": "5m5m"},
+        "zero_hours": {"portcullis_nginx_edge_rate_window": "0h0m"},
+        # Re-tried as a new user would: an existing directory without a trailing / got the rule file written into
+        # it under the template's own name, which Prometheus never loads.
+        "a_directory_there": {"portcullis_nginx_edge_rules_path": str(tmp_path)},
     })
-    assert "portcullis_nginx_edge_rate_window (0s) must be a duration over zero" in found["zero_window"]
+    assert "portcullis_nginx_edge_rate_window (0s) must be a Prometheus duration over zero" in found["zero_window"]
     assert "portcullis_nginx_edge_rules_path (rules/edge.yml) must be the absolute path of a file" in \
         found["relative_path"]
     assert "portcullis_nginx_edge_rules_path (/etc/prometheus/) must be" in found["a_directory"]
     assert "portcullis_nginx_edge_error_ratio (1.5) must be between 0 and 1; portcullis_nginx_edge_alert_for " \
-           "(5 minutes) must be a duration" in found["two_wrong"]
+           "(5 minutes) must be a Prometheus duration" in found["two_wrong"]
     assert "latency_p95" not in found["two_wrong"] and "rate_window" not in found["two_wrong"]
-    assert "portcullis_nginx_edge_latency_p95 (0.7) must be one of portcullis_nginx_edge_buckets" in \
-        found["not_a_bucket"]
+    assert "portcullis_nginx_edge_latency_p95 (0.7) must be one of portcullis_nginx_edge_buckets (0.005, 0.01, " \
+           "0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), so that the p95 alert is exact" in found["not_a_bucket"]
+    assert "portcullis_nginx_edge_rate_window (30m1h) must be a Prometheus duration over zero" in \
+        found["out_of_order"]
+    assert "portcullis_nginx_edge_alert_for (5m5m) must be a Prometheus duration" in found["out_of_order"]
+    assert "portcullis_nginx_edge_rate_window (0h0m) must be" in found["zero_hours"]
+    assert "portcullis_nginx_edge_rules_path (%s) is a directory on a_directory_there" % tmp_path in \
+        found.pop("a_directory_there")
+    assert "\n" not in "".join(found[host] or "" for host in found)
     assert "the edge alerts cannot be written" not in (found.pop("long_window") or "")
     for message in found.values():
         assert message.startswith("the edge alerts cannot be written: ")

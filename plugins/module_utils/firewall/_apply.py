@@ -269,9 +269,9 @@ class Firewall:
                 % (client, server, port, reason))
         return connection
 
-    def other_firewalls(self, backend):
+    def other_firewalls(self, backend, rules=None):
         """Findings that stop the run, and the takeovers to make (fail, takeover, warn)."""
-        findings = _others.detect(self.runner, backend.name, read=self._read)
+        findings = _others.detect(self.runner, backend.name, read=self._read, rules=rules)
         mode = self.params.get("other_firewalls", "fail")
         if not findings:
             return []
@@ -319,7 +319,7 @@ class Firewall:
         # Never silent: the container paths the rules cannot govern here are named.
         self.warnings += backend.limits(policy)
         self.guard_ssh(rules, policy, defaults)
-        takeovers = self.other_firewalls(backend)
+        takeovers = self.other_firewalls(backend, rules)
         live = backend.live()
         listing = backend.listing(live)
         saved = dict((key, backend.comparable(value) if key in ("desired", "live") and isinstance(value, str) else value)

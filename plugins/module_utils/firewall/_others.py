@@ -33,6 +33,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
+
 from ansible_collections.portcullis.ports.plugins.module_utils import _host
 
 HOOKS = ("input", "output")
@@ -118,6 +120,73 @@ def _broad_drop(rule):
     return verdict
 
 
+def accepted_sources(rules):
+    """What the module's rules accept into the host from named sources: ``[(protocol, ports, networks)]``
+    (protocol and ports None for any), from normalised rules (_rules.Rule)."""
+    found = []
+    for rule in rules or ():
+        if getattr(rule, "chain", None) != "input" or getattr(rule, "action", None) != "accept" or not rule.sources:
+            continue
+        networks = []
+        for source in rule.sources:
+            try:
+                networks.append(ipaddress.ip_network(source, strict=False))
+            except ValueError:
+                continue
+        if networks:
+            found.append((rule.protocol, rule.ports, networks))
+    return found
+
+
+def _covered(banned, protocol, ports, accepted):
+    """The first source and port of ``accepted`` that a drop of ``banned`` (networks, for ``protocol`` and
+    ``ports``: None for any) refuses, as text; None when the drop refuses nothing the rules accept."""
+    for accepted_protocol, accepted_ports, networks in accepted:
+        if protocol and accepted_protocol and protocol != accepted_protocol:
+            continue
+        shared = [max(low, start) for start, end in (accepted_ports or ((1, 65535),))
+                  for low, high in (ports or ((1, 65535),)) if max(low, start) <= min(high, end)]
+        if not shared:
+            continue
+        for network in networks:
+            if any(network.version == ban.version and network.subnet_of(ban) for ban in banned):
+                return "%s to port %d%s" % (network, shared[0], "/%s" % accepted_protocol if accepted_protocol else "")
+    return None
+
+
+def _nft_ban(rule):
+    """``(networks, protocol, ports)`` a ban (nft JSON) drops: literal source addresses only (a named set, such as
+    fail2ban's, changes by itself and is left out); None for anything else."""
+    banned, protocol, ports = [], None, None
+    for statement in rule.get("expr", []):
+        match = statement.get("match") if isinstance(statement, dict) else None
+        if not match:
+            continue
+        left, right = match.get("left", {}), match.get("right")
+        payload = left.get("payload", {}) if isinstance(left, dict) else {}
+        values = right["set"] if isinstance(right, dict) and "set" in right else [right]
+        if payload.get("field") == "saddr":
+            for value in values:
+                if isinstance(value, dict) and "prefix" in value:
+                    value = "%s/%s" % (value["prefix"].get("addr"), value["prefix"].get("len"))
+                if not isinstance(value, str) or value.startswith("@"):
+                    return None
+                try:
+                    banned.append(ipaddress.ip_network(value, strict=False))
+                except ValueError:
+                    return None
+        elif payload.get("field") == "dport":
+            protocol, ports = payload.get("protocol"), []
+            for value in values:
+                if isinstance(value, int):
+                    ports.append((value, value))
+                elif isinstance(value, dict) and "range" in value:
+                    ports.append(tuple(value["range"]))
+                else:
+                    return None
+    return (banned, protocol, ports) if banned else None
+
+
 def _jumps(rule):
     """Names of the chains a rule jumps or goes to."""
     found = []
@@ -128,11 +197,12 @@ def _jumps(rule):
     return found
 
 
-def foreign_base_chains(ruleset, own_table, skip_tables=()):
+def foreign_base_chains(ruleset, own_table, skip_tables=(), accepted=()):
     """Findings for base chains of other tables on the input and output hooks
     whose policy is drop, or that hold (or jump to a chain that holds) a drop
     or reject that is not a ban. ``ruleset`` is ``nft -j list ruleset``
-    output; ``skip_tables`` are (family, table) examined another way."""
+    output; ``skip_tables`` are (family, table) examined another way. A ban that drops a source the module's
+    rules accept (``accepted``: accepted_sources) on that port is found too: the flow they declare is refused."""
     chains, rules = _host.nft_chains_and_rules(ruleset) if ruleset else ({}, {})
     findings = []
     for key, chain in sorted(chains.items()):
@@ -157,6 +227,15 @@ def foreign_base_chains(ruleset, own_table, skip_tables=()):
                     reasons.append("a rule that %ss more than banned addresses (rule %d of chain %s)"
                                    % (verdict, position + 1, current))
                     break
+                # fail2ban's chains ban by themselves, for a while: not the hand-typed rules this is about.
+                ban = _nft_ban(rule) if not current.startswith("f2b-") and any(
+                    kind in statement for statement in rule.get("expr", []) for kind in ("drop", "reject", "xt")) \
+                    else None
+                covered = _covered(ban[0], ban[1], ban[2] or None, accepted) if ban else None
+                if covered:
+                    reasons.append("a rule that drops %s, which the registry's rules accept (rule %d of chain %s)"
+                                   % (covered, position + 1, current))
+                    break
                 todo += _jumps(rule)
         if reasons:
             findings.append(Finding(
@@ -166,10 +245,11 @@ def foreign_base_chains(ruleset, own_table, skip_tables=()):
     return findings
 
 
-def iptables_drops(saved):
+def iptables_drops(saved, accepted=()):
     """What drops in INPUT and OUTPUT of an ``iptables-save -t filter``
     output, besides bans (``-s``) and invalid packets: their policies DROP,
-    and DROP or REJECT rules (the module's own chains are not looked at)."""
+    and DROP or REJECT rules (the module's own chains are not looked at); and
+    a ban of a source the module's rules accept on that port (``accepted``)."""
     findings = []
     for line in saved.splitlines():
         parts = line.split()
@@ -181,10 +261,32 @@ def iptables_drops(saved):
             # A ban names the addresses it drops; `! -s X` drops every other one.
             banned = any(word in ("-s", "--src", "--source") and parts[index - 1] != "!"
                          for index, word in enumerate(parts))
-            if verdict not in ("DROP", "REJECT") or banned or "INVALID" in parts:
+            if verdict not in ("DROP", "REJECT") or "INVALID" in parts:
+                continue
+            if banned:
+                if parts[1] == "INPUT" and _covered(*(_iptables_ban(parts) + (accepted,))):
+                    findings.append("'%s' (it drops %s, which the registry's rules accept)"
+                                    % (line, _covered(*(_iptables_ban(parts) + (accepted,)))))
                 continue
             findings.append("'%s'" % line)
     return findings
+
+
+def _iptables_ban(parts):
+    """``(networks, protocol, ports)`` of an iptables-save ban's words."""
+    banned, protocol, ports = [], None, None
+    for index, word in enumerate(parts[:-1]):
+        value = parts[index + 1]
+        try:
+            if word in ("-s", "--src", "--source"):
+                banned += [ipaddress.ip_network(item, strict=False) for item in value.split(",")]
+            elif word in ("-p", "--protocol"):
+                protocol = value
+            elif word in ("--dport", "--destination-port", "--dports"):
+                ports = [tuple(int(bound) for bound in (item.split(":") * 2)[:2]) for item in value.split(",")]
+        except ValueError:
+            return [], None, None
+    return banned, protocol, ports
 
 
 def _legacy_tables_exist(read, names_file):
@@ -198,9 +300,11 @@ def _iptables_variant(runner):
     return "legacy" if result is not None and "legacy" in result[1] else "nf_tables"
 
 
-def detect(runner, backend_name, own_table="portcullis", read=None):
+def detect(runner, backend_name, own_table="portcullis", read=None, rules=None):
     """Every other firewall that would make the module's rules ineffective.
-    ``read(path)`` reads a file (for the legacy tables list), None when missing."""
+    ``read(path)`` reads a file (for the legacy tables list), None when missing; ``rules`` the module's
+    normalised rules, whose accepted sources a ban must not drop."""
+    accepted = accepted_sources(rules)
     # The manager the module writes through is not another firewall: its table is where the rules are.
     own = {backend_name} if backend_name in ("ufw", "firewalld") else set()
     findings = [finding for finding in find_ufw(runner) + find_firewalld(runner) if finding.manager not in own]
@@ -209,14 +313,14 @@ def detect(runner, backend_name, own_table="portcullis", read=None):
     nft = _run(runner, ["nft", "-j", "list", "ruleset"])
     if nft is not None and nft[0] == 0:
         skip = IPTABLES_NFT if variant == "nf_tables" else ()
-        for finding in foreign_base_chains(nft[1], own_table, skip):
+        for finding in foreign_base_chains(nft[1], own_table, skip, accepted):
             if finding.manager not in managed:
                 findings.append(finding)
     if backend_name == "iptables" and "ufw" not in managed:
         # The module's chains RETURN what they accept into INPUT and OUTPUT, whose own rules then decide.
         for command, family in (("iptables-save", "IPv4"), ("ip6tables-save", "IPv6")):
             saved = _run(runner, [command, "-t", "filter"])
-            found = iptables_drops(saved[1]) if saved is not None and saved[0] == 0 else []
+            found = iptables_drops(saved[1], accepted) if saved is not None and saved[0] == 0 else []
             if found:
                 findings.append(Finding(
                     "iptables", "%s %s: %s, and the module's chains return what they accept to the built-in chain "
@@ -232,7 +336,7 @@ def detect(runner, backend_name, own_table="portcullis", read=None):
             saved = _run(runner, [command, "-t", "filter"])
             if saved is None or saved[0] != 0:
                 continue
-            found = iptables_drops(saved[1])
+            found = iptables_drops(saved[1], accepted)
             if found:
                 findings.append(Finding(
                     "iptables-legacy", "%s iptables-legacy rules run beside the module's and drop: %s"

@@ -593,6 +593,57 @@ def test_drops_that_are_not_bans_are_found_behind_accepts_and_jumps(tmp_path, ch
         make(host, tmp_path, rules=RULES).run(check_mode=False)
 
 
+APP_RULES = [{"port": 7444, "source": "172.30.130.11/32", "comment": "shop"}, {"port": 22}]
+
+
+def _ban(source, port=None, chain="INPUT", verdict=None):
+    expr = [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": source}}]
+    if port is not None:
+        expr.append({"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": port}})
+    return _rule("filter", chain, expr + [verdict or {"drop": None}])
+
+
+def test_a_ban_that_drops_a_source_the_rules_accept_is_refused(tmp_path):
+    # Re-tried as a new user would: iptables(-nft) `-s 172.30.130.0/25 --dport 7444 -j DROP` under an ACCEPT
+    # policy, on a host whose registry opens 7444 to 172.30.130.11: the run said changed, and the flow stayed
+    # refused.
+    host = FakeHost()
+    host.foreign_chains = [_chain("filter", "INPUT", "input")]
+    host.foreign_rules = [_ban({"prefix": {"addr": "172.30.130.0", "len": 25}}, 7444)]
+    with pytest.raises(_firewall.FirewallError, match=re.escape(
+            "has a rule that drops 172.30.130.11/32 to port 7444/tcp, which the registry's rules accept (rule 1 of "
+            "chain INPUT)")):
+        make(host, tmp_path, rules=APP_RULES).run(check_mode=False)
+    # A REJECT kept as an xtables target, and a ban of every port, are the same.
+    host.foreign_rules = [_ban("172.30.130.11", verdict={"xt": {"type": "target", "name": "REJECT"}})]
+    with pytest.raises(_firewall.FirewallError, match="drops 172.30.130.11/32 to port 7444/tcp"):
+        make(host, tmp_path, rules=APP_RULES).run(check_mode=False)
+
+
+@pytest.mark.parametrize("ban", [
+    _ban("203.0.113.5", 7444),  # another address
+    _ban({"prefix": {"addr": "172.30.130.0", "len": 25}}, 8080),  # another port
+    _ban("@addr-set-sshd"),  # a named set: fail2ban's nftables action
+    _ban("172.30.130.11", 7444, chain="f2b-web"),  # fail2ban's iptables-nft chain, reached by a jump
+])
+def test_bans_of_other_sources_ports_or_fail2ban_s_own_pass(tmp_path, ban):
+    host = FakeHost()
+    host.foreign_chains = [_chain("filter", "INPUT", "input"), {"family": "ip", "table": "filter", "name": "f2b-web"}]
+    host.foreign_rules = [_rule("filter", "INPUT", [{"jump": {"target": "f2b-web"}}]), ban]
+    assert make(host, tmp_path, rules=APP_RULES).run(check_mode=False)["changed"]
+
+
+def test_an_iptables_legacy_ban_of_a_source_the_rules_accept_is_refused(tmp_path):
+    host = FakeHost(tools=("nft", "iptables-legacy-save"))
+    _legacy_tables(tmp_path)
+    host.legacy = ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 172.30.130.0/25 -p tcp -m tcp --dport 7444 -j DROP\n"
+                   "COMMIT\n")
+    with pytest.raises(_firewall.FirewallError, match="it drops 172.30.130.11/32 to port 7444/tcp, which the registry's"):
+        make(host, tmp_path, rules=APP_RULES).run(check_mode=False)
+    host.legacy = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s 172.30.130.0/25 -p tcp -m tcp --dport 8080 -j DROP\nCOMMIT\n"
+    assert make(host, tmp_path, rules=APP_RULES).run(check_mode=False)["changed"]
+
+
 def test_with_the_iptables_backend_a_drop_policy_of_input_is_named_with_the_right_way_out(tmp_path):
     # Found on review: it was reported as "nftables: ... remove that table", which would delete Docker's chains.
     host = FakeHost(tools=("iptables",))

@@ -254,6 +254,8 @@ def adoption_cuts(flows, hostvars=None, groups=None, policy=None, accept=False, 
         if unknown is not None and discovered is None:
             raise _adopt.AdoptError("unknown (adoption_probed's) goes with discovered (each host's discover result): "
                                     "the flows the probes could not tell are judged by today's firewall")
+        if isinstance(discovered, dict):
+            _adopt.check_registries(hostvars, sorted(discovered))
         if unknown is not None and isinstance(flows, list):
             flows = flows + _adopt.unproven(plan, discovered, unknown)
         found = _adopt.accepted_all(_adopt.cuts(plan, flows, discovered), accept)

@@ -846,6 +846,17 @@ _BOOLEAN_WORDS = dict([(word, True) for word in ("true", "yes", "on", "y", "t", 
                       [(word, False) for word in ("false", "no", "off", "n", "f", "0")])
 
 
+def check_registries(hostvars, hosts):
+    """The check of a run in which no host of ``hosts`` has a registry judges nothing: every flow would be "not
+    enforced". Raises AdoptError saying where the drafts are read from."""
+    if hosts and not any(_inventory.REGISTRY_VARIABLE in hostvars[host] for host in hosts if host in hostvars):
+        raise AdoptError("no host of this run has a registry (%s), so nothing would be checked nor enforced: Ansible "
+                         "reads host_vars/HOST.yml beside the inventory file (or the playbook) only, so drafts "
+                         "written for an inventory given inline (-i host1,host2,) are not read - write that "
+                         "inventory to a file in the directory of the drafts and pass it with -i"
+                         % _inventory.REGISTRY_VARIABLE)
+
+
 def _accept_items(accept):
     """``accept`` (true, false, or a list of ``[CLIENT->]SERVER:PORT[/PROTOCOL]``) to ``True``, or a list of
     ``(client, server, port, protocol)`` with None for any client."""

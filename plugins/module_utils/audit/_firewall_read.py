@@ -353,9 +353,11 @@ def _iptables_rule(line, family):
             return None, None
         elif word == "-m" and value in ("conntrack", "state"):
             states = words[index + 3] if index + 3 < len(words) else ""
-            if "NEW" not in states.split(",") and words[index + 2] in ("--ctstate", "--state"):
+            if words[index + 2:index + 3] not in (["--ctstate"], ["--state"]):
+                unknown.append(" ".join(words[index:index + 4]))
+            elif "NEW" not in states.split(","):
                 return None, None
-            unknown.append(" ".join(words[index:index + 4]))
+            # `--ctstate NEW` (or NEW with others): the rule decides new connections, as one without it does.
             index += 4
         elif word == "--comment":
             index += 2

@@ -423,3 +423,17 @@ def test_adoption_filters_name_themselves_in_errors():
         FILTERS["adoption_cuts"]([], hostvars=hostvars, groups=groups, accept=["web->db:5433/tcp"])
     with pytest.raises(AnsibleFilterError, match="portcullis.ports.adoption_cuts: unknown .* goes with discovered"):
         FILTERS["adoption_cuts"]([], hostvars=hostvars, groups=groups, unknown=[])
+
+
+def test_a_check_in_which_no_host_has_a_registry_stops_saying_where_the_drafts_are_read():
+    # Re-tried as a new user would: with an inventory given inline, the drafts went to ./host_vars, which Ansible
+    # does not read for such an inventory; the check then judged every flow "not enforced" and passed.
+    hostvars, groups = {"web": {"ansible_host": "10.0.0.1"}, "db": {"ansible_host": "10.0.0.2"}}, {"all": ["web", "db"]}
+    with pytest.raises(AnsibleFilterError, match=re.escape(
+            "portcullis.ports.adoption_cuts: no host of this run has a registry (portcullis_services), so nothing "
+            "would be checked nor enforced")):
+        FILTERS["adoption_cuts"]([], hostvars=hostvars, groups=groups, unknown=[], discovered={"web": {}, "db": {}})
+    hostvars["db"]["portcullis_services"] = [{"name": "ssh", "port": 22}]
+    found = {"services": [], "connections": [], "ssh": {"ports": [22]}, "nginx": [], "unknown": []}
+    assert FILTERS["adoption_cuts"]([], hostvars=hostvars, groups=groups, unknown=[],
+                                    discovered={"web": found, "db": found}) == []

@@ -40,6 +40,20 @@ def test_iptables_by_hand(port, expected):
     assert state([layer], port)[0] == expected
 
 
+@pytest.mark.parametrize("match", ["-m conntrack --ctstate NEW", "-m state --state NEW",
+                                   "-m conntrack --ctstate NEW,ESTABLISHED"])
+def test_an_accept_of_new_connections_by_state_is_understood(match):
+    # Re-tried as a new user would: `-A INPUT -p tcp -m conntrack --ctstate NEW -m tcp --dport 2202 -j ACCEPT`, the
+    # common form, was "not understood": sshd was drafted closed but to the controller.
+    saved = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp %s -m tcp --dport 2202 -j ACCEPT\nCOMMIT\n" % match
+    assert state([fw.parse_iptables(saved, "ipv4")], 2202) == ("open", ["0.0.0.0/0", "::/0"])
+    # Established replies only decide nothing for a new connection; another match stays not understood.
+    saved = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp -m conntrack --ctstate ESTABLISHED --dport 2202 -j ACCEPT\nCOMMIT\n"
+    assert state([fw.parse_iptables(saved, "ipv4")], 2202)[0] == "closed"
+    saved = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp -m conntrack --ctdir ORIGINAL --dport 2202 -j ACCEPT\nCOMMIT\n"
+    assert state([fw.parse_iptables(saved, "ipv4")], 2202)[0] == "unknown"
+
+
 @pytest.mark.parametrize("port, expected", HAND)
 def test_nftables_by_hand(port, expected):
     layers = fw.parse_nft(fixture("nft-hand.json"))

@@ -41,6 +41,7 @@ import datetime
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -182,12 +183,18 @@ def play(scratch, kind, count, deadline=None, container=CONTAINER):
         if timeout <= 0:
             raise OutOfTime()
     started = time.perf_counter()
+    # In a session of its own, so that a run stopped at the deadline goes with every worker it forked.
+    process = subprocess.Popen(["ansible-playbook", "-i", container + ",", "-c", "community.docker.docker",
+                                "-e", "ansible_python_interpreter=/usr/bin/python3", "-e", "@" + variables, playbook],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               start_new_session=True)
     try:
-        done = subprocess.run(["ansible-playbook", "-i", container + ",", "-c", "community.docker.docker",
-                               "-e", "ansible_python_interpreter=/usr/bin/python3", "-e", "@" + variables, playbook],
-                              capture_output=True, text=True, check=False, env=env, timeout=timeout)
+        stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as expired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
         raise OutOfTime(time.perf_counter() - started, module_runs(runs, container)) from expired
+    done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError("%s with %d rules failed:\n%s%s" % (kind, count, done.stdout[-3000:], done.stderr[-1000:]))

@@ -308,6 +308,9 @@ class Plan:
             elif _values.looks_like_address(str(raw.get("ansible_host", ""))):
                 host.networks = [ipaddress.ip_network(_values.address(str(raw["ansible_host"]),
                                                                       "ansible_host of %s" % host.name))]
+            elif raw.get("ansible_host") is None and _values.looks_like_address(host.name):
+                # A host named by its address (an inventory given inline, -i 192.0.2.10,): Ansible connects to it.
+                host.networks = [ipaddress.ip_network(_values.address(host.name, "the inventory name %s" % host.name))]
             else:
                 host.networks = [ipaddress.ip_network(raw[fact]) for fact in _inventory.FACT_ADDRESSES
                                  if raw.get(fact)]

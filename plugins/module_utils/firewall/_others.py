@@ -207,13 +207,16 @@ def foreign_base_chains(ruleset, own_table, skip_tables=(), accepted=()):
     findings = []
     for key, chain in sorted(chains.items()):
         family, table, name = key
+        # Before routing (raw and mangle PREROUTING, where a hand-typed ban often goes, ahead of conntrack) only
+        # bans are looked at: Docker drops there what reaches its containers' addresses from elsewhere.
+        bans_only = chain.get("hook") == "prerouting"
         if (family, table) == ("inet", own_table) or (family, table) in skip_tables or \
-                chain.get("hook") not in HOOKS or chain.get("type") != "filter":
+                (chain.get("hook") not in HOOKS and not bans_only) or chain.get("type") != "filter":
             continue
         manager = "ufw" if any(other[2].startswith("ufw") for other in chains if other[:2] == (family, table)) else \
             "firewalld" if table == "firewalld" else "nftables"
         reasons = []
-        if chain.get("policy") == "drop":
+        if chain.get("policy") == "drop" and not bans_only:
             reasons.append("policy drop")
         todo, seen = [name], set()
         while todo and len(reasons) < 2:
@@ -222,7 +225,7 @@ def foreign_base_chains(ruleset, own_table, skip_tables=(), accepted=()):
                 continue
             seen.add(current)
             for position, rule in enumerate(rules.get((family, table, current), [])):
-                verdict = _broad_drop(rule)
+                verdict = None if bans_only else _broad_drop(rule)
                 if verdict:
                     reasons.append("a rule that %ss more than banned addresses (rule %d of chain %s)"
                                    % (verdict, position + 1, current))

@@ -192,6 +192,23 @@ def test_a_backend_the_proxy_shares_no_family_with_is_a_plan_error_naming_both_h
             call()
 
 
+def test_a_host_named_by_its_address_has_that_address():
+    # Tried as a new user would: an inventory given inline (-i 10.77.5.30,10.77.5.140,) written to a file keeps the
+    # addresses as host names, without ansible_host; under --limit (no facts of the other host) the firewall
+    # stopped with "host '10.77.5.30' has no known address", though Ansible connects to that name.
+    hostvars = {"10.77.5.30": {"portcullis_services": [{"name": "db", "port": 9300}]},
+                "10.77.5.140": {"portcullis_services": [{"name": "client", "connects_to": [
+                    {"host": "10.77.5.30", "service": "db"}]}]},
+                "fd00::7": {}, "web": {"ansible_host": "web.example.net"}}
+    plan = Plan.of(hostvars, {"all": sorted(hostvars)})
+    assert [str(item) for item in plan.host("10.77.5.30").addresses] == ["10.77.5.30"]
+    assert [str(item) for item in plan.host("fd00::7").addresses] == ["fd00::7"]
+    assert plan.rules["10.77.5.30"] == [{"port": 9300, "protocol": "tcp", "source": ["10.77.5.140/32"],
+                                         "comment": "db internal"}]
+    # ansible_host decides when it is there: a name there leaves the facts to tell.
+    assert plan.host("web").addresses == []
+
+
 @pytest.mark.parametrize("address, reason", [
     (None, "host 'app' has no known address"),                              # a name in ansible_host, no facts
     ("192.168.50.256", "192.168.50.256"),                                    # not an address

@@ -614,6 +614,18 @@ def test_a_ban_that_drops_a_source_the_rules_accept_is_refused(tmp_path):
             "has a rule that drops 172.30.130.11/32 to port 7444/tcp, which the registry's rules accept (rule 1 of "
             "chain INPUT)")):
         make(host, tmp_path, rules=APP_RULES).run(check_mode=False)
+    # Before routing too (iptables -t raw -A PREROUTING ...), where only bans are looked at: Docker drops there
+    # what reaches its containers' addresses from other interfaces.
+    host.foreign_chains = [_chain("raw", "PREROUTING", "prerouting", "drop")]
+    host.foreign_rules = [_rule("raw", "PREROUTING", _ban({"prefix": {"addr": "172.30.130.0", "len": 25}}, 7444)["expr"]),
+                          _rule("raw", "PREROUTING", [{"match": {"op": "==", "left": {"payload": {
+                              "protocol": "ip", "field": "daddr"}}, "right": "172.17.0.2"}}, {"drop": None}])]
+    with pytest.raises(_firewall.FirewallError, match="prerouting chain PREROUTING of table ip raw has a rule that "
+                                                      "drops 172.30.130.11/32 to port 7444/tcp"):
+        make(host, tmp_path, rules=APP_RULES).run(check_mode=False)
+    host.foreign_rules = host.foreign_rules[1:]
+    assert make(host, tmp_path, rules=APP_RULES).run(check_mode=False)["changed"]
+    host.foreign_chains = [_chain("filter", "INPUT", "input")]
     # A REJECT kept as an xtables target, and a ban of every port, are the same.
     host.foreign_rules = [_ban("172.30.130.11", verdict={"xt": {"type": "target", "name": "REJECT"}})]
     with pytest.raises(_firewall.FirewallError, match="drops 172.30.130.11/32 to port 7444/tcp"):

@@ -361,6 +361,10 @@ def _iptables_rule(line, family):
             index += 4
         elif word == "--comment":
             index += 2
+        elif word == "--syn" or (word == "--tcp-flags" and value == "FIN,SYN,RST,ACK"
+                                 and words[index + 2:index + 3] == ["SYN"]):
+            # SYN alone, the first packet of a new TCP connection (iptables-save writes --syn so).
+            index += 1 if word == "--syn" else 3
         elif word in ("-j", "-g"):
             target = value
             index += 2

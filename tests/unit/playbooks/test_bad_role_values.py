@@ -115,3 +115,18 @@ def test_each_wrong_edge_alert_value_is_named_before_the_rule_file_changes(ansib
     assert "the edge alerts cannot be written" not in (found.pop("long_window") or "")
     for message in found.values():
         assert message.startswith("the edge alerts cannot be written: ")
+
+
+def test_each_adoption_setting_that_is_no_number_is_named_before_any_host_is_read(ansible_playbook, tmp_path):
+    # Tried as a new user would: `-e portcullis_adopt_window=abc` went through `| int` as 0 (one read, no word),
+    # and a probe timeout of "zero" was reported as "timeout 0.0 is outside (0, 60] seconds".
+    settings = {"portcullis_adopt_window": "abc", "portcullis_adopt_samples": "7", "portcullis_adopt_probe_max": True,
+                "portcullis_adopt_probe_concurrency": "32", "portcullis_adopt_probe_timeout": "zero"}
+    code, output = ansible_playbook(["-i", "localhost,", "-c", "local", "--check", "-e", json.dumps(settings),
+                                     "-e", "ansible_python_interpreter={{ ansible_playbook_python }}",
+                                     "portcullis.ports.adopt"])
+    assert code != 0
+    assert ('portcullis_adopt_window must be a whole number of seconds, not "abc"; portcullis_adopt_probe_max must be '
+            'a whole number of probes, not true; portcullis_adopt_probe_timeout must be a number of seconds, not '
+            '"zero"') in output, output[-3000:]
+    assert "Discover listeners" not in output

@@ -41,7 +41,9 @@ def test_iptables_by_hand(port, expected):
 
 
 @pytest.mark.parametrize("match", ["-m conntrack --ctstate NEW", "-m state --state NEW",
-                                   "-m conntrack --ctstate NEW,ESTABLISHED"])
+                                   "-m conntrack --ctstate NEW,ESTABLISHED",
+                                   # The older form of the same, as iptables-save writes --syn (third trial).
+                                   "-m tcp --tcp-flags FIN,SYN,RST,ACK SYN"])
 def test_an_accept_of_new_connections_by_state_is_understood(match):
     # Re-tried as a new user would: `-A INPUT -p tcp -m conntrack --ctstate NEW -m tcp --dport 2202 -j ACCEPT`, the
     # common form, was "not understood": sshd was drafted closed but to the controller.

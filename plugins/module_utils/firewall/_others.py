@@ -98,6 +98,17 @@ def find_firewalld(runner):
                     "the registry", takeover)]
 
 
+def _drop_kind(statement):
+    """"drop" or "reject" when an nft JSON statement is one (iptables-nft keeps REJECT as an xtables target; its
+    LOG and others are not), None otherwise."""
+    kind = next(iter(statement))
+    if kind in ("drop", "reject"):
+        return kind
+    if kind == "xt" and (statement["xt"] or {}).get("name") in ("REJECT", "DROP"):
+        return statement["xt"]["name"].lower()
+    return None
+
+
 def _broad_drop(rule):
     """"drop" or "reject" when a rule (nft JSON) drops or rejects more than
     banned addresses: no match on the source address, and not only invalid
@@ -105,10 +116,8 @@ def _broad_drop(rule):
     verdict = None
     for statement in rule.get("expr", []):
         kind = next(iter(statement))
-        if kind in ("drop", "reject"):
-            verdict = kind
-        elif kind == "xt" and (statement["xt"] or {}).get("name") in ("REJECT", "DROP"):
-            verdict = statement["xt"]["name"].lower()  # iptables-nft's REJECT, kept as an xtables target
+        if _drop_kind(statement):
+            verdict = _drop_kind(statement)
         elif kind == "match":
             left = statement["match"].get("left", {})
             payload = left.get("payload", {}) if isinstance(left, dict) else {}
@@ -232,8 +241,7 @@ def foreign_base_chains(ruleset, own_table, skip_tables=(), accepted=()):
                     break
                 # fail2ban's chains ban by themselves, for a while: not the hand-typed rules this is about.
                 ban = _nft_ban(rule) if not current.startswith("f2b-") and any(
-                    kind in statement for statement in rule.get("expr", []) for kind in ("drop", "reject", "xt")) \
-                    else None
+                    _drop_kind(statement) for statement in rule.get("expr", [])) else None
                 covered = _covered(ban[0], ban[1], ban[2] or None, accepted) if ban else None
                 if covered:
                     reasons.append("a rule that drops %s, which the registry's rules accept (rule %d of chain %s)"
@@ -267,9 +275,9 @@ def iptables_drops(saved, accepted=()):
             if verdict not in ("DROP", "REJECT") or "INVALID" in parts:
                 continue
             if banned:
-                if parts[1] == "INPUT" and _covered(*(_iptables_ban(parts) + (accepted,))):
-                    findings.append("'%s' (it drops %s, which the registry's rules accept)"
-                                    % (line, _covered(*(_iptables_ban(parts) + (accepted,)))))
+                covered = _covered(*(_iptables_ban(parts) + (accepted,))) if parts[1] == "INPUT" else None
+                if covered:
+                    findings.append("'%s' (it drops %s, which the registry's rules accept)" % (line, covered))
                 continue
             findings.append("'%s'" % line)
     return findings

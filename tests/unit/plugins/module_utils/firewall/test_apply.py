@@ -637,6 +637,7 @@ def test_a_ban_that_drops_a_source_the_rules_accept_is_refused(tmp_path):
     _ban({"prefix": {"addr": "172.30.130.0", "len": 25}}, 8080),  # another port
     _ban("@addr-set-sshd"),  # a named set: fail2ban's nftables action
     _ban("172.30.130.11", 7444, chain="f2b-web"),  # fail2ban's iptables-nft chain, reached by a jump
+    _ban("172.30.130.11", 7444, verdict={"xt": {"type": "target", "name": "LOG"}}),  # a log, no drop
 ])
 def test_bans_of_other_sources_ports_or_fail2ban_s_own_pass(tmp_path, ban):
     host = FakeHost()

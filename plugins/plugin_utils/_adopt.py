@@ -59,6 +59,8 @@ __metaclass__ = type
 import ipaddress
 import json
 
+from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
+
 from ansible_collections.portcullis.ports.plugins.module_utils.audit import _reachability
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _registry
 from ansible_collections.portcullis.ports.plugins.module_utils.ports import _resolver as resolver
@@ -842,10 +844,6 @@ def unproven(plan, discovered, unknown):
 
 # -- accepting cuts ----------------------------------------------------------------------------------------------
 
-_BOOLEAN_WORDS = dict([(word, True) for word in ("true", "yes", "on", "y", "t", "1")] +
-                      [(word, False) for word in ("false", "no", "off", "n", "f", "0")])
-
-
 def check_registries(hostvars, hosts):
     """The check of a run in which no host of ``hosts`` has a registry judges nothing: every flow would be "not
     enforced". Raises AdoptError saying where the drafts are read from."""
@@ -864,9 +862,9 @@ def _accept_items(accept):
         return accept
     if accept is None or accept == "":
         return False
-    if isinstance(accept, str) and accept.strip().lower() in _BOOLEAN_WORDS:
-        # -e portcullis_adopt_accept_cuts=true gives the text "true": Ansible's words for yes and no.
-        return _BOOLEAN_WORDS[accept.strip().lower()]
+    if isinstance(accept, str) and accept.strip().lower() in BOOLEANS_TRUE | BOOLEANS_FALSE:
+        # -e portcullis_adopt_accept_cuts=true gives the text "true": Ansible's own words for yes and no.
+        return accept.strip().lower() in BOOLEANS_TRUE
     if isinstance(accept, str):
         accept = [accept]
     if not isinstance(accept, (list, tuple)):
